@@ -1,0 +1,83 @@
+# Makefile
+#    Builds heimdall_gen with PGXS: the extension's shared library (the
+#    signal model in src/model plus the Postgres glue in src), the model's
+#    unit tests and benchmarks (built without any Postgres header, with
+#    -Wall -Wextra -Werror), and runs pg_regress and the TAP tests.
+#
+#    make               build the extension
+#    make unit          build and run the C unit tests of the model
+#    make bench-model   model benchmark (prints one summary line)
+#    make test          everything, on a fresh Debian machine (scripts/test.sh)
+#    make demo          a real job on a throwaway cluster (scripts/demo.sh)
+
+EXTENSION   = heimdall_gen
+EXTVERSION  = 0.1.0
+MODULE_big  = heimdall_gen
+
+MODEL_SRCS  = $(sort $(wildcard src/model/*.c))
+GLUE_SRCS   = $(sort $(wildcard src/*.c))
+OBJS        = $(MODEL_SRCS:.c=.o) $(GLUE_SRCS:.c=.o)
+
+DATA        = sql/$(EXTENSION)--$(EXTVERSION).sql
+REGRESS     = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))))
+REGRESS_OPTS = --inputdir=. $(EXTRA_REGRESS_OPTS)
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = -I test/t
+
+SHLIB_LINK  = -lm
+PG_CPPFLAGS = -Isrc -Isrc/model
+
+# The model: deterministic floating point (no contraction into FMA, which
+# would change results between machines) and strict warnings.
+MODEL_CFLAGS = -std=c99 -O2 -ffp-contract=off -fno-math-errno
+MODEL_WARN   = -Wall -Wextra -Werror
+
+EXTRA_CLEAN = build results regression.diffs regression.out tmp_check log
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# The model's objects inside the extension get the model's flags too.
+$(MODEL_SRCS:.c=.o): CFLAGS += $(MODEL_CFLAGS) $(MODEL_WARN)
+
+# ---------------------------------------------------------------------------
+# Unit tests and benchmarks of the model, built without Postgres.
+# ---------------------------------------------------------------------------
+HOSTCC      ?= cc
+UNIT_CFLAGS  = $(MODEL_CFLAGS) $(MODEL_WARN) -g -Isrc/model -Itest/unit $(SANITIZE)
+BUILD        = build
+MODEL_TOBJS  = $(patsubst src/model/%.c,$(BUILD)/model/%.o,$(MODEL_SRCS))
+UNIT_SRCS    = $(sort $(wildcard test/unit/test_*.c))
+UNIT_BINS    = $(patsubst test/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+BENCH_SRCS   = $(sort $(wildcard test/bench/bench_*.c))
+BENCH_BINS   = $(patsubst test/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+$(BUILD)/model/%.o: src/model/%.c $(wildcard src/model/*.h)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) -c $< -o $@
+
+$(BUILD)/unit/%: test/unit/%.c test/unit/hg_test.h $(MODEL_TOBJS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) $< $(MODEL_TOBJS) -o $@ -lm
+
+$(BUILD)/bench/%: test/bench/%.c $(MODEL_TOBJS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) $< $(MODEL_TOBJS) -o $@ -lm
+
+.PHONY: unit unit-build bench-model test demo
+unit-build: $(UNIT_BINS)
+
+# Runs every unit test binary; prints the closing "N passed, N failed" line.
+unit: unit-build
+	@scripts/run-unit-tests.sh $(UNIT_BINS)
+
+bench-model: $(BUILD)/bench/bench_model
+	$(BUILD)/bench/bench_model
+
+test:
+	bash scripts/test.sh
+
+demo:
+	bash scripts/demo.sh

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# ensure-deps.sh: installs, on a Debian machine, the packages heimdall_gen
+# needs to build and test (and, with --demo, to run the Python client
+# example). Does nothing for packages already there; needs root to install.
+set -eu
+pkgs="build-essential postgresql-15 postgresql-server-dev-15 libipc-run-perl"
+if [ "${1:-}" = "--demo" ]; then pkgs="$pkgs python3-numpy python3-psycopg2"; fi
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing packages:$missing (run as root, or install them)" >&2; exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

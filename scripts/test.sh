@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# test.sh: the project's one test command (make test, .ci/run). Installs what
+# it needs, builds, runs the model's unit tests, installs the extension, then
+# runs pg_regress and the TAP tests against temporary clusters that run as an
+# unprivileged OS user (postgres) on private ports and socket directories.
+# The clusters are stopped by pg_regress / PostgreSQL::Test::Cluster
+# themselves, pass or fail; the scratch copy of the tree is removed on exit.
+set -eu
+cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh
+
+export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+make -s -j2 PG_CONFIG="$PG_CONFIG"
+make -s unit PG_CONFIG="$PG_CONFIG"
+
+run_as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if [ "$(id -u)" -eq 0 ]; then make -s install PG_CONFIG="$PG_CONFIG"; fi
+
+# PostgreSQL refuses to run as root: run the cluster tests in a copy of the
+# tree that the unprivileged user owns.
+scratch=$(mktemp -d /tmp/heimdall_gen_test.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+cp -a . "$scratch/tree"
+[ "$(id -u)" -eq 0 ] && chown -R postgres: "$scratch"
+status=0
+run_as_pg make -C "$scratch/tree" -s installcheck PG_CONFIG="$PG_CONFIG" \
+  EXTRA_REGRESS_OPTS="--temp-instance=$scratch/tree/tmp_regress --temp-config=$scratch/tree/test/regress.conf" \
+  || status=$?
+if [ "$status" -ne 0 ]; then
+  for f in "$scratch"/tree/regression.diffs "$scratch"/tree/tmp_check/log/regress_log_*; do
+    [ -f "$f" ] && { echo "---- $f"; tail -n 80 "$f"; }
+  done
+fi
+exit "$status"

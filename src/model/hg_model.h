@@ -1,0 +1,292 @@
+/*
+ * hg_model.h
+ *    Public interface of the heimdall_gen signal model: a plain C99 library,
+ *    free of any PostgreSQL header, that turns (configuration, dataset seed,
+ *    attempt index) into either a rejection reason or one kept sample: a
+ *    transmission seen by 3..15 receivers, with every label and the IQ of
+ *    each reception.
+ *
+ * Data flows one way:
+ *    key/value params -> hg_config (validated, every default resolved)
+ *    -> hg_attempt(config, seed, i, workspace) -> rejected | hg_sample
+ *    -> the caller writes the sample's labels and IQ straight into rows.
+ *
+ * All memory an attempt needs lives in an hg_workspace created once per
+ * worker, so the steady state allocates nothing.  Every random draw of
+ * attempt i comes from counter-based streams keyed only by (seed, i,
+ * receiver, purpose) (see hg_rng.h), so attempt i yields the same bytes on
+ * any machine, in any order, after any pause, crash or restart.
+ */
+#ifndef HG_MODEL_H
+#define HG_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HG_MIN_RECEIVERS 3
+#define HG_MAX_RECEIVERS 15
+#define HG_MAX_FIXED_RECEIVERS 64
+#define HG_RX_NAME_LEN 32
+#define HG_ERRMSG_LEN 256
+#define HG_SPEED_OF_LIGHT 299792458.0
+
+/* ------------------------------------------------------------------------
+ * Enumerations (their text names are what the SQL side stores)
+ * ------------------------------------------------------------------------ */
+
+typedef enum hg_modulation
+{
+	HG_MOD_FM = 0,
+	HG_MOD_AM,
+	HG_MOD_CW,
+	HG_MOD_FSK,
+	HG_MOD_BPSK,
+	HG_MOD_QPSK,
+	HG_MOD_COUNT
+} hg_modulation;
+
+/* Baseband content of analog modulations (FM, AM); digital ones use DATA. */
+typedef enum hg_content
+{
+	HG_CONTENT_VOICE = 0,
+	HG_CONTENT_TONE,
+	HG_CONTENT_DTMF,
+	HG_CONTENT_DATA,		/* CW keying, FSK / PSK symbols */
+	HG_CONTENT_COUNT
+} hg_content;
+
+typedef enum hg_antenna_kind
+{
+	HG_ANT_OMNI = 0,			/* RX: omni 0..3 dBi */
+	HG_ANT_YAGI,				/* RX: 10..15 dBi, 30..60 deg beam */
+	HG_ANT_LOG_PERIODIC,		/* RX: 8..12 dBi */
+	HG_ANT_COLLINEAR,			/* RX: 6..9 dBi */
+	HG_ANT_WHIP,				/* TX: 0..2 dBi */
+	HG_ANT_RUBBER_DUCK,			/* TX: -3..0 dBi */
+	HG_ANT_PORTABLE_DIRECTIONAL,	/* TX: 3..6 dBi */
+	HG_ANT_COUNT
+} hg_antenna_kind;
+
+typedef enum hg_rx_layout
+{
+	HG_LAYOUT_UNIFORM = 0,		/* random count, uniform in the area */
+	HG_LAYOUT_HEXAGONAL,		/* random count, jittered hexagonal grid */
+	HG_LAYOUT_FIXED				/* the fixed network in config->fixed_rx */
+} hg_rx_layout;
+
+typedef enum hg_terrain_model
+{
+	HG_TERRAIN_STATISTICAL = 0, /* P(obstructed)=min(0.05+d_km/1000,0.2), U(10,30) dB */
+	HG_TERRAIN_KNIFE_EDGE		/* one knife edge at mid-path, ITU-R P.526 */
+} hg_terrain_model;
+
+/* Outcome of one attempt.  HG_KEPT is 0; every other value is a reason. */
+typedef enum hg_outcome
+{
+	HG_KEPT = 0,
+	HG_REJECT_TOO_FEW_DETECTED,	/* detected receivers < min_receivers */
+	HG_REJECT_LOW_MEAN_SNR,		/* mean SNR of the detected < min_snr_db */
+	HG_REJECT_GDOP,				/* GDOP of the detected > max_gdop, or singular */
+	HG_OUTCOME_COUNT
+} hg_outcome;
+
+const char *hg_modulation_name(hg_modulation m);
+const char *hg_content_name(hg_content c);
+const char *hg_antenna_name(hg_antenna_kind a);
+const char *hg_outcome_name(hg_outcome o);	/* "kept", "too_few_detected", ... */
+
+/* ------------------------------------------------------------------------
+ * Configuration: every parameter of signal-model.md, with its default.
+ * Set from key/value pairs; each value is validated on the way in.
+ * ------------------------------------------------------------------------ */
+
+typedef struct hg_fixed_receiver
+{
+	char		name[HG_RX_NAME_LEN];
+	double		lat_deg;
+	double		lon_deg;
+	double		alt_m;			/* antenna height above ground */
+	hg_antenna_kind antenna;	/* one of the RX kinds */
+	double		azimuth_deg;	/* pointing of a directional antenna */
+} hg_fixed_receiver;
+
+typedef struct hg_config
+{
+	/* recording */
+	double		sample_rate_hz;
+	double		duration_ms;
+	double		channel_bw_hz;
+	double		frequency_min_hz;
+	double		frequency_max_hz;
+
+	/* receivers */
+	hg_rx_layout rx_layout;
+	int			rx_count_min;
+	int			rx_count_max;
+	double		area_lat_min;
+	double		area_lat_max;
+	double		area_lon_min;
+	double		area_lon_max;
+	double		hex_jitter;		/* fraction of the grid spacing */
+	double		rx_height_min_m;
+	double		rx_height_max_m;
+	int			n_fixed_rx;
+	hg_fixed_receiver fixed_rx[HG_MAX_FIXED_RECEIVERS];
+
+	/* transmitter */
+	double		tx_power_min_dbm;
+	double		tx_power_max_dbm;
+	double		tx_height_m;
+	double		inside_ratio;
+	double		margin_deg;
+
+	/* link budget */
+	double		env_loss_min_db;
+	double		env_loss_max_db;
+	hg_terrain_model terrain_model;
+	double		slow_sigma_min_db;
+	double		slow_sigma_max_db;
+	double		rician_k_min_db;
+	double		rician_k_max_db;
+	double		rayleigh_beyond_km;
+	double		fading_clip_min_db;
+	double		fading_clip_max_db;
+	bool		atmospheric_absorption;
+	bool		tropo_ducting;
+	bool		sporadic_e;
+	bool		polarization_mismatch;
+	double		noise_floor_dbm;
+
+	/* waveform */
+	double		weight_fm;
+	double		weight_am;
+	double		weight_cw;
+	double		weight_fsk;
+	double		weight_bpsk;
+	double		weight_qpsk;
+	double		weight_voice;	/* content of FM / AM */
+	double		weight_tone;
+	double		weight_dtmf;
+	double		fm_deviation_hz;
+	double		am_index;
+	double		symbol_rate_hz; /* FSK, BPSK, QPSK */
+	double		fsk_shift_hz;	/* tone spacing of 2-FSK */
+	double		rrc_rolloff;
+	double		cw_wpm;
+
+	/* channel */
+	double		freq_error_max_hz;
+	bool		multipath;
+	int			echoes_min;
+	int			echoes_max;
+	double		echo_delay_min_us;
+	double		echo_delay_max_us;
+	double		echo_atten_min_db;
+	double		echo_atten_max_db;
+	bool		block_fading;
+	double		coherence_min_ms;
+	double		coherence_max_ms;
+	bool		noise;			/* off only for verification */
+
+	/* which samples are kept */
+	double		min_snr_db;
+	int			min_receivers;
+	double		max_gdop;
+} hg_config;
+
+/* Fill every field with its default. */
+void		hg_config_init(hg_config *cfg);
+
+/*
+ * Set one parameter from its text form, as the SQL side receives it from a
+ * jsonb object: numbers and booleans as their JSON text, enums by name.
+ * Returns true on success; on failure returns false, leaves cfg unchanged
+ * and writes into errmsg a message naming the key and its allowed range.
+ */
+bool		hg_config_set(hg_config *cfg, const char *key, const char *value,
+						  char *errmsg, size_t errmsg_len);
+
+/*
+ * Checks that span several fields (min <= max, rx_count_max <= 15, a fixed
+ * network of at least 3 receivers ...).  Same error contract as above.
+ */
+bool		hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len);
+
+/* Add one receiver of a fixed network (the layout becomes "fixed"). */
+bool		hg_config_add_fixed_receiver(hg_config *cfg, const hg_fixed_receiver *rx,
+										 char *errmsg, size_t errmsg_len);
+
+/*
+ * The fully resolved configuration as one JSON object (every key with its
+ * value, fixed receivers as an array), for the dataset row.  Feeding every
+ * key back through hg_config_set reproduces the same configuration.
+ * Returns the length written (excluding NUL) or the length needed if buf is
+ * too small, as snprintf does.
+ */
+size_t		hg_config_to_json(const hg_config *cfg, char *buf, size_t buf_len);
+
+/* Number of complex samples in one reception. */
+int			hg_config_iq_length(const hg_config *cfg);
+
+/* ------------------------------------------------------------------------
+ * One kept sample
+ * ------------------------------------------------------------------------ */
+
+typedef struct hg_reception
+{
+	int			rx_idx;
+	char		rx_name[HG_RX_NAME_LEN];
+	double		lat_deg;
+	double		lon_deg;
+	double		alt_m;			/* antenna altitude above sea level */
+	hg_antenna_kind antenna;
+	double		antenna_gain_dbi;	/* gain towards the transmitter */
+	double		distance_m;		/* 3-D straight line, TX antenna to RX antenna */
+	double		delay_s;		/* exactly distance_m / HG_SPEED_OF_LIGHT */
+	double		rx_power_dbm;
+	double		snr_db;			/* rx_power_dbm - noise_floor_dbm */
+	double		freq_offset_hz; /* as it appears in this reception's IQ */
+	bool		signal_present; /* snr_db >= min_snr_db */
+	int			n_echoes;
+	float	   *iq;				/* 2 * n_iq floats, I then Q (cf32_le) */
+} hg_reception;
+
+typedef struct hg_sample
+{
+	uint64_t	sample_idx;		/* the attempt index */
+	double		tx_lat_deg;
+	double		tx_lon_deg;
+	double		tx_alt_m;		/* antenna altitude above sea level */
+	double		tx_power_dbm;
+	double		frequency_hz;
+	hg_modulation modulation;
+	hg_content	content;
+	double		gdop;
+	double		mean_snr_db;	/* over the detected receivers */
+	int			n_receivers;
+	int			n_detected;
+	int			n_iq;			/* complex samples per reception */
+	hg_reception rx[HG_MAX_RECEIVERS];
+} hg_sample;
+
+/* ------------------------------------------------------------------------
+ * Workspace and the attempt
+ * ------------------------------------------------------------------------ */
+
+typedef struct hg_workspace hg_workspace;
+
+/* Allocate everything attempts under cfg will need.  NULL if out of memory. */
+hg_workspace *hg_workspace_create(const hg_config *cfg);
+void		hg_workspace_destroy(hg_workspace *ws);
+
+/*
+ * Run attempt attempt_idx of the dataset with this seed.  Returns HG_KEPT
+ * and fills *out (whose iq pointers point into ws, valid until the next
+ * call) or returns the rejection reason, having synthesised no IQ when the
+ * geometry and link budget alone decide.
+ */
+hg_outcome	hg_attempt(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
+					   hg_workspace *ws, hg_sample *out);
+
+#endif							/* HG_MODEL_H */
