@@ -26,7 +26,7 @@
 
 #define HG_MIN_RECEIVERS 3
 #define HG_MAX_RECEIVERS 15
-#define HG_MAX_FIXED_RECEIVERS 64
+#define HG_MAX_FIXED_RECEIVERS HG_MAX_RECEIVERS	/* every receiver hears each sample */
 #define HG_RX_NAME_LEN 32
 #define HG_ERRMSG_LEN 256
 #define HG_SPEED_OF_LIGHT 299792458.0
@@ -95,6 +95,8 @@ const char *hg_modulation_name(hg_modulation m);
 const char *hg_content_name(hg_content c);
 const char *hg_antenna_name(hg_antenna_kind a);
 const char *hg_outcome_name(hg_outcome o);	/* "kept", "too_few_detected", ... */
+bool		hg_antenna_from_name(const char *name, hg_antenna_kind *kind);
+bool		hg_antenna_is_rx(hg_antenna_kind kind);
 
 /* ------------------------------------------------------------------------
  * Configuration: every parameter of signal-model.md, with its default.
@@ -199,10 +201,13 @@ typedef struct hg_config
 void		hg_config_init(hg_config *cfg);
 
 /*
- * Set one parameter from its text form, as the SQL side receives it from a
- * jsonb object: numbers and booleans as their JSON text, enums by name.
- * Returns true on success; on failure returns false, leaves cfg unchanged
- * and writes into errmsg a message naming the key and its allowed range.
+ * Set one scalar parameter from the JSON text of its value, as the SQL side
+ * gets it from a jsonb object (value::text): numbers and booleans as they
+ * are, enums as JSON strings with their quotes ("\"hexagonal\"").  A wrong
+ * JSON type is an error.  Returns true on success; on failure returns false,
+ * leaves cfg unchanged and writes into errmsg a message naming the key and
+ * its allowed range.  The fixed network ("fixed_receivers" in the JSON) is
+ * not a scalar: the caller adds it with hg_config_add_fixed_receiver.
  */
 bool		hg_config_set(hg_config *cfg, const char *key, const char *value,
 						  char *errmsg, size_t errmsg_len);
@@ -228,6 +233,10 @@ size_t		hg_config_to_json(const hg_config *cfg, char *buf, size_t buf_len);
 
 /* Number of complex samples in one reception. */
 int			hg_config_iq_length(const hg_config *cfg);
+
+/* The scalar parameter names, in the order hg_config_to_json writes them. */
+int			hg_config_param_count(void);
+const char *hg_config_param_name(int k);
 
 /* ------------------------------------------------------------------------
  * One kept sample

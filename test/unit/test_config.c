@@ -1,0 +1,215 @@
+/*
+ * test_config.c
+ *    Unit tests of the configuration: defaults of signal-model.md, setting
+ *    values from their JSON text, every kind of bad value rejected with a
+ *    message naming the field and its range (and the configuration left
+ *    unchanged), the constraints between fields, and the resolved JSON
+ *    reading back into the same configuration.
+ */
+#include "hg_model.h"
+#include "hg_test.h"
+
+#include <stdlib.h>
+
+static void
+test_defaults_follow_signal_model(void)
+{
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN];
+
+	hg_config_init(&c);
+	HG_CHECK(c.sample_rate_hz == 50000 && c.duration_ms == 200, "recording defaults");
+	HG_CHECK(hg_config_iq_length(&c) == 10000, "10,000 complex samples, got %d", hg_config_iq_length(&c));
+	HG_CHECK(c.channel_bw_hz == 12500 && c.frequency_min_hz == 145e6, "channel defaults");
+	HG_CHECK(c.rx_count_min == 5 && c.rx_count_max == 10, "receiver count 5..10");
+	HG_CHECK(c.area_lat_min == 44 && c.area_lat_max == 46 && c.area_lon_min == 7 && c.area_lon_max == 10, "area");
+	HG_CHECK(c.tx_power_min_dbm == 37 && c.inside_ratio == 0.7 && c.margin_deg == 0.5, "transmitter");
+	HG_CHECK(c.noise_floor_dbm == -120 && c.min_snr_db == 3 && c.min_receivers == 3, "filter");
+	HG_CHECK(c.multipath && c.block_fading && c.noise && !c.sporadic_e, "switches");
+	HG_CHECK(c.rx_layout == HG_LAYOUT_UNIFORM && c.n_fixed_rx == 0, "layout");
+	HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "defaults invalid: %s", err);
+}
+
+static void
+test_set_valid_values(void)
+{
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN];
+
+	hg_config_init(&c);
+	HG_CHECK(hg_config_set(&c, "rx_count_max", "7", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_set(&c, "duration_ms", "20.5", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_set(&c, "multipath", "false", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_set(&c, "rx_layout", "\"hexagonal\"", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_set(&c, "frequency_max_hz", "4.3e8", err, sizeof(err)), "%s", err);
+	HG_CHECK(c.rx_count_max == 7 && c.duration_ms == 20.5 && !c.multipath, "values stored");
+	HG_CHECK(c.rx_layout == HG_LAYOUT_HEXAGONAL && c.frequency_max_hz == 4.3e8, "enum and exponent");
+}
+
+/* A rejected value leaves the configuration byte-identical and names the key. */
+static void
+expect_rejected(const char *key, const char *value, const char *must_mention)
+{
+	hg_config	before;
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN] = "";
+
+	hg_config_init(&c);
+	before = c;
+	HG_CHECK(!hg_config_set(&c, key, value, err, sizeof(err)), "%s=%s accepted", key, value);
+	HG_CHECK(memcmp(&before, &c, sizeof(c)) == 0, "%s=%s changed the configuration", key, value);
+	HG_CHECK(strstr(err, key) != NULL, "message for %s does not name it: %s", key, err);
+	HG_CHECK(strstr(err, must_mention) != NULL, "message for %s=%s lacks \"%s\": %s",
+			 key, value, must_mention, err);
+}
+
+static void
+test_bad_values_rejected_with_field_and_range(void)
+{
+	expect_rejected("no_such_key", "1", "unknown");
+	expect_rejected("rx_count_max", "16", "between 3 and 15");
+	expect_rejected("rx_count_max", "2", "between 3 and 15");
+	expect_rejected("rx_count_max", "7.5", "integer");
+	expect_rejected("rx_count_max", "\"7\"", "integer");
+	expect_rejected("duration_ms", "0", "between 1 and 2000");
+	expect_rejected("duration_ms", "abc", "number");
+	expect_rejected("duration_ms", "1e999", "number");
+	expect_rejected("noise_floor_dbm", "null", "number");
+	expect_rejected("multipath", "1", "boolean");
+	expect_rejected("multipath", "\"true\"", "boolean");
+	expect_rejected("rx_layout", "\"circle\"", "\"uniform\", \"hexagonal\", \"fixed\"");
+	expect_rejected("rx_layout", "3", "string");
+	expect_rejected("inside_ratio", "1.5", "between 0 and 1");
+}
+
+static void
+expect_invalid(const char *key1, const char *v1, const char *key2, const char *v2,
+			   const char *must_mention)
+{
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN] = "";
+
+	hg_config_init(&c);
+	HG_CHECK(hg_config_set(&c, key1, v1, err, sizeof(err)), "%s", err);
+	if (key2)
+		HG_CHECK(hg_config_set(&c, key2, v2, err, sizeof(err)), "%s", err);
+	HG_CHECK(!hg_config_validate(&c, err, sizeof(err)), "%s=%s accepted by validate", key1, v1);
+	HG_CHECK(strstr(err, must_mention) != NULL, "message lacks \"%s\": %s", must_mention, err);
+}
+
+static void
+test_cross_field_constraints(void)
+{
+	hg_config	c;
+	hg_fixed_receiver rx = {"alpha", 45.0, 8.0, 15.0, HG_ANT_OMNI, 0.0};
+	char		err[HG_ERRMSG_LEN] = "";
+
+	expect_invalid("rx_count_min", "9", "rx_count_max", "6", "\"rx_count_min\"");
+	expect_invalid("area_lat_min", "46.5", NULL, NULL, "\"area_lat_min\"");
+	expect_invalid("frequency_min_hz", "4.4e8", NULL, NULL, "\"frequency_max_hz\"");
+	expect_invalid("channel_bw_hz", "60000", NULL, NULL, "\"channel_bw_hz\"");
+	expect_invalid("weight_fm", "0", NULL, NULL, "modulation weight");
+	expect_invalid("min_receivers", "8", "rx_count_max", "7", "\"min_receivers\"");
+	expect_invalid("duration_ms", "1", NULL, NULL, "complex samples");
+
+	/* an empty or too small fixed network */
+	hg_config_init(&c);
+	HG_CHECK(hg_config_set(&c, "rx_layout", "\"fixed\"", err, sizeof(err)), "%s", err);
+	HG_CHECK(!hg_config_validate(&c, err, sizeof(err)), "empty fixed network accepted");
+	HG_CHECK(strstr(err, "fixed receiver network") != NULL, "message: %s", err);
+	HG_CHECK(hg_config_add_fixed_receiver(&c, &rx, err, sizeof(err)), "%s", err);
+	rx.antenna = HG_ANT_WHIP;
+	HG_CHECK(!hg_config_add_fixed_receiver(&c, &rx, err, sizeof(err)), "TX antenna accepted on a receiver");
+	rx.antenna = HG_ANT_YAGI;
+	rx.lat_deg = 95;
+	HG_CHECK(!hg_config_add_fixed_receiver(&c, &rx, err, sizeof(err)) && strstr(err, "lat"),
+			 "lat 95 accepted: %s", err);
+	HG_CHECK(c.n_fixed_rx == 1, "rejected receivers were added");
+}
+
+/* Read the JSON text of "key"'s value out of a flat object (test helper, scalars only). */
+static bool
+json_value_of(const char *json, const char *key, char *out, size_t out_len)
+{
+	char		pattern[80];
+	const char *at;
+	size_t		n;
+
+	snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
+	at = strstr(json, pattern);
+	if (!at)
+		return false;
+	at += strlen(pattern);
+	n = strcspn(at, ",}");
+	if (n >= out_len)
+		return false;
+	memcpy(out, at, n);
+	out[n] = '\0';
+	return true;
+}
+
+static void
+test_resolved_json_round_trip(void)
+{
+	hg_config	c;
+	hg_config	back;
+	hg_fixed_receiver rx = {"ridge \"7\"", 45.25, 8.5, 12.0, HG_ANT_YAGI, 90.0};
+	char		err[HG_ERRMSG_LEN];
+	char	   *json;
+	size_t		need;
+	int			k;
+
+	hg_config_init(&c);
+	HG_CHECK(hg_config_set(&c, "hex_jitter", "0.15", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_set(&c, "terrain_model", "\"knife_edge\"", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_set(&c, "noise", "false", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_add_fixed_receiver(&c, &rx, err, sizeof(err)), "%s", err);
+
+	need = hg_config_to_json(&c, NULL, 0);
+	json = malloc(need + 1);
+	HG_CHECK(json != NULL, "oom");
+	if (!json)
+		return;
+	HG_CHECK(hg_config_to_json(&c, json, need + 1) == need, "length differs between calls");
+	HG_CHECK(strstr(json, "\"hex_jitter\": 0.15,") != NULL, "shortest form of 0.15: %s", json);
+	HG_CHECK(strstr(json, "\"name\": \"ridge \\\"7\\\"\"") != NULL, "receiver name escaped");
+
+	/* every scalar key is present and reads back to the same value */
+	hg_config_init(&back);
+	for (k = 0; k < hg_config_param_count(); k++)
+	{
+		const char *key = hg_config_param_name(k);
+		char		value[64];
+
+		HG_CHECK(json_value_of(json, key, value, sizeof(value)), "key %s missing", key);
+		HG_CHECK(hg_config_set(&back, key, value, err, sizeof(err)), "%s", err);
+	}
+	back.n_fixed_rx = c.n_fixed_rx;
+	memcpy(back.fixed_rx, c.fixed_rx, sizeof(c.fixed_rx));
+	HG_CHECK(memcmp(&back, &c, sizeof(c)) == 0, "round trip changed the configuration");
+	free(json);
+}
+
+static void
+test_names(void)
+{
+	hg_antenna_kind a;
+
+	HG_CHECK(strcmp(hg_modulation_name(HG_MOD_QPSK), "qpsk") == 0, "qpsk");
+	HG_CHECK(strcmp(hg_outcome_name(HG_REJECT_GDOP), "gdop") == 0, "gdop");
+	HG_CHECK(strcmp(hg_content_name((hg_content) 99), "unknown") == 0, "out of range");
+	HG_CHECK(hg_antenna_from_name("log_periodic", &a) && a == HG_ANT_LOG_PERIODIC, "antenna by name");
+	HG_CHECK(!hg_antenna_from_name("dish", &a), "unknown antenna");
+}
+
+int
+main(void)
+{
+	HG_RUN(test_defaults_follow_signal_model);
+	HG_RUN(test_set_valid_values);
+	HG_RUN(test_bad_values_rejected_with_field_and_range);
+	HG_RUN(test_cross_field_constraints);
+	HG_RUN(test_resolved_json_round_trip);
+	HG_RUN(test_names);
+	return HG_TEST_SUMMARY();
+}
