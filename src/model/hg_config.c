@@ -443,6 +443,8 @@ bool
 hg_config_add_fixed_receiver(hg_config *cfg, const hg_fixed_receiver *rx,
 							 char *errmsg, size_t errmsg_len)
 {
+	hg_fixed_receiver *slot;
+
 	if (cfg->n_fixed_rx >= HG_MAX_FIXED_RECEIVERS)
 		return set_error(errmsg, errmsg_len,
 						 "a fixed receiver network has at most %d receivers", HG_MAX_FIXED_RECEIVERS);
@@ -466,7 +468,15 @@ hg_config_add_fixed_receiver(hg_config *cfg, const hg_fixed_receiver *rx,
 	if (!(rx->azimuth_deg >= 0 && rx->azimuth_deg < 360))
 		return set_error(errmsg, errmsg_len,
 						 "receiver \"%s\": azimuth_deg %.10g is not in [0, 360)", rx->name, rx->azimuth_deg);
-	cfg->fixed_rx[cfg->n_fixed_rx++] = *rx;
+	/* field by field into a zeroed slot: no uninitialised padding in cfg */
+	slot = &cfg->fixed_rx[cfg->n_fixed_rx++];
+	memset(slot, 0, sizeof(*slot));
+	memcpy(slot->name, rx->name, sizeof(slot->name));
+	slot->lat_deg = rx->lat_deg;
+	slot->lon_deg = rx->lon_deg;
+	slot->alt_m = rx->alt_m;
+	slot->antenna = rx->antenna;
+	slot->azimuth_deg = rx->azimuth_deg;
 	cfg->rx_layout = HG_LAYOUT_FIXED;
 	return true;
 }
