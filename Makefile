@@ -81,3 +81,17 @@ test:
 
 demo:
 	bash scripts/demo.sh
+
+# The unit tests under valgrind's memcheck (slow: minutes), and the static
+# checkers on the whole tree (the model without Postgres, the glue with it).
+.PHONY: unit-valgrind lint
+unit-valgrind: unit-build
+	@for t in $(UNIT_BINS); do \
+	  valgrind -q --error-exitcode=99 --leak-check=full $$t >/dev/null || { echo "valgrind: $$t failed"; exit 1; }; \
+	  echo "valgrind clean: $$t"; done
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --std=c99 -D_DEFAULT_SOURCE -Isrc/model --inline-suppr src/model test/unit
+	clang-tidy --quiet $(MODEL_SRCS) -- -std=c99 -D_DEFAULT_SOURCE -Isrc/model
+	clang-tidy --quiet $(GLUE_SRCS) -- -Isrc -Isrc/model -I$(shell $(PG_CONFIG) --includedir-server)

@@ -115,7 +115,7 @@ typedef struct param_def
 #define INT(field, def, lo, hi) {#field, PARAM_INT, F(field), def, lo, hi, NULL, 0}
 #define BOOL(field, def) {#field, PARAM_BOOL, F(field), def, 0, 1, NULL, 0}
 #define ENUM(field, def, names) \
-	{#field, PARAM_ENUM, F(field), def, 0, 0, names, (int) (sizeof(names) / sizeof(names[0]))}
+	{#field, PARAM_ENUM, F(field), def, 0, 0, names, (int) (sizeof(names) / sizeof((names)[0]))}
 
 static const param_def params[] = {
 	/* recording */
