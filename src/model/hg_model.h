@@ -289,6 +289,9 @@ typedef struct hg_workspace hg_workspace;
 hg_workspace *hg_workspace_create(const hg_config *cfg);
 void		hg_workspace_destroy(hg_workspace *ws);
 
+/* Receptions whose IQ this workspace has synthesised (rejections add none). */
+uint64_t	hg_workspace_receptions_synthesized(const hg_workspace *ws);
+
 /*
  * Run attempt attempt_idx of the dataset with this seed.  Returns HG_KEPT
  * and fills *out (whose iq pointers point into ws, valid until the next

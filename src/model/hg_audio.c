@@ -1,0 +1,149 @@
+/*
+ * hg_audio.c
+ *    Voice-like, tone and DTMF audio for FM and AM (see hg_audio.h).
+ */
+#include "hg_audio.h"
+
+#include <math.h>
+#include <string.h>
+
+static const double dtmf_rows[4] = {697, 770, 852, 941};
+static const double dtmf_cols[4] = {1209, 1336, 1477, 1633};
+
+/* Two-pole resonator at f with bandwidth bw, unit gain at its peak. */
+static void
+resonate(const double *in, double *out, int len, double f, double bw, double fs)
+{
+	double		r = exp(-M_PI * bw / fs);
+	double		a1 = 2.0 * r * cos(2.0 * M_PI * f / fs);
+	double		a2 = -r * r;
+	double		g = 1.0 - r;
+	double		y1 = 0,
+				y2 = 0;
+	int			n;
+
+	for (n = 0; n < len; n++)
+	{
+		double		y = g * in[n] + a1 * y1 + a2 * y2;
+
+		out[n] += y;
+		y2 = y1;
+		y1 = y;
+	}
+}
+
+/*
+ * Voice: a glottal pulse train (pitch 90..220 Hz with slow vibrato) through
+ * three formant resonators (F1 500-800, F2 1000-2000, F3 2500-3000 Hz),
+ * shaped by syllables of 120-300 ms separated by pauses of 40-200 ms, then
+ * pre-emphasis y[n] = x[n] - 0.95 x[n-1] as an FM transmitter applies.
+ */
+static void
+voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
+{
+	double		f0 = hg_rng_range(rng, 90, 220);
+	double		vibrato_hz = hg_rng_range(rng, 3, 6);
+	double		f1 = hg_rng_range(rng, 500, 800);
+	double		f2 = hg_rng_range(rng, 1000, 2000);
+	double		f3 = hg_rng_range(rng, 2500, 3000);
+	double		phase = hg_rng_uniform(rng);
+	double		prev = 0.0;
+	double		t_syllable_end;
+	double		t_next_start;
+	int			n;
+
+	/* the window may open mid-syllable or in a pause */
+	t_syllable_end = hg_rng_range(rng, -0.1, 0.25);
+	t_next_start = t_syllable_end + hg_rng_range(rng, 0.04, 0.2);
+
+	for (n = 0; n < len; n++)
+	{
+		double		t = n / fs;
+		double		pitch = f0 * (1.0 + 0.03 * sin(2.0 * M_PI * vibrato_hz * t));
+
+		phase += pitch / fs;
+		pulses[n] = 0.0;
+		if (phase >= 1.0)
+		{
+			phase -= 1.0;
+			pulses[n] = 1.0;
+		}
+	}
+	memset(audio, 0, sizeof(double) * (size_t) len);
+	resonate(pulses, audio, len, f1, 80, fs);
+	resonate(pulses, audio, len, f2, 120, fs);
+	resonate(pulses, audio, len, f3, 200, fs);
+
+	/* syllable envelope: raised-cosine 20 ms edges, silence between */
+	{
+		double		syl_start = t_syllable_end - hg_rng_range(rng, 0.12, 0.3);
+
+		for (n = 0; n < len; n++)
+		{
+			double		t = n / fs;
+			double		env;
+
+			while (t >= t_next_start)
+			{
+				syl_start = t_next_start;
+				t_syllable_end = syl_start + hg_rng_range(rng, 0.12, 0.3);
+				t_next_start = t_syllable_end + hg_rng_range(rng, 0.04, 0.2);
+			}
+			if (t < syl_start || t > t_syllable_end)
+				env = 0.02;		/* breath and room noise floor of a pause */
+			else
+			{
+				double		edge = fmin(t - syl_start, t_syllable_end - t);
+
+				env = edge >= 0.02 ? 1.0 : 0.5 - 0.5 * cos(M_PI * edge / 0.02);
+				env = fmax(env, 0.02);
+			}
+			audio[n] *= env;
+		}
+	}
+	for (n = 0; n < len; n++)
+	{
+		double		x = audio[n];
+
+		audio[n] = x - 0.95 * prev;
+		prev = x;
+	}
+}
+
+void
+hg_audio_generate(hg_content content, hg_rng *rng, double fs,
+				  double *audio, double *scratch, int len,
+				  double *f1, double *f2)
+{
+	double		peak = 0.0;
+	int			n;
+
+	*f1 = 0.0;
+	*f2 = 0.0;
+	if (content == HG_CONTENT_TONE)
+	{
+		double		phase0 = hg_rng_range(rng, 0, 2.0 * M_PI);
+
+		*f1 = hg_rng_range(rng, 800, 1200);
+		for (n = 0; n < len; n++)
+			audio[n] = sin(2.0 * M_PI * *f1 * n / fs + phase0);
+	}
+	else if (content == HG_CONTENT_DTMF)
+	{
+		double		p1 = hg_rng_range(rng, 0, 2.0 * M_PI);
+		double		p2 = hg_rng_range(rng, 0, 2.0 * M_PI);
+
+		*f1 = dtmf_rows[hg_rng_int(rng, 0, 3)];
+		*f2 = dtmf_cols[hg_rng_int(rng, 0, 3)];
+		for (n = 0; n < len; n++)
+			audio[n] = sin(2.0 * M_PI * *f1 * n / fs + p1) + sin(2.0 * M_PI * *f2 * n / fs + p2);
+	}
+	else
+		voice(rng, fs, audio, scratch, len);
+
+	for (n = 0; n < len; n++)
+		peak = fmax(peak, fabs(audio[n]));
+	if (peak > 0.0)
+		for (n = 0; n < len; n++)
+			audio[n] /= peak;
+}

@@ -1,0 +1,368 @@
+/*
+ * hg_waveform.c
+ *    Modulators and the transmitter channel filter (see hg_waveform.h).
+ */
+#include "hg_waveform.h"
+
+#include "hg_audio.h"
+#include "hg_dsp.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#define AUDIO_TAPS 63			/* 3 kHz audio low-pass */
+#define TX_TAPS 41				/* transmitter channel filter */
+#define RRC_SPAN 6				/* pulse truncated at +-6 symbols */
+#define RRC_TABLE_RES 256		/* table points per symbol */
+
+struct hg_waveform
+{
+	int			max_len;
+	double	   *audio;			/* max_len */
+	double	   *scratch;		/* max_len */
+	float	   *tmp_re;			/* max_len: before the channel filter */
+	float	   *tmp_im;
+	float		audio_taps[AUDIO_TAPS];
+	float		tx_taps[TX_TAPS];
+	float		tx_taps_im[TX_TAPS];	/* zeros: the filter is real */
+	float	   *rrc;			/* RRC_TABLE_RES * 2 * RRC_SPAN + 1 points */
+	int			symbols_cap;
+	signed char *symbols_i;		/* one symbol per period, +-1 */
+	signed char *symbols_q;
+};
+
+double
+hg_rrc_pulse(double t, double rolloff)
+{
+	double		b = rolloff;
+	double		at = fabs(t);
+
+	if (at < 1e-9)
+		return 1.0 - b + 4.0 * b / M_PI;
+	if (b > 0 && fabs(at - 1.0 / (4.0 * b)) < 1e-9)
+		return b / sqrt(2.0) * ((1 + 2 / M_PI) * sin(M_PI / (4 * b)) + (1 - 2 / M_PI) * cos(M_PI / (4 * b)));
+	return (sin(M_PI * t * (1 - b)) + 4 * b * t * cos(M_PI * t * (1 + b))) /
+		(M_PI * t * (1 - (4 * b * t) * (4 * b * t)));
+}
+
+hg_waveform *
+hg_waveform_create(const hg_config *cfg, int max_len)
+{
+	hg_waveform *w = calloc(1, sizeof(hg_waveform));
+	int			k,
+				n_rrc = RRC_TABLE_RES * 2 * RRC_SPAN + 1;
+
+	if (!w)
+		return NULL;
+	w->max_len = max_len;
+	w->symbols_cap = (int) ceil(max_len * cfg->symbol_rate_hz / cfg->sample_rate_hz) + 2 * RRC_SPAN + 4;
+	w->audio = malloc(sizeof(double) * (size_t) max_len);
+	w->scratch = malloc(sizeof(double) * (size_t) max_len);
+	w->tmp_re = malloc(sizeof(float) * (size_t) (max_len + TX_TAPS));
+	w->tmp_im = malloc(sizeof(float) * (size_t) (max_len + TX_TAPS));
+	w->rrc = malloc(sizeof(float) * (size_t) n_rrc);
+	w->symbols_i = malloc((size_t) w->symbols_cap);
+	w->symbols_q = malloc((size_t) w->symbols_cap);
+	if (!w->audio || !w->scratch || !w->tmp_re || !w->tmp_im || !w->rrc || !w->symbols_i || !w->symbols_q)
+	{
+		hg_waveform_destroy(w);
+		return NULL;
+	}
+	hg_design_lowpass(w->audio_taps, AUDIO_TAPS, 3000.0 / cfg->sample_rate_hz);
+	/* the filter's -6 dB point sits at the channel edge */
+	hg_design_lowpass(w->tx_taps, TX_TAPS, 0.5 * cfg->channel_bw_hz / cfg->sample_rate_hz);
+	for (k = 0; k < TX_TAPS; k++)
+		w->tx_taps_im[k] = 0.0f;
+	for (k = 0; k < n_rrc; k++)
+		w->rrc[k] = (float) hg_rrc_pulse((double) (k - RRC_TABLE_RES * RRC_SPAN) / RRC_TABLE_RES, cfg->rrc_rolloff);
+	return w;
+}
+
+void
+hg_waveform_destroy(hg_waveform *w)
+{
+	if (!w)
+		return;
+	free(w->audio);
+	free(w->scratch);
+	free(w->tmp_re);
+	free(w->tmp_im);
+	free(w->rrc);
+	free(w->symbols_i);
+	free(w->symbols_q);
+	free(w);
+}
+
+void
+hg_waveform_choose(const hg_config *cfg, hg_rng *rng, hg_modulation *mod, hg_content *content)
+{
+	const double mod_w[HG_MOD_COUNT] = {cfg->weight_fm, cfg->weight_am, cfg->weight_cw,
+	cfg->weight_fsk, cfg->weight_bpsk, cfg->weight_qpsk};
+	const double content_w[3] = {cfg->weight_voice, cfg->weight_tone, cfg->weight_dtmf};
+	int			m = hg_rng_choose(rng, mod_w, HG_MOD_COUNT);
+	int			c = hg_rng_choose(rng, content_w, 3);	/* drawn always: a fixed stream layout */
+
+	*mod = (hg_modulation) (m < 0 ? HG_MOD_FM : m);
+	*content = (*mod == HG_MOD_FM || *mod == HG_MOD_AM) ? (hg_content) (c < 0 ? 0 : c) : HG_CONTENT_DATA;
+}
+
+/* Analog audio through the 3 kHz audio filter, peak renormalised to 1. */
+static void
+analog_audio(hg_waveform *w, const hg_config *cfg, hg_content content, hg_rng *rng, int len,
+			 double *f1, double *f2)
+{
+	const int	half = AUDIO_TAPS / 2;
+	double		peak = 0.0;
+	int			n,
+				k;
+
+	hg_audio_generate(content, rng, cfg->sample_rate_hz, w->audio, w->scratch, len, f1, f2);
+	if (content != HG_CONTENT_VOICE)
+		return;					/* tones are already inside the audio band */
+	for (n = 0; n < len; n++)
+	{
+		double		acc = 0.0;
+
+		for (k = 0; k < AUDIO_TAPS; k++)
+		{
+			int			m = n + half - k;
+
+			if (m >= 0 && m < len)
+				acc += w->audio_taps[k] * w->audio[m];
+		}
+		w->scratch[n] = acc;
+		peak = fmax(peak, fabs(acc));
+	}
+	for (n = 0; n < len; n++)
+		w->audio[n] = peak > 0 ? w->scratch[n] / peak : 0.0;
+}
+
+static void
+modulate_fm(hg_waveform *w, const hg_config *cfg, int len, float *re, float *im)
+{
+	double		step = 2.0 * M_PI * cfg->fm_deviation_hz / cfg->sample_rate_hz;
+	double		phase = 0.0;
+	int			n;
+
+	for (n = 0; n < len; n++)
+	{
+		phase += step * w->audio[n];
+		if (phase > M_PI)
+			phase -= 2.0 * M_PI;
+		else if (phase < -M_PI)
+			phase += 2.0 * M_PI;
+		re[n] = (float) cos(phase);
+		im[n] = (float) sin(phase);
+	}
+}
+
+static void
+modulate_am(hg_waveform *w, const hg_config *cfg, int len, float *re, float *im)
+{
+	int			n;
+
+	for (n = 0; n < len; n++)
+	{
+		re[n] = (float) (1.0 + cfg->am_index * w->audio[n]);
+		im[n] = 0.0f;
+	}
+}
+
+/*
+ * CW: Morse-like keying at cw_wpm (a dot lasts 1.2 / wpm s): marks of 1 or
+ * 3 units, spaces of 1 or 3 units, with 5 ms raised-cosine edges so the
+ * keying makes no clicks outside the channel.
+ */
+static void
+modulate_cw(const hg_config *cfg, hg_rng *rng, int len, float *re, float *im)
+{
+	double		unit = 1.2 / cfg->cw_wpm;
+	double		edge = 0.005;
+	double		t_on = -hg_rng_range(rng, 0, 3 * unit);	/* the window opens mid-mark */
+	double		t_off = t_on + 3 * unit;
+	double		t_next = t_off + unit;
+	int			n;
+
+	for (n = 0; n < len; n++)
+	{
+		double		t = n / cfg->sample_rate_hz;
+		double		a;
+
+		while (t >= t_next)
+		{
+			t_on = t_next;
+			t_off = t_on + (hg_rng_uniform(rng) < 0.5 ? 1 : 3) * unit;
+			t_next = t_off + (hg_rng_uniform(rng) < 0.7 ? 1 : 3) * unit;
+		}
+		if (t < t_on || t > t_off)
+			a = 0.0;
+		else
+		{
+			double		d = fmin(t - t_on, t_off - t);
+
+			a = d >= edge ? 1.0 : 0.5 - 0.5 * cos(M_PI * d / edge);
+		}
+		re[n] = (float) a;
+		im[n] = 0.0f;
+	}
+}
+
+/* Random +-1 symbols covering the buffer plus the pulse span on both sides. */
+static int
+draw_symbols(hg_waveform *w, hg_rng *rng, int n_symbols, int two_streams)
+{
+	int			k;
+	uint32_t	bits = 0;
+
+	if (n_symbols > w->symbols_cap)
+		n_symbols = w->symbols_cap;
+	for (k = 0; k < n_symbols; k++)
+	{
+		if (k % 16 == 0)
+			bits = hg_rng_u32(rng);
+		w->symbols_i[k] = (bits & 1u) ? 1 : -1;
+		w->symbols_q[k] = two_streams ? ((bits & 2u) ? 1 : -1) : 0;
+		bits >>= 2;
+	}
+	return n_symbols;
+}
+
+/* Continuous-phase 2-FSK: tones at +-fsk_shift_hz/2, one symbol per period. */
+static void
+modulate_fsk(hg_waveform *w, const hg_config *cfg, hg_rng *rng, int len, float *re, float *im)
+{
+	double		sps = cfg->sample_rate_hz / cfg->symbol_rate_hz;
+	double		offset = hg_rng_uniform(rng);	/* symbol clock phase */
+	double		step = M_PI * cfg->fsk_shift_hz / cfg->sample_rate_hz;
+	double		phase = 0.0;
+	int			n_sym = draw_symbols(w, rng, (int) ceil(len / sps) + 2, 0);
+	int			n;
+
+	for (n = 0; n < len; n++)
+	{
+		int			k = (int) floor(n / sps + offset);
+
+		if (k >= n_sym)
+			k = n_sym - 1;
+		phase += step * w->symbols_i[k];
+		if (phase > M_PI)
+			phase -= 2.0 * M_PI;
+		else if (phase < -M_PI)
+			phase += 2.0 * M_PI;
+		re[n] = (float) cos(phase);
+		im[n] = (float) sin(phase);
+	}
+}
+
+/*
+ * BPSK / QPSK: s(t) = sum_k d_k p(t/T - k + offset) with a root-raised-
+ * cosine p, read from a table at 1/256 symbol resolution with linear
+ * interpolation, so samples per symbol need not be an integer.
+ */
+static void
+modulate_psk(hg_waveform *w, const hg_config *cfg, hg_rng *rng, int qpsk, int len, float *re, float *im)
+{
+	double		sps = cfg->sample_rate_hz / cfg->symbol_rate_hz;
+	double		offset = hg_rng_uniform(rng);
+	int			n_sym = draw_symbols(w, rng, (int) ceil(len / sps) + 2 * RRC_SPAN + 2, qpsk);
+	double		amp = qpsk ? M_SQRT1_2 : 1.0;
+	int			n,
+				k;
+
+	for (n = 0; n < len; n++)
+	{
+		/* symbol index relative to the first one, which sits RRC_SPAN before sample 0 */
+		double		ts = n / sps + offset + RRC_SPAN;
+		int			k0 = (int) floor(ts) - RRC_SPAN;
+		double		acc_i = 0.0,
+					acc_q = 0.0;
+
+		for (k = k0; k <= k0 + 2 * RRC_SPAN + 1; k++)
+		{
+			double		pos;
+			int			idx;
+			double		frac,
+						p;
+
+			if (k < 0 || k >= n_sym)
+				continue;
+			pos = (ts - k + RRC_SPAN) * RRC_TABLE_RES;
+			idx = (int) floor(pos);
+			if (idx < 0 || idx >= RRC_TABLE_RES * 2 * RRC_SPAN)
+				continue;
+			frac = pos - idx;
+			p = w->rrc[idx] + frac * (w->rrc[idx + 1] - w->rrc[idx]);
+			acc_i += p * w->symbols_i[k];
+			acc_q += p * w->symbols_q[k];
+		}
+		re[n] = (float) (amp * acc_i);
+		im[n] = (float) (amp * acc_q);
+	}
+}
+
+void
+hg_waveform_synthesize(hg_waveform *w, const hg_config *cfg, hg_modulation mod,
+					   hg_content content, hg_rng *rng, float *re, float *im, int len,
+					   double *f1, double *f2)
+{
+	const int	half = TX_TAPS / 2;
+	double		power = 0.0;
+	float		scale;
+	int			n;
+
+	*f1 = 0.0;
+	*f2 = 0.0;
+	if (len > w->max_len)
+		len = w->max_len;
+	/* the raw signal, with half a filter of lead-in on either side */
+	switch (mod)
+	{
+		case HG_MOD_AM:
+			analog_audio(w, cfg, content, rng, len, f1, f2);
+			modulate_am(w, cfg, len, w->tmp_re, w->tmp_im);
+			break;
+		case HG_MOD_CW:
+			modulate_cw(cfg, rng, len, w->tmp_re, w->tmp_im);
+			break;
+		case HG_MOD_FSK:
+			modulate_fsk(w, cfg, rng, len, w->tmp_re, w->tmp_im);
+			break;
+		case HG_MOD_BPSK:
+		case HG_MOD_QPSK:
+			modulate_psk(w, cfg, rng, mod == HG_MOD_QPSK, len, w->tmp_re, w->tmp_im);
+			break;
+		case HG_MOD_FM:
+		default:
+			analog_audio(w, cfg, content, rng, len, f1, f2);
+			modulate_fm(w, cfg, len, w->tmp_re, w->tmp_im);
+			break;
+	}
+	/* the transmitter's channel filter; edges see zeros beyond the buffer */
+	for (n = 0; n < len; n++)
+	{
+		double		ar = 0.0,
+					ai = 0.0;
+		int			k;
+
+		for (k = 0; k < TX_TAPS; k++)
+		{
+			int			m = n + half - k;
+
+			if (m >= 0 && m < len)
+			{
+				ar += w->tx_taps[k] * w->tmp_re[m];
+				ai += w->tx_taps[k] * w->tmp_im[m];
+			}
+		}
+		re[n] = (float) ar;
+		im[n] = (float) ai;
+		power += ar * ar + ai * ai;
+	}
+	power /= len;
+	scale = power > 0 ? (float) (1.0 / sqrt(power)) : 1.0f;
+	for (n = 0; n < len; n++)
+	{
+		re[n] *= scale;
+		im[n] *= scale;
+	}
+}
