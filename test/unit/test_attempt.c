@@ -1,0 +1,363 @@
+/*
+ * test_attempt.c
+ *    Unit tests of whole attempts: the physics a user can verify from the IQ
+ *    (received power, noise at the floor, time differences of arrival,
+ *    frequency offsets), the labels' definitions, reproducibility whatever
+ *    was generated before, and that a rejection synthesises no IQ.
+ */
+#include "hg_model.h"
+#include "hg_test.h"
+#include "hg_test_dsp.h"
+
+#include <stdint.h>
+
+static hg_sample sample_a;
+static hg_sample sample_b;
+
+static void
+set(hg_config *c, const char *key, const char *value)
+{
+	char		err[HG_ERRMSG_LEN];
+
+	if (!hg_config_set(c, key, value, err, sizeof(err)))
+		HG_CHECK(0, "%s", err);
+}
+
+/* Find the next kept attempt at or after *i. */
+static int
+next_kept(const hg_config *c, uint64_t seed, uint64_t *i, hg_workspace *ws, hg_sample *s)
+{
+	int			tries;
+
+	for (tries = 0; tries < 1000; tries++, (*i)++)
+		if (hg_attempt(c, seed, *i, ws, s) == HG_KEPT)
+			return 1;
+	HG_CHECK(0, "no kept sample in 1000 attempts");
+	return 0;
+}
+
+static void
+test_received_power_matches_label(void)
+{
+	static const char *const mods[] = {"weight_fm", "weight_am", "weight_cw", "weight_fsk", "weight_bpsk", "weight_qpsk"};
+	size_t		m;
+
+	for (m = 0; m < sizeof(mods) / sizeof(mods[0]); m++)
+	{
+		hg_config	c;
+		hg_workspace *ws;
+		uint64_t	i = 0;
+		int			s,
+					k;
+
+		hg_config_init(&c);
+		set(&c, "noise", "false");
+		set(&c, "weight_fm", "0");
+		set(&c, mods[m], "1");
+		ws = hg_workspace_create(&c);
+		for (s = 0; s < 3 && next_kept(&c, 11, &i, ws, &sample_a); s++, i++)
+			for (k = 0; k < sample_a.n_receivers; k++)
+			{
+				double		p = 10 * log10(mean_power_iq(sample_a.rx[k].iq, sample_a.n_iq));
+
+				HG_CHECK_NEAR(p, sample_a.rx[k].rx_power_dbm, 0.1, mods[m]);
+			}
+		hg_workspace_destroy(ws);
+	}
+}
+
+static void
+test_noise_alone_is_the_floor(void)
+{
+	hg_config	with_noise,
+				without;
+	hg_workspace *w1,
+			   *w2;
+	uint64_t	i = 3;
+	int			k,
+				n;
+	float	   *diff;
+
+	hg_config_init(&with_noise);
+	hg_config_init(&without);
+	set(&without, "noise", "false");
+	w1 = hg_workspace_create(&with_noise);
+	w2 = hg_workspace_create(&without);
+	diff = malloc(sizeof(float) * 2 * 10000);
+	if (next_kept(&with_noise, 21, &i, w1, &sample_a))
+	{
+		HG_CHECK(hg_attempt(&without, 21, i, w2, &sample_b) == HG_KEPT, "same attempt, noise off");
+		for (k = 0; k < sample_a.n_receivers; k++)
+		{
+			double		total = 10 * log10(mean_power_iq(sample_a.rx[k].iq, sample_a.n_iq));
+
+			for (n = 0; n < 2 * sample_a.n_iq; n++)
+				diff[n] = sample_a.rx[k].iq[n] - sample_b.rx[k].iq[n];
+			HG_CHECK_NEAR(10 * log10(mean_power_iq(diff, sample_a.n_iq)), -120.0, 0.3, "noise power");
+			/* signal and noise add in power: 10 log10(P_rx + N) */
+			HG_CHECK_NEAR(total, 10 * log10(pow(10, sample_a.rx[k].rx_power_dbm / 10) + 1e-12), 0.3,
+						  "signal + noise power");
+		}
+	}
+	free(diff);
+	hg_workspace_destroy(w1);
+	hg_workspace_destroy(w2);
+}
+
+/* Lag (in samples, fractional) maximising |sum x1[n] conj(x2[n + lag])|. */
+static double
+xcorr_peak_lag(const float *x1, const float *x2, int n, int max_lag)
+{
+	double		mag[512];
+	int			lag,
+				best = 0;
+
+	for (lag = -max_lag; lag <= max_lag; lag++)
+	{
+		double		sr = 0,
+					si = 0;
+		int			k;
+
+		for (k = 0; k < n; k++)
+		{
+			int			j = k + lag;
+
+			if (j < 0 || j >= n)
+				continue;
+			sr += x1[2 * k] * x2[2 * j] + x1[2 * k + 1] * x2[2 * j + 1];
+			si += x1[2 * k + 1] * x2[2 * j] - x1[2 * k] * x2[2 * j + 1];
+		}
+		mag[lag + max_lag] = sqrt(sr * sr + si * si);
+		if (mag[lag + max_lag] > mag[best])
+			best = lag + max_lag;
+	}
+	if (best == 0 || best == 2 * max_lag)
+		return best - max_lag;
+	/* parabola through the peak and its neighbours */
+	{
+		double		a = mag[best - 1],
+					b = mag[best],
+					c = mag[best + 1];
+
+		return best - max_lag + 0.5 * (a - c) / (a - 2 * b + c);
+	}
+}
+
+static void
+test_tdoa_in_the_iq(void)
+{
+	hg_config	c;
+	hg_workspace *ws;
+	uint64_t	i = 0;
+	int			s,
+				checked = 0;
+	double		worst = 0;
+
+	hg_config_init(&c);
+	set(&c, "noise", "false");
+	set(&c, "multipath", "false");
+	set(&c, "block_fading", "false");
+	set(&c, "freq_error_max_hz", "0");
+	set(&c, "weight_fm", "0");
+	set(&c, "weight_bpsk", "1");
+	ws = hg_workspace_create(&c);
+	for (s = 0; s < 3 && next_kept(&c, 31, &i, ws, &sample_a); s++, i++)
+	{
+		int			k;
+
+		for (k = 1; k < sample_a.n_receivers; k++)
+		{
+			double		want = (sample_a.rx[k].delay_s - sample_a.rx[0].delay_s) * c.sample_rate_hz;
+			double		got = xcorr_peak_lag(sample_a.rx[0].iq, sample_a.rx[k].iq, sample_a.n_iq, 120);
+
+			HG_CHECK_NEAR(got, want, 0.05, "TDOA in samples");
+			worst = fmax(worst, fabs(got - want));
+			checked++;
+		}
+	}
+	HG_CHECK(checked >= 6, "only %d pairs checked", checked);
+	printf("    TDOA: %d receiver pairs, worst error %.4f sample\n", checked, worst);
+	hg_workspace_destroy(ws);
+}
+
+static void
+test_frequency_offset_from_a_tone(void)
+{
+	hg_config	c;
+	hg_workspace *ws;
+	uint64_t	i = 0;
+	int			k;
+	double		worst = 0;
+
+	hg_config_init(&c);
+	set(&c, "weight_fm", "0");
+	set(&c, "weight_am", "1");
+	set(&c, "weight_voice", "0");
+	set(&c, "weight_dtmf", "0");	/* AM with one tone: the carrier line is the offset */
+	set(&c, "block_fading", "false");
+	set(&c, "min_snr_db", "15");
+	ws = hg_workspace_create(&c);
+	if (next_kept(&c, 41, &i, ws, &sample_a))
+		for (k = 0; k < sample_a.n_receivers; k++)
+		{
+			double		f;
+
+			if (!sample_a.rx[k].signal_present)
+				continue;
+			f = strongest_line(sample_a.rx[k].iq, sample_a.n_iq, c.sample_rate_hz, -60, 60);
+			HG_CHECK_NEAR(f, sample_a.rx[k].freq_offset_hz, 1.0, "frequency offset (Hz)");
+			worst = fmax(worst, fabs(f - sample_a.rx[k].freq_offset_hz));
+		}
+	printf("    frequency offset: worst error %.3f Hz\n", worst);
+	hg_workspace_destroy(ws);
+}
+
+static void
+test_labels_are_consistent(void)
+{
+	hg_config	c;
+	hg_workspace *ws;
+	uint64_t	i = 0;
+	int			s,
+				k;
+
+	hg_config_init(&c);
+	ws = hg_workspace_create(&c);
+	for (s = 0; s < 20 && next_kept(&c, 51, &i, ws, &sample_a); s++, i++)
+	{
+		int			detected = 0;
+
+		HG_CHECK(sample_a.sample_idx == i, "sample_idx is the attempt index");
+		HG_CHECK(sample_a.n_receivers >= 5 && sample_a.n_receivers <= 10, "count %d", sample_a.n_receivers);
+		HG_CHECK(sample_a.gdop > 0 && sample_a.gdop <= c.max_gdop, "gdop %g", sample_a.gdop);
+		for (k = 0; k < sample_a.n_receivers; k++)
+		{
+			const hg_reception *r = &sample_a.rx[k];
+
+			HG_CHECK(r->delay_s == r->distance_m / HG_SPEED_OF_LIGHT, "delay_s = distance_m / c exactly");
+			HG_CHECK_NEAR(r->snr_db, r->rx_power_dbm - c.noise_floor_dbm, 1e-9, "snr definition");
+			HG_CHECK(r->signal_present == (r->snr_db >= c.min_snr_db), "signal_present");
+			HG_CHECK(fabs(r->freq_offset_hz) <= 50, "offset %g", r->freq_offset_hz);
+			HG_CHECK(r->alt_m >= 50 + 10 && r->alt_m <= 200 + 300 * 2 + 80 + 20, "rx altitude %g", r->alt_m);
+			detected += r->signal_present;
+		}
+		HG_CHECK(detected == sample_a.n_detected && detected >= c.min_receivers, "n_detected");
+	}
+	hg_workspace_destroy(ws);
+}
+
+static uint64_t
+fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	size_t		k;
+
+	for (k = 0; k < len; k++)
+		h = (h ^ p[k]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t
+sample_digest(const hg_sample *s)
+{
+	uint64_t	h = 1469598103934665603ull;
+	int			k;
+
+	h = fnv1a(h, &s->tx_lat_deg, sizeof(double) * 5);
+	h = fnv1a(h, &s->gdop, sizeof(double));
+	for (k = 0; k < s->n_receivers; k++)
+	{
+		h = fnv1a(h, &s->rx[k].rx_power_dbm, sizeof(double));
+		h = fnv1a(h, &s->rx[k].freq_offset_hz, sizeof(double));
+		h = fnv1a(h, s->rx[k].iq, sizeof(float) * 2 * (size_t) s->n_iq);
+	}
+	return h;
+}
+
+static void
+test_reproducible_whatever_came_before(void)
+{
+	hg_config	c;
+	hg_workspace *busy,
+			   *fresh;
+	uint64_t	digests[12];
+	hg_outcome	outcomes[12];
+	uint64_t	i;
+
+	hg_config_init(&c);
+	set(&c, "weight_am", "1");
+	set(&c, "weight_qpsk", "1");
+	busy = hg_workspace_create(&c);
+	fresh = hg_workspace_create(&c);
+	for (i = 0; i < 12; i++)
+	{
+		outcomes[i] = hg_attempt(&c, 777, i, busy, &sample_a);
+		digests[i] = outcomes[i] == HG_KEPT ? sample_digest(&sample_a) : 0;
+	}
+	/* backwards, in a fresh workspace, with other seeds in between */
+	for (i = 12; i-- > 0;)
+	{
+		(void) hg_attempt(&c, 778, i + 100, fresh, &sample_b);
+		HG_CHECK(hg_attempt(&c, 777, i, fresh, &sample_b) == outcomes[i], "outcome of %d", (int) i);
+		if (outcomes[i] == HG_KEPT)
+			HG_CHECK(sample_digest(&sample_b) == digests[i], "attempt %d differs", (int) i);
+	}
+	/* a different seed gives different data */
+	HG_CHECK(hg_attempt(&c, 779, 0, fresh, &sample_b) != HG_KEPT || sample_digest(&sample_b) != digests[0],
+			 "seed has no effect");
+	hg_workspace_destroy(busy);
+	hg_workspace_destroy(fresh);
+}
+
+static void
+test_rejection_synthesises_nothing(void)
+{
+	hg_config	c;
+	hg_workspace *ws;
+	int			i,
+				rejected = 0;
+
+	hg_config_init(&c);
+	set(&c, "noise_floor_dbm", "-60");	/* nothing is detected */
+	ws = hg_workspace_create(&c);
+	for (i = 0; i < 50; i++)
+		rejected += hg_attempt(&c, 61, (uint64_t) i, ws, &sample_a) == HG_REJECT_TOO_FEW_DETECTED;
+	HG_CHECK(rejected == 50, "%d of 50 rejected", rejected);
+	HG_CHECK(hg_workspace_receptions_synthesized(ws) == 0, "a rejected attempt synthesised IQ");
+	hg_workspace_destroy(ws);
+
+	/*
+	 * GDOP >= 2/sqrt(N) for any N receivers (trace(S) <= N, so trace(S^-1) >=
+	 * 4/N): three receivers can never meet max_gdop = 1, and each attempt is
+	 * rejected for too few detected or for gdop, without IQ.
+	 */
+	hg_config_init(&c);
+	set(&c, "max_gdop", "1");
+	set(&c, "rx_count_min", "3");
+	set(&c, "rx_count_max", "3");
+	ws = hg_workspace_create(&c);
+	rejected = 0;
+	for (i = 0; i < 50; i++)
+	{
+		hg_outcome	o = hg_attempt(&c, 62, (uint64_t) i, ws, &sample_a);
+
+		HG_CHECK(o != HG_KEPT, "attempt %d kept with gdop %g", i, sample_a.gdop);
+		rejected += o == HG_REJECT_GDOP;
+	}
+	HG_CHECK(rejected > 20, "only %d of 50 rejected for gdop", rejected);
+	HG_CHECK(hg_workspace_receptions_synthesized(ws) == 0, "IQ made for rejected attempts");
+	hg_workspace_destroy(ws);
+}
+
+int
+main(void)
+{
+	HG_RUN(test_received_power_matches_label);
+	HG_RUN(test_noise_alone_is_the_floor);
+	HG_RUN(test_tdoa_in_the_iq);
+	HG_RUN(test_frequency_offset_from_a_tone);
+	HG_RUN(test_labels_are_consistent);
+	HG_RUN(test_reproducible_whatever_came_before);
+	HG_RUN(test_rejection_synthesises_nothing);
+	return HG_TEST_SUMMARY();
+}
