@@ -337,8 +337,19 @@ hg_waveform_synthesize(hg_waveform *w, const hg_config *cfg, hg_modulation mod,
 			modulate_fm(w, cfg, len, w->tmp_re, w->tmp_im);
 			break;
 	}
-	/* the transmitter's channel filter; edges see zeros beyond the buffer */
-	for (n = 0; n < len; n++)
+	/*
+	 * The transmitter's channel filter, for every modulation but FM: FM keeps
+	 * its constant envelope and exact deviation, its bandwidth being bounded
+	 * by the 3 kHz audio filter and the deviation (Carson's rule) instead.
+	 * Edges see zeros beyond the buffer.
+	 */
+	for (n = 0; n < len && mod == HG_MOD_FM; n++)
+	{
+		re[n] = w->tmp_re[n];
+		im[n] = w->tmp_im[n];
+		power += (double) re[n] * re[n] + (double) im[n] * im[n];
+	}
+	for (n = 0; n < len && mod != HG_MOD_FM; n++)
 	{
 		double		ar = 0.0,
 					ai = 0.0;
