@@ -30,7 +30,7 @@ PG_CPPFLAGS = -Isrc -Isrc/model
 
 # The model: deterministic floating point (no contraction into FMA, which
 # would change results between machines) and strict warnings.
-MODEL_CFLAGS = -std=c99 -D_DEFAULT_SOURCE -O2 -ffp-contract=off -fno-math-errno
+MODEL_CFLAGS = -std=c99 -D_DEFAULT_SOURCE -O3 -ffp-contract=off -fno-math-errno
 MODEL_WARN   = -Wall -Wextra -Werror
 
 EXTRA_CLEAN = build results regression.diffs regression.out tmp_check log

@@ -195,22 +195,18 @@ hg_ziggurat_init(hg_ziggurat *z)
 }
 
 /*
- * One normal draw.  The layer index and the signed abscissa come from
- * different words (the 32-bit original reuses bits of one word for both,
- * which correlates them); the rare wedge and tail cases use exact tests.
+ * The rare cases of a ziggurat draw: the wedge between a layer's rectangle
+ * and the curve, and the tail beyond R.  hz and iz are the draw that missed
+ * the rectangle; further draws come from rng in a fixed order.
  */
 static double
-ziggurat_draw(hg_rng *rng, const hg_ziggurat *z)
+ziggurat_slow(hg_rng *rng, const hg_ziggurat *z, int32_t hz, uint32_t iz)
 {
 	for (;;)
 	{
-		int32_t		hz = (int32_t) hg_rng_u32(rng);
-		uint32_t	iz = hg_rng_u32(rng) & 127u;
-		uint32_t	magnitude = hz < 0 ? (uint32_t) (-(int64_t) hz) : (uint32_t) hz;
 		double		x = (double) hz * z->wn[iz];
+		uint32_t	magnitude;
 
-		if (magnitude < z->kn[iz])
-			return x;			/* inside the layer's rectangle: ~99 % of draws */
 		if (iz == 0)
 		{
 			/* the tail beyond R, by Marsaglia's exponential method */
@@ -224,17 +220,43 @@ ziggurat_draw(hg_rng *rng, const hg_ziggurat *z)
 			} while (yt + yt < xt * xt);
 			return hz > 0 ? ZIG_R + xt : -ZIG_R - xt;
 		}
-		/* the wedge between this layer's rectangle and the curve */
 		if (z->fn[iz] + hg_rng_uniform(rng) * (z->fn[iz - 1] - z->fn[iz]) < exp(-0.5 * x * x))
 			return x;
+		hz = (int32_t) hg_rng_u32(rng);
+		iz = hg_rng_u32(rng) & 127u;
+		magnitude = hz < 0 ? (uint32_t) (-(int64_t) hz) : (uint32_t) hz;
+		if (magnitude < z->kn[iz])
+			return (double) hz * z->wn[iz];
 	}
 }
 
+/*
+ * Normals in blocks: each Philox block gives three signed abscissae (words
+ * 0-2) and, in word 3, the three 7-bit layer indices that go with them, so
+ * the index and the value never share bits and a normal costs 4/3 words.
+ * About 99 % of draws end in the layer's rectangle with one multiply.
+ */
 void
 hg_rng_fill_normal(hg_rng *rng, const hg_ziggurat *z, float sigma, float *out, int n)
 {
-	int			k;
+	int			k = 0;
 
-	for (k = 0; k < n; k++)
-		out[k] = sigma * (float) ziggurat_draw(rng, z);
+	while (k < n)
+	{
+		uint32_t	block[4];
+		int			j;
+
+		hg_philox4x32_10(rng->key, rng->counter, block);
+		rng->counter[0]++;
+		for (j = 0; j < 3 && k < n; j++, k++)
+		{
+			int32_t		hz = (int32_t) block[j];
+			uint32_t	iz = (block[3] >> (8 * j)) & 127u;
+			uint32_t	magnitude = hz < 0 ? (uint32_t) (-(int64_t) hz) : (uint32_t) hz;
+
+			out[k] = sigma * (float) (magnitude < z->kn[iz]
+									  ? (double) hz * z->wn[iz]
+									  : ziggurat_slow(rng, z, hz, iz));
+		}
+	}
 }
