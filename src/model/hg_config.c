@@ -232,6 +232,14 @@ store(hg_config *cfg, const param_def *p, double v)
 	}
 }
 
+#if defined(__GNUC__)
+#define HG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define HG_PRINTF(f, a)
+#endif
+
+static int	set_error(char *errmsg, size_t len, const char *fmt,...) HG_PRINTF(3, 4);
+
 static int
 set_error(char *errmsg, size_t len, const char *fmt,...)
 {
@@ -502,6 +510,8 @@ typedef struct json_out
 	size_t		len;
 	size_t		used;
 } json_out;
+
+static void emit(json_out *o, const char *fmt,...) HG_PRINTF(2, 3);
 
 static void
 emit(json_out *o, const char *fmt,...)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# tmp-cluster.sh: a throwaway PostgreSQL cluster with heimdall_gen preloaded,
+# run as the unprivileged OS user postgres (PostgreSQL refuses root) on a
+# private port and socket directory.
+#   tmp-cluster.sh start DIR PORT [extra postgresql.conf lines...]
+#   tmp-cluster.sh stop DIR          (fast shutdown; safe to call twice)
+#   tmp-cluster.sh psql DIR [psql args...]
+set -eu
+bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+cmd=$1; dir=$2; shift 2
+case "$cmd" in
+  start)
+    port=$1; shift
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+    as_pg "$bindir/initdb" -D "$dir/data" -A trust -U postgres --no-sync >"$dir/initdb.log"
+    mkdir -p "$dir/sock"; [ "$(id -u)" -eq 0 ] && chown postgres: "$dir/sock"
+    {
+      echo "port = $port"
+      echo "unix_socket_directories = '$dir/sock'"
+      echo "listen_addresses = ''"
+      echo "shared_preload_libraries = 'heimdall_gen'"
+      echo "heimdall_gen.database = 'postgres'"
+      echo "max_worker_processes = 16"
+      for line in "$@"; do echo "$line"; done
+    } >>"$dir/data/postgresql.conf"
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    ;;
+  stop)
+    [ -f "$dir/data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    ;;
+  psql)
+    port=$(sed -n 's/^port = //p' "$dir/data/postgresql.conf" | tail -n 1)
+    as_pg "$bindir/psql" -h "$dir/sock" -p "$port" -U postgres -X -v ON_ERROR_STOP=1 "$@"
+    ;;
+  *) echo "usage: $0 start DIR PORT | stop DIR | psql DIR ..." >&2; exit 2 ;;
+esac

@@ -1,0 +1,15 @@
+/*
+ * hg_guc.h
+ *    The server settings of heimdall_gen (defined in hg_module.c).
+ */
+#ifndef HG_GUC_H
+#define HG_GUC_H
+
+extern char *hg_database;
+extern int	hg_max_workers;
+extern int	hg_batch_size;
+extern int	hg_commit_interval_ms;
+extern int	hg_max_restarts;
+extern int	hg_sample_delay_ms;
+
+#endif							/* HG_GUC_H */

@@ -1,0 +1,92 @@
+/*
+ * hg_module.c
+ *    Entry point of the heimdall_gen shared library: refuses to load except
+ *    through shared_preload_libraries, defines the settings, requests the
+ *    shared memory, and registers the launcher background worker.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+
+#include "hg_guc.h"
+#include "hg_shmem.h"
+
+PG_MODULE_MAGIC;
+
+char	   *hg_database = NULL;
+int			hg_max_workers = 2;
+int			hg_batch_size = 10;
+int			hg_commit_interval_ms = 1000;
+int			hg_max_restarts = 3;
+int			hg_sample_delay_ms = 0;
+
+void		_PG_init(void);
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+
+static void
+hg_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	hg_shmem_request();
+}
+
+void
+_PG_init(void)
+{
+	BackgroundWorker worker;
+
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("heimdall_gen must be loaded via shared_preload_libraries"),
+				 errhint("Add heimdall_gen to shared_preload_libraries in postgresql.conf, set "
+						 "heimdall_gen.database to this database, and restart the server.")));
+
+	DefineCustomStringVariable("heimdall_gen.database",
+							   "Database whose heimdall_gen jobs the launcher runs.",
+							   NULL, &hg_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.max_workers",
+							"Maximum number of jobs generating at once.",
+							"Each running job uses one background worker; set max_worker_processes high enough.",
+							&hg_max_workers, 2, 1, 64,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.batch_size",
+							"Kept samples a worker writes per transaction.",
+							NULL, &hg_batch_size, 10, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.commit_interval_ms",
+							"Longest time a worker keeps samples uncommitted.",
+							NULL, &hg_commit_interval_ms, 1000, 10, 3600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.max_restarts",
+							"Crashes at the same sample after which a job ends 'failed'.",
+							NULL, &hg_max_restarts, 3, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.sample_delay_ms",
+							"Pause after every attempt (for demonstrations and tests).",
+							"Cancel and pause still take effect at once: the pause waits on the worker's latch.",
+							&hg_sample_delay_ms, 0, 0, 60000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("heimdall_gen");
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = hg_shmem_request_hook;
+	hg_shmem_startup();
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "heimdall_gen");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "hg_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "heimdall_gen launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "heimdall_gen launcher");
+	RegisterBackgroundWorker(&worker);
+}

@@ -1,0 +1,227 @@
+/*
+ * hg_params.c
+ *    params jsonb -> hg_config, and back (see hg_params.h).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/json.h"
+#include "utils/numeric.h"
+
+#include "hg_params.h"
+
+PG_FUNCTION_INFO_V1(hg_resolve_params);
+
+static void
+bad_params(const char *msg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid params: %s", msg),
+			 errhint("Every key of params is a generator parameter; "
+					 "SELECT heimdall_gen.resolve_params() lists them with their defaults.")));
+}
+
+/* The JSON text of a scalar, as hg_config_set expects it. */
+static char *
+scalar_json_text(JsonbValue *v)
+{
+	StringInfoData buf;
+
+	switch (v->type)
+	{
+		case jbvString:
+			initStringInfo(&buf);
+			{
+				char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+
+				escape_json(&buf, s);
+			}
+			return buf.data;
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvNull:
+			return pstrdup("null");
+		default:
+			return pstrdup("(a JSON array or object)");
+	}
+}
+
+/* Field key of a receiver object in container c, or NULL. */
+static JsonbValue *
+receiver_field(JsonbContainer *c, const char *key)
+{
+	return getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
+}
+
+static double
+receiver_number(JsonbContainer *c, const char *key, double dflt, int index)
+{
+	JsonbValue *v = receiver_field(c, key);
+
+	if (v == NULL)
+		return dflt;
+	if (v->type != jbvNumeric)
+		bad_params(psprintf("fixed_receivers[%d].%s must be a number", index, key));
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+static void
+add_receiver(hg_config *cfg, const char *name, double lat, double lon, double alt,
+			 const char *antenna, double azimuth)
+{
+	hg_fixed_receiver rx;
+	char		err[HG_ERRMSG_LEN];
+
+	memset(&rx, 0, sizeof(rx));
+	if (name == NULL || strlen(name) < 1 || strlen(name) >= HG_RX_NAME_LEN)
+		bad_params(psprintf("receiver name \"%s\" must be 1 to %d characters", name ? name : "", HG_RX_NAME_LEN - 1));
+	strlcpy(rx.name, name, sizeof(rx.name));
+	rx.lat_deg = lat;
+	rx.lon_deg = lon;
+	rx.alt_m = alt;
+	rx.azimuth_deg = azimuth;
+	if (!hg_antenna_from_name(antenna, &rx.antenna))
+		bad_params(psprintf("receiver \"%s\": antenna \"%s\" is not one of \"omni\", \"yagi\", \"log_periodic\", \"collinear\"",
+							name, antenna));
+	if (!hg_config_add_fixed_receiver(cfg, &rx, err, sizeof(err)))
+		bad_params(err);
+}
+
+static void
+add_inline_receivers(hg_config *cfg, JsonbValue *value)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			index = 0;
+
+	if (value->type != jbvBinary || !JsonContainerIsArray(value->val.binary.data))
+		bad_params("fixed_receivers must be an array of {name, lat, lon, alt_m, antenna, azimuth_deg}");
+	it = JsonbIteratorInit(value->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbContainer *c;
+		JsonbValue *name,
+				   *ant;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			bad_params(psprintf("fixed_receivers[%d] must be an object", index));
+		c = v.val.binary.data;
+		name = receiver_field(c, "name");
+		ant = receiver_field(c, "antenna");
+		if (name == NULL || name->type != jbvString)
+			bad_params(psprintf("fixed_receivers[%d].name must be a string", index));
+		if (ant != NULL && ant->type != jbvString)
+			bad_params(psprintf("fixed_receivers[%d].antenna must be a string", index));
+		add_receiver(cfg, pnstrdup(name->val.string.val, name->val.string.len),
+					 receiver_number(c, "lat", NAN, index), receiver_number(c, "lon", NAN, index),
+					 receiver_number(c, "alt_m", 15, index),
+					 ant ? pnstrdup(ant->val.string.val, ant->val.string.len) : "omni",
+					 receiver_number(c, "azimuth_deg", 0, index));
+		index++;
+	}
+}
+
+/* The receivers of a stored network, in name order. */
+static void
+add_network_receivers(hg_config *cfg, JsonbValue *value)
+{
+	char	   *network;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	uint64		i;
+
+	if (value->type != jbvString)
+		bad_params("receiver_network must be a string, the network column of heimdall_gen.receivers");
+	network = pnstrdup(value->val.string.val, value->val.string.len);
+	args[0] = CStringGetTextDatum(network);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT name, lat, lon, alt_m, antenna, azimuth_deg "
+							  "FROM heimdall_gen.receivers WHERE network = $1 ORDER BY name",
+							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read heimdall_gen.receivers");
+	if (SPI_processed < 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid params: receiver network \"%s\" has %d receivers, it needs %d to %d",
+						network, (int) SPI_processed, HG_MIN_RECEIVERS, HG_MAX_FIXED_RECEIVERS),
+				 errhint("Insert the receivers into heimdall_gen.receivers (network, name, lat, lon, alt_m, antenna, azimuth_deg).")));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		add_receiver(cfg, SPI_getvalue(t, d, 1),
+					 DatumGetFloat8(SPI_getbinval(t, d, 2, &isnull)),
+					 DatumGetFloat8(SPI_getbinval(t, d, 3, &isnull)),
+					 DatumGetFloat8(SPI_getbinval(t, d, 4, &isnull)),
+					 SPI_getvalue(t, d, 5),
+					 DatumGetFloat8(SPI_getbinval(t, d, 6, &isnull)));
+	}
+	SPI_finish();
+}
+
+void
+hg_params_to_config(Jsonb *params, hg_config *cfg)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	char		err[HG_ERRMSG_LEN];
+
+	hg_config_init(cfg);
+	if (params == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(params))
+		bad_params("params must be a JSON object");
+	it = JsonbIteratorInit(&params->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			if (strcmp(key, "fixed_receivers") == 0)
+				add_inline_receivers(cfg, &v);
+			else if (strcmp(key, "receiver_network") == 0)
+				add_network_receivers(cfg, &v);
+			else if (!hg_config_set(cfg, key, scalar_json_text(&v), err, sizeof(err)))
+				bad_params(err);
+		}
+	}
+	if (!hg_config_validate(cfg, err, sizeof(err)))
+		bad_params(err);
+}
+
+Jsonb *
+hg_config_to_jsonb(const hg_config *cfg)
+{
+	size_t		len = hg_config_to_json(cfg, NULL, 0);
+	char	   *text = palloc(len + 1);
+
+	hg_config_to_json(cfg, text, len + 1);
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+/* SQL: heimdall_gen.resolve_params(params jsonb) -> jsonb */
+Datum
+hg_resolve_params(PG_FUNCTION_ARGS)
+{
+	hg_config  *cfg = palloc(sizeof(hg_config));
+
+	hg_params_to_config(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), cfg);
+	PG_RETURN_JSONB_P(hg_config_to_jsonb(cfg));
+}

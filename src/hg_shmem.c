@@ -1,0 +1,89 @@
+/*
+ * hg_shmem.c
+ *    Allocation and attachment of heimdall_gen's shared memory (see
+ *    hg_shmem.h), requested from _PG_init through the PG15 shmem hooks.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+
+#include "hg_guc.h"
+#include "hg_shmem.h"
+
+HgShared   *hg_shared = NULL;
+
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+Size
+hg_shmem_size(void)
+{
+	return add_size(offsetof(HgShared, slots), mul_size(sizeof(HgSlot), hg_max_workers));
+}
+
+void
+hg_shmem_request(void)
+{
+	RequestAddinShmemSpace(hg_shmem_size());
+	RequestNamedLWLockTranche("heimdall_gen", 1);
+}
+
+static void
+hg_shmem_startup_hook(void)
+{
+	bool		found;
+	int			i;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	hg_shared = ShmemInitStruct("heimdall_gen", hg_shmem_size(), &found);
+	if (!found)
+	{
+		memset(hg_shared, 0, hg_shmem_size());
+		hg_shared->lock = &(GetNamedLWLockTranche("heimdall_gen"))->lock;
+		hg_shared->n_slots = hg_max_workers;
+		for (i = 0; i < hg_max_workers; i++)
+		{
+			pg_atomic_init_u32(&hg_shared->slots[i].cancel_requested, 0);
+			pg_atomic_init_u32(&hg_shared->slots[i].pause_requested, 0);
+			pg_atomic_init_u64(&hg_shared->slots[i].samples_done, 0);
+			pg_atomic_init_u64(&hg_shared->slots[i].attempts, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+hg_shmem_startup(void)
+{
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = hg_shmem_startup_hook;
+}
+
+int
+hg_slot_of_job(int64 job_id)
+{
+	int			i;
+
+	for (i = 0; i < hg_shared->n_slots; i++)
+		if (hg_shared->slots[i].in_use && hg_shared->slots[i].job_id == job_id)
+			return i;
+	return -1;
+}
+
+void
+hg_wake_launcher_now(void)
+{
+	Latch	   *latch;
+
+	if (hg_shared == NULL)
+		return;
+	LWLockAcquire(hg_shared->lock, LW_SHARED);
+	latch = hg_shared->launcher_latch;
+	LWLockRelease(hg_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}

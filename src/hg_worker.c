@@ -1,0 +1,475 @@
+/*
+ * hg_worker.c
+ *    The background worker that runs one job: it claims the job (queued ->
+ *    running, committed before any work), then per attempt checks its slot's
+ *    cancel and pause flags, CHECK_FOR_INTERRUPTS, runs the model and inserts
+ *    a kept sample; it commits a batch every batch_size samples or
+ *    commit_interval_ms together with the job's counters and next attempt
+ *    index (so a crash loses nothing committed and doubles nothing), and
+ *    reads its status row every 10 attempts as the fallback for a stop that
+ *    did not come through shared memory.  It runs as the job's owner.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "hg_guc.h"
+#include "hg_model.h"
+#include "hg_params.h"
+#include "hg_shmem.h"
+#include "hg_storage.h"
+
+PGDLLEXPORT void hg_worker_main(Datum main_arg);
+
+#define STATUS_CHECK_EVERY 10	/* attempts between reads of the status row */
+#define ATTEMPT_LIMIT_FACTOR 20 /* give up after 20 x num_samples attempts */
+
+typedef enum StopReason
+{
+	STOP_NONE,
+	STOP_COMPLETED,
+	STOP_CANCELLED,
+	STOP_PAUSED,
+	STOP_GAVE_UP
+} StopReason;
+
+/* What the worker knows of its job; counters as committed plus this batch. */
+typedef struct JobState
+{
+	int64		job_id;
+	int64		dataset_id;
+	char	   *dataset_name;
+	int64		seed;
+	int32		num_samples;
+	int32		samples_done;
+	int64		attempts;
+	int64		next_attempt;
+	int64		rejected[HG_OUTCOME_COUNT];
+} JobState;
+
+static int	my_slot = -1;
+static SPIPlanPtr read_status_plan = NULL;
+static SPIPlanPtr flush_plan = NULL;
+
+/* Free the slot on any exit, then let the launcher fill it. */
+static void
+release_slot(int code, Datum arg)
+{
+	HgSlot	   *slot = &hg_shared->slots[DatumGetInt32(arg)];
+
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	slot->in_use = false;
+	slot->pid = 0;
+	slot->latch = NULL;
+	slot->job_id = 0;
+	LWLockRelease(hg_shared->lock);
+	hg_wake_launcher_now();
+}
+
+static void
+begin_transaction(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+static void
+commit_transaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static void
+notify_status(const JobState *job, const char *status)
+{
+	char	   *payload = psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
+								   "\"samples_done\": %d, \"num_samples\": %d}",
+								   job->job_id, status, job->samples_done, job->num_samples);
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(payload)};
+
+	SPI_execute_with_args("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types, args, NULL, false, 0);
+}
+
+static void
+notify_progress(const JobState *job)
+{
+	char	   *payload = psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"progress\", "
+								   "\"samples_done\": %d, \"num_samples\": %d, \"attempts\": " INT64_FORMAT "}",
+								   job->job_id, job->samples_done, job->num_samples, job->attempts);
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(payload)};
+
+	SPI_execute_with_args("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types, args, NULL, false, 0);
+}
+
+/* queued -> running, committed before work begins; false if the job is no longer queued. */
+static bool
+claim_job(JobState *job, hg_config *cfg)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->job_id)};
+	HeapTuple	t;
+	TupleDesc	d;
+	bool		isnull;
+	Jsonb	   *params;
+
+	begin_transaction("heimdall_gen: claiming job");
+	if (SPI_execute_with_args(
+							  "UPDATE heimdall_gen.jobs j SET status = 'running', started_at = coalesce(j.started_at, now()), "
+							  "       message = NULL "
+							  " WHERE j.job_id = $1 AND j.status = 'queued' "
+							  "RETURNING j.dataset_id, j.num_samples, j.samples_done, j.attempts, j.next_attempt, "
+							  "          j.rejected_too_few_detected, j.rejected_low_mean_snr, j.rejected_gdop, "
+							  "          (SELECT d.seed FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
+							  "          (SELECT d.params FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
+							  "          (SELECT d.name FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id)",
+							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "heimdall_gen: could not claim job " INT64_FORMAT, job->job_id);
+	if (SPI_processed == 0)
+	{
+		commit_transaction();
+		return false;
+	}
+	t = SPI_tuptable->vals[0];
+	d = SPI_tuptable->tupdesc;
+	job->dataset_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+	job->num_samples = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
+	job->samples_done = DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
+	job->attempts = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+	job->next_attempt = DatumGetInt64(SPI_getbinval(t, d, 5, &isnull));
+	job->rejected[HG_REJECT_TOO_FEW_DETECTED] = DatumGetInt64(SPI_getbinval(t, d, 6, &isnull));
+	job->rejected[HG_REJECT_LOW_MEAN_SNR] = DatumGetInt64(SPI_getbinval(t, d, 7, &isnull));
+	job->rejected[HG_REJECT_GDOP] = DatumGetInt64(SPI_getbinval(t, d, 8, &isnull));
+	job->seed = DatumGetInt64(SPI_getbinval(t, d, 9, &isnull));
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		params = DatumGetJsonbPCopy(SPI_getbinval(t, d, 10, &isnull));
+		job->dataset_name = pstrdup(SPI_getvalue(t, d, 11));
+		MemoryContextSwitchTo(old);
+	}
+	/* the dataset's params were resolved and validated by start_job */
+	hg_params_to_config(params, cfg);
+	notify_status(job, "running");
+	commit_transaction();
+	return true;
+}
+
+static void
+prepare_plans(HgStorage *storage)
+{
+	Oid			one[1] = {INT8OID};
+	Oid			flush_types[7] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+
+	hg_storage_prepare(storage);
+	read_status_plan = SPI_prepare("SELECT status FROM heimdall_gen.jobs WHERE job_id = $1", 1, one);
+	flush_plan = SPI_prepare("UPDATE heimdall_gen.jobs SET samples_done = $2, attempts = $3, next_attempt = $4, "
+							 "rejected_too_few_detected = $5, rejected_low_mean_snr = $6, rejected_gdop = $7 "
+							 "WHERE job_id = $1 RETURNING status", 7, flush_types);
+	if (read_status_plan == NULL || flush_plan == NULL)
+		elog(ERROR, "heimdall_gen: could not prepare the job queries");
+	SPI_keepplan(read_status_plan);
+	SPI_keepplan(flush_plan);
+}
+
+/* The job's status as committed by anyone (fresh snapshot per query). */
+static StopReason
+status_stop_reason(SPIPlanPtr plan, const Datum *args)
+{
+	char	   *status;
+
+	if (SPI_execute_plan(plan, (Datum *) args, NULL, false, 0) < 0 || SPI_processed != 1)
+		return STOP_CANCELLED;	/* the row is gone: nothing left to write for */
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(status, "cancelled") == 0)
+		return STOP_CANCELLED;
+	if (strcmp(status, "paused") == 0)
+		return STOP_PAUSED;
+	return STOP_NONE;
+}
+
+/* Write the counters of this batch; returns what the status row asks for. */
+static StopReason
+flush_counters(const JobState *job)
+{
+	Datum		args[7];
+
+	args[0] = Int64GetDatum(job->job_id);
+	args[1] = Int32GetDatum(job->samples_done);
+	args[2] = Int64GetDatum(job->attempts);
+	args[3] = Int64GetDatum(job->next_attempt);
+	args[4] = Int64GetDatum(job->rejected[HG_REJECT_TOO_FEW_DETECTED]);
+	args[5] = Int64GetDatum(job->rejected[HG_REJECT_LOW_MEAN_SNR]);
+	args[6] = Int64GetDatum(job->rejected[HG_REJECT_GDOP]);
+	return status_stop_reason(flush_plan, args);
+}
+
+/* The final status, never overwriting a 'cancelled' someone else wrote. */
+static void
+finish_job(JobState *job, StopReason reason)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		args[3];
+	const char *sql;
+	char	   *text;
+
+	args[0] = Int64GetDatum(job->job_id);
+	switch (reason)
+	{
+		case STOP_COMPLETED:
+			sql = "UPDATE heimdall_gen.jobs SET status = 'completed', finished_at = now(), message = $2 "
+				"WHERE job_id = $1 AND status = 'running' RETURNING status";
+			text = psprintf("%d samples in " INT64_FORMAT " attempts", job->samples_done, job->attempts);
+			break;
+		case STOP_PAUSED:
+			sql = "UPDATE heimdall_gen.jobs SET status = 'paused', message = $2 "
+				"WHERE job_id = $1 AND status IN ('running', 'paused') RETURNING status";
+			text = psprintf("paused at %d of %d samples", job->samples_done, job->num_samples);
+			break;
+		case STOP_GAVE_UP:
+			sql = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = now(), error = $2 "
+				"WHERE job_id = $1 AND status = 'running' RETURNING status";
+			text = psprintf("gave up after " INT64_FORMAT " attempts (%d x num_samples) with %d of %d samples kept; "
+							"rejected: " INT64_FORMAT " too few detected, " INT64_FORMAT " low mean SNR, "
+							INT64_FORMAT " gdop",
+							job->attempts, ATTEMPT_LIMIT_FACTOR, job->samples_done, job->num_samples,
+							job->rejected[HG_REJECT_TOO_FEW_DETECTED], job->rejected[HG_REJECT_LOW_MEAN_SNR],
+							job->rejected[HG_REJECT_GDOP]);
+			break;
+		case STOP_CANCELLED:
+		default:
+			sql = "UPDATE heimdall_gen.jobs SET status = 'cancelled', finished_at = coalesce(finished_at, now()), "
+				"message = $2 WHERE job_id = $1 AND status IN ('running', 'cancelled') RETURNING status";
+			text = psprintf("cancelled at %d of %d samples", job->samples_done, job->num_samples);
+			break;
+	}
+	args[1] = CStringGetTextDatum(text);
+	if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING &&
+		SPI_processed == 1)
+		notify_status(job, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
+static void
+publish_progress(HgSlot *slot, const JobState *job)
+{
+	pg_atomic_write_u64(&slot->samples_done, (uint64) job->samples_done);
+	pg_atomic_write_u64(&slot->attempts, (uint64) job->attempts);
+}
+
+/* Generate until done or told to stop; returns why it stopped. */
+static StopReason
+generate(JobState *job, const hg_config *cfg, HgSlot *slot)
+{
+	hg_workspace *ws = hg_workspace_create(cfg);
+	hg_sample  *sample = MemoryContextAlloc(TopMemoryContext, sizeof(hg_sample));
+	HgStorage	storage;
+	Datum		status_args[1] = {Int64GetDatum(job->job_id)};
+	int64		attempt_limit = (int64) ATTEMPT_LIMIT_FACTOR * job->num_samples;
+	bool		in_transaction = false;
+	int			batch_samples = 0;
+	int			since_status_check = 0;
+	TimestampTz batch_started = 0;
+	TimestampTz last_progress_notify = 0;
+	StopReason	stop = STOP_NONE;
+
+	if (ws == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("heimdall_gen: out of memory for the model's workspace")));
+
+	begin_transaction("heimdall_gen: preparing");
+	prepare_plans(&storage);
+	commit_transaction();
+
+	for (;;)
+	{
+		hg_outcome	outcome;
+
+		/* the fast path: flags set by cancel_job / pause_job, a few ns */
+		CHECK_FOR_INTERRUPTS();
+		if (pg_atomic_read_u32(&slot->cancel_requested))
+			stop = STOP_CANCELLED;
+		else if (pg_atomic_read_u32(&slot->pause_requested))
+			stop = STOP_PAUSED;
+		else if (job->samples_done >= job->num_samples)
+			stop = STOP_COMPLETED;
+		else if (job->attempts >= attempt_limit)
+			stop = STOP_GAVE_UP;
+		if (stop != STOP_NONE)
+			break;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (!in_transaction)
+		{
+			begin_transaction("heimdall_gen: generating");
+			in_transaction = true;
+			batch_samples = 0;
+			batch_started = GetCurrentTimestamp();
+		}
+
+		outcome = hg_attempt(cfg, (uint64) job->seed, (uint64) job->next_attempt, ws, sample);
+		job->attempts++;
+		job->next_attempt++;
+		if (outcome == HG_KEPT)
+		{
+			hg_storage_write(&storage, job->dataset_id, sample);
+			job->samples_done++;
+			batch_samples++;
+		}
+		else
+			job->rejected[outcome]++;
+		publish_progress(slot, job);
+
+		/* the fallback: anything that set the status row (a hand UPDATE) */
+		if (++since_status_check >= STATUS_CHECK_EVERY)
+		{
+			since_status_check = 0;
+			stop = status_stop_reason(read_status_plan, status_args);
+			if (stop != STOP_NONE)
+				break;
+		}
+
+		if (batch_samples >= hg_batch_size ||
+			TimestampDifferenceExceeds(batch_started, GetCurrentTimestamp(), hg_commit_interval_ms))
+		{
+			stop = flush_counters(job);
+			if (TimestampDifferenceExceeds(last_progress_notify, GetCurrentTimestamp(), 250))
+			{
+				notify_progress(job);
+				last_progress_notify = GetCurrentTimestamp();
+			}
+			commit_transaction();
+			in_transaction = false;
+			if (stop != STOP_NONE)
+				break;
+		}
+
+		if (hg_sample_delay_ms > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 hg_sample_delay_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+
+	/* keep every sample generated so far, then the final status, in one commit */
+	if (!in_transaction)
+		begin_transaction("heimdall_gen: finishing");
+	(void) flush_counters(job);
+	finish_job(job, stop);
+	commit_transaction();
+	hg_workspace_destroy(ws);
+	return stop;
+}
+
+/* After an error: the job ends with this status; its committed counters stand. */
+static void
+record_end(JobState *job, const char *status, const char *message)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		args[3] = {Int64GetDatum(job->job_id), CStringGetTextDatum(status), CStringGetTextDatum(message)};
+
+	begin_transaction("heimdall_gen: recording the end of a job");
+	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = $2, finished_at = now(), "
+							  "error = CASE WHEN $2 = 'failed' THEN $3 END, "
+							  "message = CASE WHEN $2 <> 'failed' THEN $3 ELSE message END "
+							  "WHERE job_id = $1 AND status IN ('running', 'queued')",
+							  3, types, args, NULL, false, 0) == SPI_OK_UPDATE && SPI_processed == 1)
+		notify_status(job, status);
+	commit_transaction();
+}
+
+void
+hg_worker_main(Datum main_arg)
+{
+	HgSlot	   *slot;
+	JobState	job;
+	hg_config  *cfg;
+	Oid			database_oid,
+				owner_oid;
+
+	my_slot = DatumGetInt32(main_arg);
+	slot = &hg_shared->slots[my_slot];
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	before_shmem_exit(release_slot, Int32GetDatum(my_slot));
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	memset(&job, 0, sizeof(job));
+	job.job_id = slot->job_id;
+	database_oid = slot->database_oid;
+	owner_oid = slot->owner_oid;
+	slot->pid = MyProcPid;
+	slot->latch = MyLatch;
+	LWLockRelease(hg_shared->lock);
+
+	/* as the job's owner: never a superuser on a user's behalf */
+	BackgroundWorkerInitializeConnectionByOid(database_oid, owner_oid, 0);
+	pgstat_report_appname(psprintf("heimdall_gen job " INT64_FORMAT, job.job_id));
+
+	cfg = MemoryContextAlloc(TopMemoryContext, sizeof(hg_config));
+	if (!claim_job(&job, cfg))
+		proc_exit(0);			/* cancelled or paused before it started */
+
+	slot->samples_at_start = job.samples_done;
+	slot->run_started_at = GetCurrentTimestamp();
+	publish_progress(slot, &job);
+
+	PG_TRY();
+	{
+		(void) generate(&job, cfg, slot);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		MemoryContext ctx = MemoryContextSwitchTo(TopMemoryContext);
+
+		edata = CopyErrorData();
+		MemoryContextSwitchTo(ctx);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		/*
+		 * pg_cancel_backend() on a worker cancels its job, keeping what was
+		 * committed; any other error ends the job 'failed' with the message.
+		 * (A shutdown or pg_terminate_backend is FATAL and never gets here:
+		 * the job stays 'running' and the launcher resumes it.)
+		 */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			record_end(&job, "cancelled", "cancelled by pg_cancel_backend()");
+		else
+			record_end(&job, "failed", edata->message);
+		proc_exit(1);
+	}
+	PG_END_TRY();
+	proc_exit(0);
+}
