@@ -164,9 +164,8 @@ DECLARE
 	new_job		bigint;
 BEGIN
 	IF dataset IS NULL OR length(dataset) NOT BETWEEN 1 AND 200 THEN
-		RAISE EXCEPTION 'invalid dataset name'
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'The dataset name must be 1 to 200 characters.';
+		RAISE EXCEPTION 'dataset name must be 1 to 200 characters, not %', coalesce(quote_literal(dataset), 'NULL')
+			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF num_samples IS NULL OR num_samples < 1 THEN
 		RAISE EXCEPTION 'num_samples must be between 1 and 2147483647, not %', coalesce(num_samples::text, 'NULL')
@@ -260,7 +259,7 @@ COMMENT ON FUNCTION heimdall_gen.drop_dataset(text) IS
 -- Live progress
 -- ---------------------------------------------------------------------------
 
-CREATE VIEW heimdall_gen.job_progress AS
+CREATE VIEW heimdall_gen.job_progress WITH (security_invoker = true) AS
 SELECT j.job_id,
 	   d.name AS dataset,
 	   j.status,

@@ -1,0 +1,64 @@
+-- Bad input: every invalid argument or params key is an ERROR with SQLSTATE
+-- 22023 naming the field and the allowed range, and creates nothing.
+\set VERBOSITY default
+SET client_min_messages = warning;
+
+-- report the SQLSTATE and message of a failing statement
+CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'no error';
+EXCEPTION WHEN others THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+
+SELECT (SELECT count(*) FROM heimdall_gen.datasets) AS datasets_before,
+       (SELECT count(*) FROM heimdall_gen.jobs) AS jobs_before \gset
+
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 0)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', -5)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', NULL)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job(NULL, 5)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('', 5)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '[1, 2]')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"no_such_key": 1}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_count_max": 16}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_count_max": 7.5}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_count_max": "7"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"duration_ms": 0}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"noise": 1}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"noise_floor_dbm": null}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "circle"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_count_min": 9, "rx_count_max": 6}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"area_lat_min": 47}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"frequency_min_hz": 4.4e8}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"weight_fm": 0}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "fixed"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"receiver_network": "empty"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 95, "lon": 8}]}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8, "antenna": "whip"}]}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(987654)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(987654)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(987654)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(987654)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset('no such dataset')$$);
+
+-- nothing was created by any of them
+SELECT (SELECT count(*) FROM heimdall_gen.datasets) = :datasets_before AS no_dataset,
+       (SELECT count(*) FROM heimdall_gen.jobs) = :jobs_before AS no_job;
+
+-- a fixed network from the receivers table works, and an inconsistent extension is refused
+INSERT INTO heimdall_gen.receivers (network, name, lat, lon, alt_m, antenna, azimuth_deg) VALUES
+	('alps', 'aosta', 45.74, 7.32, 12, 'omni', 0),
+	('alps', 'torino', 45.07, 7.69, 15, 'yagi', 45),
+	('alps', 'milano', 45.46, 9.19, 20, 'collinear', 0),
+	('alps', 'genova', 44.41, 8.93, 10, 'log_periodic', 300);
+SELECT jsonb_array_length(heimdall_gen.resolve_params('{"receiver_network": "alps"}') -> 'fixed_receivers') AS receivers,
+       heimdall_gen.resolve_params('{"receiver_network": "alps"}') -> 'rx_layout' AS layout;
+SELECT heimdall_gen.start_job('fixed', 1, 5, '{"receiver_network": "alps", "duration_ms": 10}') > 0 AS queued;
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('fixed', 1, 5, '{"receiver_network": "alps", "duration_ms": 20}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('fixed', 1, 6, '{"receiver_network": "alps", "duration_ms": 10}')$$);
+SELECT heimdall_gen.cancel_job(job_id, wait => true) FROM heimdall_gen.jobs j
+  JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'fixed';
+SELECT heimdall_gen.drop_dataset('fixed') >= 0 AS dropped;
