@@ -23,7 +23,6 @@ REGRESS     = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%,$(wild
 REGRESS_OPTS = --inputdir=. $(EXTRA_REGRESS_OPTS)
 TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
-PROVE_FLAGS = -I test/t
 
 SHLIB_LINK  = -lm
 PG_CPPFLAGS = -Isrc -Isrc/model

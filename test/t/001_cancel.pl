@@ -1,0 +1,78 @@
+# Cancellation, the mission's heart: the fast path (shared-memory flag +
+# latch), the fallback alone (a hand-written UPDATE of the status row), a
+# cancelled queued job that never starts, and two concurrent jobs of which
+# one is cancelled while the other completes.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HeimdallTest;
+
+my $node = hg_node('cancel', 'heimdall_gen.sample_delay_ms' => 20);
+
+# --- cancel while running, wait => true
+my $job = hg_start_job($node, 'fast', 100000, 1);
+ok(wait_samples($node, $job, 5), 'job is generating');
+my $pid = worker_pid($node, $job);
+ok($pid > 0, "worker pid $pid");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($job, wait => true)"), 't', 'cancel_job returns true');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid"), '0',
+	'the worker is gone from pg_stat_activity when cancel_job(wait) returns');
+is(job_row($node, $job, 'status'), 'cancelled', 'status is cancelled');
+my $done = job_row($node, $job, 'samples_done');
+ok($done >= 5, "samples_done $done");
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.samples WHERE dataset_id = "
+	  . "(SELECT dataset_id FROM heimdall_gen.jobs WHERE job_id = $job)"), $done,
+	'kept sample rows = samples_done');
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.receptions WHERE dataset_id = "
+	  . "(SELECT dataset_id FROM heimdall_gen.jobs WHERE job_id = $job)"),
+	$node->safe_psql('postgres', "SELECT sum(n_receivers) FROM heimdall_gen.samples WHERE dataset_id = "
+	  . "(SELECT dataset_id FROM heimdall_gen.jobs WHERE job_id = $job)"), 'every reception of every kept sample');
+sleep 1;
+is(job_row($node, $job, 'status'), 'cancelled', 'still cancelled after the worker exited');
+
+# --- cancel without wait: returns at once, the worker stops within a sample
+$job = hg_start_job($node, 'nowait', 100000, 2);
+ok(wait_samples($node, $job, 3), 'second job is generating');
+is($node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($job)"), 't', 'cancel without wait');
+ok(wait_no_worker($node, $job), 'worker exits');
+is(job_row($node, $job, 'status'), 'cancelled', 'status cancelled, not overwritten by the worker');
+is(job_row($node, $job, 'samples_done = (SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = jobs.dataset_id)'),
+	't', 'kept rows = samples_done');
+
+# --- the fallback alone: a hand UPDATE, no shared-memory flag
+$job = hg_start_job($node, 'fallback', 100000, 3);
+ok(wait_samples($node, $job, 5), 'third job is generating');
+# read the live counter in the statement that changes the status
+my $at_update = $node->safe_psql('postgres', qq{
+	UPDATE heimdall_gen.jobs SET status = 'cancelled' WHERE job_id = $job
+	RETURNING (SELECT samples_done FROM heimdall_gen.worker_slots() WHERE job_id = $job)});
+ok(wait_no_worker($node, $job), 'worker stopped by the status row alone');
+is($node->safe_psql('postgres', "SELECT bool_or(cancel_requested) FROM heimdall_gen.worker_slots()"), '',
+	'no slot flag involved');
+my $final = job_row($node, $job, 'samples_done');
+cmp_ok($final - $at_update, '<=', 10, "stopped within 10 samples of the UPDATE ($at_update -> $final)");
+is(job_row($node, $job, 'status'), 'cancelled', 'fallback: status cancelled');
+is(job_row($node, $job, 'samples_done = (SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = jobs.dataset_id)'),
+	't', 'fallback: kept rows = samples_done');
+
+# --- a cancelled queued job never starts: fill both slots first
+my $a = hg_start_job($node, 'busy_a', 100000, 4);
+my $b = hg_start_job($node, 'busy_b', 150, 5);
+ok(wait_samples($node, $a, 1) && wait_samples($node, $b, 1), 'both slots busy');
+my $queued = hg_start_job($node, 'never', 10, 6);
+sleep 0.5;
+is(job_row($node, $queued, 'status'), 'queued', 'third job waits as queued');
+is($node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($queued)"), 't', 'cancel the queued job');
+# --- two concurrent jobs, one cancelled, the other completes
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($a, wait => true)");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($b, '120 s')"), 'completed', 'the other job completes');
+is(job_row($node, $a, 'status'), 'cancelled', 'the cancelled one stays cancelled');
+is(job_row($node, $queued, "status || ' ' || samples_done || ' ' || (started_at IS NULL)"), 'cancelled 0 true',
+	'the cancelled queued job never started, even with a slot free');
+
+$node->stop;
+done_testing();

@@ -1,0 +1,93 @@
+# HeimdallTest.pm: helpers shared by the TAP tests of heimdall_gen: a node
+# with the extension preloaded and created, a checksum over a dataset's rows,
+# and waits on jobs and workers.
+package HeimdallTest;
+
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Exporter 'import';
+
+our @EXPORT = qw(hg_node hg_start_job dataset_checksum wait_samples live_samples worker_pid
+				 wait_no_worker job_row);
+
+# Small, fast samples: 1,000 complex samples per reception.
+our $SMALL = '{"duration_ms": 20, "rx_count_min": 4, "rx_count_max": 6}';
+
+sub hg_node
+{
+	my ($name, %conf) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my %settings = (
+		shared_preload_libraries => "'heimdall_gen'",
+		'heimdall_gen.database' => "'postgres'",
+		'heimdall_gen.max_workers' => 2,
+		max_worker_processes => 16,
+		restart_after_crash => 'on',
+		%conf);
+	$node->append_conf('postgresql.conf', join("\n", map { "$_ = $settings{$_}" } sort keys %settings));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION heimdall_gen');
+	return $node;
+}
+
+sub hg_start_job
+{
+	my ($node, $dataset, $n, $seed, $params) = @_;
+	$params //= $SMALL;
+	return $node->safe_psql('postgres',
+		"SELECT heimdall_gen.start_job('$dataset', $n, $seed, '$params')");
+}
+
+# md5 over every IQ and the labels, in (sample_idx, rx_idx) order, with the row count.
+sub dataset_checksum
+{
+	my ($node, $dataset) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT count(*) || ' rows, ' || md5(string_agg(
+			concat_ws(':', r.sample_idx, r.rx_idx, md5(r.iq), r.rx_power_dbm, r.delay_s, r.freq_offset_hz,
+					  r.snr_db, s.tx_lat, s.tx_lon, s.gdop, s.modulation), ',' ORDER BY r.sample_idx, r.rx_idx))
+		  FROM heimdall_gen.receptions r
+		  JOIN heimdall_gen.samples s USING (dataset_id, sample_idx)
+		  JOIN heimdall_gen.datasets d USING (dataset_id)
+		 WHERE d.name = '$dataset'});
+}
+
+sub live_samples
+{
+	my ($node, $job) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce((SELECT samples_done FROM heimdall_gen.worker_slots() WHERE job_id = $job), -1)");
+}
+
+# Wait until the job's worker has generated at least $n samples.
+sub wait_samples
+{
+	my ($node, $job, $n) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT samples_done >= $n FROM heimdall_gen.worker_slots() WHERE job_id = $job");
+}
+
+sub worker_pid
+{
+	my ($node, $job) = @_;
+	return $node->safe_psql('postgres', "SELECT pid FROM heimdall_gen.worker_slots() WHERE job_id = $job");
+}
+
+sub wait_no_worker
+{
+	my ($node, $job) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM heimdall_gen.worker_slots() WHERE job_id = $job");
+}
+
+sub job_row
+{
+	my ($node, $job, $cols) = @_;
+	return $node->safe_psql('postgres', "SELECT $cols FROM heimdall_gen.jobs WHERE job_id = $job");
+}
+
+1;
