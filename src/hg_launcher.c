@@ -156,6 +156,8 @@ static bool
 start_worker(int slot_index, int64 job_id)
 {
 	BackgroundWorker worker;
+	MemoryContext old;
+	bool		ok;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -167,7 +169,11 @@ start_worker(int slot_index, int64 job_id)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "heimdall_gen worker");
 	worker.bgw_main_arg = Int32GetDatum(slot_index);
 	worker.bgw_notify_pid = MyProcPid;
-	return RegisterDynamicBackgroundWorker(&worker, &handles[slot_index]);
+	/* the handle outlives this round's transaction and its SPI memory */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &handles[slot_index]);
+	MemoryContextSwitchTo(old);
+	return ok;
 }
 
 /* One worker per queued job, oldest first, while slots are free. */
