@@ -5,7 +5,9 @@
  *    cancel and pause flags, CHECK_FOR_INTERRUPTS, runs the model and inserts
  *    a kept sample; it commits a batch every batch_size samples or
  *    commit_interval_ms together with the job's counters and next attempt
- *    index (so a crash loses nothing committed and doubles nothing), and
+ *    index (so a crash loses nothing committed and doubles nothing; a
+ *    cancel or pause drops the open batch rather than wait for it to be
+ *    written, and a resume regenerates it identically), and
  *    reads its status row every 10 attempts as the fallback for a stop that
  *    did not come through shared memory.  It runs as the job's owner.
  */
@@ -26,6 +28,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -297,10 +300,17 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	TimestampTz batch_started = 0;
 	TimestampTz last_progress_notify = 0;
 	StopReason	stop = STOP_NONE;
+	JobState	committed = *job;	/* the counters as of the last commit */
 
 	if (ws == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("heimdall_gen: out of memory for the model's workspace")));
 
+	/*
+	 * Batches need not wait for their WAL flush: rows and the job's next
+	 * attempt index commit atomically, so a crash can only lose the last
+	 * batches, which the resumed job regenerates byte for byte.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 	begin_transaction("heimdall_gen: preparing");
 	prepare_plans(&storage);
 	commit_transaction();
@@ -368,6 +378,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			}
 			commit_transaction();
 			in_transaction = false;
+			committed = *job;
 			if (stop != STOP_NONE)
 				break;
 		}
@@ -380,12 +391,27 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		}
 	}
 
-	/* keep every sample generated so far, then the final status, in one commit */
+	if (in_transaction && (stop == STOP_CANCELLED || stop == STOP_PAUSED))
+	{
+		/*
+		 * Stop at once: drop the uncommitted batch instead of writing and
+		 * syncing it (megabytes of IQ).  Nothing committed is lost, and a
+		 * resume regenerates the dropped attempts byte for byte.
+		 */
+		SPI_finish();
+		PopActiveSnapshot();
+		AbortCurrentTransaction();
+		in_transaction = false;
+		*job = committed;
+	}
+	/* the final status must survive a crash: this one commit waits for the WAL flush */
+	SetConfigOption("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION);
 	if (!in_transaction)
 		begin_transaction("heimdall_gen: finishing");
 	(void) flush_counters(job);
 	finish_job(job, stop);
 	commit_transaction();
+	publish_progress(slot, job);
 	hg_workspace_destroy(ws);
 	return stop;
 }
@@ -397,6 +423,7 @@ record_end(JobState *job, const char *status, const char *message)
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		args[3] = {Int64GetDatum(job->job_id), CStringGetTextDatum(status), CStringGetTextDatum(message)};
 
+	SetConfigOption("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION);
 	begin_transaction("heimdall_gen: recording the end of a job");
 	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = $2, finished_at = now(), "
 							  "error = CASE WHEN $2 = 'failed' THEN $3 END, "
