@@ -24,7 +24,7 @@ REGRESS_OPTS = --inputdir=. $(EXTRA_REGRESS_OPTS)
 TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
 
-SHLIB_LINK  = -lm
+SHLIB_LINK  = -lm -lpthread
 PG_CPPFLAGS = -Isrc -Isrc/model
 
 # The model: deterministic floating point (no contraction into FMA, which

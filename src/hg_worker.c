@@ -37,6 +37,7 @@
 #include "hg_guc.h"
 #include "hg_model.h"
 #include "hg_params.h"
+#include "hg_prefetch.h"
 #include "hg_shmem.h"
 #include "hg_storage.h"
 
@@ -289,7 +290,9 @@ publish_progress(HgSlot *slot, const JobState *job)
 static StopReason
 generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 {
-	hg_workspace *ws = hg_workspace_create(cfg);
+	/* the model runs one attempt ahead in a helper thread; without one, inline */
+	HgPrefetch *prefetch = hg_prefetch_start(cfg, (uint64) job->seed, (uint64) job->next_attempt);
+	hg_workspace *ws = prefetch ? NULL : hg_workspace_create(cfg);
 	hg_sample  *sample = MemoryContextAlloc(TopMemoryContext, sizeof(hg_sample));
 	HgStorage	storage;
 	Datum		status_args[1] = {Int64GetDatum(job->job_id)};
@@ -302,7 +305,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	StopReason	stop = STOP_NONE;
 	JobState	committed = *job;	/* the counters as of the last commit */
 
-	if (ws == NULL)
+	if (prefetch == NULL && ws == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("heimdall_gen: out of memory for the model's workspace")));
 
 	/*
@@ -345,7 +348,10 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			batch_started = GetCurrentTimestamp();
 		}
 
-		outcome = hg_attempt(cfg, (uint64) job->seed, (uint64) job->next_attempt, ws, sample);
+		if (prefetch)
+			outcome = hg_prefetch_next(prefetch, &sample);
+		else
+			outcome = hg_attempt(cfg, (uint64) job->seed, (uint64) job->next_attempt, ws, sample);
 		job->attempts++;
 		job->next_attempt++;
 		if (outcome == HG_KEPT)
@@ -412,6 +418,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	finish_job(job, stop);
 	commit_transaction();
 	publish_progress(slot, job);
+	hg_prefetch_stop(prefetch);
 	hg_workspace_destroy(ws);
 	return stop;
 }

@@ -1,0 +1,28 @@
+/*
+ * hg_prefetch.h
+ *    Overlaps the model with the writes: a helper thread runs hg_attempt()
+ *    for the next attempt indices into spare workspaces while the worker
+ *    inserts the current sample.  The thread runs only the model (pure C, no
+ *    PostgreSQL call, all signals blocked), and results are consumed in
+ *    attempt order, so the dataset is byte-identical to a sequential run.
+ */
+#ifndef HG_PREFETCH_H
+#define HG_PREFETCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hg_model.h"
+
+typedef struct HgPrefetch HgPrefetch;
+
+/* Start computing attempts first, first+1, ...; NULL if a thread or memory could not be had. */
+extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first);
+
+/* The outcome of the next attempt in order; *sample stays valid until the next call. */
+extern hg_outcome hg_prefetch_next(HgPrefetch *p, hg_sample **sample);
+
+/* Stop the thread (discarding attempts computed ahead) and free everything. */
+extern void hg_prefetch_stop(HgPrefetch *p);
+
+#endif							/* HG_PREFETCH_H */
