@@ -94,3 +94,11 @@ lint:
 	  --std=c99 -D_DEFAULT_SOURCE -Isrc/model --inline-suppr src/model test/unit
 	clang-tidy --quiet $(MODEL_SRCS) -- -std=c99 -D_DEFAULT_SOURCE -Isrc/model
 	clang-tidy --quiet $(GLUE_SRCS) -- -Isrc -Isrc/model -I$(shell $(PG_CONFIG) --includedir-server)
+
+# SQL-side benchmarks: each starts its own throwaway cluster (as postgres).
+.PHONY: bench bench-cancel bench-throughput
+bench-cancel:
+	bash test/bench/bench_cancel_latency.sh
+bench-throughput:
+	bash test/bench/bench_throughput.sh
+bench: bench-model bench-throughput bench-cancel
