@@ -19,6 +19,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "storage/procarray.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -181,8 +182,12 @@ wait_for_worker_exit(int64 job_id)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	/* the slot is freed just before exit; wait out the last milliseconds of the process */
-	for (i = 0; last_pid != 0 && i < 5000 && kill(last_pid, 0) == 0; i++)
+	/*
+	 * The slot is freed just before exit; wait until the process has left
+	 * the proc array (no locks, no snapshot, gone from pg_stat_activity):
+	 * from there on it is only the operating system tearing it down.
+	 */
+	for (i = 0; last_pid != 0 && i < 5000 && BackendPidGetProc(last_pid) != NULL; i++)
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -220,8 +225,20 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		 */
 		wait_for_worker_exit(job_id);
 	}
-	set_status(job_id, "cancelled", "'queued', 'running', 'paused'",
-			   ", finished_at = coalesce(finished_at, now()), message = coalesce(message, 'cancelled')");
+	if (!set_status(job_id, "cancelled", "'queued', 'running', 'paused'",
+					", finished_at = coalesce(finished_at, now()), message = coalesce(message, 'cancelled')"))
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(job_id)};
+
+		/*
+		 * The worker wrote 'cancelled' itself, asynchronously.  Touch the row
+		 * so this transaction's commit flushes the WAL through it: once the
+		 * caller has committed, the cancel survives a crash.
+		 */
+		spi_as_superuser("UPDATE heimdall_gen.jobs SET status = status WHERE job_id = $1 AND status = 'cancelled'",
+						 1, types, args, false);
+	}
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }

@@ -52,8 +52,9 @@ iq_bytea(const hg_reception *r, int n_iq)
 	return b;
 }
 
-void
-hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s)
+bool
+hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
+				 bool (*stop_requested) (void *arg), void *arg)
 {
 	MemoryContext old = MemoryContextSwitchTo(st->rows_context);
 	Datum		v[RECEPTION_COLS];
@@ -79,6 +80,13 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s)
 	{
 		const hg_reception *r = &s->rx[k];
 
+		/* a row is ~80 kB through shared buffers: one may wait on I/O, so ask between rows */
+		if (stop_requested && stop_requested(arg))
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(st->rows_context);
+			return false;
+		}
 		v[0] = Int64GetDatum(dataset_id);
 		v[1] = Int64GetDatum((int64) s->sample_idx);
 		v[2] = Int32GetDatum(r->rx_idx);
@@ -101,4 +109,5 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s)
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rows_context);
+	return true;
 }

@@ -23,7 +23,13 @@ typedef struct HgStorage
 /* Prepare the plans; call inside a transaction with SPI connected. */
 extern void hg_storage_prepare(HgStorage *st);
 
-/* Insert one kept sample and its receptions; inside a transaction, SPI connected. */
-extern void hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s);
+/*
+ * Insert one kept sample and its receptions; inside a transaction, SPI
+ * connected.  Between rows it asks stop_requested(arg): if that says yes it
+ * returns false with the sample half written, for a caller that is about to
+ * abort the transaction anyway.
+ */
+extern bool hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
+							 bool (*stop_requested) (void *arg), void *arg);
 
 #endif							/* HG_STORAGE_H */

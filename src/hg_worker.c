@@ -279,6 +279,14 @@ finish_job(JobState *job, StopReason reason)
 		notify_status(job, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 }
 
+static bool
+slot_stop_requested(void *arg)
+{
+	HgSlot	   *slot = arg;
+
+	return pg_atomic_read_u32(&slot->cancel_requested) || pg_atomic_read_u32(&slot->pause_requested);
+}
+
 static void
 publish_progress(HgSlot *slot, const JobState *job)
 {
@@ -356,7 +364,12 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		job->next_attempt++;
 		if (outcome == HG_KEPT)
 		{
-			hg_storage_write(&storage, job->dataset_id, sample);
+			if (!hg_storage_write(&storage, job->dataset_id, sample, slot_stop_requested, slot))
+			{
+				/* cancel or pause arrived mid-sample: the batch is dropped below */
+				stop = pg_atomic_read_u32(&slot->cancel_requested) ? STOP_CANCELLED : STOP_PAUSED;
+				break;
+			}
 			job->samples_done++;
 			batch_samples++;
 		}
@@ -410,8 +423,14 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		in_transaction = false;
 		*job = committed;
 	}
-	/* the final status must survive a crash: this one commit waits for the WAL flush */
-	SetConfigOption("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION);
+	/*
+	 * The final status commits asynchronously too, so a stop never waits for
+	 * the WAL of the batch it dropped to reach the disk.  It is durable soon
+	 * after (wal_writer_delay), and at once through whoever asked for it:
+	 * cancel_job and pause_job write the status in their own transaction,
+	 * and if a crash did lose a 'completed', the resumed job would find its
+	 * samples all done and complete again.
+	 */
 	if (!in_transaction)
 		begin_transaction("heimdall_gen: finishing");
 	(void) flush_counters(job);
