@@ -192,7 +192,7 @@ hg_params_to_config(Jsonb *params, hg_config *cfg)
 	{
 		if (tok == WJB_KEY)
 			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE)
+		else if (tok == WJB_VALUE && key != NULL)
 		{
 			if (strcmp(key, "fixed_receivers") == 0)
 				add_inline_receivers(cfg, &v);

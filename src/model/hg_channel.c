@@ -96,7 +96,6 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 	{
 		blocks_per_sample = 0.0;
 		block_phase = 0.0;
-		n_blocks = 2;
 		fading_amp[0] = fading_amp[1] = 1.0;
 	}
 
@@ -146,10 +145,13 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 	{
 		const float s = (float) scale;
 
-		for (n = 0; n < n_iq; n++)
+		float	   *out = iq;
+		const float *noise = buf->noise;
+
+		for (n = 0; n < n_iq; n++, out += 2, noise += 2)
 		{
-			iq[2 * n] = s * buf->y_re[n] + buf->noise[2 * n];
-			iq[2 * n + 1] = s * buf->y_im[n] + buf->noise[2 * n + 1];
+			out[0] = s * buf->y_re[n] + noise[0];
+			out[1] = s * buf->y_im[n] + noise[1];
 		}
 	}
 	*freq_offset_hz = f_off;

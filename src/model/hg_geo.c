@@ -104,7 +104,7 @@ place_hexagonal(const hg_config *cfg, hg_rng *rng, int n, double *lat, double *l
 	int			rows,
 				cells,
 				k;
-	int			order[HG_MAX_RECEIVERS * 4];
+	int			order[HG_MAX_RECEIVERS * 4] = {0};
 	double		dx,
 				dy;
 
