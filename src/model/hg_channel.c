@@ -21,18 +21,6 @@ hg_channel_taps(const hg_config *cfg)
 	return 2 * HG_FD_HALF + 2 + extra;
 }
 
-/* Amplitude of one Rician block gain with K = k_linear, unit mean power. */
-static double
-rician_amplitude(hg_rng *rng, double k_linear)
-{
-	double		los = sqrt(k_linear / (k_linear + 1.0));
-	double		s = sqrt(1.0 / (2.0 * (k_linear + 1.0)));
-	double		re = los + s * hg_rng_normal(rng);
-	double		im = s * hg_rng_normal(rng);
-
-	return sqrt(re * re + im * im);
-}
-
 void
 hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 				 hg_rng *channel_rng, hg_rng *noise_rng,
@@ -90,7 +78,7 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 			n_blocks = 64;
 		}
 		for (b = 0; b < n_blocks; b++)
-			fading_amp[b] = rician_amplitude(channel_rng, pow(10.0, k_db / 10.0));
+			fading_amp[b] = sqrt(hg_rng_rician_power(channel_rng, pow(10.0, k_db / 10.0)));
 	}
 	else
 	{

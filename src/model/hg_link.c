@@ -32,18 +32,6 @@ hg_knife_edge_db(double obstacle_m, double d1_m, double d2_m, double frequency_h
 	return fmin(fmax(j, 0.0), 30.0);
 }
 
-/* Power gain in dB of one Rician (K linear) or Rayleigh (K = 0) draw, unit mean. */
-static double
-small_scale_fading_db(hg_rng *rng, double k_linear)
-{
-	double		los = sqrt(k_linear / (k_linear + 1.0));
-	double		scatter = sqrt(1.0 / (2.0 * (k_linear + 1.0)));
-	double		re = los + scatter * hg_rng_normal(rng);
-	double		im = scatter * hg_rng_normal(rng);
-
-	return 10.0 * log10(fmax(re * re + im * im, 1e-12));
-}
-
 void
 hg_link_budget(const hg_config *cfg, hg_rng *rng, double tx_power_dbm,
 			   double gains_db, double distance_m, double frequency_hz,
@@ -82,7 +70,8 @@ hg_link_budget(const hg_config *cfg, hg_rng *rng, double tx_power_dbm,
 	sigma = cfg->slow_sigma_min_db + (cfg->slow_sigma_max_db - cfg->slow_sigma_min_db) * u_sigma;
 	slow = sigma * n_slow;
 	k_db = cfg->rician_k_min_db + (cfg->rician_k_max_db - cfg->rician_k_min_db) * u_k;
-	fast = small_scale_fading_db(rng, d_km < cfg->rayleigh_beyond_km ? pow(10.0, k_db / 10.0) : 0.0);
+	fast = 10.0 * log10(fmax(hg_rng_rician_power(rng, d_km < cfg->rayleigh_beyond_km
+													 ? pow(10.0, k_db / 10.0) : 0.0), 1e-12));
 	out->fading_db = fmin(fmax(slow + fast, cfg->fading_clip_min_db), cfg->fading_clip_max_db);
 
 	out->extra_db = 0.0;

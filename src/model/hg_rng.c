@@ -135,6 +135,17 @@ hg_rng_normal(hg_rng *rng)
 	return radius * cos(2.0 * M_PI * u2);
 }
 
+double
+hg_rng_rician_power(hg_rng *rng, double k_linear)
+{
+	double		los = sqrt(k_linear / (k_linear + 1.0));
+	double		scatter = sqrt(1.0 / (2.0 * (k_linear + 1.0)));
+	double		re = los + scatter * hg_rng_normal(rng);
+	double		im = scatter * hg_rng_normal(rng);
+
+	return re * re + im * im;
+}
+
 int
 hg_rng_choose(hg_rng *rng, const double *weights, int n)
 {

@@ -80,6 +80,12 @@ int			hg_rng_int(hg_rng *rng, int lo, int hi);
 /* Standard normal N(0, 1), Box-Muller in double precision. */
 double		hg_rng_normal(hg_rng *rng);
 
+/*
+ * Power gain |h|^2 of one Rician channel draw with K factor k_linear (0 is
+ * Rayleigh), unit mean: h = sqrt(K/(K+1)) + sqrt(1/(K+1)) CN(0, 1).
+ */
+double		hg_rng_rician_power(hg_rng *rng, double k_linear);
+
 /* Index drawn with probability weights[k] / sum(weights); -1 if all zero. */
 int			hg_rng_choose(hg_rng *rng, const double *weights, int n);
 

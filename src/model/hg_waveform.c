@@ -137,16 +137,20 @@ analog_audio(hg_waveform *w, const hg_config *cfg, hg_content content, hg_rng *r
 		w->audio[n] = peak > 0 ? w->scratch[n] / peak : 0.0;
 }
 
+/*
+ * Constant-envelope phase modulation shared by FM and FSK: the phase
+ * advances by step * x[n] radians per sample (x in [-1, 1] is the audio or
+ * the symbol), kept in [-pi, pi] so cos/sin stay exact over long buffers.
+ */
 static void
-modulate_fm(hg_waveform *w, const hg_config *cfg, int len, float *re, float *im)
+phase_modulate(const double *x, int len, double step, float *re, float *im)
 {
-	double		step = 2.0 * M_PI * cfg->fm_deviation_hz / cfg->sample_rate_hz;
 	double		phase = 0.0;
 	int			n;
 
 	for (n = 0; n < len; n++)
 	{
-		phase += step * w->audio[n];
+		phase += step * x[n];
 		if (phase > M_PI)
 			phase -= 2.0 * M_PI;
 		else if (phase < -M_PI)
@@ -154,6 +158,12 @@ modulate_fm(hg_waveform *w, const hg_config *cfg, int len, float *re, float *im)
 		re[n] = (float) cos(phase);
 		im[n] = (float) sin(phase);
 	}
+}
+
+static void
+modulate_fm(hg_waveform *w, const hg_config *cfg, int len, float *re, float *im)
+{
+	phase_modulate(w->audio, len, 2.0 * M_PI * cfg->fm_deviation_hz / cfg->sample_rate_hz, re, im);
 }
 
 static void
@@ -233,25 +243,17 @@ modulate_fsk(hg_waveform *w, const hg_config *cfg, hg_rng *rng, int len, float *
 {
 	double		sps = cfg->sample_rate_hz / cfg->symbol_rate_hz;
 	double		offset = hg_rng_uniform(rng);	/* symbol clock phase */
-	double		step = M_PI * cfg->fsk_shift_hz / cfg->sample_rate_hz;
-	double		phase = 0.0;
 	int			n_sym = draw_symbols(w, rng, (int) ceil(len / sps) + 2, 0);
 	int			n;
 
+	/* the symbol in force at each sample, as a +-1 frequency */
 	for (n = 0; n < len; n++)
 	{
 		int			k = (int) floor(n / sps + offset);
 
-		if (k >= n_sym)
-			k = n_sym - 1;
-		phase += step * w->symbols_i[k];
-		if (phase > M_PI)
-			phase -= 2.0 * M_PI;
-		else if (phase < -M_PI)
-			phase += 2.0 * M_PI;
-		re[n] = (float) cos(phase);
-		im[n] = (float) sin(phase);
+		w->audio[n] = w->symbols_i[k < n_sym ? k : n_sym - 1];
 	}
+	phase_modulate(w->audio, len, M_PI * cfg->fsk_shift_hz / cfg->sample_rate_hz, re, im);
 }
 
 /*
