@@ -121,15 +121,14 @@ analog_audio(hg_waveform *w, const hg_config *cfg, hg_content content, hg_rng *r
 		return;					/* tones are already inside the audio band */
 	for (n = 0; n < len; n++)
 	{
+		/* only the taps that land inside the buffer, in the same order */
+		int			k_first = n + half - (len - 1) > 0 ? n + half - (len - 1) : 0;
+		int			k_last = n + half < AUDIO_TAPS - 1 ? n + half : AUDIO_TAPS - 1;
+		const double *x = w->audio + n + half;
 		double		acc = 0.0;
 
-		for (k = 0; k < AUDIO_TAPS; k++)
-		{
-			int			m = n + half - k;
-
-			if (m >= 0 && m < len)
-				acc += w->audio_taps[k] * w->audio[m];
-		}
+		for (k = k_first; k <= k_last; k++)
+			acc += w->audio_taps[k] * x[-k];
 		w->scratch[n] = acc;
 		peak = fmax(peak, fabs(acc));
 	}
