@@ -108,6 +108,23 @@ check_may_control(int64 job_id, const char *owner, const char *what)
 					   what)));
 }
 
+/*
+ * The common start of cancel, pause and resume: SPI connected, the job's
+ * status returned once the caller is known to be allowed to `what` it.
+ */
+static char *
+open_job_for(int64 job_id, const char *what)
+{
+	char	   *owner,
+			   *status;
+
+	require_shared_memory();
+	SPI_connect();
+	fetch_job(job_id, &owner, &status);
+	check_may_control(job_id, owner, what);
+	return status;
+}
+
 static bool
 is_final(const char *status)
 {
@@ -200,14 +217,10 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	bool		wait = PG_GETARG_BOOL(1);
-	char	   *owner,
-			   *status;
+	char	   *status;
 	bool		has_worker;
 
-	require_shared_memory();
-	SPI_connect();
-	fetch_job(job_id, &owner, &status);
-	check_may_control(job_id, owner, "cancel");
+	status = open_job_for(job_id, "cancel");
 	if (is_final(status))
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " already ended: %s", job_id, status)));
@@ -247,13 +260,9 @@ Datum
 hg_pause_job(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
-	char	   *owner,
-			   *status;
+	char	   *status;
 
-	require_shared_memory();
-	SPI_connect();
-	fetch_job(job_id, &owner, &status);
-	check_may_control(job_id, owner, "pause");
+	status = open_job_for(job_id, "pause");
 	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " is %s: nothing to pause", job_id, status)));
@@ -291,14 +300,10 @@ Datum
 hg_resume_job(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
-	char	   *owner,
-			   *status;
+	char	   *status;
 	bool		resumed;
 
-	require_shared_memory();
-	SPI_connect();
-	fetch_job(job_id, &owner, &status);
-	check_may_control(job_id, owner, "resume");
+	status = open_job_for(job_id, "resume");
 	if (strcmp(status, "paused") != 0)
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " is %s, not paused", job_id, status)));

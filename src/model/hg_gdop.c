@@ -6,35 +6,41 @@
 
 #include <math.h>
 
+/* Scatter matrix [[sxx, sxy], [sxy, syy]] of n points around their mean. */
+static void
+scatter_2x2(const double *x, const double *y, int n, double *sxx, double *syy, double *sxy)
+{
+	double		mx = 0,
+				my = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		mx += x[i];
+		my += y[i];
+	}
+	mx /= n;
+	my /= n;
+	*sxx = *syy = *sxy = 0;
+	for (i = 0; i < n; i++)
+	{
+		*sxx += (x[i] - mx) * (x[i] - mx);
+		*syy += (y[i] - my) * (y[i] - my);
+		*sxy += (x[i] - mx) * (y[i] - my);
+	}
+}
+
 double
 hg_gdop_from_directions(const double *east, const double *north, int n)
 {
-	double		me = 0,
-				mn = 0,
-				see = 0,
-				snn = 0,
-				sen = 0,
+	double		see,
+				snn,
+				sen,
 				det;
-	int			i;
 
 	if (n < 3)
 		return INFINITY;		/* two unknowns need two independent differences */
-	for (i = 0; i < n; i++)
-	{
-		me += east[i];
-		mn += north[i];
-	}
-	me /= n;
-	mn /= n;
-	for (i = 0; i < n; i++)
-	{
-		double		e = east[i] - me;
-		double		no = north[i] - mn;
-
-		see += e * e;
-		snn += no * no;
-		sen += e * no;
-	}
+	scatter_2x2(east, north, n, &see, &snn, &sen);
 	det = see * snn - sen * sen;
 	if (!(det > 1e-12 * (see + snn) * (see + snn)) || det <= 0)
 		return INFINITY;
@@ -45,33 +51,18 @@ hg_gdop_from_directions(const double *east, const double *north, int n)
 int
 hg_receivers_collinear(const double *x, const double *y, int n, double rel_tol)
 {
-	double		mx = 0,
-				my = 0,
-				sxx = 0,
-				syy = 0,
-				sxy = 0,
+	double		sxx,
+				syy,
+				sxy,
 				tr,
 				det,
 				disc,
 				major,
 				minor;
-	int			i;
 
 	if (n < 3)
 		return 1;
-	for (i = 0; i < n; i++)
-	{
-		mx += x[i];
-		my += y[i];
-	}
-	mx /= n;
-	my /= n;
-	for (i = 0; i < n; i++)
-	{
-		sxx += (x[i] - mx) * (x[i] - mx);
-		syy += (y[i] - my) * (y[i] - my);
-		sxy += (x[i] - mx) * (y[i] - my);
-	}
+	scatter_2x2(x, y, n, &sxx, &syy, &sxy);
 	tr = sxx + syy;
 	det = sxx * syy - sxy * sxy;
 	disc = sqrt(fmax(tr * tr / 4 - det, 0));
