@@ -206,9 +206,17 @@ BEGIN
 		SELECT coalesce(max(j.next_attempt), 0) INTO first_attempt
 		  FROM heimdall_gen.jobs j WHERE j.dataset_id = ds.dataset_id;
 	ELSE
-		INSERT INTO heimdall_gen.datasets (name, seed, params)
-		VALUES (dataset, coalesce(seed, (floor(random() * 9.2e18) - 4.6e18)::bigint), resolved)
-		RETURNING * INTO ds;
+		BEGIN
+			INSERT INTO heimdall_gen.datasets (name, seed, params)
+			VALUES (dataset, coalesce(seed, (floor(random() * 9.2e18) - 4.6e18)::bigint), resolved)
+			RETURNING * INTO ds;
+		EXCEPTION WHEN unique_violation THEN
+			-- row-level security hid it: another role's dataset, or one a concurrent start_job just made
+			RAISE EXCEPTION 'dataset name "%" is already taken', dataset
+				USING ERRCODE = 'duplicate_object',
+					  DETAIL = 'Dataset names are unique across all roles; this dataset is not visible to you.',
+					  HINT = 'Choose another dataset name.';
+		END;
 	END IF;
 
 	INSERT INTO heimdall_gen.jobs (dataset_id, num_samples, start_attempt, next_attempt)

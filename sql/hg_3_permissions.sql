@@ -33,6 +33,10 @@ SELECT count(*) AS progress_bob_sees FROM heimdall_gen.job_progress;
 SELECT pg_temp.try(format('SELECT heimdall_gen.cancel_job(%s)', :alice_job));
 SELECT pg_temp.try(format('SELECT heimdall_gen.resume_job(%s)', :alice_job));
 SELECT pg_temp.try(format('SELECT heimdall_gen.pause_job(%s)', :alice_job));
+-- nor take her dataset's name: a clear error, not a raw unique violation
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('alice_data', 3, 1, '{"duration_ms": 10}')$$);
+SELECT (SELECT count(*) FROM heimdall_gen.datasets) AS datasets_bob_sees,
+       (SELECT count(*) FROM heimdall_gen.jobs) AS jobs_bob_sees;
 -- a hand-written UPDATE of her row changes nothing for him
 UPDATE heimdall_gen.jobs SET status = 'cancelled' WHERE job_id = :alice_job;
 
