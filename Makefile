@@ -92,8 +92,8 @@ unit-valgrind: unit-build
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --std=c99 -D_DEFAULT_SOURCE -Isrc/model --inline-suppr src/model test/unit
-	clang-tidy --quiet $(MODEL_SRCS) -- -std=c99 -D_DEFAULT_SOURCE -Isrc/model
-	clang-tidy --quiet $(GLUE_SRCS) -- -Isrc -Isrc/model -I$(shell $(PG_CONFIG) --includedir-server)
+	clang-tidy --quiet --warnings-as-errors="*" $(MODEL_SRCS) -- -std=c99 -D_DEFAULT_SOURCE -Isrc/model
+	clang-tidy --quiet --warnings-as-errors="*" $(GLUE_SRCS) -- -Isrc -Isrc/model -I$(shell $(PG_CONFIG) --includedir-server)
 
 # SQL-side benchmarks: each starts its own throwaway cluster (as postgres).
 .PHONY: bench bench-cancel bench-throughput
