@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define AUDIO_TAPS 63			/* 3 kHz audio low-pass */
 #define TX_TAPS 41				/* transmitter channel filter */
@@ -119,19 +120,25 @@ analog_audio(hg_waveform *w, const hg_config *cfg, hg_content content, hg_rng *r
 	hg_audio_generate(content, rng, cfg->sample_rate_hz, w->audio, w->scratch, len, f1, f2);
 	if (content != HG_CONTENT_VOICE)
 		return;					/* tones are already inside the audio band */
-	for (n = 0; n < len; n++)
+	/*
+	 * Tap-outer, so each pass is a vectorisable multiply-add over n.  Every
+	 * output still sums its in-buffer taps in ascending k, starting from 0.0,
+	 * so the result is bit for bit that of the per-output loop.
+	 */
+	memset(w->scratch, 0, sizeof(double) * (size_t) len);
+	for (k = 0; k < AUDIO_TAPS; k++)
 	{
-		/* only the taps that land inside the buffer, in the same order */
-		int			k_first = n + half - (len - 1) > 0 ? n + half - (len - 1) : 0;
-		int			k_last = n + half < AUDIO_TAPS - 1 ? n + half : AUDIO_TAPS - 1;
-		const double *x = w->audio + n + half;
-		double		acc = 0.0;
+		const double h = w->audio_taps[k];
+		/* output n reads audio[n + half - k]: keep that index inside [0, len) */
+		int			n_first = k - half > 0 ? k - half : 0;
+		int			n_end = len + k - half < len ? len + k - half : len;
+		const double *x = w->audio + half - k;
 
-		for (k = k_first; k <= k_last; k++)
-			acc += w->audio_taps[k] * x[-k];
-		w->scratch[n] = acc;
-		peak = fmax(peak, fabs(acc));
+		for (n = n_first; n < n_end; n++)
+			w->scratch[n] += h * x[n];
 	}
+	for (n = 0; n < len; n++)
+		peak = fmax(peak, fabs(w->scratch[n]));
 	for (n = 0; n < len; n++)
 		w->audio[n] = peak > 0 ? w->scratch[n] / peak : 0.0;
 }
