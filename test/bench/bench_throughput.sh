@@ -16,18 +16,20 @@ sql() { scripts/tmp-cluster.sh psql "$dir" -Atq "$@"; }
 sql -c "CREATE EXTENSION heimdall_gen"
 
 job=$(sql -c "SELECT heimdall_gen.start_job('throughput', $samples, 1, '{\"rx_count_min\": 7, \"rx_count_max\": 7}')")
-peak_anon=0; hwm=0
-while :; do
-  pid=$(sql -c "SELECT coalesce((SELECT pid FROM heimdall_gen.worker_slots() WHERE job_id = $job), 0)")
-  if [ "$pid" != 0 ] && [ -r "/proc/$pid/status" ]; then
-    a=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    h=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    [ "${a:-0}" -gt "$peak_anon" ] && peak_anon=$a
-    [ "${h:-0}" -gt "$hwm" ] && hwm=$h
-  fi
-  status=$(sql -c "SELECT status FROM heimdall_gen.jobs WHERE job_id = $job")
-  case "$status" in completed|failed|cancelled) break ;; esac
-  sleep 0.2
+# Watch the worker through /proc only: a psql connection per poll would take
+# CPU from the job on a small machine, and the COPY baseline has no watcher.
+peak_anon=0; hwm=0; pid=""
+for _ in $(seq 1 500); do
+  pid=$(pgrep -f "heimdall_gen worker for job $job( |$)" || true)
+  [ -n "$pid" ] && break
+  sleep 0.01
+done
+while [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; do
+  a=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  h=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+  [ "${a:-0}" -gt "$peak_anon" ] && peak_anon=$a
+  [ "${h:-0}" -gt "$hwm" ] && hwm=$h
+  sleep 0.5
 done
 sql -c "SELECT heimdall_gen.wait_job($job)" >/dev/null
 job_s=$(sql -c "SELECT extract(epoch FROM finished_at - started_at) FROM heimdall_gen.jobs WHERE job_id = $job")
