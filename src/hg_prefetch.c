@@ -1,6 +1,6 @@
 /*
  * hg_prefetch.c
- *    A two-slot ring between the worker (consumer) and one model thread
+ *    A four-slot ring between the worker (consumer) and one model thread
  *    (producer), see hg_prefetch.h.  Deliberately free of PostgreSQL calls:
  *    the thread must never touch palloc, elog or shared state of the backend.
  */
@@ -10,7 +10,13 @@
 
 #include "hg_prefetch.h"
 
-#define RING 2
+/*
+ * Slots: the one the worker is writing plus up to three computed ahead.  Two
+ * (one ahead) left the writer waiting whenever one attempt was slow to make
+ * or the thread lost its core for a moment; four hides that.  Each slot is a
+ * workspace of about a megabyte, so memory stays flat.
+ */
+#define RING 4
 
 struct HgPrefetch
 {
