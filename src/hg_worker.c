@@ -72,6 +72,19 @@ typedef struct JobState
 static int	my_slot = -1;
 static SPIPlanPtr read_status_plan = NULL;
 static SPIPlanPtr flush_plan = NULL;
+static SPIPlanPtr finish_plans[STOP_GAVE_UP + 1];	/* by StopReason; STOP_NONE unused */
+
+/* The final status per stop reason, never overwriting a 'cancelled' someone else wrote. */
+static const char *const finish_sql[STOP_GAVE_UP + 1] = {
+	[STOP_COMPLETED] = "UPDATE heimdall_gen.jobs SET status = 'completed', finished_at = now(), message = $2 "
+	"WHERE job_id = $1 AND status = 'running' RETURNING status",
+	[STOP_CANCELLED] = "UPDATE heimdall_gen.jobs SET status = 'cancelled', finished_at = coalesce(finished_at, now()), "
+	"message = $2 WHERE job_id = $1 AND status IN ('running', 'cancelled') RETURNING status",
+	[STOP_PAUSED] = "UPDATE heimdall_gen.jobs SET status = 'paused', message = $2 "
+	"WHERE job_id = $1 AND status IN ('running', 'paused') RETURNING status",
+	[STOP_GAVE_UP] = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = now(), error = $2 "
+	"WHERE job_id = $1 AND status = 'running' RETURNING status",
+};
 
 /* Free the slot on any exit, then let the launcher fill it. */
 static void
@@ -108,28 +121,44 @@ commit_transaction(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * pg_notify through a plan prepared once: the statements of a job's last
+ * transaction run when a cancel is waiting for them, and must not parse,
+ * plan or read catalogs (whose pages the IQ may have pushed out of shared
+ * buffers) at that moment.
+ */
+static void
+send_event(const char *payload)
+{
+	static SPIPlanPtr notify_plan = NULL;
+	Datum		args[1] = {CStringGetTextDatum(payload)};
+
+	if (notify_plan == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		SPIPlanPtr	plan = SPI_prepare("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "heimdall_gen: could not prepare pg_notify");
+		notify_plan = plan;
+	}
+	SPI_execute_plan(notify_plan, args, NULL, false, 0);
+}
+
 static void
 notify_status(const JobState *job, const char *status)
 {
-	char	   *payload = psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
-								   "\"samples_done\": %d, \"num_samples\": %d}",
-								   job->job_id, status, job->samples_done, job->num_samples);
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(payload)};
-
-	SPI_execute_with_args("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types, args, NULL, false, 0);
+	send_event(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
+						"\"samples_done\": %d, \"num_samples\": %d}",
+						job->job_id, status, job->samples_done, job->num_samples));
 }
 
 static void
 notify_progress(const JobState *job)
 {
-	char	   *payload = psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"progress\", "
-								   "\"samples_done\": %d, \"num_samples\": %d, \"attempts\": " INT64_FORMAT "}",
-								   job->job_id, job->samples_done, job->num_samples, job->attempts);
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(payload)};
-
-	SPI_execute_with_args("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types, args, NULL, false, 0);
+	send_event(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"progress\", "
+						"\"samples_done\": %d, \"num_samples\": %d, \"attempts\": " INT64_FORMAT "}",
+						job->job_id, job->samples_done, job->num_samples, job->attempts));
 }
 
 /* queued -> running, committed before work begins; false if the job is no longer queued. */
@@ -185,21 +214,31 @@ claim_job(JobState *job, hg_config *cfg)
 	return true;
 }
 
+static SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "heimdall_gen: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	return plan;
+}
+
 static void
 prepare_plans(HgStorage *storage)
 {
 	Oid			one[1] = {INT8OID};
 	Oid			flush_types[7] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Oid			finish_types[2] = {INT8OID, TEXTOID};
+	int			r;
 
 	hg_storage_prepare(storage);
-	read_status_plan = SPI_prepare("SELECT status FROM heimdall_gen.jobs WHERE job_id = $1", 1, one);
-	flush_plan = SPI_prepare("UPDATE heimdall_gen.jobs SET samples_done = $2, attempts = $3, next_attempt = $4, "
-							 "rejected_too_few_detected = $5, rejected_low_mean_snr = $6, rejected_gdop = $7 "
-							 "WHERE job_id = $1 RETURNING status", 7, flush_types);
-	if (read_status_plan == NULL || flush_plan == NULL)
-		elog(ERROR, "heimdall_gen: could not prepare the job queries");
-	SPI_keepplan(read_status_plan);
-	SPI_keepplan(flush_plan);
+	read_status_plan = prepare_kept("SELECT status FROM heimdall_gen.jobs WHERE job_id = $1", 1, one);
+	flush_plan = prepare_kept("UPDATE heimdall_gen.jobs SET samples_done = $2, attempts = $3, next_attempt = $4, "
+							  "rejected_too_few_detected = $5, rejected_low_mean_snr = $6, rejected_gdop = $7 "
+							  "WHERE job_id = $1 RETURNING status", 7, flush_types);
+	for (r = STOP_COMPLETED; r <= STOP_GAVE_UP; r++)
+		finish_plans[r] = prepare_kept(finish_sql[r], 2, finish_types);
 }
 
 /* The job's status as committed by anyone (fresh snapshot per query). */
@@ -234,31 +273,22 @@ flush_counters(const JobState *job)
 	return status_stop_reason(flush_plan, args);
 }
 
-/* The final status, never overwriting a 'cancelled' someone else wrote. */
+/* The final status with a message saying how far the job got. */
 static void
 finish_job(JobState *job, StopReason reason)
 {
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		args[3];
-	const char *sql;
+	Datum		args[2];
 	char	   *text;
 
-	args[0] = Int64GetDatum(job->job_id);
 	switch (reason)
 	{
 		case STOP_COMPLETED:
-			sql = "UPDATE heimdall_gen.jobs SET status = 'completed', finished_at = now(), message = $2 "
-				"WHERE job_id = $1 AND status = 'running' RETURNING status";
 			text = psprintf("%d samples in " INT64_FORMAT " attempts", job->samples_done, job->attempts);
 			break;
 		case STOP_PAUSED:
-			sql = "UPDATE heimdall_gen.jobs SET status = 'paused', message = $2 "
-				"WHERE job_id = $1 AND status IN ('running', 'paused') RETURNING status";
 			text = psprintf("paused at %d of %d samples", job->samples_done, job->num_samples);
 			break;
 		case STOP_GAVE_UP:
-			sql = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = now(), error = $2 "
-				"WHERE job_id = $1 AND status = 'running' RETURNING status";
 			text = psprintf("gave up after " INT64_FORMAT " attempts (%d x num_samples) with %d of %d samples kept; "
 							"rejected: " INT64_FORMAT " too few detected, " INT64_FORMAT " low mean SNR, "
 							INT64_FORMAT " gdop",
@@ -268,13 +298,13 @@ finish_job(JobState *job, StopReason reason)
 			break;
 		case STOP_CANCELLED:
 		default:
-			sql = "UPDATE heimdall_gen.jobs SET status = 'cancelled', finished_at = coalesce(finished_at, now()), "
-				"message = $2 WHERE job_id = $1 AND status IN ('running', 'cancelled') RETURNING status";
+			reason = STOP_CANCELLED;
 			text = psprintf("cancelled at %d of %d samples", job->samples_done, job->num_samples);
 			break;
 	}
+	args[0] = Int64GetDatum(job->job_id);
 	args[1] = CStringGetTextDatum(text);
-	if (SPI_execute_with_args(sql, 2, types, args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING &&
+	if (SPI_execute_plan(finish_plans[reason], args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING &&
 		SPI_processed == 1)
 		notify_status(job, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 }
