@@ -1,0 +1,74 @@
+# NOTIFY events on channel heimdall_gen, as a client that LISTENs sees them:
+# every status change of a job in order (queued, running, then completed or
+# cancelled, each once), progress events in between at most a few times a
+# second, and every payload valid JSON naming its job.
+use strict;
+use warnings;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HeimdallTest;
+
+my $node = hg_node('events', 'heimdall_gen.sample_delay_ms' => 20, 'heimdall_gen.batch_size' => 2);
+
+# One session listens, runs a job to completion and cancels another; psql
+# prints the notifications it received after each statement.
+my ($out, $err) = ('', '');
+$node->psql('postgres', q{
+LISTEN heimdall_gen;
+SELECT heimdall_gen.start_job('events_done', 40, 1, '} . $HeimdallTest::SMALL . q{') AS done_job \gset
+SELECT heimdall_gen.wait_job(:done_job, '120 s');
+SELECT heimdall_gen.start_job('events_cancel', 100000, 2, '} . $HeimdallTest::SMALL . q{') AS cancel_job \gset
+SELECT pg_sleep(0.5);
+SELECT heimdall_gen.cancel_job(:cancel_job, wait => true);
+SELECT pg_sleep(0.5);
+SELECT 'done_job=' || :done_job, 'cancel_job=' || :cancel_job;
+}, stdout => \$out, stderr => \$err, on_error_die => 1);
+
+my ($done_job) = $out =~ /done_job=(\d+)/;
+my ($cancel_job) = $out =~ /cancel_job=(\d+)/;
+ok($done_job && $cancel_job, "both jobs started ($done_job, $cancel_job)");
+ok($node->safe_psql('postgres', "SELECT samples_done > 0 FROM heimdall_gen.jobs WHERE job_id = $cancel_job"),
+	'the cancelled job had committed samples');
+
+# every notification on our channel, in the order received
+my @events;
+for my $line (split /\n/, $out)
+{
+	next unless $line =~ /^Asynchronous notification "heimdall_gen" with payload "(.*)" received/;
+	my $payload = $1;
+	my $event = eval { decode_json($payload) };
+	ok($event, "payload is JSON: $payload") or next;
+	push @events, $event;
+}
+ok(@events >= 7, scalar(@events) . ' events received');
+
+sub statuses_of
+{
+	my ($job) = @_;
+	return join(',', map { $_->{status} } grep { $_->{job_id} == $job && $_->{event} eq 'status' } @events);
+}
+is(statuses_of($done_job), 'queued,running,completed', 'completed job: each status change once, in order');
+is(statuses_of($cancel_job), 'queued,running,cancelled', 'cancelled job: each status change once, in order');
+
+# progress: between running and the end, monotonic, at most ~4 per second
+my @progress = grep { $_->{job_id} == $done_job && $_->{event} eq 'progress' } @events;
+ok(@progress >= 1, scalar(@progress) . ' progress events for the completed job');
+my @done = map { $_->{samples_done} } @progress;
+is_deeply([@done], [sort { $a <=> $b } @done], 'progress samples_done never goes back');
+my $seconds = $node->safe_psql('postgres',
+	"SELECT extract(epoch FROM finished_at - started_at) FROM heimdall_gen.jobs WHERE job_id = $done_job");
+ok(@progress <= 4 * $seconds + 2,
+	scalar(@progress) . " progress events in $seconds s: at most a few per second");
+my ($first_progress) = grep { $events[$_]->{event} eq 'progress' && $events[$_]->{job_id} == $done_job } 0 .. $#events;
+my ($completed) = grep { ($events[$_]->{status} // '') eq 'completed' } 0 .. $#events;
+my ($running) = grep { ($events[$_]->{status} // '') eq 'running' && $events[$_]->{job_id} == $done_job } 0 .. $#events;
+ok($running < $first_progress && $first_progress < $completed, 'progress comes between running and completed');
+my ($final) = grep { $_->{job_id} == $done_job && ($_->{status} // '') eq 'completed' } @events;
+is($final->{samples_done}, 40, 'the completed event says how far the job got');
+
+$node->stop;
+done_testing();
