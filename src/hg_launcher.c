@@ -321,5 +321,11 @@ hg_launcher_main(Datum main_arg)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	proc_exit(0);
+	/*
+	 * Exit code 1 asks the postmaster to start the launcher again after
+	 * bgw_restart_time: a pg_terminate_backend() or DROP DATABASE ... WITH
+	 * (FORCE) must not leave queued jobs without a scheduler until the next
+	 * server start.  In a shutdown the postmaster restarts nothing.
+	 */
+	proc_exit(1);
 }

@@ -1,6 +1,8 @@
 # A job whose worker keeps dying at the same sample ends 'failed' with an
 # error instead of looping; DROP EXTENSION during a running job completes and
-# the worker goes away (nothing hangs).
+# the worker goes away; a terminated launcher comes back; DROP DATABASE of
+# the served database during a job is refused or, WITH (FORCE), completes
+# (nothing hangs).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -51,5 +53,41 @@ $job = hg_start_job($node, 'after', 2, 5);
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '120 s')"), 'completed',
 	'the launcher serves a re-created extension');
 
+# the launcher comes back after pg_terminate_backend, and jobs still start
+my $launcher = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher'");
+ok($launcher > 0, "launcher pid $launcher");
+is($node->safe_psql('postgres', "SELECT pg_terminate_backend($launcher)"), 't', 'terminate the launcher');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND pid <> $launcher"),
+	'a new launcher is started');
+$job = hg_start_job($node, 'after_launcher', 2, 6);
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '120 s')"), 'completed',
+	'and it starts jobs');
 $node->stop;
+
+# DROP DATABASE of the database the launcher serves, while a job writes: a
+# plain DROP is refused after PostgreSQL's 5 s wait (launcher and worker are
+# connected), WITH (FORCE) ends them and returns; nothing hangs
+my $other = PostgreSQL::Test::Cluster->new('drop_database');
+$other->init;
+$other->append_conf('postgresql.conf', join("\n",
+	"shared_preload_libraries = 'heimdall_gen'", "heimdall_gen.database = 'hgdb'",
+	'heimdall_gen.sample_delay_ms = 20', 'max_worker_processes = 16'));
+$other->start;
+$other->safe_psql('postgres', 'CREATE DATABASE hgdb');
+$other->safe_psql('hgdb', 'CREATE EXTENSION heimdall_gen');
+# the launcher retries its connection every 5 s until hgdb exists
+$job = $other->safe_psql('hgdb', "SELECT heimdall_gen.start_job('doomed_db', 100000, 7, '$HeimdallTest::SMALL')");
+ok($other->poll_query_until('hgdb', "SELECT samples_done >= 2 FROM heimdall_gen.worker_slots() WHERE job_id = $job"),
+	'a job writes in hgdb');
+my ($ret, $stdout, $stderr) = $other->psql('postgres', 'DROP DATABASE hgdb', timeout => 60);
+isnt($ret, 0, 'a plain DROP DATABASE is refused');
+like($stderr, qr/being accessed by other users/, 'because the launcher and the worker use it');
+($ret, $stdout, $stderr) = $other->psql('postgres', 'DROP DATABASE hgdb WITH (FORCE)', timeout => 60);
+is($ret, 0, 'DROP DATABASE WITH (FORCE) returns') or diag($stderr);
+ok($other->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen worker'"),
+	'the worker is gone');
+$other->stop;
 done_testing();
