@@ -53,7 +53,10 @@ for round in $(seq 1 "$rounds"); do
           TO '$dir/samples.bin' WITH (FORMAT binary)"
   sql -c "COPY (SELECT * FROM heimdall_gen.receptions WHERE dataset_id = $dataset_id ORDER BY sample_idx, rx_idx)
           TO '$dir/receptions.bin' WITH (FORMAT binary)"
-  sql -c "SELECT heimdall_gen.drop_dataset('throughput_$round')" -c "TRUNCATE copy_receptions, copy_samples" >/dev/null
+  # empty tables for every timed run: rows deleted by drop_dataset alone would
+  # leave the next job autovacuum's work and free space the COPY never gets
+  sql -c "TRUNCATE heimdall_gen.receptions, heimdall_gen.samples" \
+      -c "SELECT heimdall_gen.drop_dataset('throughput_$round')" -c "TRUNCATE copy_receptions, copy_samples" >/dev/null
   sql -c "CHECKPOINT"; sync   # the exported files too: their writeback must not run into the COPY
   copy_s=$(sql -c "\\timing on" -c "COPY copy_samples FROM '$dir/samples.bin' WITH (FORMAT binary)" \
                -c "COPY copy_receptions FROM '$dir/receptions.bin' WITH (FORMAT binary)" \
