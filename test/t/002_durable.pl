@@ -21,7 +21,7 @@ my $reference = dataset_checksum($node, 'reference');
 like($reference, qr/^\d+ rows, [0-9a-f]{32}$/, "reference checksum $reference");
 
 # from here on, slow enough to catch jobs mid-flight
-$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 15');
+$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 25');
 $node->reload;
 
 # --- pause at a random point, resume
@@ -89,7 +89,9 @@ my ($ret) = $node->psql('postgres',
 isnt($ret, 0, 'extending with other parameters is refused');
 
 # --- more jobs than slots: 3 jobs on 2 slots
-$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 10');
+# (30 samples x 100 ms: each job runs 3 s at least, however fast the machine,
+# so the first two are surely still running when we look at the third)
+$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 100');
 $node->reload;
 my @jobs = map { hg_start_job($node, "queue_$_", 30, 100 + $_) } (1 .. 3);
 ok(wait_samples($node, $jobs[0], 1) && wait_samples($node, $jobs[1], 1), 'two jobs run');
