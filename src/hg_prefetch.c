@@ -35,6 +35,18 @@ struct HgPrefetch
 	hg_outcome	outcomes[RING];
 };
 
+static void
+free_prefetch(HgPrefetch *p)
+{
+	int			k;
+
+	pthread_mutex_destroy(&p->mutex);
+	pthread_cond_destroy(&p->changed);
+	for (k = 0; k < RING; k++)
+		hg_workspace_destroy(p->ws[k]);
+	free(p);
+}
+
 static void *
 producer(void *arg)
 {
@@ -63,6 +75,7 @@ producer(void *arg)
 		pthread_cond_broadcast(&p->changed);
 	}
 	pthread_mutex_unlock(&p->mutex);
+	free_prefetch(p);			/* the consumer let go of it in hg_prefetch_stop */
 	return NULL;
 }
 
@@ -130,18 +143,21 @@ hg_prefetch_next(HgPrefetch *p, hg_sample **sample)
 void
 hg_prefetch_stop(HgPrefetch *p)
 {
-	int			k;
+	pthread_t	thread;
 
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->mutex);
+	thread = p->thread;
 	p->stopping = true;
 	pthread_cond_broadcast(&p->changed);
 	pthread_mutex_unlock(&p->mutex);
-	pthread_join(p->thread, NULL);
-	pthread_mutex_destroy(&p->mutex);
-	pthread_cond_destroy(&p->changed);
-	for (k = 0; k < RING; k++)
-		hg_workspace_destroy(p->ws[k]);
-	free(p);
+
+	/*
+	 * Do not wait for the attempt the thread may be in the middle of: that
+	 * is up to a few milliseconds a cancel would pay before the worker frees
+	 * its slot.  From here the thread owns p and frees it when that attempt
+	 * ends; if the process exits first, the thread ends with it.
+	 */
+	pthread_detach(thread);
 }

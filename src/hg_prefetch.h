@@ -22,7 +22,11 @@ extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64
 /* The outcome of the next attempt in order; *sample stays valid until the next call. */
 extern hg_outcome hg_prefetch_next(HgPrefetch *p, hg_sample **sample);
 
-/* Stop the thread (discarding attempts computed ahead) and free everything. */
+/*
+ * Stop the thread, discarding attempts computed ahead, and return at once:
+ * p is not to be used again; the thread frees it when its attempt in
+ * progress ends.  The config passed to hg_prefetch_start must outlive that.
+ */
 extern void hg_prefetch_stop(HgPrefetch *p);
 
 #endif							/* HG_PREFETCH_H */
