@@ -154,6 +154,16 @@ signal_worker(int64 job_id, SlotFlag flag)
 	return slot >= 0;
 }
 
+static void
+send_status_event(int64 job_id, const char *status)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", "
+														"\"status\": \"%s\"}", job_id, status))};
+
+	SPI_execute_with_args("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types, args, NULL, false, 0);
+}
+
 /* Set the status if it is one of from_statuses; notify. */
 static bool
 set_status(int64 job_id, const char *to, const char *from_sql_list, const char *extra_set)
@@ -165,16 +175,10 @@ set_status(int64 job_id, const char *to, const char *from_sql_list, const char *
 
 	if (spi_as_superuser(sql, 1, types, args, false) != SPI_OK_UPDATE)
 		elog(ERROR, "heimdall_gen: could not update job " INT64_FORMAT, job_id);
-	if (SPI_processed == 1)
-	{
-		Oid			t[1] = {TEXTOID};
-		Datum		a[1] = {CStringGetTextDatum(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", "
-														 "\"status\": \"%s\"}", job_id, to))};
-
-		SPI_execute_with_args("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, t, a, NULL, false, 0);
-		return true;
-	}
-	return false;
+	if (SPI_processed != 1)
+		return false;
+	send_status_event(job_id, to);
+	return true;
 }
 
 /* Until no worker runs the job and its process is gone. */
@@ -212,6 +216,40 @@ wait_for_worker_exit(int64 job_id)
 	}
 }
 
+/*
+ * The row says 'cancelled' once this returns, in one statement: either this
+ * call writes it (a queued or paused job, or a running one whose worker has
+ * not stopped yet), or the worker already did, and then the row still gets
+ * a new version, so that the caller's commit flushes the WAL through the
+ * worker's asynchronous one: once the caller has committed, the cancel
+ * survives a crash.  NOTIFY only when this call changed the status.  False
+ * when the job completed or failed before it could be cancelled.
+ */
+static bool
+mark_cancelled(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	char	   *previous;
+
+	if (spi_as_superuser("WITH prev AS (SELECT status FROM heimdall_gen.jobs WHERE job_id = $1 FOR UPDATE) "
+						 "UPDATE heimdall_gen.jobs j SET status = 'cancelled', "
+						 "       finished_at = coalesce(j.finished_at, now()), "
+						 "       message = CASE WHEN prev.status = 'cancelled' THEN j.message "
+						 "                 ELSE format('cancelled at %s of %s samples', j.samples_done, j.num_samples) END "
+						 "  FROM prev "
+						 " WHERE j.job_id = $1 AND prev.status IN ('queued', 'running', 'paused', 'cancelled') "
+						 "RETURNING prev.status",
+						 1, types, args, false) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "heimdall_gen: could not cancel job " INT64_FORMAT, job_id);
+	if (SPI_processed != 1)
+		return false;			/* it ended meanwhile: completed or failed stands */
+	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(previous, "cancelled") != 0)
+		send_status_event(job_id, "cancelled");
+	return true;
+}
+
 Datum
 hg_cancel_job(PG_FUNCTION_ARGS)
 {
@@ -238,19 +276,11 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		 */
 		wait_for_worker_exit(job_id);
 	}
-	if (!set_status(job_id, "cancelled", "'queued', 'running', 'paused'",
-					", finished_at = coalesce(finished_at, now()), message = coalesce(message, 'cancelled')"))
+	if (!mark_cancelled(job_id))
 	{
-		Oid			types[1] = {INT8OID};
-		Datum		args[1] = {Int64GetDatum(job_id)};
-
-		/*
-		 * The worker wrote 'cancelled' itself, asynchronously.  Touch the row
-		 * so this transaction's commit flushes the WAL through it: once the
-		 * caller has committed, the cancel survives a crash.
-		 */
-		spi_as_superuser("UPDATE heimdall_gen.jobs SET status = status WHERE job_id = $1 AND status = 'cancelled'",
-						 1, types, args, false);
+		ereport(NOTICE, (errmsg("job " INT64_FORMAT " ended before it could be cancelled", job_id)));
+		SPI_finish();
+		PG_RETURN_BOOL(false);
 	}
 	SPI_finish();
 	PG_RETURN_BOOL(true);
