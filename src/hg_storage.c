@@ -80,6 +80,13 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 	{
 		const hg_reception *r = &s->rx[k];
 
+		/*
+		 * Every SPI call returns in the SPI procedure context, which lives as
+		 * long as the transaction: build each row in rows_context again, or
+		 * a batch would hold every row's IQ until it commits.
+		 */
+		MemoryContextSwitchTo(st->rows_context);
+
 		/* a row is ~80 kB through shared buffers: one may wait on I/O, so ask between rows */
 		if (stop_requested && stop_requested(arg))
 		{

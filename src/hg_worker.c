@@ -250,14 +250,23 @@ status_stop_reason(SPIPlanPtr plan, const Datum *args)
 {
 	char	   *status;
 
+	StopReason	reason = STOP_NONE;
+
 	if (SPI_execute_plan(plan, (Datum *) args, NULL, false, 0) < 0 || SPI_processed != 1)
-		return STOP_CANCELLED;	/* the row is gone: nothing left to write for */
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (strcmp(status, "cancelled") == 0)
-		return STOP_CANCELLED;
-	if (strcmp(status, "paused") == 0)
-		return STOP_PAUSED;
-	return STOP_NONE;
+		reason = STOP_CANCELLED;	/* the row is gone: nothing left to write for */
+	else
+	{
+		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (strcmp(status, "cancelled") == 0)
+			reason = STOP_CANCELLED;
+		else if (strcmp(status, "paused") == 0)
+			reason = STOP_PAUSED;
+		pfree(status);
+	}
+	/* a result lives until the transaction ends: one per 10 attempts adds up in a long batch */
+	if (SPI_tuptable)
+		SPI_freetuptable(SPI_tuptable);
+	return reason;
 }
 
 /* Write the counters of this batch; returns what the status row asks for. */
