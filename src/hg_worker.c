@@ -124,6 +124,16 @@ commit_transaction(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+static SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "heimdall_gen: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	return plan;
+}
+
 /*
  * pg_notify through a plan prepared once: the statements of a job's last
  * transaction run when a cancel is waiting for them, and must not parse,
@@ -139,11 +149,8 @@ send_event(const char *payload)
 	if (notify_plan == NULL)
 	{
 		Oid			types[1] = {TEXTOID};
-		SPIPlanPtr	plan = SPI_prepare("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types);
 
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "heimdall_gen: could not prepare pg_notify");
-		notify_plan = plan;
+		notify_plan = prepare_kept("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types);
 	}
 	SPI_execute_plan(notify_plan, args, NULL, false, 0);
 }
@@ -217,16 +224,6 @@ claim_job(JobState *job, hg_config *cfg)
 	return true;
 }
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-	if (plan == NULL || SPI_keepplan(plan) != 0)
-		elog(ERROR, "heimdall_gen: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	return plan;
-}
-
 static void
 prepare_plans(HgStorage *storage)
 {
@@ -249,7 +246,6 @@ static StopReason
 status_stop_reason(SPIPlanPtr plan, const Datum *args)
 {
 	char	   *status;
-
 	StopReason	reason = STOP_NONE;
 
 	if (SPI_execute_plan(plan, (Datum *) args, NULL, false, 0) < 0 || SPI_processed != 1)
