@@ -22,7 +22,16 @@ LISTEN heimdall_gen;
 SELECT heimdall_gen.start_job('events_done', 40, 1, '} . $HeimdallTest::SMALL . q{') AS done_job \gset
 SELECT heimdall_gen.wait_job(:done_job, '120 s');
 SELECT heimdall_gen.start_job('events_cancel', 100000, 2, '} . $HeimdallTest::SMALL . q{') AS cancel_job \gset
-SELECT pg_sleep(0.5);
+DO $$
+BEGIN
+	-- until the job has committed a few samples (each statement sees the latest commits)
+	FOR i IN 1 .. 1200 LOOP
+		EXIT WHEN (SELECT j.samples_done FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d USING (dataset_id)
+				   WHERE d.name = 'events_cancel') >= 4;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END
+$$;
 SELECT heimdall_gen.cancel_job(:cancel_job, wait => true);
 SELECT pg_sleep(0.5);
 SELECT 'done_job=' || :done_job, 'cancel_job=' || :cancel_job;
