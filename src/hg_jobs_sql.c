@@ -380,17 +380,30 @@ hg_wait_job(PG_FUNCTION_ARGS)
 				 errdetail("In a snapshot-isolated transaction the job's status would never change.")));
 	for (;;)
 	{
+		TransactionId xmin;
+		bool		isnull;
+
 		SPI_connect();
 		/* as the caller: row-level security decides which jobs exist for them */
-		if (SPI_execute_with_args("SELECT status FROM heimdall_gen.jobs WHERE job_id = $1",
+		if (SPI_execute_with_args("SELECT status, xmin FROM heimdall_gen.jobs WHERE job_id = $1",
 								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "heimdall_gen: could not read job " INT64_FORMAT, job_id);
 		if (SPI_processed == 0)
 			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 							errmsg("job " INT64_FORMAT " does not exist", job_id)));
+		if (status)
+			pfree(status);
 		status = MemoryContextStrdup(CurrentMemoryContext,
 									 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		SPI_finish();
+		/* the launcher sees only committed rows: this wait could never end */
+		if (!is_final(status) && TransactionIdIsCurrentTransactionId(xmin))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("job " INT64_FORMAT " was started or changed in this transaction", job_id),
+					 errdetail("Its worker starts only once the transaction commits, so the wait would never end."),
+					 errhint("Commit first: call wait_job in a later statement, outside the transaction block.")));
 		if (is_final(status) || (has_deadline && GetCurrentTimestamp() >= deadline))
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);

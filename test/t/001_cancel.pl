@@ -76,5 +76,14 @@ is(job_row($node, $a, 'status'), 'cancelled', 'the cancelled one stays cancelled
 is(job_row($node, $queued, "status || ' ' || samples_done || ' ' || (started_at IS NULL)"), 'cancelled 0 true',
 	'the cancelled queued job never started, even with a slot free');
 
+# --- waiting in the transaction that started the job could never end: an error
+my ($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SELECT heimdall_gen.wait_job(heimdall_gen.start_job('same_xact', 1, 7, '$HeimdallTest::SMALL'))",
+	timeout => 60);
+isnt($ret, 0, 'wait_job on a job started in the same transaction fails');
+like($stderr, qr/job \d+ was started or changed in this transaction/, 'and says why') or diag($stderr);
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.datasets WHERE name = 'same_xact'"), '0',
+	'nothing was created');
+
 $node->stop;
 done_testing();
