@@ -38,6 +38,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS does not track header dependencies here (Debian's PostgreSQL is built
+# without autodepend): rebuild every object when any header changes, so a
+# struct that grew never meets an object compiled against its old layout.
+HEADERS = $(wildcard src/*.h src/model/*.h)
+$(OBJS) $(OBJS:.o=.bc): $(HEADERS)
+
 # The model's objects inside the extension get the model's flags too.
 $(MODEL_SRCS:.c=.o): CFLAGS += $(MODEL_CFLAGS) $(MODEL_WARN)
 
