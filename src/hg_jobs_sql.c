@@ -41,6 +41,9 @@ typedef enum SlotFlag
 } SlotFlag;
 
 static bool wake_at_commit = false;
+static bool announce_at_commit = false;
+
+static void announce_job_ended_at_commit(void);
 static bool xact_callback_registered = false;
 
 static void
@@ -188,6 +191,7 @@ wait_for_worker_exit(int64 job_id)
 	pid_t		last_pid = 0;
 	int			i;
 
+	ConditionVariablePrepareToSleep(&hg_shared->job_ended);
 	for (;;)
 	{
 		int			slot;
@@ -199,10 +203,10 @@ wait_for_worker_exit(int64 job_id)
 		LWLockRelease(hg_shared->lock);
 		if (slot < 0)
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		/* woken when the worker frees its slot; the timeout is only a backstop */
+		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
 	/*
 	 * The slot is freed just before exit; wait until the process has left
 	 * the proc array (no locks, no snapshot, gone from pg_stat_activity):
@@ -246,7 +250,10 @@ mark_cancelled(int64 job_id)
 		return false;			/* it ended meanwhile: completed or failed stands */
 	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (strcmp(previous, "cancelled") != 0)
+	{
 		send_status_event(job_id, "cancelled");
+		announce_job_ended_at_commit();
+	}
 	return true;
 }
 
@@ -306,24 +313,40 @@ hg_pause_job(PG_FUNCTION_ARGS)
 }
 
 static void
-wake_launcher_xact_callback(XactEvent event, void *arg)
+at_commit_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT && wake_at_commit)
 		hg_wake_launcher_now();
+	if (event == XACT_EVENT_COMMIT && announce_at_commit)
+		hg_announce_job_ended();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
-		wake_at_commit = false;
+		wake_at_commit = announce_at_commit = false;
+}
+
+static void
+register_at_commit_callback(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(at_commit_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
 }
 
 /* The launcher only sees committed jobs: wake it when this transaction commits. */
 static void
 wake_launcher_at_commit(void)
 {
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(wake_launcher_xact_callback, NULL);
-		xact_callback_registered = true;
-	}
+	register_at_commit_callback();
 	wake_at_commit = true;
+}
+
+/* Waiters only see committed statuses: wake them when this transaction commits. */
+static void
+announce_job_ended_at_commit(void)
+{
+	register_at_commit_callback();
+	announce_at_commit = true;
 }
 
 Datum
@@ -378,10 +401,13 @@ hg_wait_job(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("wait_job needs READ COMMITTED isolation"),
 				 errdetail("In a snapshot-isolated transaction the job's status would never change.")));
+	require_shared_memory();
+	ConditionVariablePrepareToSleep(&hg_shared->job_ended);
 	for (;;)
 	{
 		TransactionId xmin;
 		bool		isnull;
+		long		sleep_ms = 1000;
 
 		SPI_connect();
 		/* as the caller: row-level security decides which jobs exist for them */
@@ -406,10 +432,16 @@ hg_wait_job(PG_FUNCTION_ARGS)
 					 errhint("Commit first: call wait_job in a later statement, outside the transaction block.")));
 		if (is_final(status) || (has_deadline && GetCurrentTimestamp() >= deadline))
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		if (has_deadline)
+			sleep_ms = Min(sleep_ms, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline) + 1);
+
+		/*
+		 * Woken when a worker leaves its slot or cancel_job ends a job
+		 * without one; the timeout only catches a status set by hand.
+		 */
+		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, sleep_ms, PG_WAIT_EXTENSION);
 	}
+	ConditionVariableCancelSleep();
 	PG_RETURN_TEXT_P(cstring_to_text(status));
 }
 

@@ -44,6 +44,7 @@ hg_shmem_startup_hook(void)
 	{
 		memset(hg_shared, 0, hg_shmem_size());
 		hg_shared->lock = &(GetNamedLWLockTranche("heimdall_gen"))->lock;
+		ConditionVariableInit(&hg_shared->job_ended);
 		hg_shared->n_slots = hg_max_workers;
 		for (i = 0; i < hg_max_workers; i++)
 		{
@@ -86,4 +87,11 @@ hg_wake_launcher_now(void)
 	LWLockRelease(hg_shared->lock);
 	if (latch)
 		SetLatch(latch);
+}
+
+void
+hg_announce_job_ended(void)
+{
+	if (hg_shared)
+		ConditionVariableBroadcast(&hg_shared->job_ended);
 }

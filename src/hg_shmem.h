@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
@@ -41,6 +42,7 @@ typedef struct HgShared
 	LWLock	   *lock;
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
+	ConditionVariable job_ended;	/* broadcast when a worker leaves its slot */
 	int			n_slots;
 	HgSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } HgShared;
@@ -56,5 +58,11 @@ extern int	hg_slot_of_job(int64 job_id);
 
 /* Wake the launcher now (no-op when it is not running). */
 extern void hg_wake_launcher_now(void);
+
+/*
+ * Wake every session sleeping on job_ended (wait_job, cancel_job with wait):
+ * a job stopped or changed to a final status, look again.
+ */
+extern void hg_announce_job_ended(void);
 
 #endif							/* HG_SHMEM_H */

@@ -89,7 +89,7 @@ static const char *const finish_sql[STOP_GAVE_UP + 1] = {
 	"WHERE job_id = $1 AND status = 'running' RETURNING status",
 };
 
-/* Free the slot on any exit, then let the launcher fill it. */
+/* Free the slot on any exit, tell those waiting on the job, let the launcher fill the slot. */
 static void
 release_slot(int code, Datum arg)
 {
@@ -101,6 +101,7 @@ release_slot(int code, Datum arg)
 	slot->latch = NULL;
 	slot->job_id = 0;
 	LWLockRelease(hg_shared->lock);
+	hg_announce_job_ended();
 	hg_wake_launcher_now();
 }
 
