@@ -11,14 +11,14 @@
 #    make demo          a real job on a throwaway cluster (scripts/demo.sh)
 
 EXTENSION   = heimdall_gen
-EXTVERSION  = 0.1.0
+EXTVERSION  = 0.2.0
 MODULE_big  = heimdall_gen
 
 MODEL_SRCS  = $(sort $(wildcard src/model/*.c))
 GLUE_SRCS   = $(sort $(wildcard src/*.c))
 OBJS        = $(MODEL_SRCS:.c=.o) $(GLUE_SRCS:.c=.o)
 
-DATA        = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(wildcard sql/$(EXTENSION)--*.sql)
 REGRESS     = $(sort $(basename $(notdir $(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql)))))
 REGRESS_OPTS = --inputdir=. $(EXTRA_REGRESS_OPTS)
 TAP_TESTS   = 1

@@ -5,11 +5,14 @@
 #ifndef HG_GUC_H
 #define HG_GUC_H
 
-extern char *hg_database;
+extern char *hg_database;		/* a comma-separated list of databases */
 extern int	hg_max_workers;
 extern int	hg_batch_size;
 extern int	hg_commit_interval_ms;
 extern int	hg_max_restarts;
 extern int	hg_sample_delay_ms;
+
+/* Whether a database of this name is in heimdall_gen.database. */
+extern bool hg_database_listed(const char *name);
 
 #endif							/* HG_GUC_H */

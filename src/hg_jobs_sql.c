@@ -1,11 +1,18 @@
 /*
  * hg_jobs_sql.c
- *    SQL functions that steer jobs: cancel_job, pause_job, resume_job,
- *    wait_job, worker_slots (live progress) and _wake_launcher.  Stopping a
- *    running job sets the flag in its worker's slot and the worker's latch
- *    (the worker sees it within one sample) and records the status in the
- *    job's row.  Permission mirrors pg_cancel_backend: the job's owner, a
- *    member of heimdall_gen_admin or of pg_signal_backend.
+ *    SQL functions that steer jobs: start_job, cancel_job, pause_job,
+ *    resume_job, wait_job, drop_dataset, event_channel, worker_slots (live
+ *    progress) and _wake_launcher.  Stopping a running job sets the flag in
+ *    its worker's slot and the worker's latch (the worker sees it within one
+ *    sample) and records the status in the job's row.  Permission mirrors
+ *    pg_cancel_backend: the job's owner, a member of heimdall_gen_admin or of
+ *    pg_signal_backend.
+ *
+ *    Users have no write access to the tables: these functions note the
+ *    caller, then run their fixed, qualified statements as the extension's
+ *    owner (hg_spi_as_owner) under the search_path pinned in their SQL
+ *    declaration.  A job is (this database, job_id): the same id in another
+ *    database is another job.
  */
 #include "postgres.h"
 
@@ -18,14 +25,18 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/procarray.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "commands/dbcommands.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "hg_shmem.h"
+#include "hg_sql.h"
 
 PG_FUNCTION_INFO_V1(hg_cancel_job);
 PG_FUNCTION_INFO_V1(hg_pause_job);
@@ -33,6 +44,9 @@ PG_FUNCTION_INFO_V1(hg_resume_job);
 PG_FUNCTION_INFO_V1(hg_wait_job);
 PG_FUNCTION_INFO_V1(hg_worker_slots);
 PG_FUNCTION_INFO_V1(hg_wake_launcher);
+PG_FUNCTION_INFO_V1(hg_start_job);
+PG_FUNCTION_INFO_V1(hg_drop_dataset);
+PG_FUNCTION_INFO_V1(hg_event_channel);
 
 typedef enum SlotFlag
 {
@@ -56,53 +70,40 @@ require_shared_memory(void)
 				 errhint("Add heimdall_gen to shared_preload_libraries and restart the server.")));
 }
 
-/*
- * Run a statement with the privileges of the bootstrap superuser, so that
- * jobs row-level security hides from the caller can be found (and refused
- * with 42501, not 42704) and an admin can change another user's job.
- */
-static int
-spi_as_superuser(const char *sql, int nargs, Oid *types, Datum *args, bool read_only)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			rc;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	rc = SPI_execute_with_args(sql, nargs, types, args, NULL, read_only, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	return rc;
-}
-
 /* The job's owner and status; ERROR 42704 when there is no such job. */
 static void
-fetch_job(int64 job_id, char **owner, char **status)
+fetch_job(int64 job_id, Oid *owner, char **status)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 
-	if (spi_as_superuser("SELECT owner::text, status FROM heimdall_gen.jobs WHERE job_id = $1",
-						 1, types, args, false) != SPI_OK_SELECT)
-		elog(ERROR, "heimdall_gen: could not read job " INT64_FORMAT, job_id);
+	/* as the owner: row-level security must not turn someone else's job into 42704 */
+	if (hg_spi_as_owner("SELECT j.owner, j.status FROM heimdall_gen.jobs j WHERE j.job_id = $1",
+						1, types, args, NULL, true) != SPI_OK_SELECT)
+		elog(ERROR, "could not read job " INT64_FORMAT, job_id);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
-	*owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	*status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*owner = DatumGetObjectId(hg_spi_get_notnull(0, 1, "jobs.owner"));
+	*status = TextDatumGetCString(hg_spi_get_notnull(0, 2, "jobs.status"));
+}
+
+/* Members of heimdall_gen_admin (and superusers) see and steer every job. */
+static bool
+caller_is_admin(void)
+{
+	Oid			admin = get_role_oid("heimdall_gen_admin", true);
+
+	return superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
 }
 
 static void
-check_may_control(int64 job_id, const char *owner, const char *what)
+check_may_control(int64 job_id, Oid owner, const char *what)
 {
 	Oid			caller = GetUserId();
-	Oid			owner_oid = get_role_oid(owner, true);
-	Oid			admin = get_role_oid("heimdall_gen_admin", true);
 
-	if (caller == owner_oid ||
-		(OidIsValid(admin) && has_privs_of_role(caller, admin)) ||
-		has_privs_of_role(caller, ROLE_PG_SIGNAL_BACKEND))
+	if (caller == owner || caller_is_admin() || has_privs_of_role(caller, ROLE_PG_SIGNAL_BACKEND))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -116,16 +117,29 @@ check_may_control(int64 job_id, const char *owner, const char *what)
  * status returned once the caller is known to be allowed to `what` it.
  */
 static char *
-open_job_for(int64 job_id, const char *what)
+open_job_for(int64 job_id, const char *what, Oid *owner)
 {
-	char	   *owner,
-			   *status;
+	char	   *status;
 
 	require_shared_memory();
-	SPI_connect();
-	fetch_job(job_id, &owner, &status);
-	check_may_control(job_id, owner, what);
+	hg_require_current_schema();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	fetch_job(job_id, owner, &status);
+	check_may_control(job_id, *owner, what);
 	return status;
+}
+
+/* Jobs start only in a database that has a launcher. */
+static void
+require_served_database(void)
+{
+	if (!hg_database_is_served(MyDatabaseId))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("database \"%s\" has no heimdall_gen launcher", get_database_name(MyDatabaseId)),
+				 errdetail("Here the extension serves its data, but no job would ever run."),
+				 errhint("Add this database to heimdall_gen.database in postgresql.conf and restart the server.")));
 }
 
 static bool
@@ -143,7 +157,7 @@ signal_worker(int64 job_id, SlotFlag flag)
 	int			slot;
 
 	LWLockAcquire(hg_shared->lock, LW_SHARED);
-	slot = hg_slot_of_job(job_id);
+	slot = hg_slot_of_job(MyDatabaseId, job_id);
 	if (slot >= 0)
 	{
 		HgSlot	   *s = &hg_shared->slots[slot];
@@ -157,38 +171,46 @@ signal_worker(int64 job_id, SlotFlag flag)
 	return slot >= 0;
 }
 
+/* A status event on the private channel of the job's owner. */
 static void
-send_status_event(int64 job_id, const char *status)
+send_status_event(int64 job_id, Oid owner, const char *status)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", "
-														"\"status\": \"%s\"}", job_id, status))};
+	Oid			types[2] = {REGROLEOID, TEXTOID};
+	Datum		args[2] = {ObjectIdGetDatum(owner),
+		CStringGetTextDatum(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", "
+									 "\"status\": \"%s\"}", job_id, status))};
 
-	SPI_execute_with_args("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types, args, NULL, false, 0);
+	if (hg_spi_as_owner("SELECT heimdall_gen._notify($1, $2)", 2, types, args, NULL, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not send an event");
 }
 
 /* Set the status if it is one of from_statuses; notify. */
 static bool
-set_status(int64 job_id, const char *to, const char *from_sql_list, const char *extra_set)
+set_status(int64 job_id, Oid owner, const char *to, const char *from_sql_list, const char *extra_set)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 	char	   *sql = psprintf("UPDATE heimdall_gen.jobs SET status = '%s'%s WHERE job_id = $1 AND status IN (%s)",
 							   to, extra_set, from_sql_list);
 
-	if (spi_as_superuser(sql, 1, types, args, false) != SPI_OK_UPDATE)
-		elog(ERROR, "heimdall_gen: could not update job " INT64_FORMAT, job_id);
+	if (hg_spi_as_owner(sql, 1, types, args, NULL, false) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update job " INT64_FORMAT, job_id);
 	if (SPI_processed != 1)
 		return false;
-	send_status_event(job_id, to);
+	send_status_event(job_id, owner, to);
 	return true;
 }
 
-/* Until no worker runs the job and its process is gone. */
+/*
+ * Until no worker runs the job and its process is gone: reaped by the
+ * postmaster, not only out of the proc array (a process that has left the
+ * proc array may still be tearing down its memory and threads).
+ */
 static void
 wait_for_worker_exit(int64 job_id)
 {
-	pid_t		last_pid = 0;
+	HgWorkerHandle handle;
+	bool		has_handle = false;
 	int			i;
 
 	ConditionVariablePrepareToSleep(&hg_shared->job_ended);
@@ -197,9 +219,12 @@ wait_for_worker_exit(int64 job_id)
 		int			slot;
 
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
-		slot = hg_slot_of_job(job_id);
-		if (slot >= 0 && hg_shared->slots[slot].pid != 0)
-			last_pid = hg_shared->slots[slot].pid;
+		slot = hg_slot_of_job(MyDatabaseId, job_id);
+		if (slot >= 0 && hg_shared->slots[slot].has_handle)
+		{
+			handle = hg_shared->slots[slot].handle;
+			has_handle = true;
+		}
 		LWLockRelease(hg_shared->lock);
 		if (slot < 0)
 			break;
@@ -207,13 +232,12 @@ wait_for_worker_exit(int64 job_id)
 		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
-	/*
-	 * The slot is freed just before exit; wait until the process has left
-	 * the proc array (no locks, no snapshot, gone from pg_stat_activity):
-	 * from there on it is only the operating system tearing it down.
-	 */
-	for (i = 0; last_pid != 0 && i < 5000 && BackendPidGetProc(last_pid) != NULL; i++)
+	for (i = 0; has_handle && i < 10000; i++)
 	{
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid((BackgroundWorkerHandle *) &handle, &pid) == BGWH_STOPPED)
+			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
@@ -230,28 +254,29 @@ wait_for_worker_exit(int64 job_id)
  * when the job completed or failed before it could be cancelled.
  */
 static bool
-mark_cancelled(int64 job_id)
+mark_cancelled(int64 job_id, Oid owner)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 	char	   *previous;
 
-	if (spi_as_superuser("WITH prev AS (SELECT status FROM heimdall_gen.jobs WHERE job_id = $1 FOR UPDATE) "
-						 "UPDATE heimdall_gen.jobs j SET status = 'cancelled', "
-						 "       finished_at = coalesce(j.finished_at, now()), "
-						 "       message = CASE WHEN prev.status = 'cancelled' THEN j.message "
-						 "                 ELSE format('cancelled at %s of %s samples', j.samples_done, j.num_samples) END "
-						 "  FROM prev "
-						 " WHERE j.job_id = $1 AND prev.status IN ('queued', 'running', 'paused', 'cancelled') "
-						 "RETURNING prev.status",
-						 1, types, args, false) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "heimdall_gen: could not cancel job " INT64_FORMAT, job_id);
+	if (hg_spi_as_owner("WITH prev AS (SELECT p.status FROM heimdall_gen.jobs p WHERE p.job_id = $1 FOR UPDATE) "
+						"UPDATE heimdall_gen.jobs j SET status = 'cancelled', "
+						"       finished_at = coalesce(j.finished_at, pg_catalog.now()), "
+						"       message = CASE WHEN prev.status = 'cancelled' THEN j.message "
+						"                 ELSE pg_catalog.format('cancelled at %s of %s samples', "
+						"                                        j.samples_done, j.num_samples) END "
+						"  FROM prev "
+						" WHERE j.job_id = $1 AND prev.status IN ('queued', 'running', 'paused', 'cancelled') "
+						"RETURNING prev.status",
+						1, types, args, NULL, false) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not cancel job " INT64_FORMAT, job_id);
 	if (SPI_processed != 1)
 		return false;			/* it ended meanwhile: completed or failed stands */
-	previous = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	previous = TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status"));
 	if (strcmp(previous, "cancelled") != 0)
 	{
-		send_status_event(job_id, "cancelled");
+		send_status_event(job_id, owner, "cancelled");
 		announce_job_ended_at_commit();
 	}
 	return true;
@@ -264,8 +289,9 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 	bool		wait = PG_GETARG_BOOL(1);
 	char	   *status;
 	bool		has_worker;
+	Oid			owner;
 
-	status = open_job_for(job_id, "cancel");
+	status = open_job_for(job_id, "cancel", &owner);
 	if (is_final(status))
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " already ended: %s", job_id, status)));
@@ -283,7 +309,7 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		 */
 		wait_for_worker_exit(job_id);
 	}
-	if (!mark_cancelled(job_id))
+	if (!mark_cancelled(job_id, owner))
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " ended before it could be cancelled", job_id)));
 		SPI_finish();
@@ -298,8 +324,9 @@ hg_pause_job(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	char	   *status;
+	Oid			owner;
 
-	status = open_job_for(job_id, "pause");
+	status = open_job_for(job_id, "pause", &owner);
 	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " is %s: nothing to pause", job_id, status)));
@@ -307,7 +334,7 @@ hg_pause_job(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 	(void) signal_worker(job_id, FLAG_PAUSE);
-	set_status(job_id, "paused", "'queued', 'running'", "");
+	(void) set_status(job_id, owner, "paused", "'queued', 'running'", "");
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }
@@ -316,7 +343,7 @@ static void
 at_commit_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT && wake_at_commit)
-		hg_wake_launcher_now();
+		hg_wake_launcher_now(MyDatabaseId);
 	if (event == XACT_EVENT_COMMIT && announce_at_commit)
 		hg_announce_job_ended();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
@@ -355,15 +382,17 @@ hg_resume_job(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	char	   *status;
 	bool		resumed;
+	Oid			owner;
 
-	status = open_job_for(job_id, "resume");
+	status = open_job_for(job_id, "resume", &owner);
+	require_served_database();
 	if (strcmp(status, "paused") != 0)
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " is %s, not paused", job_id, status)));
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
-	resumed = set_status(job_id, "queued", "'paused'", ", message = NULL");
+	resumed = set_status(job_id, owner, "queued", "'paused'", ", message = NULL");
 	SPI_finish();
 	if (resumed)
 		wake_launcher_at_commit();
@@ -386,6 +415,7 @@ hg_wait_job(PG_FUNCTION_ARGS)
 	bool		has_deadline = !PG_ARGISNULL(1);
 	Oid			types[1] = {INT8OID};
 	Datum		args[1];
+	MemoryContext caller_context = CurrentMemoryContext;
 	char	   *status = NULL;
 
 	if (PG_ARGISNULL(0))
@@ -402,26 +432,28 @@ hg_wait_job(PG_FUNCTION_ARGS)
 				 errmsg("wait_job needs READ COMMITTED isolation"),
 				 errdetail("In a snapshot-isolated transaction the job's status would never change.")));
 	require_shared_memory();
+	hg_require_current_schema();
 	ConditionVariablePrepareToSleep(&hg_shared->job_ended);
 	for (;;)
 	{
 		TransactionId xmin;
-		bool		isnull;
 		long		sleep_ms = 1000;
 
-		SPI_connect();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
 		/* as the caller: row-level security decides which jobs exist for them */
-		if (SPI_execute_with_args("SELECT status, xmin FROM heimdall_gen.jobs WHERE job_id = $1",
+		if (SPI_execute_with_args("SELECT j.status, j.xmin FROM heimdall_gen.jobs j WHERE j.job_id = $1",
 								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "heimdall_gen: could not read job " INT64_FORMAT, job_id);
+			elog(ERROR, "could not read job " INT64_FORMAT, job_id);
 		if (SPI_processed == 0)
 			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
 							errmsg("job " INT64_FORMAT " does not exist", job_id)));
+		/* copied into the caller's context: SPI_finish frees SPI's */
 		if (status)
 			pfree(status);
-		status = MemoryContextStrdup(CurrentMemoryContext,
-									 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		status = MemoryContextStrdup(caller_context,
+									 TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status")));
+		xmin = DatumGetTransactionId(hg_spi_get_notnull(0, 2, "jobs.xmin"));
 		SPI_finish();
 		/* the launcher sees only committed rows: this wait could never end */
 		if (!is_final(status) && TransactionIdIsCurrentTransactionId(xmin))
@@ -440,18 +472,27 @@ hg_wait_job(PG_FUNCTION_ARGS)
 		 * without one; the timeout only catches a status set by hand.
 		 */
 		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, sleep_ms, PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
 	}
 	ConditionVariableCancelSleep();
 	PG_RETURN_TEXT_P(cstring_to_text(status));
 }
 
+/*
+ * The caller's own running jobs in this database; every job of this
+ * database for heimdall_gen_admin.  Other databases' jobs are never shown.
+ */
 Datum
 hg_worker_slots(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int			i;
 
+	bool		see_all;
+
 	require_shared_memory();
+	hg_require_current_schema();
+	see_all = caller_is_admin();
 	InitMaterializedSRF(fcinfo, 0);
 	LWLockAcquire(hg_shared->lock, LW_SHARED);
 	for (i = 0; i < hg_shared->n_slots; i++)
@@ -460,7 +501,7 @@ hg_worker_slots(PG_FUNCTION_ARGS)
 		Datum		values[8];
 		bool		nulls[8] = {false};
 
-		if (!s->in_use)
+		if (!s->in_use || s->database_oid != MyDatabaseId || (!see_all && s->owner_oid != GetUserId()))
 			continue;
 		values[0] = Int64GetDatum(s->job_id);
 		values[1] = Int32GetDatum((int32) s->pid);
@@ -477,4 +518,95 @@ hg_worker_slots(PG_FUNCTION_ARGS)
 	}
 	LWLockRelease(hg_shared->lock);
 	return (Datum) 0;
+}
+
+/*
+ * Call an internal function (not executable by PUBLIC) as the extension's
+ * owner with the caller's role as its first argument $1; returns its single
+ * result, copied into the caller's memory context.
+ */
+static Datum
+call_internal(const char *sql, int nargs, Oid *types, Datum *args, const char *nulls,
+			  bool *isnull, int16 typlen, bool typbyval)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	Datum		result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	args[0] = ObjectIdGetDatum(GetUserId());
+	types[0] = REGROLEOID;
+	if (hg_spi_as_owner(sql, nargs, types, args, nulls, false) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "\"%s\" returned no row", sql);
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+	if (!*isnull)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller_context);
+
+		result = datumCopy(result, typbyval, typlen);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return result;
+}
+
+/* SQL: heimdall_gen.start_job(dataset, num_samples, seed, params) -> bigint */
+Datum
+hg_start_job(PG_FUNCTION_ARGS)
+{
+	Oid			types[5] = {InvalidOid, TEXTOID, INT4OID, INT8OID, JSONBOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	Datum		job;
+	int			k;
+
+	require_shared_memory();
+	hg_require_current_schema();
+	require_served_database();
+	for (k = 0; k < 4; k++)
+	{
+		nulls[k + 1] = PG_ARGISNULL(k) ? 'n' : ' ';
+		args[k + 1] = PG_ARGISNULL(k) ? (Datum) 0 : PG_GETARG_DATUM(k);
+	}
+	job = call_internal("SELECT heimdall_gen._start_job($1, $2, $3, $4, $5)", 5, types, args, nulls,
+						&isnull, sizeof(int64), FLOAT8PASSBYVAL);
+	if (isnull)
+		elog(ERROR, "start_job created no job");
+	PG_RETURN_DATUM(job);
+}
+
+/* SQL: heimdall_gen.drop_dataset(name) -> bigint */
+Datum
+hg_drop_dataset(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {InvalidOid, TEXTOID};
+	Datum		args[2] = {0, PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0)};
+	char		nulls[2] = {' ', PG_ARGISNULL(0) ? 'n' : ' '};
+	bool		isnull;
+	Datum		removed;
+
+	hg_require_current_schema();
+	removed = call_internal("SELECT heimdall_gen._drop_dataset($1, $2)", 2, types, args, nulls,
+							&isnull, sizeof(int64), FLOAT8PASSBYVAL);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(removed);
+}
+
+/* SQL: heimdall_gen.event_channel() -> text, the caller's private NOTIFY channel */
+Datum
+hg_event_channel(PG_FUNCTION_ARGS)
+{
+	Oid			types[1] = {InvalidOid};
+	Datum		args[1];
+	bool		isnull;
+	Datum		channel;
+
+	hg_require_current_schema();
+	channel = call_internal("SELECT heimdall_gen._channel_of($1)", 1, types, args, NULL,
+							&isnull, -1, false);
+	if (isnull)
+		elog(ERROR, "no event channel");
+	PG_RETURN_DATUM(channel);
 }

@@ -1,19 +1,25 @@
 /*
  * hg_launcher.c
- *    The launcher: one static background worker per cluster, connected to
- *    heimdall_gen.database.  It sleeps on its latch and, when woken (a job
- *    was queued or resumed, a worker exited) or every few seconds, re-queues
- *    jobs whose worker vanished (crash, restart, fast shutdown: counting
- *    restarts and failing a job that keeps dying at the same sample), and
- *    starts one dynamic worker per queued job, oldest first, while worker
- *    slots are free.  It only ever sees committed jobs, so a rolled-back
- *    start_job starts nothing.  It runs whether or not its database has the
- *    extension, and notices CREATE EXTENSION (whose script wakes it).
+ *    The launcher: one static background worker per database listed in
+ *    heimdall_gen.database, connected to it as the bootstrap superuser.  It
+ *    sleeps on its latch and, when woken (a job was queued or resumed, a
+ *    worker exited) or every few seconds, re-queues jobs whose worker
+ *    vanished (crash, restart, fast shutdown: counting restarts and failing a
+ *    job that keeps dying at the same sample), and starts one dynamic worker
+ *    per queued job, oldest first, while worker slots are free.  It only
+ *    ever sees committed jobs, so a rolled-back start_job starts nothing.  It
+ *    runs whether or not its database has the extension, notices CREATE
+ *    EXTENSION (whose script wakes it), and starts nothing while the
+ *    installed SQL is not the version this library serves.
+ *
+ *    It runs as a superuser, so every statement is qualified and runs under
+ *    the pinned search_path (hg_sql.h), and every row it reads is untrusted:
+ *    a job whose owner is gone or cannot log in, or whose dataset belongs to
+ *    someone else, ends 'failed' with the reason instead of being started.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -26,41 +32,92 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
-#include "utils/snapmgr.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 
 #include "hg_guc.h"
 #include "hg_shmem.h"
+#include "hg_sql.h"
 
 PGDLLEXPORT void hg_launcher_main(Datum main_arg);
 
 #define IDLE_TIMEOUT_MS 5000	/* safety net only: every event sets the latch */
 
-static BackgroundWorkerHandle **handles = NULL;	/* per slot, this launcher's */
+static int	my_index = -1;		/* this launcher's entry in hg_shared->launchers */
 static bool warned_no_worker = false;
+static char *warned_version = NULL;
+
+static const char *hg_launcher_database(void);
 
 static void
 detach_launcher(int code, Datum arg)
 {
+	HgLauncher *me = &hg_shared->launchers[my_index];
+
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
-	if (hg_shared->launcher_pid == MyProcPid)
+	if (me->pid == MyProcPid)
 	{
-		hg_shared->launcher_pid = 0;
-		hg_shared->launcher_latch = NULL;
+		me->pid = 0;
+		me->latch = NULL;
 	}
 	LWLockRelease(hg_shared->lock);
 }
 
+/* Installed, and the version this library serves (warns once otherwise). */
 static bool
-extension_installed(void)
+extension_ready(void)
 {
-	bool		installed;
+	char	   *version = NULL;
 
-	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'heimdall_gen'", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "heimdall_gen launcher: could not read pg_extension");
-	installed = SPI_processed == 1;
-	return installed;
+	if (!hg_extension_info(NULL, &version))
+		return false;
+	if (strcmp(version, HG_SQL_VERSION) == 0)
+	{
+		warned_version = NULL;
+		return true;
+	}
+	if (warned_version == NULL || strcmp(warned_version, version) != 0)
+	{
+		ereport(WARNING,
+				(errmsg("heimdall_gen launcher: the library serves SQL version %s, but version %s is installed in database \"%s\"",
+						HG_SQL_VERSION, version, hg_launcher_database()),
+				 errdetail("No job is started until the extension is updated."),
+				 errhint("Run ALTER EXTENSION heimdall_gen UPDATE in that database.")));
+		warned_version = MemoryContextStrdup(TopMemoryContext, version);
+	}
+	return false;
+}
+
+static void
+notify_owner(Datum owner, const char *payload)
+{
+	Oid			types[2] = {REGROLEOID, TEXTOID};
+	Datum		args[2] = {owner, CStringGetTextDatum(payload)};
+
+	if (SPI_execute_with_args("SELECT heimdall_gen._notify($1, $2)", 2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not send an event");
+}
+
+/* End a queued job 'failed' with the reason (it was never started). */
+static void
+fail_queued_job(int64 job_id, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(job_id), CStringGetTextDatum(error)};
+
+	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), "
+							  "error = $2 WHERE job_id = $1 AND status = 'queued' RETURNING owner",
+							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not fail job " INT64_FORMAT, job_id);
+	ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " failed: %s", job_id, error)));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		owner = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			notify_owner(owner, psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"failed\"}",
+										 job_id));
+	}
 }
 
 /*
@@ -76,25 +133,22 @@ requeue_orphaned_jobs(void)
 				n;
 	int64	   *ids;
 
-	if (SPI_execute("SELECT job_id FROM heimdall_gen.jobs WHERE status = 'running' ORDER BY job_id",
+	if (SPI_execute("SELECT j.job_id FROM heimdall_gen.jobs j WHERE j.status = 'running' ORDER BY j.job_id",
 					true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "heimdall_gen launcher: could not read running jobs");
+		elog(ERROR, "could not read running jobs");
 	n = SPI_processed;
 	ids = palloc(sizeof(int64) * (n + 1));
 	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
+		ids[i] = DatumGetInt64(hg_spi_get_notnull(i, 1, "jobs.job_id"));
 	for (i = 0; i < n; i++)
 	{
 		Oid			types[2] = {INT8OID, INT4OID};
 		Datum		args[2] = {Int64GetDatum(ids[i]), Int32GetDatum(hg_max_restarts)};
 		int			slot;
+		char	   *status;
 
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
-		slot = hg_slot_of_job(ids[i]);
+		slot = hg_slot_of_job(MyDatabaseId, ids[i]);
 		LWLockRelease(hg_shared->lock);
 		if (slot >= 0)
 			continue;
@@ -106,58 +160,60 @@ requeue_orphaned_jobs(void)
 								  "UPDATE heimdall_gen.jobs j SET restarts = j.restarts + 1, "
 								  "       restart_point = j.samples_done, restarts_at_point = c.at_point, "
 								  "       status = CASE WHEN c.at_point >= $2 THEN 'failed' ELSE 'queued' END, "
-								  "       finished_at = CASE WHEN c.at_point >= $2 THEN now() END, "
-								  "       error = CASE WHEN c.at_point >= $2 THEN format("
+								  "       finished_at = CASE WHEN c.at_point >= $2 THEN pg_catalog.now() END, "
+								  "       error = CASE WHEN c.at_point >= $2 THEN pg_catalog.format("
 								  "           'the worker stopped unexpectedly %s times at sample %s of %s; "
 								  "see the server log', c.at_point, j.samples_done, j.num_samples) END "
 								  "  FROM c WHERE j.job_id = c.job_id AND j.status = 'running' "
-								  "RETURNING j.status, j.restarts",
-								  2, types, args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING && SPI_processed == 1)
-		{
-			char	   *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			char	   *payload = psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
-										   "\"restarts\": %s}", ids[i], status,
-										   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-			Oid			t[1] = {TEXTOID};
-			Datum		a[1] = {CStringGetTextDatum(payload)};
-
-			ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " lost its worker; %s", ids[i],
-								 strcmp(status, "failed") == 0 ? "it failed: too many restarts at the same sample"
-								 : "queued again to resume")));
-			SPI_execute_with_args("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, t, a, NULL, false, 0);
-		}
+								  "RETURNING j.status, j.restarts, j.owner",
+								  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "could not requeue job " INT64_FORMAT, ids[i]);
+		if (SPI_processed != 1)
+			continue;
+		status = TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status"));
+		ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " lost its worker; %s", ids[i],
+							 strcmp(status, "failed") == 0 ? "it failed: too many restarts at the same sample"
+							 : "queued again to resume")));
+		notify_owner(hg_spi_get_notnull(0, 3, "jobs.owner"),
+					 psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
+							  "\"restarts\": %d}", ids[i], status,
+							  DatumGetInt32(hg_spi_get_notnull(0, 2, "jobs.restarts"))));
 	}
 }
 
-/* Forget slots whose worker stopped without releasing them (it died before it attached). */
+/*
+ * Forget slots whose worker stopped without attaching (it died before, or
+ * could not connect): they would otherwise stay in use forever.  Uses the
+ * handle copies in shared memory, so a restarted launcher also finds the
+ * workers its predecessor registered.
+ */
 static void
 reap_dead_slots(void)
 {
 	int			i;
 
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	for (i = 0; i < hg_shared->n_slots; i++)
 	{
+		HgSlot	   *s = &hg_shared->slots[i];
 		pid_t		pid;
 
-		if (handles[i] == NULL)
+		if (!s->in_use || s->pid != 0 || !s->has_handle || s->database_oid != MyDatabaseId)
 			continue;
-		if (GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED)
-			continue;
-		pfree(handles[i]);
-		handles[i] = NULL;
-		LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
-		if (hg_shared->slots[i].in_use && hg_shared->slots[i].pid == 0)
-			hg_shared->slots[i].in_use = false;
-		LWLockRelease(hg_shared->lock);
+		if (GetBackgroundWorkerPid((BackgroundWorkerHandle *) &s->handle, &pid) == BGWH_STOPPED)
+		{
+			s->in_use = false;
+			s->has_handle = false;
+		}
 	}
+	LWLockRelease(hg_shared->lock);
 }
 
 static bool
 start_worker(int slot_index, int64 job_id)
 {
 	BackgroundWorker worker;
-	MemoryContext old;
-	bool		ok;
+	BackgroundWorkerHandle *handle;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -169,11 +225,84 @@ start_worker(int slot_index, int64 job_id)
 	snprintf(worker.bgw_type, BGW_MAXLEN, "heimdall_gen worker");
 	worker.bgw_main_arg = Int32GetDatum(slot_index);
 	worker.bgw_notify_pid = MyProcPid;
-	/* the handle outlives this round's transaction and its SPI memory */
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	ok = RegisterDynamicBackgroundWorker(&worker, &handles[slot_index]);
-	MemoryContextSwitchTo(old);
-	return ok;
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		return false;
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	memcpy(&hg_shared->slots[slot_index].handle, handle, sizeof(HgWorkerHandle));
+	hg_shared->slots[slot_index].has_handle = true;
+	LWLockRelease(hg_shared->lock);
+	pfree(handle);
+	return true;
+}
+
+/* Claim a free slot for the job; -1 when all are busy or the job still has one. */
+static int
+claim_slot(int64 job_id, Oid owner, bool *busy)
+{
+	int			k;
+	int			free_slot = -1;
+
+	*busy = false;
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	if (hg_slot_of_job(MyDatabaseId, job_id) >= 0)
+	{
+		LWLockRelease(hg_shared->lock);
+		return -1;				/* its previous worker is still winding down */
+	}
+	for (k = 0; k < hg_shared->n_slots && free_slot < 0; k++)
+		if (!hg_shared->slots[k].in_use)
+			free_slot = k;
+	if (free_slot >= 0)
+	{
+		HgSlot	   *s = &hg_shared->slots[free_slot];
+
+		s->in_use = true;
+		s->job_id = job_id;
+		s->database_oid = MyDatabaseId;
+		s->owner_oid = owner;
+		s->pid = 0;
+		s->latch = NULL;
+		s->has_handle = false;
+		pg_atomic_write_u32(&s->cancel_requested, 0);
+		pg_atomic_write_u32(&s->pause_requested, 0);
+		pg_atomic_write_u64(&s->samples_done, 0);
+		pg_atomic_write_u64(&s->attempts, 0);
+		s->samples_at_start = 0;
+		s->run_started_at = GetCurrentTimestamp();
+	}
+	else
+		*busy = true;
+	LWLockRelease(hg_shared->lock);
+	return free_slot;
+}
+
+/*
+ * Why a queued job cannot run, or NULL.  The worker connects as the job's
+ * owner, so the owner must exist and may log in; the dataset must exist
+ * and belong to that same owner (a row planted by hand must not make a
+ * worker write into someone else's dataset).
+ */
+static const char *
+unrunnable_reason(HeapTuple t, TupleDesc d)
+{
+	bool		owner_null,
+				role_null,
+				login_null,
+				ds_null;
+	Oid			owner = DatumGetObjectId(SPI_getbinval(t, d, 2, &owner_null));
+	bool		can_login = DatumGetBool(SPI_getbinval(t, d, 4, &login_null));
+	Oid			ds_owner = DatumGetObjectId(SPI_getbinval(t, d, 5, &ds_null));
+
+	(void) SPI_getbinval(t, d, 3, &role_null);	/* pg_roles.oid: null when the role is gone */
+	if (owner_null || role_null)
+		return "the job's owner role no longer exists";
+	if (login_null || !can_login)
+		return "the job's owner cannot log in, and the worker connects as the job's owner";
+	if (ds_null)
+		return "the job's dataset no longer exists";
+	if (ds_owner != owner)
+		return "the job's dataset belongs to another role";
+	return NULL;
 }
 
 /* One worker per queued job, oldest first, while slots are free. */
@@ -183,81 +312,38 @@ start_queued_jobs(void)
 	uint64		i;
 	uint64		n;
 
-	if (SPI_execute("SELECT j.job_id, r.oid, r.rolcanlogin, j.owner FROM heimdall_gen.jobs j "
-					"LEFT JOIN pg_catalog.pg_roles r ON r.rolname = j.owner "
-					"WHERE j.status = 'queued' ORDER BY j.job_id LIMIT 1000", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "heimdall_gen launcher: could not read queued jobs");
+	if (SPI_execute("SELECT j.job_id, j.owner, r.oid, r.rolcanlogin, d.owner "
+					"  FROM heimdall_gen.jobs j "
+					"  LEFT JOIN pg_catalog.pg_roles r ON r.oid = j.owner "
+					"  LEFT JOIN heimdall_gen.datasets d ON d.dataset_id = j.dataset_id "
+					" WHERE j.status = 'queued' ORDER BY j.job_id LIMIT 1000", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read queued jobs");
 	n = SPI_processed;
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull,
-					login_null;
-		int64		job_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-		Oid			owner = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
-		bool		can_login = DatumGetBool(SPI_getbinval(t, d, 3, &login_null));
-		int			free_slot = -1,
-					k;
+		int64		job_id = DatumGetInt64(hg_spi_get_notnull(i, 1, "jobs.job_id"));
+		const char *reason = unrunnable_reason(t, d);
+		bool		busy;
+		int			slot;
 
-		if (isnull || login_null || !can_login)
+		if (reason)
 		{
-			/* the worker runs as the owner: without LOGIN it could never connect */
-			Oid			types[2] = {INT8OID, TEXTOID};
-			Datum		args[2] = {Int64GetDatum(job_id), CStringGetTextDatum(SPI_getvalue(t, d, 4))};
-
-			SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = now(), "
-								  "error = format('role %I cannot log in, and the worker runs as the job''s owner', $2) "
-								  "WHERE job_id = $1 AND status = 'queued'", 2, types, args, NULL, false, 0);
+			fail_queued_job(job_id, reason);
 			/* the result set of the outer query is gone: rescan on the next round */
 			SetLatch(MyLatch);
 			return;
 		}
-
-		LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
-		if (hg_slot_of_job(job_id) >= 0)
-		{
-			LWLockRelease(hg_shared->lock);
-			continue;			/* its previous worker is still winding down */
-		}
-		for (k = 0; k < hg_shared->n_slots; k++)
-			if (!hg_shared->slots[k].in_use)
-			{
-				free_slot = k;
-				break;
-			}
-		if (free_slot < 0)
-		{
-			LWLockRelease(hg_shared->lock);
+		slot = claim_slot(job_id, DatumGetObjectId(hg_spi_get_notnull(i, 2, "jobs.owner")), &busy);
+		if (busy)
 			return;				/* all slots busy: the rest stay queued, in order */
-		}
-		{
-			HgSlot	   *s = &hg_shared->slots[free_slot];
-
-			s->in_use = true;
-			s->job_id = job_id;
-			s->database_oid = MyDatabaseId;
-			s->owner_oid = owner;
-			s->pid = 0;
-			s->latch = NULL;
-			pg_atomic_write_u32(&s->cancel_requested, 0);
-			pg_atomic_write_u32(&s->pause_requested, 0);
-			pg_atomic_write_u64(&s->samples_done, 0);
-			pg_atomic_write_u64(&s->attempts, 0);
-			s->samples_at_start = 0;
-			s->run_started_at = GetCurrentTimestamp();
-		}
-		LWLockRelease(hg_shared->lock);
-
-		if (handles[free_slot] != NULL)
-		{
-			pfree(handles[free_slot]);
-			handles[free_slot] = NULL;
-		}
-		if (!start_worker(free_slot, job_id))
+		if (slot < 0)
+			continue;
+		if (!start_worker(slot, job_id))
 		{
 			LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
-			hg_shared->slots[free_slot].in_use = false;
+			hg_shared->slots[slot].in_use = false;
 			LWLockRelease(hg_shared->lock);
 			if (!warned_no_worker)
 				ereport(WARNING,
@@ -273,39 +359,43 @@ start_queued_jobs(void)
 static void
 one_round(void)
 {
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "heimdall_gen launcher: scheduling jobs");
-	if (extension_installed())
+	hg_begin_transaction("heimdall_gen launcher: scheduling jobs");
+	if (extension_ready())
 	{
 		requeue_orphaned_jobs();
 		start_queued_jobs();
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
+	hg_commit_transaction();
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+static const char *
+hg_launcher_database(void)
+{
+	return MyBgworkerEntry ? MyBgworkerEntry->bgw_extra : "";
 }
 
 void
 hg_launcher_main(Datum main_arg)
 {
+	HgLauncher *me;
+
+	my_index = DatumGetInt32(main_arg);
+	me = &hg_shared->launchers[my_index];
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
+	BackgroundWorkerInitializeConnection(hg_launcher_database(), NULL, 0);
+	hg_pin_worker_settings();
+	pgstat_report_appname("heimdall_gen launcher");
+
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
-	hg_shared->launcher_pid = MyProcPid;
-	hg_shared->launcher_latch = MyLatch;
+	me->database_oid = MyDatabaseId;
+	me->pid = MyProcPid;
+	me->latch = MyLatch;
 	LWLockRelease(hg_shared->lock);
 	before_shmem_exit(detach_launcher, (Datum) 0);
-
-	handles = MemoryContextAllocZero(TopMemoryContext, sizeof(BackgroundWorkerHandle *) * hg_shared->n_slots);
-	BackgroundWorkerInitializeConnection(hg_database, NULL, 0);
-	pgstat_report_appname("heimdall_gen launcher");
 
 	while (!ShutdownRequestPending)
 	{
@@ -313,6 +403,7 @@ hg_launcher_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			hg_pin_worker_settings();
 		}
 		reap_dead_slots();
 		one_round();

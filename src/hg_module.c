@@ -2,7 +2,9 @@
  * hg_module.c
  *    Entry point of the heimdall_gen shared library: refuses to load except
  *    through shared_preload_libraries, defines the settings, requests the
- *    shared memory, and registers the launcher background worker.
+ *    shared memory, registers one launcher background worker per database
+ *    listed in heimdall_gen.database, and installs the utility hook that
+ *    drops the admin role with the extension.
  */
 #include "postgres.h"
 
@@ -11,9 +13,11 @@
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "hg_guc.h"
 #include "hg_shmem.h"
+#include "hg_utility_hook.h"
 
 PG_MODULE_MAGIC;
 
@@ -36,10 +40,55 @@ hg_shmem_request_hook(void)
 	hg_shmem_request();
 }
 
+/* The databases of heimdall_gen.database, as a list of C strings. */
+static List *
+listed_databases(void)
+{
+	char	   *copy = pstrdup(hg_database ? hg_database : "");
+	List	   *names = NIL;
+
+	if (!SplitIdentifierString(copy, ',', &names))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid list syntax in parameter \"heimdall_gen.database\"")));
+	return names;
+}
+
+bool
+hg_database_listed(const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, listed_databases())
+		if (strcmp((const char *) lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+static void
+register_launcher(int index, const char *database)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "heimdall_gen");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "hg_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "heimdall_gen launcher for %s", database);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "heimdall_gen launcher");
+	worker.bgw_main_arg = Int32GetDatum(index);
+	strlcpy(worker.bgw_extra, database, BGW_EXTRALEN);
+	RegisterBackgroundWorker(&worker);
+}
+
 void
 _PG_init(void)
 {
-	BackgroundWorker worker;
+	List	   *databases;
+	ListCell   *lc;
+	int			index = 0;
 
 	if (!process_shared_preload_libraries_in_progress)
 		ereport(ERROR,
@@ -49,8 +98,10 @@ _PG_init(void)
 						 "heimdall_gen.database to this database, and restart the server.")));
 
 	DefineCustomStringVariable("heimdall_gen.database",
-							   "Database whose heimdall_gen jobs the launcher runs.",
-							   NULL, &hg_database, "postgres",
+							   "Databases whose heimdall_gen jobs are run (a comma-separated list).",
+							   "Each listed database gets a launcher; in any other database the "
+							   "extension serves its data but starts no job.",
+							   &hg_database, "postgres",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("heimdall_gen.max_workers",
 							"Maximum number of jobs generating at once.",
@@ -80,13 +131,14 @@ _PG_init(void)
 	shmem_request_hook = hg_shmem_request_hook;
 	hg_shmem_startup();
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "heimdall_gen");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "hg_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "heimdall_gen launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "heimdall_gen launcher");
-	RegisterBackgroundWorker(&worker);
+	hg_install_utility_hook();
+
+	databases = listed_databases();
+	if (list_length(databases) > HG_MAX_LAUNCHERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("heimdall_gen.database lists %d databases, at most %d are served",
+						list_length(databases), HG_MAX_LAUNCHERS)));
+	foreach(lc, databases)
+		register_launcher(index++, (const char *) lfirst(lc));
 }

@@ -14,9 +14,13 @@
 #include "utils/json.h"
 #include "utils/numeric.h"
 
+#include "miscadmin.h"
+
 #include "hg_params.h"
+#include "hg_sql.h"
 
 PG_FUNCTION_INFO_V1(hg_resolve_params);
+PG_FUNCTION_INFO_V1(hg_resolve_params_as);
 
 static void
 bad_params(const char *msg)
@@ -146,9 +150,12 @@ add_network_receivers(hg_config *cfg, JsonbValue *value)
 		bad_params("receiver_network must be a string, the network column of heimdall_gen.receivers");
 	network = pnstrdup(value->val.string.val, value->val.string.len);
 	args[0] = CStringGetTextDatum(network);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT name, lat, lon, alt_m, antenna, azimuth_deg "
-							  "FROM heimdall_gen.receivers WHERE network = $1 ORDER BY name",
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* the caller's own networks only (the owner column; row-level security agrees) */
+	if (SPI_execute_with_args("SELECT r.name, r.lat, r.lon, r.alt_m, r.antenna, r.azimuth_deg "
+							  "FROM heimdall_gen.receivers r WHERE r.network = $1 "
+							  "AND r.owner = heimdall_gen.current_role_id() ORDER BY r.name",
 							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read heimdall_gen.receivers");
 	if (SPI_processed < 3)
@@ -159,22 +166,19 @@ add_network_receivers(hg_config *cfg, JsonbValue *value)
 				 errhint("Insert the receivers into heimdall_gen.receivers (network, name, lat, lon, alt_m, antenna, azimuth_deg).")));
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		add_receiver(cfg, SPI_getvalue(t, d, 1),
-					 DatumGetFloat8(SPI_getbinval(t, d, 2, &isnull)),
-					 DatumGetFloat8(SPI_getbinval(t, d, 3, &isnull)),
-					 DatumGetFloat8(SPI_getbinval(t, d, 4, &isnull)),
-					 SPI_getvalue(t, d, 5),
-					 DatumGetFloat8(SPI_getbinval(t, d, 6, &isnull)));
+		/* the columns are NOT NULL, but a row read back is checked anyway */
+		add_receiver(cfg, TextDatumGetCString(hg_spi_get_notnull(i, 1, "receivers.name")),
+					 DatumGetFloat8(hg_spi_get_notnull(i, 2, "receivers.lat")),
+					 DatumGetFloat8(hg_spi_get_notnull(i, 3, "receivers.lon")),
+					 DatumGetFloat8(hg_spi_get_notnull(i, 4, "receivers.alt_m")),
+					 TextDatumGetCString(hg_spi_get_notnull(i, 5, "receivers.antenna")),
+					 DatumGetFloat8(hg_spi_get_notnull(i, 6, "receivers.azimuth_deg")));
 	}
 	SPI_finish();
 }
 
 void
-hg_params_to_config(Jsonb *params, hg_config *cfg)
+hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -196,8 +200,10 @@ hg_params_to_config(Jsonb *params, hg_config *cfg)
 		{
 			if (strcmp(key, "fixed_receivers") == 0)
 				add_inline_receivers(cfg, &v);
-			else if (strcmp(key, "receiver_network") == 0)
+			else if (strcmp(key, "receiver_network") == 0 && allow_network)
 				add_network_receivers(cfg, &v);
+			else if (strcmp(key, "receiver_network") == 0)
+				bad_params("a stored dataset's params hold their receivers inline, not a receiver_network");
 			else if (!hg_config_set(cfg, key, scalar_json_text(&v), err, sizeof(err)))
 				bad_params(err);
 		}
@@ -222,6 +228,35 @@ hg_resolve_params(PG_FUNCTION_ARGS)
 {
 	hg_config  *cfg = palloc(sizeof(hg_config));
 
-	hg_params_to_config(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), cfg);
+	hg_require_current_schema();
+	hg_params_to_config(PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0), cfg, true);
+	PG_RETURN_JSONB_P(hg_config_to_jsonb(cfg));
+}
+
+/*
+ * SQL: heimdall_gen._resolve_as(role regrole, params jsonb) -> jsonb, for
+ * start_job, which runs as the extension's owner: the caller's receiver
+ * networks are read as the caller, never with the owner's rights.
+ */
+Datum
+hg_resolve_params_as(PG_FUNCTION_ARGS)
+{
+	Oid			role = PG_GETARG_OID(0);
+	Jsonb	   *params = PG_GETARG_JSONB_P(1);
+	hg_config  *cfg = palloc(sizeof(hg_config));
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		hg_params_to_config(params, cfg, true);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
 	PG_RETURN_JSONB_P(hg_config_to_jsonb(cfg));
 }

@@ -15,8 +15,12 @@
 
 #include "hg_model.h"
 
-/* Fill cfg (initialised to defaults first) from params; ERROR on bad input. */
-extern void hg_params_to_config(Jsonb *params, hg_config *cfg);
+/*
+ * Fill cfg (initialised to defaults first) from params; ERROR on bad input.
+ * A "receiver_network" is looked up among the current role's networks when
+ * allow_network, else refused (stored params hold their receivers inline).
+ */
+extern void hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network);
 
 /* The resolved configuration as jsonb (every default written out). */
 extern Jsonb *hg_config_to_jsonb(const hg_config *cfg);

@@ -8,6 +8,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "commands/dbcommands.h"
 
 #include "hg_guc.h"
 #include "hg_shmem.h"
@@ -65,28 +66,40 @@ hg_shmem_startup(void)
 }
 
 int
-hg_slot_of_job(int64 job_id)
+hg_slot_of_job(Oid database_oid, int64 job_id)
 {
 	int			i;
 
 	for (i = 0; i < hg_shared->n_slots; i++)
-		if (hg_shared->slots[i].in_use && hg_shared->slots[i].job_id == job_id)
+		if (hg_shared->slots[i].in_use && hg_shared->slots[i].job_id == job_id &&
+			hg_shared->slots[i].database_oid == database_oid)
 			return i;
 	return -1;
 }
 
 void
-hg_wake_launcher_now(void)
+hg_wake_launcher_now(Oid database_oid)
 {
-	Latch	   *latch;
+	Latch	   *latch = NULL;
+	int			i;
 
 	if (hg_shared == NULL)
 		return;
 	LWLockAcquire(hg_shared->lock, LW_SHARED);
-	latch = hg_shared->launcher_latch;
+	for (i = 0; i < HG_MAX_LAUNCHERS; i++)
+		if (hg_shared->launchers[i].database_oid == database_oid && hg_shared->launchers[i].latch)
+			latch = hg_shared->launchers[i].latch;
 	LWLockRelease(hg_shared->lock);
 	if (latch)
 		SetLatch(latch);
+}
+
+bool
+hg_database_is_served(Oid database_oid)
+{
+	char	   *name = get_database_name(database_oid);
+
+	return name != NULL && hg_database_listed(name);
 }
 
 void

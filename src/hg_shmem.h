@@ -16,15 +16,31 @@
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
+/*
+ * A copy of the BackgroundWorkerHandle the launcher got for a slot's worker.
+ * The handle is opaque, but it is only (slot, generation) in PostgreSQL 15's
+ * bgworker.c, and GetBackgroundWorkerPid works on it from any process: a
+ * copy in shared memory lets a restarted launcher find a worker that was
+ * registered by its predecessor, and cancel_job(wait => true) wait until the
+ * postmaster has reaped the process.
+ */
+typedef struct HgWorkerHandle
+{
+	int			slot;
+	uint64		generation;
+} HgWorkerHandle;
+
 typedef struct HgSlot
 {
-	/* assignment, under HgShared->lock */
+	/* assignment, under HgShared->lock; a job is (database_oid, job_id) */
 	bool		in_use;
 	int64		job_id;
 	Oid			database_oid;
 	Oid			owner_oid;
 	pid_t		pid;			/* 0 until the worker attached */
 	Latch	   *latch;			/* the worker's process latch, once attached */
+	bool		has_handle;		/* handle below is the registered worker's */
+	HgWorkerHandle handle;
 
 	/* requests from SQL functions: read every iteration by the worker */
 	pg_atomic_uint32 cancel_requested;
@@ -37,11 +53,21 @@ typedef struct HgSlot
 	TimestampTz run_started_at;
 } HgSlot;
 
+/* At most this many databases get a launcher (heimdall_gen.database). */
+#define HG_MAX_LAUNCHERS 16
+
+/* A launcher, one per database listed in heimdall_gen.database. */
+typedef struct HgLauncher
+{
+	Oid			database_oid;	/* InvalidOid until it connected */
+	pid_t		pid;
+	Latch	   *latch;
+} HgLauncher;
+
 typedef struct HgShared
 {
 	LWLock	   *lock;
-	pid_t		launcher_pid;
-	Latch	   *launcher_latch;
+	HgLauncher	launchers[HG_MAX_LAUNCHERS];
 	ConditionVariable job_ended;	/* broadcast when a worker leaves its slot */
 	int			n_slots;
 	HgSlot		slots[FLEXIBLE_ARRAY_MEMBER];
@@ -53,11 +79,14 @@ extern Size hg_shmem_size(void);
 extern void hg_shmem_request(void);
 extern void hg_shmem_startup(void);
 
-/* Slot running job_id (in_use), or -1; caller holds the lock (shared is enough). */
-extern int	hg_slot_of_job(int64 job_id);
+/* Slot running the job (in_use), or -1; caller holds the lock (shared is enough). */
+extern int	hg_slot_of_job(Oid database_oid, int64 job_id);
 
-/* Wake the launcher now (no-op when it is not running). */
-extern void hg_wake_launcher_now(void);
+/* Wake the launcher of a database now (no-op when it has none running). */
+extern void hg_wake_launcher_now(Oid database_oid);
+
+/* Whether a launcher serves this database (is configured for it). */
+extern bool hg_database_is_served(Oid database_oid);
 
 /*
  * Wake every session sleeping on job_ended (wait_job, cancel_job with wait):

@@ -9,7 +9,14 @@
  *    cancel or pause drops the open batch rather than wait for it to be
  *    written, and a resume regenerates it identically), and
  *    reads its status row every 10 attempts as the fallback for a stop that
- *    did not come through shared memory.  It runs as the job's owner.
+ *    did not come through shared memory.
+ *
+ *    It connects as the job's owner (pg_stat_activity shows who it works
+ *    for) and writes the extension's tables with the extension owner's
+ *    rights, through fixed, qualified, prepared statements under the pinned
+ *    search_path (hg_sql.h): users have no write access to those tables.
+ *    Every row it reads is untrusted: a job whose dataset is gone, belongs
+ *    to another role or holds unusable params ends 'failed' with the reason.
  */
 #include "postgres.h"
 
@@ -31,6 +38,8 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
+#include "lib/stringinfo.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -42,6 +51,7 @@
 #include "hg_params.h"
 #include "hg_prefetch.h"
 #include "hg_shmem.h"
+#include "hg_sql.h"
 #include "hg_storage.h"
 
 PGDLLEXPORT void hg_worker_main(Datum main_arg);
@@ -55,13 +65,15 @@ typedef enum StopReason
 	STOP_COMPLETED,
 	STOP_CANCELLED,
 	STOP_PAUSED,
-	STOP_GAVE_UP
+	STOP_GAVE_UP,
+	STOP_FOREIGN				/* the dataset no longer belongs to the job's owner */
 } StopReason;
 
 /* What the worker knows of its job; counters as committed plus this batch. */
 typedef struct JobState
 {
 	int64		job_id;
+	Oid			owner;
 	int64		dataset_id;
 	char	   *dataset_name;
 	int64		seed;
@@ -75,19 +87,32 @@ typedef struct JobState
 static int	my_slot = -1;
 static SPIPlanPtr read_status_plan = NULL;
 static SPIPlanPtr flush_plan = NULL;
-static SPIPlanPtr finish_plans[STOP_GAVE_UP + 1];	/* by StopReason; STOP_NONE unused */
+static SPIPlanPtr notify_plan = NULL;
+static SPIPlanPtr finish_plans[STOP_FOREIGN + 1];	/* by StopReason; STOP_NONE unused */
 
 /* The final status per stop reason, never overwriting a 'cancelled' someone else wrote. */
-static const char *const finish_sql[STOP_GAVE_UP + 1] = {
-	[STOP_COMPLETED] = "UPDATE heimdall_gen.jobs SET status = 'completed', finished_at = now(), message = $2 "
+static const char *const finish_sql[STOP_FOREIGN + 1] = {
+	[STOP_COMPLETED] = "UPDATE heimdall_gen.jobs SET status = 'completed', finished_at = pg_catalog.now(), message = $2 "
 	"WHERE job_id = $1 AND status = 'running' RETURNING status",
-	[STOP_CANCELLED] = "UPDATE heimdall_gen.jobs SET status = 'cancelled', finished_at = coalesce(finished_at, now()), "
+	[STOP_CANCELLED] = "UPDATE heimdall_gen.jobs SET status = 'cancelled', "
+	"finished_at = coalesce(finished_at, pg_catalog.now()), "
 	"message = $2 WHERE job_id = $1 AND status IN ('running', 'cancelled') RETURNING status",
 	[STOP_PAUSED] = "UPDATE heimdall_gen.jobs SET status = 'paused', message = $2 "
 	"WHERE job_id = $1 AND status IN ('running', 'paused') RETURNING status",
-	[STOP_GAVE_UP] = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = now(), error = $2 "
+	[STOP_GAVE_UP] = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), error = $2 "
+	"WHERE job_id = $1 AND status = 'running' RETURNING status",
+	[STOP_FOREIGN] = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), error = $2 "
 	"WHERE job_id = $1 AND status = 'running' RETURNING status",
 };
+
+/*
+ * The job's status as committed, and whether its dataset still exists and
+ * belongs to the job's owner ($2).  Read every 10 attempts and with every
+ * batch's counters.
+ */
+#define STATUS_COLUMNS "status, (SELECT d.owner FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id) " \
+	"IS NOT DISTINCT FROM $2 AND j.owner = $2"
+
 
 /* Free the slot on any exit, tell those waiting on the job, let the launcher fill the slot. */
 static void
@@ -102,37 +127,7 @@ release_slot(int code, Datum arg)
 	slot->job_id = 0;
 	LWLockRelease(hg_shared->lock);
 	hg_announce_job_ended();
-	hg_wake_launcher_now();
-}
-
-static void
-begin_transaction(const char *activity)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, activity);
-}
-
-static void
-commit_transaction(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-	if (plan == NULL || SPI_keepplan(plan) != 0)
-		elog(ERROR, "heimdall_gen: could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	return plan;
+	hg_wake_launcher_now(MyDatabaseId);
 }
 
 /*
@@ -142,123 +137,202 @@ prepare_kept(const char *sql, int nargs, Oid *types)
  * buffers) at that moment.
  */
 static void
-send_event(const char *payload)
+send_event(const JobState *job, const char *payload)
 {
-	static SPIPlanPtr notify_plan = NULL;
-	Datum		args[1] = {CStringGetTextDatum(payload)};
+	Datum		args[2] = {ObjectIdGetDatum(job->owner), CStringGetTextDatum(payload)};
 
 	if (notify_plan == NULL)
 	{
-		Oid			types[1] = {TEXTOID};
+		Oid			types[2] = {REGROLEOID, TEXTOID};
 
-		notify_plan = prepare_kept("SELECT pg_catalog.pg_notify('heimdall_gen', $1)", 1, types);
+		notify_plan = hg_prepare_kept("SELECT heimdall_gen._notify($1, $2)", 2, types);
 	}
-	SPI_execute_plan(notify_plan, args, NULL, false, 0);
+	if (SPI_execute_plan(notify_plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not send an event");
 }
 
+/* Events go to the owner's private channel: the dataset's name may be in them. */
 static void
 notify_status(const JobState *job, const char *status)
 {
-	send_event(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
-						"\"samples_done\": %d, \"num_samples\": %d}",
-						job->job_id, status, job->samples_done, job->num_samples));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
+					 "\"samples_done\": %d, \"num_samples\": %d, \"dataset\": ",
+					 job->job_id, status, job->samples_done, job->num_samples);
+	escape_json(&buf, job->dataset_name ? job->dataset_name : "");
+	appendStringInfoChar(&buf, '}');
+	send_event(job, buf.data);
 }
 
 static void
 notify_progress(const JobState *job)
 {
-	send_event(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"progress\", "
-						"\"samples_done\": %d, \"num_samples\": %d, \"attempts\": " INT64_FORMAT "}",
-						job->job_id, job->samples_done, job->num_samples, job->attempts));
+	send_event(job, psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"progress\", "
+							 "\"samples_done\": %d, \"num_samples\": %d, \"attempts\": " INT64_FORMAT "}",
+							 job->job_id, job->samples_done, job->num_samples, job->attempts));
 }
 
-/* queued -> running, committed before work begins; false if the job is no longer queued. */
+/* Mark the just-claimed job 'failed' with the reason, in the claiming transaction. */
+static void
+fail_claimed_job(JobState *job, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(job->job_id), CStringGetTextDatum(error)};
+
+	ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " failed: %s", job->job_id, error)));
+	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), "
+							  "error = $2 WHERE job_id = $1", 2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not fail job " INT64_FORMAT, job->job_id);
+	notify_status(job, "failed");
+}
+
+/*
+ * queued -> running, committed before work begins; false if the job is no
+ * longer queued or cannot run (then it is 'failed' with the reason).  The
+ * row and its dataset are checked, not trusted: the launcher checked them
+ * too, but they may have changed since.
+ */
 static bool
 claim_job(JobState *job, hg_config *cfg)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job->job_id)};
+	Oid			types[2] = {INT8OID, REGROLEOID};
+	Datum		args[2] = {Int64GetDatum(job->job_id), ObjectIdGetDatum(job->owner)};
 	HeapTuple	t;
 	TupleDesc	d;
-	bool		isnull;
+	bool		isnull[14];
+	Datum		v[14];
+	int			k;
 	Jsonb	   *params;
 
-	begin_transaction("heimdall_gen: claiming job");
+	hg_begin_transaction("heimdall_gen: claiming job");
 	if (SPI_execute_with_args(
-							  "UPDATE heimdall_gen.jobs j SET status = 'running', started_at = coalesce(j.started_at, now()), "
-							  "       message = NULL "
-							  " WHERE j.job_id = $1 AND j.status = 'queued' "
+							  "UPDATE heimdall_gen.jobs j SET status = 'running', "
+							  "       started_at = coalesce(j.started_at, pg_catalog.now()), message = NULL "
+							  " WHERE j.job_id = $1 AND j.status = 'queued' AND j.owner = $2 "
 							  "RETURNING j.dataset_id, j.num_samples, j.samples_done, j.attempts, j.next_attempt, "
 							  "          j.rejected_too_few_detected, j.rejected_low_mean_snr, j.rejected_gdop, "
 							  "          (SELECT d.seed FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
 							  "          (SELECT d.params FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
-							  "          (SELECT d.name FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id)",
-							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "heimdall_gen: could not claim job " INT64_FORMAT, job->job_id);
-	if (SPI_processed == 0)
+							  "          (SELECT d.name FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
+							  "          (SELECT d.owner FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
+							  "          (SELECT d.model_version FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
+							  "          j.owner",
+							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not claim job " INT64_FORMAT, job->job_id);
+	if (SPI_processed != 1)
 	{
-		commit_transaction();
+		hg_commit_transaction();
 		return false;
 	}
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
-	job->dataset_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-	job->num_samples = DatumGetInt32(SPI_getbinval(t, d, 2, &isnull));
-	job->samples_done = DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
-	job->attempts = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
-	job->next_attempt = DatumGetInt64(SPI_getbinval(t, d, 5, &isnull));
-	job->rejected[HG_REJECT_TOO_FEW_DETECTED] = DatumGetInt64(SPI_getbinval(t, d, 6, &isnull));
-	job->rejected[HG_REJECT_LOW_MEAN_SNR] = DatumGetInt64(SPI_getbinval(t, d, 7, &isnull));
-	job->rejected[HG_REJECT_GDOP] = DatumGetInt64(SPI_getbinval(t, d, 8, &isnull));
-	job->seed = DatumGetInt64(SPI_getbinval(t, d, 9, &isnull));
+	for (k = 0; k < 14; k++)
+		v[k] = SPI_getbinval(t, d, k + 1, &isnull[k]);
+	if (!isnull[10])
+		job->dataset_name = MemoryContextStrdup(TopMemoryContext, TextDatumGetCString(v[10]));
+	if (isnull[8] || isnull[9] || isnull[10] || isnull[11] || isnull[12])
+	{
+		fail_claimed_job(job, "the job's dataset no longer exists");
+		hg_commit_transaction();
+		return false;
+	}
+	if (DatumGetObjectId(v[11]) != job->owner)
+	{
+		fail_claimed_job(job, "the job's dataset belongs to another role");
+		hg_commit_transaction();
+		return false;
+	}
+	if (DatumGetInt32(v[12]) != HG_MODEL_VERSION)
+	{
+		fail_claimed_job(job, psprintf("the dataset was generated by model version %d, this server runs model version %d",
+									   DatumGetInt32(v[12]), HG_MODEL_VERSION));
+		hg_commit_transaction();
+		return false;
+	}
+	for (k = 0; k < 8; k++)
+		if (isnull[k])
+			elog(ERROR, "job " INT64_FORMAT " has a null counter", job->job_id);
+	job->dataset_id = DatumGetInt64(v[0]);
+	job->num_samples = DatumGetInt32(v[1]);
+	job->samples_done = DatumGetInt32(v[2]);
+	job->attempts = DatumGetInt64(v[3]);
+	job->next_attempt = DatumGetInt64(v[4]);
+	job->rejected[HG_REJECT_TOO_FEW_DETECTED] = DatumGetInt64(v[5]);
+	job->rejected[HG_REJECT_LOW_MEAN_SNR] = DatumGetInt64(v[6]);
+	job->rejected[HG_REJECT_GDOP] = DatumGetInt64(v[7]);
+	job->seed = DatumGetInt64(v[8]);
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		params = DatumGetJsonbPCopy(SPI_getbinval(t, d, 10, &isnull));
-		job->dataset_name = pstrdup(SPI_getvalue(t, d, 11));
+		params = DatumGetJsonbPCopy(v[9]);
 		MemoryContextSwitchTo(old);
 	}
-	/* the dataset's params were resolved and validated by start_job */
-	hg_params_to_config(params, cfg);
+	/*
+	 * The dataset's params were resolved and validated by start_job; checked
+	 * again (an ERROR fails the job), and a network reference is refused:
+	 * resolved params hold their receivers inline.
+	 */
+	hg_params_to_config(params, cfg, false);
 	notify_status(job, "running");
-	commit_transaction();
+	hg_commit_transaction();
 	return true;
 }
 
 static void
 prepare_plans(HgStorage *storage)
 {
-	Oid			one[1] = {INT8OID};
-	Oid			flush_types[7] = {INT8OID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Oid			status_types[2] = {INT8OID, REGROLEOID};
+	Oid			flush_types[8] = {INT8OID, REGROLEOID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 	Oid			finish_types[2] = {INT8OID, TEXTOID};
 	int			r;
 
 	hg_storage_prepare(storage);
-	read_status_plan = prepare_kept("SELECT status FROM heimdall_gen.jobs WHERE job_id = $1", 1, one);
-	flush_plan = prepare_kept("UPDATE heimdall_gen.jobs SET samples_done = $2, attempts = $3, next_attempt = $4, "
-							  "rejected_too_few_detected = $5, rejected_low_mean_snr = $6, rejected_gdop = $7 "
-							  "WHERE job_id = $1 RETURNING status", 7, flush_types);
-	for (r = STOP_COMPLETED; r <= STOP_GAVE_UP; r++)
-		finish_plans[r] = prepare_kept(finish_sql[r], 2, finish_types);
+	read_status_plan = hg_prepare_kept("SELECT " STATUS_COLUMNS " FROM heimdall_gen.jobs j WHERE j.job_id = $1",
+									   2, status_types);
+	flush_plan = hg_prepare_kept("UPDATE heimdall_gen.jobs j SET samples_done = $3, attempts = $4, next_attempt = $5, "
+								 "rejected_too_few_detected = $6, rejected_low_mean_snr = $7, rejected_gdop = $8 "
+								 "WHERE j.job_id = $1 RETURNING " STATUS_COLUMNS, 8, flush_types);
+	for (r = STOP_COMPLETED; r <= STOP_FOREIGN; r++)
+		finish_plans[r] = hg_prepare_kept(finish_sql[r], 2, finish_types);
 }
 
-/* The job's status as committed by anyone (fresh snapshot per query). */
+/*
+ * What the job's status row, as committed by anyone (fresh snapshot per
+ * query), asks for: a missing row or NULL status stops the job (nothing
+ * left to write for), a dataset that changed hands fails it.
+ */
 static StopReason
 status_stop_reason(SPIPlanPtr plan, const Datum *args)
 {
-	char	   *status;
 	StopReason	reason = STOP_NONE;
+	bool		status_null,
+				ours_null;
 
 	if (SPI_execute_plan(plan, (Datum *) args, NULL, false, 0) < 0 || SPI_processed != 1)
-		reason = STOP_CANCELLED;	/* the row is gone: nothing left to write for */
+		reason = STOP_CANCELLED;
 	else
 	{
-		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		if (strcmp(status, "cancelled") == 0)
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		Datum		status = SPI_getbinval(t, d, 1, &status_null);
+		Datum		ours = SPI_getbinval(t, d, 2, &ours_null);
+
+		if (status_null)
 			reason = STOP_CANCELLED;
-		else if (strcmp(status, "paused") == 0)
-			reason = STOP_PAUSED;
-		pfree(status);
+		else if (ours_null || !DatumGetBool(ours))
+			reason = STOP_FOREIGN;
+		else
+		{
+			char	   *status_text = TextDatumGetCString(status);
+
+			if (strcmp(status_text, "cancelled") == 0)
+				reason = STOP_CANCELLED;
+			else if (strcmp(status_text, "paused") == 0)
+				reason = STOP_PAUSED;
+			pfree(status_text);
+		}
 	}
 	/* a result lives until the transaction ends: one per 10 attempts adds up in a long batch */
 	if (SPI_tuptable)
@@ -270,15 +344,16 @@ status_stop_reason(SPIPlanPtr plan, const Datum *args)
 static StopReason
 flush_counters(const JobState *job)
 {
-	Datum		args[7];
+	Datum		args[8];
 
 	args[0] = Int64GetDatum(job->job_id);
-	args[1] = Int32GetDatum(job->samples_done);
-	args[2] = Int64GetDatum(job->attempts);
-	args[3] = Int64GetDatum(job->next_attempt);
-	args[4] = Int64GetDatum(job->rejected[HG_REJECT_TOO_FEW_DETECTED]);
-	args[5] = Int64GetDatum(job->rejected[HG_REJECT_LOW_MEAN_SNR]);
-	args[6] = Int64GetDatum(job->rejected[HG_REJECT_GDOP]);
+	args[1] = ObjectIdGetDatum(job->owner);
+	args[2] = Int32GetDatum(job->samples_done);
+	args[3] = Int64GetDatum(job->attempts);
+	args[4] = Int64GetDatum(job->next_attempt);
+	args[5] = Int64GetDatum(job->rejected[HG_REJECT_TOO_FEW_DETECTED]);
+	args[6] = Int64GetDatum(job->rejected[HG_REJECT_LOW_MEAN_SNR]);
+	args[7] = Int64GetDatum(job->rejected[HG_REJECT_GDOP]);
 	return status_stop_reason(flush_plan, args);
 }
 
@@ -287,35 +362,40 @@ static void
 finish_job(JobState *job, StopReason reason)
 {
 	Datum		args[2];
-	char	   *text;
+	char	   *message;
 
 	switch (reason)
 	{
 		case STOP_COMPLETED:
-			text = psprintf("%d samples in " INT64_FORMAT " attempts", job->samples_done, job->attempts);
+			message = psprintf("%d samples in " INT64_FORMAT " attempts", job->samples_done, job->attempts);
 			break;
 		case STOP_PAUSED:
-			text = psprintf("paused at %d of %d samples", job->samples_done, job->num_samples);
+			message = psprintf("paused at %d of %d samples", job->samples_done, job->num_samples);
 			break;
 		case STOP_GAVE_UP:
-			text = psprintf("gave up after " INT64_FORMAT " attempts (%d x num_samples) with %d of %d samples kept; "
+			message = psprintf("gave up after " INT64_FORMAT " attempts (%d x num_samples) with %d of %d samples kept; "
 							"rejected: " INT64_FORMAT " too few detected, " INT64_FORMAT " low mean SNR, "
 							INT64_FORMAT " gdop",
 							job->attempts, ATTEMPT_LIMIT_FACTOR, job->samples_done, job->num_samples,
 							job->rejected[HG_REJECT_TOO_FEW_DETECTED], job->rejected[HG_REJECT_LOW_MEAN_SNR],
 							job->rejected[HG_REJECT_GDOP]);
 			break;
+		case STOP_FOREIGN:
+			message = psprintf("the dataset no longer exists or no longer belongs to the job's owner; "
+							"stopped at %d of %d samples", job->samples_done, job->num_samples);
+			break;
 		case STOP_CANCELLED:
 		default:
 			reason = STOP_CANCELLED;
-			text = psprintf("cancelled at %d of %d samples", job->samples_done, job->num_samples);
+			message = psprintf("cancelled at %d of %d samples", job->samples_done, job->num_samples);
 			break;
 	}
 	args[0] = Int64GetDatum(job->job_id);
-	args[1] = CStringGetTextDatum(text);
-	if (SPI_execute_plan(finish_plans[reason], args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING &&
-		SPI_processed == 1)
-		notify_status(job, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	args[1] = CStringGetTextDatum(message);
+	if (SPI_execute_plan(finish_plans[reason], args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "could not record the end of job " INT64_FORMAT, job->job_id);
+	if (SPI_processed == 1)
+		notify_status(job, TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status")));
 }
 
 static bool
@@ -342,7 +422,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	hg_workspace *ws = prefetch ? NULL : hg_workspace_create(cfg);
 	hg_sample  *sample = MemoryContextAlloc(TopMemoryContext, sizeof(hg_sample));
 	HgStorage	storage;
-	Datum		status_args[1] = {Int64GetDatum(job->job_id)};
+	Datum		status_args[2] = {Int64GetDatum(job->job_id), ObjectIdGetDatum(job->owner)};
 	int64		attempt_limit = (int64) ATTEMPT_LIMIT_FACTOR * job->num_samples;
 	bool		in_transaction = false;
 	int			batch_samples = 0;
@@ -361,9 +441,9 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	 * batches, which the resumed job regenerates byte for byte.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
-	begin_transaction("heimdall_gen: preparing");
+	hg_begin_transaction("heimdall_gen: preparing");
 	prepare_plans(&storage);
-	commit_transaction();
+	hg_commit_transaction();
 
 	for (;;)
 	{
@@ -389,7 +469,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 
 		if (!in_transaction)
 		{
-			begin_transaction("heimdall_gen: generating");
+			hg_begin_transaction("heimdall_gen: generating");
 			in_transaction = true;
 			batch_samples = 0;
 			batch_started = GetCurrentTimestamp();
@@ -434,7 +514,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 				notify_progress(job);
 				last_progress_notify = GetCurrentTimestamp();
 			}
-			commit_transaction();
+			hg_commit_transaction();
 			in_transaction = false;
 			committed = *job;
 			if (stop != STOP_NONE)
@@ -471,10 +551,10 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	 * samples all done and complete again.
 	 */
 	if (!in_transaction)
-		begin_transaction("heimdall_gen: finishing");
+		hg_begin_transaction("heimdall_gen: finishing");
 	(void) flush_counters(job);
 	finish_job(job, stop);
-	commit_transaction();
+	hg_commit_transaction();
 	publish_progress(slot, job);
 	hg_prefetch_stop(prefetch);
 	hg_workspace_destroy(ws);
@@ -489,14 +569,38 @@ record_end(JobState *job, const char *status, const char *message)
 	Datum		args[3] = {Int64GetDatum(job->job_id), CStringGetTextDatum(status), CStringGetTextDatum(message)};
 
 	SetConfigOption("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION);
-	begin_transaction("heimdall_gen: recording the end of a job");
-	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = $2, finished_at = now(), "
+	hg_begin_transaction("heimdall_gen: recording the end of a job");
+	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = $2, finished_at = pg_catalog.now(), "
 							  "error = CASE WHEN $2 = 'failed' THEN $3 END, "
 							  "message = CASE WHEN $2 <> 'failed' THEN $3 ELSE message END "
 							  "WHERE job_id = $1 AND status IN ('running', 'queued')",
 							  3, types, args, NULL, false, 0) == SPI_OK_UPDATE && SPI_processed == 1)
 		notify_status(job, status);
-	commit_transaction();
+	hg_commit_transaction();
+}
+
+/*
+ * From here on the worker's statements run as the extension's owner (the
+ * role that owns its tables); the session stays the job owner's.  An abort
+ * restores the user id a transaction started with, so this holds for the
+ * rest of the process.
+ */
+static void
+act_as_extension_owner(void)
+{
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec;
+
+	StartTransactionCommand();
+	if (!hg_extension_info(&owner, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"heimdall_gen\" is not installed in this database")));
+	hg_require_current_schema();
+	CommitTransactionCommand();
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
 void
@@ -524,9 +628,17 @@ hg_worker_main(Datum main_arg)
 	slot->latch = MyLatch;
 	LWLockRelease(hg_shared->lock);
 
-	/* as the job's owner: never a superuser on a user's behalf */
+	job.owner = owner_oid;
+
+	/*
+	 * Connected as the job's owner (its per-role settings and limits apply,
+	 * pg_stat_activity shows it); the extension's tables are written with
+	 * the extension owner's rights, under pinned settings.
+	 */
 	BackgroundWorkerInitializeConnectionByOid(database_oid, owner_oid, 0);
 	pgstat_report_appname(psprintf("heimdall_gen job " INT64_FORMAT, job.job_id));
+	hg_pin_worker_settings();
+	act_as_extension_owner();
 
 #ifdef __GLIBC__
 
@@ -541,15 +653,14 @@ hg_worker_main(Datum main_arg)
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 #endif
 	cfg = MemoryContextAlloc(TopMemoryContext, sizeof(hg_config));
-	if (!claim_job(&job, cfg))
-		proc_exit(0);			/* cancelled or paused before it started */
-
-	slot->samples_at_start = job.samples_done;
-	slot->run_started_at = GetCurrentTimestamp();
-	publish_progress(slot, &job);
 
 	PG_TRY();
 	{
+		if (!claim_job(&job, cfg))
+			proc_exit(0);		/* cancelled, paused or failed before it started */
+		slot->samples_at_start = job.samples_done;
+		slot->run_started_at = GetCurrentTimestamp();
+		publish_progress(slot, &job);
 		(void) generate(&job, cfg, slot);
 	}
 	PG_CATCH();

@@ -1,0 +1,191 @@
+/*
+ * hg_sql.c
+ *    Running the extension's own SQL safely (see hg_sql.h), and the small
+ *    SQL-callable functions that expose what the library knows:
+ *    current_role_id(), model_version(), _check_library().
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "hg_model.h"
+#include "hg_sql.h"
+
+PG_FUNCTION_INFO_V1(hg_current_role_id);
+PG_FUNCTION_INFO_V1(hg_sql_model_version);
+PG_FUNCTION_INFO_V1(hg_check_library);
+
+void
+hg_pin_worker_settings(void)
+{
+	SetConfigOption("search_path", HG_PINNED_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+bool
+hg_extension_info(Oid *owner, char **version)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		found = false;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("heimdall_gen"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tuple);
+
+		found = true;
+		if (owner)
+			*owner = ext->extowner;
+		if (version)
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+
+			*version = isnull ? pstrdup("") : TextDatumGetCString(d);
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+void
+hg_require_current_schema(void)
+{
+	static LocalTransactionId checked_in = InvalidLocalTransactionId;
+	char	   *version = NULL;
+
+	if (checked_in == MyProc->lxid)
+		return;
+	if (!hg_extension_info(NULL, &version))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"heimdall_gen\" is not installed in this database")));
+	if (strcmp(version, HG_SQL_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the heimdall_gen library serves SQL version %s, but version %s is installed",
+						HG_SQL_VERSION, version),
+				 errdetail("The library was upgraded; its functions refuse to run against the older tables."),
+				 errhint("Run ALTER EXTENSION heimdall_gen UPDATE in this database.")));
+	checked_in = MyProc->lxid;
+}
+
+int
+hg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *args,
+				const char *nulls, bool read_only)
+{
+	Oid			save_userid;
+	int			save_sec;
+	Oid			owner;
+	int			rc;
+
+	if (!hg_extension_info(&owner, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"heimdall_gen\" is not installed in this database")));
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+SPIPlanPtr
+hg_prepare_kept(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	return plan;
+}
+
+void
+hg_begin_transaction(const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+}
+
+void
+hg_commit_transaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+Datum
+hg_spi_get_notnull(uint64 row, int k, const char *what)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_tuptable == NULL || row >= SPI_processed || k > SPI_tuptable->tupdesc->natts)
+		elog(ERROR, "no %s in the result", what);
+	d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, k, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s is null", what)));
+	return d;
+}
+
+/* SQL: heimdall_gen.current_role_id() -> regrole, the role the statement runs as */
+Datum
+hg_current_role_id(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_OID(GetUserId());
+}
+
+/* SQL: heimdall_gen.model_version() -> integer */
+Datum
+hg_sql_model_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(HG_MODEL_VERSION);
+}
+
+/* SQL: heimdall_gen._check_library() */
+Datum
+hg_check_library(PG_FUNCTION_ARGS)
+{
+	hg_require_current_schema();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,67 @@
+/*
+ * hg_sql.h
+ *    The one way the glue runs its own SQL.  Launcher, workers and the SQL
+ *    functions all run statements with raised privileges (as the extension's
+ *    owner, a superuser), so every such statement runs under pinned settings
+ *    (search_path = pg_catalog, heimdall_gen, pg_temp: no schema a user can
+ *    create objects in), uses qualified names, and has its result and NULLs
+ *    checked.  Also: what the library knows of the SQL installed in this
+ *    database (owner, version), and the transaction and prepared-plan
+ *    helpers the two kinds of background worker share.
+ */
+#ifndef HG_SQL_H
+#define HG_SQL_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+/* The SQL version this library serves (the control file's default_version). */
+#define HG_SQL_VERSION "0.2.0"
+
+/* The search_path every privileged statement runs under. */
+#define HG_PINNED_SEARCH_PATH "pg_catalog, heimdall_gen, pg_temp"
+
+/*
+ * In a background worker, after connecting: override what per-role and
+ * per-database settings could change under the extension's statements
+ * (search_path, transaction isolation and read-only defaults).
+ */
+extern void hg_pin_worker_settings(void);
+
+/*
+ * The installed extension in this database: false if it is not installed.
+ * Fills owner and version (palloc'd in the current context) when asked.
+ * Reads the catalog directly: no SQL, no search_path involved.
+ */
+extern bool hg_extension_info(Oid *owner, char **version);
+
+/*
+ * ERROR unless the installed SQL is the version this library serves: a
+ * library that is newer than its SQL objects must refuse rather than write
+ * rows of the wrong shape.  Checked once per transaction.
+ */
+extern void hg_require_current_schema(void);
+
+/*
+ * SPI_execute_with_args as the extension's owner (the caller must already
+ * run under the pinned search_path, e.g. inside a function declared with
+ * SET search_path).  Returns the SPI result code.
+ */
+extern int	hg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *args,
+							const char *nulls, bool read_only);
+
+/* SPI_prepare + SPI_keepplan, or ERROR naming the statement. */
+extern SPIPlanPtr hg_prepare_kept(const char *sql, int nargs, Oid *types);
+
+/* A transaction with SPI connected and a snapshot, reported as activity. */
+extern void hg_begin_transaction(const char *activity);
+extern void hg_commit_transaction(void);
+
+/*
+ * Column k (1-based) of row i of the last SPI result as a datum, or ERROR
+ * naming what was read if it is NULL: rows are untrusted.
+ */
+extern Datum hg_spi_get_notnull(uint64 row, int k, const char *what);
+
+#endif							/* HG_SQL_H */
