@@ -219,9 +219,9 @@ DECLARE
 	new_job		bigint;
 BEGIN
 	IF dataset IS NULL OR dataset !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$' THEN
-		RAISE EXCEPTION 'invalid dataset name %', coalesce(pg_catalog.quote_literal(pg_catalog.left(dataset, 120)), 'NULL')
+		RAISE EXCEPTION 'dataset name must be 1 to 100 characters from A-Z a-z 0-9 _ . - starting with a letter or digit, not %',
+						coalesce(pg_catalog.quote_literal(pg_catalog.left(dataset, 120)), 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'A dataset name is 1 to 100 characters: ASCII letters, digits, "_", "." and "-", starting with a letter or digit.',
 				  HINT = 'Dataset names become file names when a dataset is exported.';
 	END IF;
 	IF num_samples IS NULL OR num_samples NOT BETWEEN 1 AND 10000000 THEN

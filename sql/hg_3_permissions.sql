@@ -58,13 +58,19 @@ SELECT heimdall_gen.cancel_job(:alice_job2);
 RESET ROLE;
 SELECT owner, status FROM heimdall_gen.jobs WHERE job_id = :alice_job2;
 
--- ordinary roles get USAGE and EXECUTE; SECURITY DEFINER functions pin search_path
+-- ordinary roles get USAGE and EXECUTE on the interface, not on internals
 SELECT has_schema_privilege('regress_hg_bob', 'heimdall_gen', 'USAGE') AS usage,
        has_function_privilege('regress_hg_bob', 'heimdall_gen.start_job(text, integer, bigint, jsonb)', 'EXECUTE') AS execute;
-SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE n.nspname = 'heimdall_gen' AND p.prosecdef
-   AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false);
+SELECT p.proname AS internal_executable_by_public FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'heimdall_gen' AND p.proname LIKE '\_%' AND has_function_privilege('regress_hg_bob', p.oid, 'EXECUTE');
+-- no SECURITY DEFINER function; every function that runs SQL pins search_path
+SELECT p.proname AS definer FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'heimdall_gen' AND p.prosecdef;
+SELECT p.proname AS not_pinned FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'heimdall_gen'
+   AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, heimdall_gen, pg_temp'], false)
+ ORDER BY 1;
 
 SET client_min_messages = warning;
-SELECT heimdall_gen.drop_dataset(name) >= 0 FROM heimdall_gen.datasets WHERE owner = 'regress_hg_alice' ORDER BY name;
+SELECT heimdall_gen.drop_dataset(name) >= 0 FROM heimdall_gen.datasets WHERE owner = 'regress_hg_alice'::regrole ORDER BY name;
 DROP ROLE regress_hg_alice, regress_hg_bob, regress_hg_carol;
