@@ -1,0 +1,169 @@
+# Rows read back are untrusted, owners are role OIDs, databases are apart:
+# - a job whose dataset a superuser deleted or gave to another role, before
+#   or while it runs, ends 'failed' with the reason; the server never
+#   restarts (the postmaster's start time is unchanged);
+# - a renamed role keeps its jobs; a role dropped and created again under
+#   the same name gets none of the old role's rows, and the old role's
+#   queued job fails instead of running as the new one;
+# - two databases with the extension: the same job id in each is another
+#   job; a database without a launcher serves data but starts nothing;
+# - heimdall_gen_admin: a pre-existing role with members is refused, an
+#   empty one adopted, and the role goes with the last DROP EXTENSION;
+# - a crashed worker: the server restarts its launcher, keeps serving, and
+#   a fast shutdown then stops it.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HeimdallTest;
+
+my $node = PostgreSQL::Test::Cluster->new('security');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'heimdall_gen'
+heimdall_gen.database = 'postgres, db2'
+heimdall_gen.max_workers = 2
+max_worker_processes = 16
+restart_after_crash = on
+heimdall_gen.batch_size = 2
+});
+$node->start;
+
+# -- heimdall_gen_admin: an existing role with a member is not adopted
+$node->safe_psql('postgres', 'CREATE ROLE heimdall_gen_admin NOLOGIN; CREATE ROLE insider LOGIN IN ROLE heimdall_gen_admin');
+my ($rc, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION heimdall_gen');
+isnt($rc, 0, 'CREATE EXTENSION refuses a pre-existing heimdall_gen_admin with members');
+like($err, qr/role "heimdall_gen_admin" already exists and was not created by heimdall_gen/, 'and says why');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'heimdall_gen'"), '0',
+	'nothing was created');
+$node->safe_psql('postgres', 'REVOKE heimdall_gen_admin FROM insider');
+$node->safe_psql('postgres', 'CREATE EXTENSION heimdall_gen');
+pass('an empty pre-existing heimdall_gen_admin is adopted');
+$node->safe_psql('postgres', 'DROP EXTENSION heimdall_gen');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname = 'heimdall_gen_admin'"), '0',
+	'DROP EXTENSION drops the role it adopted');
+
+# -- two databases: the role is shared, kept while one still has the extension
+$node->safe_psql('postgres', 'CREATE DATABASE db2; CREATE DATABASE db3');
+$node->safe_psql($_, 'CREATE EXTENSION heimdall_gen') for qw(postgres db2 db3);
+$node->safe_psql('db3', 'DROP EXTENSION heimdall_gen');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname = 'heimdall_gen_admin'"), '1',
+	'the role stays while other databases have the extension');
+$node->safe_psql('db3', 'CREATE EXTENSION heimdall_gen');
+
+my $small = $HeimdallTest::SMALL;
+$node->safe_psql('postgres', q{ALTER SYSTEM SET heimdall_gen.sample_delay_ms = 50});
+$node->reload;
+my $j1 = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('p1', 100000, 1, '$small')");
+my $j2 = $node->safe_psql('db2', "SELECT heimdall_gen.start_job('d1', 30, 1, '$small')");
+is($j1, $j2, "both databases have a job $j1");
+ok(wait_samples($node, $j1, 2), 'the job of the first database runs');
+ok($node->poll_query_until('db2', "SELECT count(*) = 1 FROM heimdall_gen.worker_slots() WHERE job_id = $j2"),
+	'the job of the second database runs');
+is($node->safe_psql('db2', 'SELECT count(*) FROM heimdall_gen.worker_slots()'), '1',
+	'worker_slots() shows only this database\'s jobs');
+$node->safe_psql('db2', "SELECT heimdall_gen.cancel_job($j2, wait => true)");
+is($node->safe_psql('db2', "SELECT status FROM heimdall_gen.jobs WHERE job_id = $j2"), 'cancelled',
+	"cancel_job($j2) in db2 cancels db2's job");
+is($node->safe_psql('postgres', "SELECT status FROM heimdall_gen.jobs WHERE job_id = $j1"), 'running',
+	"and leaves job $j1 of the other database running");
+ok(wait_samples($node, $j1, 6), 'which goes on writing');
+($rc, $out, $err) = $node->psql('db3', "SELECT heimdall_gen.start_job('d3', 5, 1, '$small')");
+like($err, qr/database "db3" has no heimdall_gen launcher/, 'a database without a launcher refuses start_job');
+like($err, qr/HINT:.*heimdall_gen.database/, 'with a hint');
+is($node->safe_psql('db3', 'SELECT count(*) FROM heimdall_gen.jobs'), '0', 'and creates nothing');
+
+# -- a running job whose dataset changes hands, and one whose dataset goes
+# (a crash reinitialisation keeps pg_postmaster_start_time(): the log tells)
+my $log_offset = -s $node->logfile;
+sub server_crashed { return $node->log_contains(qr/terminated by signal|was terminated|reinitializing/, $log_offset); }
+$node->safe_psql('postgres', 'CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN');
+$node->safe_psql('postgres', "UPDATE heimdall_gen.datasets SET owner = 'bob' WHERE name = 'p1'");
+ok($node->poll_query_until('postgres', "SELECT status = 'failed' FROM heimdall_gen.jobs WHERE job_id = $j1"),
+	'a running job whose dataset a superuser gave to another role fails');
+like($node->safe_psql('postgres', "SELECT error FROM heimdall_gen.jobs WHERE job_id = $j1"),
+	qr/no longer belongs to the job's owner/, 'saying why');
+
+# queued jobs with broken rows (planted by a superuser: users cannot write jobs)
+sub queued_job_as
+{
+	my ($role, $name) = @_;
+	my $out = $node->safe_psql('postgres', qq{
+		SET ROLE $role;
+		BEGIN;
+		SELECT heimdall_gen.start_job('$name', 5, 1, '$small') AS j \\gset
+		SELECT heimdall_gen.pause_job(:j);
+		COMMIT;
+		SELECT :j});
+	return (split /\n/, $out)[-1];
+}
+my $ja = queued_job_as('alice', 'alice_data');
+my $jb = queued_job_as('bob', 'bob_data');
+my $jc = queued_job_as('alice', 'alice_gone');
+queued_job_as('alice', 'alice_other');
+$node->safe_psql('postgres', qq{
+	UPDATE heimdall_gen.datasets SET owner = 'bob' WHERE name = 'alice_data';
+	UPDATE heimdall_gen.jobs SET dataset_id = (SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'alice_other')
+	 WHERE job_id = $jb;
+	DELETE FROM heimdall_gen.datasets WHERE name = 'alice_gone';
+	UPDATE heimdall_gen.jobs SET status = 'queued' WHERE job_id IN ($ja, $jb);
+	SELECT heimdall_gen._wake_launcher();
+});
+ok($node->poll_query_until('postgres', "SELECT status = 'failed' FROM heimdall_gen.jobs WHERE job_id = $ja"),
+	'a queued job whose dataset was given to another role fails');
+like($node->safe_psql('postgres', "SELECT error FROM heimdall_gen.jobs WHERE job_id = $ja"),
+	qr/belongs to another role/, 'saying why');
+ok($node->poll_query_until('postgres', "SELECT status = 'failed' FROM heimdall_gen.jobs WHERE job_id = $jb"),
+	'a job pointed at another role\'s dataset fails');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'alice_other'"),
+	'0', 'and wrote nothing into it');
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.jobs WHERE job_id = $jc"), '0',
+	'a deleted dataset takes its jobs with it');
+ok(!server_crashed(), 'the server never crashed or reinitialised');
+
+# -- roles: renamed keeps, re-created gets nothing
+my $jr = queued_job_as('alice', 'renamed_data');
+$node->safe_psql('postgres', 'ALTER ROLE alice RENAME TO alice2');
+is($node->safe_psql('postgres', "SET ROLE alice2; SELECT count(*) FROM heimdall_gen.jobs WHERE job_id = $jr"), '1',
+	'a renamed role still sees its job');
+$node->safe_psql('postgres', "SET ROLE alice2; SELECT heimdall_gen.resume_job($jr)");
+ok($node->poll_query_until('postgres', "SELECT status = 'completed' FROM heimdall_gen.jobs WHERE job_id = $jr"),
+	'and its job runs as it');
+my $jd = queued_job_as('bob', 'dropped_data');
+$node->safe_psql('postgres', 'DROP ROLE bob; CREATE ROLE bob LOGIN');
+is($node->safe_psql('postgres', 'SET ROLE bob; SELECT count(*) FROM heimdall_gen.jobs'), '0',
+	'a new role of a dropped role\'s name sees none of its jobs');
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT heimdall_gen.resume_job($jd)");
+like($err, qr/permission denied to resume job $jd/, 'nor may it resume them');
+$node->safe_psql('postgres', "UPDATE heimdall_gen.jobs SET status = 'queued' WHERE job_id = $jd");
+$node->safe_psql('postgres', 'SELECT heimdall_gen._wake_launcher()');
+ok($node->poll_query_until('postgres', "SELECT status = 'failed' FROM heimdall_gen.jobs WHERE job_id = $jd"),
+	'the dropped role\'s queued job fails instead of running as the new role');
+like($node->safe_psql('postgres', "SELECT error FROM heimdall_gen.jobs WHERE job_id = $jd"),
+	qr/owner role no longer exists/, 'saying why');
+ok(!server_crashed(), 'the server still never crashed');
+
+# -- a worker crash: the server restarts, serves, and stops on a fast shutdown
+my $jx = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('crash', 100000, 5, '$small')");
+ok(wait_samples($node, $jx, 2), 'a job runs');
+my $pid = worker_pid($node, $jx);
+is($node->safe_psql('postgres', "SELECT backend_type FROM pg_stat_activity WHERE pid = $pid"), 'heimdall_gen worker',
+	"pid $pid is a worker of this cluster");
+ok(kill('SEGV', $pid), "the worker crashes (SIGSEGV to $pid)");
+$node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
+pass('the server reinitialised after the crash');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher'}),
+	'both launchers are back');
+ok($node->poll_query_until('postgres', "SELECT samples_done >= 4 FROM heimdall_gen.jobs WHERE job_id = $jx"),
+	'the job resumed and writes again');
+my $t0 = time;
+my $stopped = PostgreSQL::Test::Utils::system_log('pg_ctl', '-D', $node->data_dir, '-m', 'fast', '-t', '60', 'stop') == 0;
+ok($stopped, 'a fast shutdown stops the server (within 60 s: ' . (time - $t0) . ' s)');
+$node->_update_pid(0) if $stopped;
+$node->stop('immediate') unless $stopped;
+
+done_testing();
