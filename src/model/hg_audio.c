@@ -4,6 +4,8 @@
  */
 #include "hg_audio.h"
 
+#include "hg_math.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -14,14 +16,18 @@ static const double dtmf_cols[4] = {1209, 1336, 1477, 1633};
 static void
 resonate(const double *in, double *out, int len, double f, double bw, double fs)
 {
-	double		r = exp(-M_PI * bw / fs);
-	double		a1 = 2.0 * r * cos(2.0 * M_PI * f / fs);
+	double		r = hg_exp(-HG_PI * bw / fs);
+	double		s,
+				c;
+	double		a1;
 	double		a2 = -r * r;
 	double		g = 1.0 - r;
 	double		y1 = 0,
 				y2 = 0;
 	int			n;
 
+	hg_sincos_turns(f / fs, &s, &c);
+	a1 = 2.0 * r * c;
 	for (n = 0; n < len; n++)
 	{
 		double		y = g * in[n] + a1 * y1 + a2 * y2;
@@ -59,7 +65,12 @@ voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
 	for (n = 0; n < len; n++)
 	{
 		double		t = n / fs;
-		double		pitch = f0 * (1.0 + 0.03 * sin(2.0 * M_PI * vibrato_hz * t));
+		double		s,
+					c,
+					pitch;
+
+		hg_sincos_turns_inline(vibrato_hz * t, &s, &c);
+		pitch = f0 * (1.0 + 0.03 * s);
 
 		phase += pitch / fs;
 		pulses[n] = 0.0;
@@ -95,7 +106,11 @@ voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
 			{
 				double		edge = fmin(t - syl_start, t_syllable_end - t);
 
-				env = edge >= 0.02 ? 1.0 : 0.5 - 0.5 * cos(M_PI * edge / 0.02);
+				double		s,
+							c;
+
+				hg_sincos_turns(edge / 0.04, &s, &c);	/* cos(pi edge / 20 ms) */
+				env = edge >= 0.02 ? 1.0 : 0.5 - 0.5 * c;
 				env = fmax(env, 0.02);
 			}
 			audio[n] *= env;
@@ -122,21 +137,33 @@ hg_audio_generate(hg_content content, hg_rng *rng, double fs,
 	*f2 = 0.0;
 	if (content == HG_CONTENT_TONE)
 	{
-		double		phase0 = hg_rng_range(rng, 0, 2.0 * M_PI);
+		double		phase0 = hg_rng_uniform(rng);	/* in turns */
+		double		s,
+					c;
 
 		*f1 = hg_rng_range(rng, 800, 1200);
 		for (n = 0; n < len; n++)
-			audio[n] = sin(2.0 * M_PI * *f1 * n / fs + phase0);
+		{
+			hg_sincos_turns_inline(*f1 * n / fs + phase0, &s, &c);
+			audio[n] = s;
+		}
 	}
 	else if (content == HG_CONTENT_DTMF)
 	{
-		double		p1 = hg_rng_range(rng, 0, 2.0 * M_PI);
-		double		p2 = hg_rng_range(rng, 0, 2.0 * M_PI);
+		double		p1 = hg_rng_uniform(rng);	/* in turns */
+		double		p2 = hg_rng_uniform(rng);
+		double		s1,
+					s2,
+					c;
 
 		*f1 = dtmf_rows[hg_rng_int(rng, 0, 3)];
 		*f2 = dtmf_cols[hg_rng_int(rng, 0, 3)];
 		for (n = 0; n < len; n++)
-			audio[n] = sin(2.0 * M_PI * *f1 * n / fs + p1) + sin(2.0 * M_PI * *f2 * n / fs + p2);
+		{
+			hg_sincos_turns_inline(*f1 * n / fs + p1, &s1, &c);
+			hg_sincos_turns_inline(*f2 * n / fs + p2, &s2, &c);
+			audio[n] = s1 + s2;
+		}
 	}
 	else
 		voice(rng, fs, audio, scratch, len);

@@ -6,6 +6,7 @@
 #include "hg_channel.h"
 
 #include "hg_dsp.h"
+#include "hg_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -54,11 +55,14 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 	for (e = 0; e < *n_echoes; e++)
 	{
 		double		extra = hg_rng_range(channel_rng, cfg->echo_delay_min_us, cfg->echo_delay_max_us) * 1e-6 * fs;
-		double		gain = pow(10.0, hg_rng_range(channel_rng, cfg->echo_atten_min_db, cfg->echo_atten_max_db) / 20.0);
-		double		phase = hg_rng_range(channel_rng, 0, 2.0 * M_PI);
+		double		gain = hg_exp10(hg_rng_range(channel_rng, cfg->echo_atten_min_db, cfg->echo_atten_max_db) / 20.0);
+		double		phase = hg_rng_uniform(channel_rng);	/* in turns */
+		double		s,
+					c;
 
+		hg_sincos_turns(phase, &s, &c);
 		hg_add_fractional_delay(buf->taps_re, buf->taps_im, buf->n_taps, HG_FD_HALF,
-								frac + extra, gain * cos(phase), gain * sin(phase));
+								frac + extra, gain * c, gain * s);
 	}
 
 	/* block fading: amplitudes at block centres, linear between them */
@@ -78,7 +82,7 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 			n_blocks = 64;
 		}
 		for (b = 0; b < n_blocks; b++)
-			fading_amp[b] = sqrt(hg_rng_rician_power(channel_rng, pow(10.0, k_db / 10.0)));
+			fading_amp[b] = sqrt(hg_rng_rician_power(channel_rng, hg_exp10(k_db / 10.0)));
 	}
 	else
 	{
@@ -92,15 +96,18 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 				   buf->taps_re, buf->taps_im, buf->n_taps, buf->y_re, buf->y_im, n_iq);
 
 	/* 3. fading and frequency error; measure the power */
-	omega = 2.0 * M_PI * f_off / fs;
+	omega = f_off / fs;			/* turns per sample */
 	for (n = 0; n < n_iq; n += ANCHOR_EVERY)
 	{
 		int			end = n + ANCHOR_EVERY < n_iq ? n + ANCHOR_EVERY : n_iq;
-		double		pr = cos(omega * n),
-					pi = sin(omega * n);
-		double		rr = cos(omega),
-					ri = sin(omega);
+		double		pr,
+					pi,
+					rr,
+					ri;
 		int			m;
+
+		hg_sincos_turns(omega * n, &pi, &pr);
+		hg_sincos_turns(omega, &ri, &rr);
 
 		for (m = n; m < end; m++)
 		{
@@ -123,10 +130,10 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 	power /= n_iq;
 
 	/* 4. scale to P_rx, add noise at the floor */
-	scale = power > 0 ? sqrt(pow(10.0, rx_power_dbm / 10.0) / power) : 0.0;
+	scale = power > 0 ? sqrt(hg_exp10(rx_power_dbm / 10.0) / power) : 0.0;
 	if (cfg->noise)
 		hg_rng_fill_normal(noise_rng, buf->ziggurat,
-						   (float) sqrt(pow(10.0, cfg->noise_floor_dbm / 10.0) / 2.0),
+						   (float) sqrt(hg_exp10(cfg->noise_floor_dbm / 10.0) / 2.0),
 						   buf->noise, 2 * n_iq);
 	else
 		memset(buf->noise, 0, sizeof(float) * 2 * (size_t) n_iq);

@@ -4,6 +4,8 @@
  */
 #include "hg_dsp.h"
 
+#include "hg_math.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -12,17 +14,28 @@
 double
 hg_blackman(double x, double half_width)
 {
-	double		a = M_PI * x / half_width;
+	double		t = 0.5 * x / half_width;	/* pi x / half_width, in turns */
+	double		s,
+				c1,
+				c2;
 
 	if (fabs(x) >= half_width)
 		return 0.0;
-	return 0.42 + 0.5 * cos(a) + 0.08 * cos(2.0 * a);
+	hg_sincos_turns(t, &s, &c1);
+	hg_sincos_turns(2.0 * t, &s, &c2);
+	return 0.42 + 0.5 * c1 + 0.08 * c2;
 }
 
 double
 hg_sinc(double x)
 {
-	return fabs(x) < 1e-12 ? 1.0 : sin(M_PI * x) / (M_PI * x);
+	double		s,
+				c;
+
+	if (fabs(x) < 1e-12)
+		return 1.0;
+	hg_sincos_turns(0.5 * x, &s, &c);
+	return s / (HG_PI * x);
 }
 
 void

@@ -6,6 +6,8 @@
  */
 #include "hg_rng.h"
 
+#include "hg_math.h"
+
 #include <math.h>
 
 #define PHILOX_M0 0xD2511F53u
@@ -120,6 +122,8 @@ hg_rng_normal(hg_rng *rng)
 	double		u1;
 	double		u2;
 	double		radius;
+	double		s,
+				c;
 
 	if (rng->have_spare)
 	{
@@ -129,10 +133,11 @@ hg_rng_normal(hg_rng *rng)
 	/* 1 - U lies in (0, 1], so the logarithm is finite */
 	u1 = 1.0 - hg_rng_uniform(rng);
 	u2 = hg_rng_uniform(rng);
-	radius = sqrt(-2.0 * log(u1));
-	rng->spare = radius * sin(2.0 * M_PI * u2);
+	radius = sqrt(-2.0 * hg_log(u1));
+	hg_sincos_turns(u2, &s, &c);	/* the angle 2 pi u2 */
+	rng->spare = radius * s;
 	rng->have_spare = 1;
-	return radius * cos(2.0 * M_PI * u2);
+	return radius * c;
 }
 
 double
@@ -186,7 +191,7 @@ hg_ziggurat_init(hg_ziggurat *z)
 {
 	double		dn = ZIG_R;
 	double		tn = dn;
-	double		q = ZIG_V / exp(-0.5 * dn * dn);
+	double		q = ZIG_V / hg_exp(-0.5 * dn * dn);
 	int			i;
 
 	z->kn[0] = (uint32_t) ((dn / q) * ZIG_M);
@@ -194,13 +199,13 @@ hg_ziggurat_init(hg_ziggurat *z)
 	z->wn[0] = q / ZIG_M;
 	z->wn[127] = dn / ZIG_M;
 	z->fn[0] = 1.0;
-	z->fn[127] = exp(-0.5 * dn * dn);
+	z->fn[127] = hg_exp(-0.5 * dn * dn);
 	for (i = 126; i >= 1; i--)
 	{
-		dn = sqrt(-2.0 * log(ZIG_V / dn + exp(-0.5 * dn * dn)));
+		dn = sqrt(-2.0 * hg_log(ZIG_V / dn + hg_exp(-0.5 * dn * dn)));
 		z->kn[i + 1] = (uint32_t) ((dn / tn) * ZIG_M);
 		tn = dn;
-		z->fn[i] = exp(-0.5 * dn * dn);
+		z->fn[i] = hg_exp(-0.5 * dn * dn);
 		z->wn[i] = dn / ZIG_M;
 	}
 }
@@ -226,12 +231,12 @@ ziggurat_slow(hg_rng *rng, const hg_ziggurat *z, int32_t hz, uint32_t iz)
 
 			do
 			{
-				xt = -log(1.0 - hg_rng_uniform(rng)) / ZIG_R;
-				yt = -log(1.0 - hg_rng_uniform(rng));
+				xt = -hg_log(1.0 - hg_rng_uniform(rng)) / ZIG_R;
+				yt = -hg_log(1.0 - hg_rng_uniform(rng));
 			} while (yt + yt < xt * xt);
 			return hz > 0 ? ZIG_R + xt : -ZIG_R - xt;
 		}
-		if (z->fn[iz] + hg_rng_uniform(rng) * (z->fn[iz - 1] - z->fn[iz]) < exp(-0.5 * x * x))
+		if (z->fn[iz] + hg_rng_uniform(rng) * (z->fn[iz - 1] - z->fn[iz]) < hg_exp(-0.5 * x * x))
 			return x;
 		hz = (int32_t) hg_rng_u32(rng);
 		iz = hg_rng_u32(rng) & 127u;

@@ -6,6 +6,7 @@
 
 #include "hg_audio.h"
 #include "hg_dsp.h"
+#include "hg_math.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -38,12 +39,22 @@ hg_rrc_pulse(double t, double rolloff)
 	double		b = rolloff;
 	double		at = fabs(t);
 
+	double		s1,
+				c1,
+				s2,
+				c2;
+
+	/* the angles pi t (1 -+ b) and pi / 4b, in turns */
 	if (at < 1e-9)
-		return 1.0 - b + 4.0 * b / M_PI;
+		return 1.0 - b + 4.0 * b / HG_PI;
 	if (b > 0 && fabs(at - 1.0 / (4.0 * b)) < 1e-9)
-		return b / sqrt(2.0) * ((1 + 2 / M_PI) * sin(M_PI / (4 * b)) + (1 - 2 / M_PI) * cos(M_PI / (4 * b)));
-	return (sin(M_PI * t * (1 - b)) + 4 * b * t * cos(M_PI * t * (1 + b))) /
-		(M_PI * t * (1 - (4 * b * t) * (4 * b * t)));
+	{
+		hg_sincos_turns(1.0 / (8.0 * b), &s1, &c1);
+		return b / sqrt(2.0) * ((1 + 2 / HG_PI) * s1 + (1 - 2 / HG_PI) * c1);
+	}
+	hg_sincos_turns(0.5 * t * (1 - b), &s1, &c1);
+	hg_sincos_turns(0.5 * t * (1 + b), &s2, &c2);
+	return (s1 + 4 * b * t * c2) / (HG_PI * t * (1 - (4 * b * t) * (4 * b * t)));
 }
 
 hg_waveform *
@@ -145,31 +156,41 @@ analog_audio(hg_waveform *w, const hg_config *cfg, hg_content content, hg_rng *r
 
 /*
  * Constant-envelope phase modulation shared by FM and FSK: the phase
- * advances by step * x[n] radians per sample (x in [-1, 1] is the audio or
- * the symbol), kept in [-pi, pi] so cos/sin stay exact over long buffers.
+ * advances by step * x[n] turns per sample (x in [-1, 1] is the audio or
+ * the symbol), kept in [-1/2, 1/2] turn.  The phases are accumulated first
+ * (a serial sum) into phase[], then turned into cos / sin in a loop the
+ * compiler vectorises.
  */
 static void
-phase_modulate(const double *x, int len, double step, float *re, float *im)
+phase_modulate(const double *x, double *phase, int len, double step, float *re, float *im)
 {
-	double		phase = 0.0;
+	double		p = 0.0;
 	int			n;
 
 	for (n = 0; n < len; n++)
 	{
-		phase += step * x[n];
-		if (phase > M_PI)
-			phase -= 2.0 * M_PI;
-		else if (phase < -M_PI)
-			phase += 2.0 * M_PI;
-		re[n] = (float) cos(phase);
-		im[n] = (float) sin(phase);
+		p += step * x[n];
+		if (p > 0.5)
+			p -= 1.0;
+		else if (p < -0.5)
+			p += 1.0;
+		phase[n] = p;
+	}
+	for (n = 0; n < len; n++)
+	{
+		double		s,
+					c;
+
+		hg_sincos_turns_inline(phase[n], &s, &c);
+		re[n] = (float) c;
+		im[n] = (float) s;
 	}
 }
 
 static void
 modulate_fm(hg_waveform *w, const hg_config *cfg, int len, float *re, float *im)
 {
-	phase_modulate(w->audio, len, 2.0 * M_PI * cfg->fm_deviation_hz / cfg->sample_rate_hz, re, im);
+	phase_modulate(w->audio, w->scratch, len, cfg->fm_deviation_hz / cfg->sample_rate_hz, re, im);
 }
 
 static void
@@ -216,7 +237,11 @@ modulate_cw(const hg_config *cfg, hg_rng *rng, int len, float *re, float *im)
 		{
 			double		d = fmin(t - t_on, t_off - t);
 
-			a = d >= edge ? 1.0 : 0.5 - 0.5 * cos(M_PI * d / edge);
+			double		s,
+						c;
+
+			hg_sincos_turns(0.5 * d / edge, &s, &c);	/* cos(pi d / edge) */
+			a = d >= edge ? 1.0 : 0.5 - 0.5 * c;
 		}
 		re[n] = (float) a;
 		im[n] = 0.0f;
@@ -259,7 +284,7 @@ modulate_fsk(hg_waveform *w, const hg_config *cfg, hg_rng *rng, int len, float *
 
 		w->audio[n] = w->symbols_i[k < n_sym ? k : n_sym - 1];
 	}
-	phase_modulate(w->audio, len, M_PI * cfg->fsk_shift_hz / cfg->sample_rate_hz, re, im);
+	phase_modulate(w->audio, w->scratch, len, 0.5 * cfg->fsk_shift_hz / cfg->sample_rate_hz, re, im);
 }
 
 /*
