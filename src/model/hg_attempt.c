@@ -1,10 +1,11 @@
 /*
  * hg_attempt.c
  *    One attempt of the generator: the workspace that holds every buffer,
- *    and hg_attempt(), which decides the geometry and link budget first,
+ *    and hg_attempt_ex(), which decides the geometry and link budget first,
  *    applies the filter of signal-model.md section 5 before any IQ exists,
  *    and only for a kept sample synthesises the transmission once and each
- *    receiver's channel.
+ *    receiver's channel; in labels-only mode it draws the few labels the
+ *    waveform and channel streams decide and synthesises nothing.
  */
 #include "hg_model.h"
 
@@ -95,6 +96,12 @@ hg_workspace_destroy(hg_workspace *ws)
 	free(ws);
 }
 
+int
+hg_model_version(void)
+{
+	return HG_MODEL_VERSION;
+}
+
 uint64_t
 hg_workspace_receptions_synthesized(const hg_workspace *ws)
 {
@@ -135,6 +142,13 @@ mid_path_obstacle(double lat1, double lon1, double alt1, double lat2, double lon
 hg_outcome
 hg_attempt(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 		   hg_workspace *ws, hg_sample *out)
+{
+	return hg_attempt_ex(cfg, seed, attempt_idx, ws, out, 0);
+}
+
+hg_outcome
+hg_attempt_ex(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
+			  hg_workspace *ws, hg_sample *out, unsigned flags)
 {
 	hg_rng		rng_rx,
 				rng_tx,
@@ -255,6 +269,17 @@ hg_attempt(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 	/* kept: the transmission once, then each receiver's channel */
 	hg_rng_init(&rng, seed, attempt_idx, HG_RX_SHARED, HG_STREAM_WAVEFORM);
 	hg_waveform_choose(cfg, &rng, &out->modulation, &out->content);
+	if (flags & HG_ATTEMPT_LABELS_ONLY)
+	{
+		/* the channel labels are the first draws of each channel stream */
+		for (k = 0; k < n; k++)
+		{
+			hg_rng_init(&rng, seed, attempt_idx, (uint32_t) k, HG_STREAM_CHANNEL);
+			hg_channel_draw_labels(cfg, &rng, &out->rx[k].freq_offset_hz, &out->rx[k].n_echoes);
+			out->rx[k].iq = NULL;
+		}
+		return HG_KEPT;
+	}
 	hg_waveform_synthesize(ws->wave, cfg, out->modulation, out->content, &rng,
 						   ws->tx_re, ws->tx_im, ws->tx_len, &f1, &f2);
 	for (k = 0; k < n; k++)

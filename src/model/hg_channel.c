@@ -23,6 +23,16 @@ hg_channel_taps(const hg_config *cfg)
 }
 
 void
+hg_channel_draw_labels(const hg_config *cfg, hg_rng *channel_rng,
+					   double *freq_offset_hz, int *n_echoes)
+{
+	*freq_offset_hz = hg_rng_range(channel_rng, -cfg->freq_error_max_hz, cfg->freq_error_max_hz);
+	*n_echoes = cfg->multipath ? hg_rng_int(channel_rng, cfg->echoes_min, cfg->echoes_max) : 0;
+	if (*n_echoes > HG_MAX_ECHOES)
+		*n_echoes = HG_MAX_ECHOES;
+}
+
+void
 hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 				 hg_rng *channel_rng, hg_rng *noise_rng,
 				 const float *tx_re, const float *tx_im, int pre_roll,
@@ -45,10 +55,7 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 				n;
 
 	/* 1. draws, in a fixed order */
-	f_off = hg_rng_range(channel_rng, -cfg->freq_error_max_hz, cfg->freq_error_max_hz);
-	*n_echoes = cfg->multipath ? hg_rng_int(channel_rng, cfg->echoes_min, cfg->echoes_max) : 0;
-	if (*n_echoes > HG_MAX_ECHOES)
-		*n_echoes = HG_MAX_ECHOES;
+	hg_channel_draw_labels(cfg, channel_rng, &f_off, n_echoes);
 	memset(buf->taps_re, 0, sizeof(float) * (size_t) buf->n_taps);
 	memset(buf->taps_im, 0, sizeof(float) * (size_t) buf->n_taps);
 	hg_add_fractional_delay(buf->taps_re, buf->taps_im, buf->n_taps, HG_FD_HALF, frac, 1.0, 0.0);

@@ -40,6 +40,15 @@ typedef struct hg_channel_buffers
 int			hg_channel_taps(const hg_config *cfg);
 
 /*
+ * The channel's labels: the first draws of the channel stream (frequency
+ * error, number of echoes).  hg_channel_apply starts with exactly this
+ * call, and a labels-only attempt makes only this one, so the two cannot
+ * disagree.
+ */
+void		hg_channel_draw_labels(const hg_config *cfg, hg_rng *channel_rng,
+								   double *freq_offset_hz, int *n_echoes);
+
+/*
  * tx_re/tx_im: the transmission, index pre_roll = emission time 0.  Writes
  * n_iq complex samples into iq (interleaved).  Fills *freq_offset_hz and
  * *n_echoes with what it drew.
