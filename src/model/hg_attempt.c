@@ -14,6 +14,7 @@
 #include "hg_gdop.h"
 #include "hg_geo.h"
 #include "hg_link.h"
+#include "hg_noise.h"
 #include "hg_rng.h"
 #include "hg_waveform.h"
 

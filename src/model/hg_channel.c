@@ -7,6 +7,7 @@
 
 #include "hg_dsp.h"
 #include "hg_math.h"
+#include "hg_noise.h"
 
 #include <math.h>
 #include <string.h>
