@@ -12,29 +12,51 @@
 static const double dtmf_rows[4] = {697, 770, 852, 941};
 static const double dtmf_cols[4] = {1209, 1336, 1477, 1633};
 
-/* Two-pole resonator at f with bandwidth bw, unit gain at its peak. */
+/* Coefficients of a two-pole resonator at f with bandwidth bw, unit gain at its peak. */
 static void
-resonate(const double *in, double *out, int len, double f, double bw, double fs)
+resonator(double f, double bw, double fs, double *g, double *a1, double *a2)
 {
 	double		r = hg_exp(-HG_PI * bw / fs);
 	double		s,
 				c;
-	double		a1;
-	double		a2 = -r * r;
-	double		g = 1.0 - r;
-	double		y1 = 0,
-				y2 = 0;
-	int			n;
 
 	hg_sincos_turns(f / fs, &s, &c);
-	a1 = 2.0 * r * c;
+	*a1 = 2.0 * r * c;
+	*a2 = -r * r;
+	*g = 1.0 - r;
+}
+
+/*
+ * out[n] = the sum of three resonators driven by in[n], in one loop: each
+ * is a serial recursion, so running the three side by side lets their
+ * latencies overlap.  Each output adds the three in a fixed order.
+ */
+static void
+resonate3(const double *in, double *out, int len, const double f[3], const double bw[3], double fs)
+{
+	double		g[3],
+				a1[3],
+				a2[3],
+				y1[3] = {0, 0, 0},
+				y2[3] = {0, 0, 0};
+	int			n,
+				k;
+
+	for (k = 0; k < 3; k++)
+		resonator(f[k], bw[k], fs, &g[k], &a1[k], &a2[k]);
 	for (n = 0; n < len; n++)
 	{
-		double		y = g * in[n] + a1 * y1 + a2 * y2;
+		double		acc = 0.0;
 
-		out[n] += y;
-		y2 = y1;
-		y1 = y;
+		for (k = 0; k < 3; k++)
+		{
+			double		y = g[k] * in[n] + a1[k] * y1[k] + a2[k] * y2[k];
+
+			acc += y;
+			y2[k] = y1[k];
+			y1[k] = y;
+		}
+		out[n] = acc;
 	}
 }
 
@@ -62,15 +84,18 @@ voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
 	t_syllable_end = hg_rng_range(rng, -0.1, 0.25);
 	t_next_start = t_syllable_end + hg_rng_range(rng, 0.04, 0.2);
 
+	/* the vibrato's sine first, in a loop the compiler vectorises (audio is free yet) */
 	for (n = 0; n < len; n++)
 	{
-		double		t = n / fs;
 		double		s,
-					c,
-					pitch;
+					c;
 
-		hg_sincos_turns_inline(vibrato_hz * t, &s, &c);
-		pitch = f0 * (1.0 + 0.03 * s);
+		hg_sincos_turns_inline(vibrato_hz * (n / fs), &s, &c);
+		audio[n] = s;
+	}
+	for (n = 0; n < len; n++)
+	{
+		double		pitch = f0 * (1.0 + 0.03 * audio[n]);
 
 		phase += pitch / fs;
 		pulses[n] = 0.0;
@@ -80,10 +105,12 @@ voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
 			pulses[n] = 1.0;
 		}
 	}
-	memset(audio, 0, sizeof(double) * (size_t) len);
-	resonate(pulses, audio, len, f1, 80, fs);
-	resonate(pulses, audio, len, f2, 120, fs);
-	resonate(pulses, audio, len, f3, 200, fs);
+	{
+		const double formant[3] = {f1, f2, f3};
+		const double bandwidth[3] = {80, 120, 200};
+
+		resonate3(pulses, audio, len, formant, bandwidth, fs);
+	}
 
 	/* syllable envelope: raised-cosine 20 ms edges, silence between */
 	{
@@ -106,12 +133,15 @@ voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
 			{
 				double		edge = fmin(t - syl_start, t_syllable_end - t);
 
-				double		s,
-							c;
+				env = 1.0;
+				if (edge < 0.02)
+				{
+					double		s,
+								c;
 
-				hg_sincos_turns(edge / 0.04, &s, &c);	/* cos(pi edge / 20 ms) */
-				env = edge >= 0.02 ? 1.0 : 0.5 - 0.5 * c;
-				env = fmax(env, 0.02);
+					hg_sincos_turns(edge / 0.04, &s, &c);	/* cos(pi edge / 20 ms) */
+					env = fmax(0.5 - 0.5 * c, 0.02);
+				}
 			}
 			audio[n] *= env;
 		}
