@@ -51,7 +51,7 @@ $(MODEL_SRCS:.c=.o): CFLAGS += $(MODEL_CFLAGS) $(MODEL_WARN)
 # Unit tests and benchmarks of the model, built without Postgres.
 # ---------------------------------------------------------------------------
 HOSTCC      ?= cc
-UNIT_CFLAGS  = $(MODEL_CFLAGS) $(MODEL_WARN) -g -Isrc/model -Itest/unit $(SANITIZE)
+UNIT_CFLAGS  = $(MODEL_CFLAGS) $(MODEL_WARN) -g -Isrc/model -Itest/unit $(SANITIZE) $(MODEL_DEFS)
 BUILD        = build
 MODEL_TOBJS  = $(patsubst src/model/%.c,$(BUILD)/model/%.o,$(MODEL_SRCS))
 UNIT_SRCS    = $(sort $(wildcard test/unit/test_*.c))
@@ -75,8 +75,16 @@ $(BUILD)/bench/%: test/bench/%.c $(MODEL_TOBJS)
 unit-build: $(UNIT_BINS)
 
 # Runs every unit test binary; prints the closing "N passed, N failed" line.
-unit: unit-build
-	@scripts/run-unit-tests.sh $(UNIT_BINS)
+# The golden test runs a second time in a build without any AVX2 clone or
+# intrinsic (-DHG_SCALAR_ONLY): the same pinned hash proves the vector paths
+# give the bytes of the scalar ones.
+SCALAR_BUILD = $(BUILD)/scalar
+unit: unit-build unit-scalar-build
+	@scripts/run-unit-tests.sh $(UNIT_BINS) $(SCALAR_BUILD)/unit/test_golden
+
+.PHONY: unit-scalar-build
+unit-scalar-build:
+	@$(MAKE) --no-print-directory BUILD=$(SCALAR_BUILD) MODEL_DEFS=-DHG_SCALAR_ONLY $(SCALAR_BUILD)/unit/test_golden
 
 bench-model: $(BUILD)/bench/bench_model
 	$(BUILD)/bench/bench_model

@@ -63,8 +63,9 @@ hg_workspace_create(const hg_config *cfg)
 	ws->chan.y_re = malloc(sizeof(float) * (size_t) ws->n_iq);
 	ws->chan.y_im = malloc(sizeof(float) * (size_t) ws->n_iq);
 	ws->chan.noise = malloc(sizeof(float) * 2 * (size_t) ws->n_iq);
+	ws->chan.gain = malloc(sizeof(double) * (size_t) ws->n_iq);
 	ok = ws->wave && ws->tx_re && ws->tx_im && ws->chan.taps_re && ws->chan.taps_im &&
-		ws->chan.y_re && ws->chan.y_im && ws->chan.noise;
+		ws->chan.y_re && ws->chan.y_im && ws->chan.noise && ws->chan.gain;
 	for (k = 0; k < HG_MAX_RECEIVERS && ok; k++)
 		ok = (ws->iq[k] = malloc(sizeof(float) * 2 * (size_t) ws->n_iq)) != NULL;
 	if (!ok)
@@ -92,6 +93,7 @@ hg_workspace_destroy(hg_workspace *ws)
 	free(ws->chan.y_re);
 	free(ws->chan.y_im);
 	free(ws->chan.noise);
+	free(ws->chan.gain);
 	for (k = 0; k < HG_MAX_RECEIVERS; k++)
 		free(ws->iq[k]);
 	free(ws);

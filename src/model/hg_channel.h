@@ -33,6 +33,7 @@ typedef struct hg_channel_buffers
 	float	   *y_re;			/* n_iq */
 	float	   *y_im;
 	float	   *noise;			/* 2 * n_iq */
+	double	   *gain;			/* n_iq: the block-fading envelope */
 	const void *ziggurat;		/* hg_ziggurat tables */
 } hg_channel_buffers;
 

@@ -5,6 +5,7 @@
 #include "hg_dsp.h"
 
 #include "hg_math.h"
+#include "hg_simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -78,9 +79,7 @@ hg_add_fractional_delay(float *taps_re, float *taps_im, int n_taps, int half,
  * compute every output with the same IEEE operations in the same order (no
  * FMA: the model is built with -ffp-contract=off), so the bytes agree.
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+HG_AVX2_CLONES
 void
 hg_fir_complex(const float *x_re, const float *x_im, int first_lag_offset,
 			   const float *h_re, const float *h_im, int n_taps,

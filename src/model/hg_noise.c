@@ -7,6 +7,7 @@
 #include "hg_noise.h"
 
 #include "hg_math.h"
+#include "hg_simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -88,9 +89,7 @@ ziggurat_slow(hg_rng *slow, const hg_ziggurat *z, int32_t hz, uint32_t iz)
  * lookups (gathers) the compiler vectorises; both clones give the same bits
  * (an int to float conversion and one float multiply per word).
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+HG_AVX2_CLONES
 static void
 fast_pass(const uint32_t *words, const uint32_t *kn, const float *wnf, float *out,
 		  unsigned char *flag, int n)

@@ -7,6 +7,7 @@
 #include "hg_rng.h"
 
 #include "hg_math.h"
+#include "hg_simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -74,9 +75,8 @@ philox_group(const uint32_t key[2], const uint32_t counter[4], uint32_t first, u
 	}
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef HG_HAVE_AVX2_INTRINSICS
 #include <immintrin.h>
-#define HG_PHILOX_AVX2 1
 
 /*
  * Two groups (16 blocks) at a time with AVX2: each 32-bit counter word sits
@@ -166,7 +166,7 @@ hg_philox_blocks(const uint32_t key[2], const uint32_t counter[4], int n_groups,
 {
 	int			done = 0;
 
-#ifdef HG_PHILOX_AVX2
+#ifdef HG_HAVE_AVX2_INTRINSICS
 	if (__builtin_cpu_supports("avx2"))
 	{
 		done = n_groups / 2 * 2;
