@@ -12,11 +12,19 @@
 #include <math.h>
 #include <string.h>
 
-/* R is the start of the tail, V the area of every layer; abscissae have 24 bits plus sign. */
-#define ZIG_R 3.442619855899
-#define ZIG_V 9.91256303526217e-3
-#define ZIG_M 16777216.0
-#define ZIG_HALF 16777216		/* hz = (w >> 7) - 2^24 */
+/*
+ * R is the start of the tail, V the area of every layer, for 256 layers
+ * (Marsaglia and Tsang's values, re-derived by solving for the R whose
+ * layers close at the top: 3.654152885361009, 4.928673233974658e-3).  256
+ * layers rather than 128: half as many draws miss their rectangle (the
+ * slow path costs an exp and more draws).  Abscissae have 23 bits plus sign.
+ */
+#define ZIG_R 3.654152885361009
+#define ZIG_V 4.928673233974658e-3
+#define ZIG_M 8388608.0
+#define ZIG_HALF 8388608		/* hz = (w >> 8) - 2^23 */
+#define ZIG_TOP (HG_ZIG_LAYERS - 1)
+#define ZIG_MASK ((uint32_t) ZIG_TOP)
 #define CHUNK_GROUPS 32			/* 32 groups of 8 blocks: 1024 words, 5 kB in L1 */
 #define CHUNK_WORDS (CHUNK_GROUPS * 32)
 #define SLOW_PATH_BLOCK 0x80000000u
@@ -32,10 +40,10 @@ hg_ziggurat_init(hg_ziggurat *z)
 	z->kn[0] = (uint32_t) ((dn / q) * ZIG_M);
 	z->kn[1] = 0;
 	z->wn[0] = q / ZIG_M;
-	z->wn[127] = dn / ZIG_M;
+	z->wn[ZIG_TOP] = dn / ZIG_M;
 	z->fn[0] = 1.0;
-	z->fn[127] = hg_exp(-0.5 * dn * dn);
-	for (i = 126; i >= 1; i--)
+	z->fn[ZIG_TOP] = hg_exp(-0.5 * dn * dn);
+	for (i = ZIG_TOP - 1; i >= 1; i--)
 	{
 		dn = sqrt(-2.0 * hg_log(ZIG_V / dn + hg_exp(-0.5 * dn * dn)));
 		z->kn[i + 1] = (uint32_t) ((dn / tn) * ZIG_M);
@@ -75,8 +83,8 @@ ziggurat_slow(hg_rng *slow, const hg_ziggurat *z, int32_t hz, uint32_t iz)
 		if (z->fn[iz] + hg_rng_uniform(slow) * (z->fn[iz - 1] - z->fn[iz]) < hg_exp(-0.5 * x * x))
 			return x;
 		w = hg_rng_u32(slow);
-		hz = (int32_t) (w >> 7) - ZIG_HALF;
-		iz = w & 127u;
+		hz = (int32_t) (w >> 8) - ZIG_HALF;
+		iz = w & ZIG_MASK;
 		magnitude = hz < 0 ? (uint32_t) -hz : (uint32_t) hz;
 		if (magnitude < z->kn[iz])
 			return (double) hz * z->wn[iz];
@@ -99,8 +107,8 @@ fast_pass(const uint32_t *words, const uint32_t *kn, const float *wnf, float *ou
 	for (k = 0; k < n; k++)
 	{
 		uint32_t	w = words[k];
-		int32_t		hz = (int32_t) (w >> 7) - ZIG_HALF;
-		uint32_t	iz = w & 127u;
+		int32_t		hz = (int32_t) (w >> 8) - ZIG_HALF;
+		uint32_t	iz = w & ZIG_MASK;
 		uint32_t	magnitude = (uint32_t) (hz < 0 ? -hz : hz);
 
 		out[k] = (float) hz * wnf[iz];
@@ -113,12 +121,12 @@ hg_rng_fill_normal(hg_rng *rng, const hg_ziggurat *z, float sigma, float *out, i
 {
 	uint32_t	words[CHUNK_WORDS];
 	unsigned char flag[CHUNK_WORDS];
-	float		wnf[128];
+	float		wnf[HG_ZIG_LAYERS];
 	hg_rng		slow = *rng;
 	int			start,
 				k;
 
-	for (k = 0; k < 128; k++)
+	for (k = 0; k < HG_ZIG_LAYERS; k++)
 		wnf[k] = (float) ((double) sigma * z->wn[k]);
 	slow.counter[0] = SLOW_PATH_BLOCK;
 	slow.used = 4;
@@ -143,9 +151,9 @@ hg_rng_fill_normal(hg_rng *rng, const hg_ziggurat *z, float sigma, float *out, i
 			for (j = k; j < k + 8 && j < len; j++)
 				if (flag[j])
 				{
-					int32_t		hz = (int32_t) (words[j] >> 7) - ZIG_HALF;
+					int32_t		hz = (int32_t) (words[j] >> 8) - ZIG_HALF;
 
-					out[start + j] = (float) ((double) sigma * ziggurat_slow(&slow, z, hz, words[j] & 127u));
+					out[start + j] = (float) ((double) sigma * ziggurat_slow(&slow, z, hz, words[j] & ZIG_MASK));
 				}
 		}
 	}

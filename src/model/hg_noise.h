@@ -2,13 +2,13 @@
  * hg_noise.h
  *    White Gaussian noise for the receptions: a ziggurat sampler (Marsaglia
  *    & Tsang, "The ziggurat method for generating random variables", JSS
- *    2000, 128 layers) fed by Philox blocks computed 8 at a time, so that
+ *    2000) with 256 layers fed by Philox blocks computed 8 at a time, so that
  *    the common case (99 % of draws) runs as vector code.
  *
  * Stream layout (part of the model's output definition, version 2): the
  * noise stream's 32-bit words come from hg_philox_blocks, block 0 onwards,
- * in its word-major order, one word per normal: bits 0-6 pick the layer,
- * bits 7-31 are a signed abscissa hz = (w >> 7) - 2^24.  A word whose hz
+ * in its word-major order, one word per normal: bits 0-7 pick the layer,
+ * bits 8-31 are a signed abscissa hz = (w >> 8) - 2^23.  A word whose hz
  * falls outside its layer's rectangle is finished by the slow path (wedge
  * or tail), whose extra draws come, in output order, from the same stream
  * at block 2^31 onwards, so the fast words never depend on the slow ones.
@@ -18,12 +18,14 @@
 
 #include "hg_rng.h"
 
-/* Tables of the ziggurat, for abscissae of 24 bits plus sign. */
+/* Tables of the ziggurat, for abscissae of 23 bits plus sign. */
+#define HG_ZIG_LAYERS 256
+
 typedef struct hg_ziggurat
 {
-	uint32_t	kn[128];
-	double		wn[128];
-	double		fn[128];
+	uint32_t	kn[HG_ZIG_LAYERS];
+	double		wn[HG_ZIG_LAYERS];
+	double		fn[HG_ZIG_LAYERS];
 } hg_ziggurat;
 
 /* The tables: a pure function of nothing (computed with hg_math). */
