@@ -199,7 +199,11 @@ hg_audio_generate(hg_content content, hg_rng *rng, double fs,
 		voice(rng, fs, audio, scratch, len);
 
 	for (n = 0; n < len; n++)
-		peak = fmax(peak, fabs(audio[n]));
+	{
+		double		a = audio[n] < 0 ? -audio[n] : audio[n];
+
+		peak = a > peak ? a : peak;	/* max is exact: not libm's fmax, a call */
+	}
 	if (peak > 0.0)
 		for (n = 0; n < len; n++)
 			audio[n] /= peak;
