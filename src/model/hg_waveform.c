@@ -202,8 +202,9 @@ analog_audio(hg_waveform *w, const hg_config *cfg, hg_content content, hg_rng *r
  * advances by step * x[n] turns per sample (x in [-1, 1] is the audio or
  * the symbol), kept in [-1/2, 1/2] turn.  The phases are accumulated first
  * (a serial sum) into phase[], then turned into cos / sin in a loop the
- * compiler vectorises.
+ * compiler vectorises (an AVX2 clone too: same operations, same bits).
  */
+HG_AVX2_CLONES
 static void
 phase_modulate(const double *x, double *phase, int len, double step, float *re, float *im)
 {
