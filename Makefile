@@ -7,6 +7,7 @@
 #    make               build the extension
 #    make unit          build and run the C unit tests of the model
 #    make bench-model   model benchmark (prints one summary line)
+#    make check-math-reference   numpy reference of hg_math agrees with the pin
 #    make test          everything, on a fresh Debian machine (scripts/test.sh)
 #    make demo          a real job on a throwaway cluster (scripts/demo.sh)
 
@@ -81,6 +82,16 @@ unit-build: $(UNIT_BINS)
 SCALAR_BUILD = $(BUILD)/scalar
 unit: unit-build unit-scalar-build
 	@scripts/run-unit-tests.sh $(UNIT_BINS) $(SCALAR_BUILD)/unit/test_golden
+
+# The numpy re-implementation of hg_math (needs python3-numpy) must print
+# the hash test_math.c pins.
+PYTHON_NUMPY ?= /usr/bin/python3
+.PHONY: check-math-reference
+check-math-reference:
+	@h=$$($(PYTHON_NUMPY) test/reference/hg_math_ref.py | sed 's/.*: 0x//'); \
+	  grep -q "REFERENCE_HASH 0x$${h}ull" test/unit/test_math.c \
+	  && echo "hg_math_ref.py: 0x$$h, pinned in test_math.c" \
+	  || { echo "hg_math_ref.py prints 0x$$h, test_math.c pins another hash"; exit 1; }
 
 .PHONY: unit-scalar-build
 unit-scalar-build:

@@ -15,6 +15,7 @@ hg_math_ref.py
     functions compute exactly the documented algorithm.
 
     /usr/bin/python3 test/reference/hg_math_ref.py      (Debian python3-numpy)
+    make check-math-reference                         (runs it, compares with the pin)
 """
 import os
 import sys
