@@ -7,6 +7,7 @@
 #    make               build the extension
 #    make unit          build and run the C unit tests of the model
 #    make bench-model   model benchmark (prints one summary line)
+#    make check-math-reference   numpy reference of hg_math agrees with the pin
 #    make test          everything, on a fresh Debian machine (scripts/test.sh)
 #    make demo          a real job on a throwaway cluster (scripts/demo.sh)
 
@@ -51,7 +52,7 @@ $(MODEL_SRCS:.c=.o): CFLAGS += $(MODEL_CFLAGS) $(MODEL_WARN)
 # Unit tests and benchmarks of the model, built without Postgres.
 # ---------------------------------------------------------------------------
 HOSTCC      ?= cc
-UNIT_CFLAGS  = $(MODEL_CFLAGS) $(MODEL_WARN) -g -Isrc/model -Itest/unit $(SANITIZE)
+UNIT_CFLAGS  = $(MODEL_CFLAGS) $(MODEL_WARN) -g -Isrc/model -Itest/unit $(SANITIZE) $(MODEL_DEFS)
 BUILD        = build
 MODEL_TOBJS  = $(patsubst src/model/%.c,$(BUILD)/model/%.o,$(MODEL_SRCS))
 UNIT_SRCS    = $(sort $(wildcard test/unit/test_*.c))
@@ -75,8 +76,26 @@ $(BUILD)/bench/%: test/bench/%.c $(MODEL_TOBJS)
 unit-build: $(UNIT_BINS)
 
 # Runs every unit test binary; prints the closing "N passed, N failed" line.
-unit: unit-build
-	@scripts/run-unit-tests.sh $(UNIT_BINS)
+# The golden test runs a second time in a build without any AVX2 clone or
+# intrinsic (-DHG_SCALAR_ONLY): the same pinned hash proves the vector paths
+# give the bytes of the scalar ones.
+SCALAR_BUILD = $(BUILD)/scalar
+unit: unit-build unit-scalar-build
+	@scripts/run-unit-tests.sh $(UNIT_BINS) $(SCALAR_BUILD)/unit/test_golden
+
+# The numpy re-implementation of hg_math (needs python3-numpy) must print
+# the hash test_math.c pins.
+PYTHON_NUMPY ?= /usr/bin/python3
+.PHONY: check-math-reference
+check-math-reference:
+	@h=$$($(PYTHON_NUMPY) test/reference/hg_math_ref.py | sed 's/.*: 0x//'); \
+	  grep -q "REFERENCE_HASH 0x$${h}ull" test/unit/test_math.c \
+	  && echo "hg_math_ref.py: 0x$$h, pinned in test_math.c" \
+	  || { echo "hg_math_ref.py prints 0x$$h, test_math.c pins another hash"; exit 1; }
+
+.PHONY: unit-scalar-build
+unit-scalar-build:
+	@$(MAKE) --no-print-directory BUILD=$(SCALAR_BUILD) MODEL_DEFS=-DHG_SCALAR_ONLY $(SCALAR_BUILD)/unit/test_golden
 
 bench-model: $(BUILD)/bench/bench_model
 	$(BUILD)/bench/bench_model

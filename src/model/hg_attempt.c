@@ -1,10 +1,11 @@
 /*
  * hg_attempt.c
  *    One attempt of the generator: the workspace that holds every buffer,
- *    and hg_attempt(), which decides the geometry and link budget first,
+ *    and hg_attempt_ex(), which decides the geometry and link budget first,
  *    applies the filter of signal-model.md section 5 before any IQ exists,
  *    and only for a kept sample synthesises the transmission once and each
- *    receiver's channel.
+ *    receiver's channel; in labels-only mode it draws the few labels the
+ *    waveform and channel streams decide and synthesises nothing.
  */
 #include "hg_model.h"
 
@@ -13,6 +14,7 @@
 #include "hg_gdop.h"
 #include "hg_geo.h"
 #include "hg_link.h"
+#include "hg_noise.h"
 #include "hg_rng.h"
 #include "hg_waveform.h"
 
@@ -61,8 +63,9 @@ hg_workspace_create(const hg_config *cfg)
 	ws->chan.y_re = malloc(sizeof(float) * (size_t) ws->n_iq);
 	ws->chan.y_im = malloc(sizeof(float) * (size_t) ws->n_iq);
 	ws->chan.noise = malloc(sizeof(float) * 2 * (size_t) ws->n_iq);
+	ws->chan.gain = malloc(sizeof(double) * (size_t) ws->n_iq);
 	ok = ws->wave && ws->tx_re && ws->tx_im && ws->chan.taps_re && ws->chan.taps_im &&
-		ws->chan.y_re && ws->chan.y_im && ws->chan.noise;
+		ws->chan.y_re && ws->chan.y_im && ws->chan.noise && ws->chan.gain;
 	for (k = 0; k < HG_MAX_RECEIVERS && ok; k++)
 		ok = (ws->iq[k] = malloc(sizeof(float) * 2 * (size_t) ws->n_iq)) != NULL;
 	if (!ok)
@@ -90,9 +93,16 @@ hg_workspace_destroy(hg_workspace *ws)
 	free(ws->chan.y_re);
 	free(ws->chan.y_im);
 	free(ws->chan.noise);
+	free(ws->chan.gain);
 	for (k = 0; k < HG_MAX_RECEIVERS; k++)
 		free(ws->iq[k]);
 	free(ws);
+}
+
+int
+hg_model_version(void)
+{
+	return HG_MODEL_VERSION;
 }
 
 uint64_t
@@ -135,6 +145,13 @@ mid_path_obstacle(double lat1, double lon1, double alt1, double lat2, double lon
 hg_outcome
 hg_attempt(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 		   hg_workspace *ws, hg_sample *out)
+{
+	return hg_attempt_ex(cfg, seed, attempt_idx, ws, out, 0);
+}
+
+hg_outcome
+hg_attempt_ex(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
+			  hg_workspace *ws, hg_sample *out, unsigned flags)
 {
 	hg_rng		rng_rx,
 				rng_tx,
@@ -255,6 +272,17 @@ hg_attempt(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 	/* kept: the transmission once, then each receiver's channel */
 	hg_rng_init(&rng, seed, attempt_idx, HG_RX_SHARED, HG_STREAM_WAVEFORM);
 	hg_waveform_choose(cfg, &rng, &out->modulation, &out->content);
+	if (flags & HG_ATTEMPT_LABELS_ONLY)
+	{
+		/* the channel labels are the first draws of each channel stream */
+		for (k = 0; k < n; k++)
+		{
+			hg_rng_init(&rng, seed, attempt_idx, (uint32_t) k, HG_STREAM_CHANNEL);
+			hg_channel_draw_labels(cfg, &rng, &out->rx[k].freq_offset_hz, &out->rx[k].n_echoes);
+			out->rx[k].iq = NULL;
+		}
+		return HG_KEPT;
+	}
 	hg_waveform_synthesize(ws->wave, cfg, out->modulation, out->content, &rng,
 						   ws->tx_re, ws->tx_im, ws->tx_len, &f1, &f2);
 	for (k = 0; k < n; k++)

@@ -4,31 +4,59 @@
  */
 #include "hg_audio.h"
 
+#include "hg_math.h"
+
 #include <math.h>
 #include <string.h>
 
 static const double dtmf_rows[4] = {697, 770, 852, 941};
 static const double dtmf_cols[4] = {1209, 1336, 1477, 1633};
 
-/* Two-pole resonator at f with bandwidth bw, unit gain at its peak. */
+/* Coefficients of a two-pole resonator at f with bandwidth bw, unit gain at its peak. */
 static void
-resonate(const double *in, double *out, int len, double f, double bw, double fs)
+resonator(double f, double bw, double fs, double *g, double *a1, double *a2)
 {
-	double		r = exp(-M_PI * bw / fs);
-	double		a1 = 2.0 * r * cos(2.0 * M_PI * f / fs);
-	double		a2 = -r * r;
-	double		g = 1.0 - r;
-	double		y1 = 0,
-				y2 = 0;
-	int			n;
+	double		r = hg_exp(-HG_PI * bw / fs);
+	double		s,
+				c;
 
+	hg_sincos_turns(f / fs, &s, &c);
+	*a1 = 2.0 * r * c;
+	*a2 = -r * r;
+	*g = 1.0 - r;
+}
+
+/*
+ * out[n] = the sum of three resonators driven by in[n], in one loop: each
+ * is a serial recursion, so running the three side by side lets their
+ * latencies overlap.  Each output adds the three in a fixed order.
+ */
+static void
+resonate3(const double *in, double *out, int len, const double f[3], const double bw[3], double fs)
+{
+	double		g[3],
+				a1[3],
+				a2[3],
+				y1[3] = {0, 0, 0},
+				y2[3] = {0, 0, 0};
+	int			n,
+				k;
+
+	for (k = 0; k < 3; k++)
+		resonator(f[k], bw[k], fs, &g[k], &a1[k], &a2[k]);
 	for (n = 0; n < len; n++)
 	{
-		double		y = g * in[n] + a1 * y1 + a2 * y2;
+		double		acc = 0.0;
 
-		out[n] += y;
-		y2 = y1;
-		y1 = y;
+		for (k = 0; k < 3; k++)
+		{
+			double		y = g[k] * in[n] + a1[k] * y1[k] + a2[k] * y2[k];
+
+			acc += y;
+			y2[k] = y1[k];
+			y1[k] = y;
+		}
+		out[n] = acc;
 	}
 }
 
@@ -56,10 +84,18 @@ voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
 	t_syllable_end = hg_rng_range(rng, -0.1, 0.25);
 	t_next_start = t_syllable_end + hg_rng_range(rng, 0.04, 0.2);
 
+	/* the vibrato's sine first, in a loop the compiler vectorises (audio is free yet) */
 	for (n = 0; n < len; n++)
 	{
-		double		t = n / fs;
-		double		pitch = f0 * (1.0 + 0.03 * sin(2.0 * M_PI * vibrato_hz * t));
+		double		s,
+					c;
+
+		hg_sincos_turns_inline(vibrato_hz * (n / fs), &s, &c);
+		audio[n] = s;
+	}
+	for (n = 0; n < len; n++)
+	{
+		double		pitch = f0 * (1.0 + 0.03 * audio[n]);
 
 		phase += pitch / fs;
 		pulses[n] = 0.0;
@@ -69,10 +105,12 @@ voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
 			pulses[n] = 1.0;
 		}
 	}
-	memset(audio, 0, sizeof(double) * (size_t) len);
-	resonate(pulses, audio, len, f1, 80, fs);
-	resonate(pulses, audio, len, f2, 120, fs);
-	resonate(pulses, audio, len, f3, 200, fs);
+	{
+		const double formant[3] = {f1, f2, f3};
+		const double bandwidth[3] = {80, 120, 200};
+
+		resonate3(pulses, audio, len, formant, bandwidth, fs);
+	}
 
 	/* syllable envelope: raised-cosine 20 ms edges, silence between */
 	{
@@ -95,8 +133,15 @@ voice(hg_rng *rng, double fs, double *audio, double *pulses, int len)
 			{
 				double		edge = fmin(t - syl_start, t_syllable_end - t);
 
-				env = edge >= 0.02 ? 1.0 : 0.5 - 0.5 * cos(M_PI * edge / 0.02);
-				env = fmax(env, 0.02);
+				env = 1.0;
+				if (edge < 0.02)
+				{
+					double		s,
+								c;
+
+					hg_sincos_turns(edge / 0.04, &s, &c);	/* cos(pi edge / 20 ms) */
+					env = fmax(0.5 - 0.5 * c, 0.02);
+				}
 			}
 			audio[n] *= env;
 		}
@@ -122,27 +167,43 @@ hg_audio_generate(hg_content content, hg_rng *rng, double fs,
 	*f2 = 0.0;
 	if (content == HG_CONTENT_TONE)
 	{
-		double		phase0 = hg_rng_range(rng, 0, 2.0 * M_PI);
+		double		phase0 = hg_rng_uniform(rng);	/* in turns */
+		double		s,
+					c;
 
 		*f1 = hg_rng_range(rng, 800, 1200);
 		for (n = 0; n < len; n++)
-			audio[n] = sin(2.0 * M_PI * *f1 * n / fs + phase0);
+		{
+			hg_sincos_turns_inline(*f1 * n / fs + phase0, &s, &c);
+			audio[n] = s;
+		}
 	}
 	else if (content == HG_CONTENT_DTMF)
 	{
-		double		p1 = hg_rng_range(rng, 0, 2.0 * M_PI);
-		double		p2 = hg_rng_range(rng, 0, 2.0 * M_PI);
+		double		p1 = hg_rng_uniform(rng);	/* in turns */
+		double		p2 = hg_rng_uniform(rng);
+		double		s1,
+					s2,
+					c;
 
 		*f1 = dtmf_rows[hg_rng_int(rng, 0, 3)];
 		*f2 = dtmf_cols[hg_rng_int(rng, 0, 3)];
 		for (n = 0; n < len; n++)
-			audio[n] = sin(2.0 * M_PI * *f1 * n / fs + p1) + sin(2.0 * M_PI * *f2 * n / fs + p2);
+		{
+			hg_sincos_turns_inline(*f1 * n / fs + p1, &s1, &c);
+			hg_sincos_turns_inline(*f2 * n / fs + p2, &s2, &c);
+			audio[n] = s1 + s2;
+		}
 	}
 	else
 		voice(rng, fs, audio, scratch, len);
 
 	for (n = 0; n < len; n++)
-		peak = fmax(peak, fabs(audio[n]));
+	{
+		double		a = audio[n] < 0 ? -audio[n] : audio[n];
+
+		peak = a > peak ? a : peak;	/* max is exact: not libm's fmax, a call */
+	}
 	if (peak > 0.0)
 		for (n = 0; n < len; n++)
 			audio[n] /= peak;

@@ -33,11 +33,21 @@ typedef struct hg_channel_buffers
 	float	   *y_re;			/* n_iq */
 	float	   *y_im;
 	float	   *noise;			/* 2 * n_iq */
+	double	   *gain;			/* n_iq: the block-fading envelope */
 	const void *ziggurat;		/* hg_ziggurat tables */
 } hg_channel_buffers;
 
 /* Taps needed to hold the direct path plus the longest echo of cfg. */
 int			hg_channel_taps(const hg_config *cfg);
+
+/*
+ * The channel's labels: the first draws of the channel stream (frequency
+ * error, number of echoes).  hg_channel_apply starts with exactly this
+ * call, and a labels-only attempt makes only this one, so the two cannot
+ * disagree.
+ */
+void		hg_channel_draw_labels(const hg_config *cfg, hg_rng *channel_rng,
+								   double *freq_offset_hz, int *n_echoes);
 
 /*
  * tx_re/tx_im: the transmission, index pre_roll = emission time 0.  Writes

@@ -37,6 +37,7 @@ static const char *const outcome_names[HG_OUTCOME_COUNT] = {
 };
 static const char *const layout_names[] = {"uniform", "hexagonal", "fixed"};
 static const char *const terrain_names[] = {"statistical", "knife_edge"};
+static const char *const iq_storage_names[] = {"stored", "virtual"};
 
 #define NAME_OR_UNKNOWN(table, n, v) \
 	(((int) (v) >= 0 && (int) (v) < (n)) ? (table)[(int) (v)] : "unknown")
@@ -190,7 +191,12 @@ static const param_def params[] = {
 	DBL(min_snr_db, 3, -30, 60),
 	INT(min_receivers, 3, HG_MIN_RECEIVERS, HG_MAX_RECEIVERS),
 	DBL(max_gdop, 10, 1, 1e6),
+	/* dataset layout (split_ratios, an array, is handled apart) */
+	ENUM(iq_storage, HG_IQ_STORED, iq_storage_names),
 };
+
+#define SPLIT_SUM_TOLERANCE 1e-9
+static const double default_split_ratios[3] = {0.8, 0.1, 0.1};
 
 #define N_PARAMS ((int) (sizeof(params) / sizeof(params[0])))
 
@@ -263,6 +269,99 @@ hg_config_init(hg_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	for (k = 0; k < N_PARAMS; k++)
 		store(cfg, &params[k], params[k].def);
+	for (k = 0; k < 3; k++)
+		cfg->split_ratios[k] = default_split_ratios[k];
+}
+
+/* The checks of split_ratios, shared by its setter and hg_config_validate. */
+static bool
+check_split_ratios(const double *r, int n, char *errmsg, size_t errmsg_len)
+{
+	double		sum = 0.0;
+	int			k;
+
+	if (n != 3)
+		return set_error(errmsg, errmsg_len,
+						 "parameter \"split_ratios\" must be an array of 3 numbers (train, val, test), not %d", n);
+	for (k = 0; k < 3; k++)
+	{
+		if (!(r[k] >= 0.0 && r[k] <= 1.0))
+			return set_error(errmsg, errmsg_len,
+							 "parameter \"split_ratios\": element %d (%.10g) is not between 0 and 1", k, r[k]);
+		sum += r[k];
+	}
+	if (!(fabs(sum - 1.0) <= SPLIT_SUM_TOLERANCE))
+		return set_error(errmsg, errmsg_len,
+						 "parameter \"split_ratios\" must sum to 1 (within 1e-9), not %.17g", sum);
+	return true;
+}
+
+bool
+hg_config_set_split_ratios(hg_config *cfg, const double *ratios, int n,
+						   char *errmsg, size_t errmsg_len)
+{
+	int			k;
+
+	if (ratios == NULL)
+		return set_error(errmsg, errmsg_len, "parameter \"split_ratios\" must not be null");
+	if (!check_split_ratios(ratios, n, errmsg, errmsg_len))
+		return false;
+	for (k = 0; k < 3; k++)
+		cfg->split_ratios[k] = ratios[k];
+	return true;
+}
+
+/*
+ * split_ratios from its JSON text: "[" number ("," number)* "]" with
+ * optional blanks.  Anything else is an error naming the key.
+ */
+static bool
+set_split_ratios_json(hg_config *cfg, const char *value, char *errmsg, size_t errmsg_len)
+{
+	double		r[4] = {0.0, 0.0, 0.0, 0.0};
+	int			n = 0;
+	const char *p = value;
+	char	   *end;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p++ != '[')
+		goto bad;
+	for (;;)
+	{
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (n == 0 && *p == ']')
+			break;
+		if (n == 4 || *p == '"' || *p == '[' || *p == '{')
+			goto bad;
+		errno = 0;
+		r[n] = strtod(p, &end);
+		if (end == p || errno == ERANGE || !isfinite(r[n]))
+			goto bad;
+		n++;
+		p = end;
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (*p == ',')
+		{
+			p++;
+			continue;
+		}
+		if (*p == ']')
+			break;
+		goto bad;
+	}
+	p++;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p != '\0')
+		goto bad;
+	return hg_config_set_split_ratios(cfg, r, n, errmsg, errmsg_len);
+bad:
+	return set_error(errmsg, errmsg_len,
+					 "parameter \"split_ratios\" must be an array of 3 numbers between 0 and 1 summing to 1, not %s",
+					 value);
 }
 
 static const param_def *
@@ -313,6 +412,8 @@ hg_config_set(hg_config *cfg, const char *key, const char *value,
 
 	if (key == NULL || value == NULL)
 		return set_error(errmsg, errmsg_len, "parameter name and value must not be null");
+	if (strcmp(key, "split_ratios") == 0)
+		return set_split_ratios_json(cfg, value, errmsg, errmsg_len);
 	p = find_param(key);
 	if (p == NULL)
 		return set_error(errmsg, errmsg_len, "unknown parameter \"%s\"", key);
@@ -430,6 +531,9 @@ hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len)
 		return set_error(errmsg, errmsg_len,
 						 "parameter \"symbol_rate_hz\" (%.10g) with \"rrc_rolloff\" (%.3g) occupies more than \"channel_bw_hz\" (%.10g)",
 						 cfg->symbol_rate_hz, cfg->rrc_rolloff, cfg->channel_bw_hz);
+
+	if (!check_split_ratios(cfg->split_ratios, 3, errmsg, errmsg_len))
+		return false;
 
 	if (cfg->rx_layout == HG_LAYOUT_FIXED)
 	{
@@ -562,7 +666,13 @@ hg_config_to_json(const hg_config *cfg, char *buf, size_t buf_len)
 				break;
 		}
 	}
-	emit(&o, ", \"fixed_receivers\": [");
+	emit(&o, ", \"split_ratios\": [");
+	for (k = 0; k < 3; k++)
+	{
+		format_double(cfg->split_ratios[k], num, sizeof(num));
+		emit(&o, "%s%s", k ? ", " : "", num);
+	}
+	emit(&o, "], \"fixed_receivers\": [");
 	for (k = 0; k < cfg->n_fixed_rx; k++)
 	{
 		const hg_fixed_receiver *rx = &cfg->fixed_rx[k];

@@ -5,23 +5,30 @@
  */
 #include "hg_geo.h"
 
+#include "hg_math.h"
+
 #include <math.h>
 
 #define WGS84_A 6378137.0
 #define WGS84_E2 6.69437999014e-3
-#define DEG (M_PI / 180.0)
+#define DEG (HG_PI / 180.0)
 #define METRES_PER_DEG_LAT 111320.0
 
 hg_ecef
 hg_geo_to_ecef(double lat_deg, double lon_deg, double alt_m)
 {
-	double		slat = sin(lat_deg * DEG);
-	double		clat = cos(lat_deg * DEG);
-	double		n = WGS84_A / sqrt(1.0 - WGS84_E2 * slat * slat);
+	double		slat,
+				clat,
+				slon,
+				clon,
+				n;
 	hg_ecef		p;
 
-	p.x = (n + alt_m) * clat * cos(lon_deg * DEG);
-	p.y = (n + alt_m) * clat * sin(lon_deg * DEG);
+	hg_sincos(lat_deg * DEG, &slat, &clat);
+	hg_sincos(lon_deg * DEG, &slon, &clon);
+	n = WGS84_A / sqrt(1.0 - WGS84_E2 * slat * slat);
+	p.x = (n + alt_m) * clat * clon;
+	p.y = (n + alt_m) * clat * slon;
 	p.z = (n * (1.0 - WGS84_E2) + alt_m) * slat;
 	return p;
 }
@@ -40,16 +47,22 @@ void
 hg_geo_horizontal_direction(double lat_deg, double lon_deg, hg_ecef from, hg_ecef to,
 							double *east, double *north)
 {
-	double		slat = sin(lat_deg * DEG),
-				clat = cos(lat_deg * DEG);
-	double		slon = sin(lon_deg * DEG),
-				clon = cos(lon_deg * DEG);
+	double		slat,
+				clat,
+				slon,
+				clon;
 	double		dx = to.x - from.x,
 				dy = to.y - from.y,
 				dz = to.z - from.z;
-	double		e = -slon * dx + clon * dy;
-	double		n = -slat * clon * dx - slat * slon * dy + clat * dz;
-	double		h = sqrt(e * e + n * n);
+	double		e,
+				n,
+				h;
+
+	hg_sincos(lat_deg * DEG, &slat, &clat);
+	hg_sincos(lon_deg * DEG, &slon, &clon);
+	e = -slon * dx + clon * dy;
+	n = -slat * clon * dx - slat * slon * dy + clat * dz;
+	h = sqrt(e * e + n * n);
 
 	*east = h > 0 ? e / h : 0.0;
 	*north = h > 0 ? n / h : 0.0;
@@ -63,7 +76,7 @@ hg_geo_azimuth(double lat_deg, double lon_deg, hg_ecef from, hg_ecef to)
 				az;
 
 	hg_geo_horizontal_direction(lat_deg, lon_deg, from, to, &e, &n);
-	az = atan2(e, n) / DEG;
+	az = hg_atan2(e, n) / DEG;
 	return az < 0 ? az + 360.0 : az;
 }
 
@@ -71,8 +84,8 @@ double
 hg_terrain_elevation(double lat_deg, double lon_deg)
 {
 	/* hills of ~20 and ~7 km wavelength: smooth, bounded to +-80 m */
-	double		hills = 50.0 * sin(lat_deg * 17.0) * cos(lon_deg * 13.0) +
-		30.0 * sin(lat_deg * 53.0 + lon_deg * 41.0);
+	double		hills = 50.0 * hg_sin(lat_deg * 17.0) * hg_cos(lon_deg * 13.0) +
+		30.0 * hg_sin(lat_deg * 53.0 + lon_deg * 41.0);
 	double		h = 200.0 + 300.0 * (lat_deg - 44.0) + hills;
 
 	return h < 50.0 ? 50.0 : h;
@@ -204,9 +217,11 @@ hg_geo_max_distance(const hg_config *cfg)
 	dlat = b.lat_max - b.lat_min + 2 * cfg->margin_deg;
 	dlon = b.lon_max - b.lon_min + 2 * cfg->margin_deg;
 	/* the widest parallel of the grown box gives the most metres per degree */
-	coslat = fmax(cos(fmin(fabs(b.lat_min - cfg->margin_deg), fabs(b.lat_max + cfg->margin_deg)) * DEG), 0.0);
+	coslat = fmax(hg_cos(fmin(fabs(b.lat_min - cfg->margin_deg), fabs(b.lat_max + cfg->margin_deg)) * DEG), 0.0);
 	if ((b.lat_min - cfg->margin_deg) * (b.lat_max + cfg->margin_deg) <= 0)
 		coslat = 1.0;			/* the box straddles the equator */
 	/* generous: 1 % for the ellipsoid, plus heights up to 5 km */
-	return 1.01 * sqrt(pow(dlat * METRES_PER_DEG_LAT, 2) + pow(dlon * METRES_PER_DEG_LAT * coslat, 2)) + 5000.0;
+	dlat *= METRES_PER_DEG_LAT;
+	dlon *= METRES_PER_DEG_LAT * coslat;
+	return 1.01 * sqrt(dlat * dlat + dlon * dlon) + 5000.0;
 }

@@ -5,6 +5,8 @@
  */
 #include "hg_link.h"
 
+#include "hg_math.h"
+
 #include <math.h>
 
 double
@@ -13,7 +15,7 @@ hg_fspl_db(double distance_m, double frequency_hz)
 	/* below 1 m the far-field formula means nothing; hold it there */
 	double		d_km = fmax(distance_m, 1.0) / 1000.0;
 
-	return 32.44 + 20.0 * log10(d_km) + 20.0 * log10(frequency_hz / 1e6);
+	return 32.44 + 20.0 * hg_log10(d_km) + 20.0 * hg_log10(frequency_hz / 1e6);
 }
 
 double
@@ -28,7 +30,7 @@ hg_knife_edge_db(double obstacle_m, double d1_m, double d2_m, double frequency_h
 	v = obstacle_m * sqrt(2.0 * (d1_m + d2_m) / (lambda * d1_m * d2_m));
 	if (v <= -0.78)
 		return 0.0;
-	j = 6.9 + 20.0 * log10(sqrt((v - 0.1) * (v - 0.1) + 1.0) + v - 0.1);
+	j = 6.9 + 20.0 * hg_log10(sqrt((v - 0.1) * (v - 0.1) + 1.0) + v - 0.1);
 	return fmin(fmax(j, 0.0), 30.0);
 }
 
@@ -70,8 +72,8 @@ hg_link_budget(const hg_config *cfg, hg_rng *rng, double tx_power_dbm,
 	sigma = cfg->slow_sigma_min_db + (cfg->slow_sigma_max_db - cfg->slow_sigma_min_db) * u_sigma;
 	slow = sigma * n_slow;
 	k_db = cfg->rician_k_min_db + (cfg->rician_k_max_db - cfg->rician_k_min_db) * u_k;
-	fast = 10.0 * log10(fmax(hg_rng_rician_power(rng, d_km < cfg->rayleigh_beyond_km
-													 ? pow(10.0, k_db / 10.0) : 0.0), 1e-12));
+	fast = 10.0 * hg_log10(fmax(hg_rng_rician_power(rng, d_km < cfg->rayleigh_beyond_km
+														? hg_exp10(k_db / 10.0) : 0.0), 1e-12));
 	out->fading_db = fmin(fmax(slow + fast, cfg->fading_clip_min_db), cfg->fading_clip_max_db);
 
 	out->extra_db = 0.0;

@@ -14,8 +14,10 @@
  * All memory an attempt needs lives in an hg_workspace created once per
  * worker, so the steady state allocates nothing.  Every random draw of
  * attempt i comes from counter-based streams keyed only by (seed, i,
- * receiver, purpose) (see hg_rng.h), so attempt i yields the same bytes on
- * any machine, in any order, after any pause, crash or restart.
+ * receiver, purpose) (see hg_rng.h), and every function the model uses
+ * is built from IEEE basic operations (see hg_math.h), so attempt i yields
+ * the same bytes on any machine, in any order, after any pause, crash or
+ * restart.
  */
 #ifndef HG_MODEL_H
 #define HG_MODEL_H
@@ -37,6 +39,23 @@
 #define HG_RX_NAME_LEN 32
 #define HG_ERRMSG_LEN 256
 #define HG_SPEED_OF_LIGHT 299792458.0
+
+/*
+ * Version of the model's output bytes: the labels and IQ that
+ * (configuration, seed, attempt index) produce.  1 was the first release
+ * (which used the C library's sin, cos, exp, log, pow and atan2); 2 computes
+ * everything with hg_math and its own noise and oscillators.
+ *
+ * The rule: every change that alters any output byte of any attempt bumps
+ * this number, and test/unit/test_golden.c, which pins a hash of the full
+ * output of a fixed set of attempts for each version, gets the new
+ * version's hash at the same time.  A dataset records the version that made
+ * it; a sample can only be regenerated (virtual IQ) or a dataset extended by
+ * the same version.
+ */
+#define HG_MODEL_VERSION 2
+
+int			hg_model_version(void);	/* HG_MODEL_VERSION of the compiled model */
 
 /* ------------------------------------------------------------------------
  * Enumerations (their text names are what the SQL side stores)
@@ -81,6 +100,13 @@ typedef enum hg_rx_layout
 	HG_LAYOUT_HEXAGONAL,		/* random count, jittered hexagonal grid */
 	HG_LAYOUT_FIXED				/* the fixed network in config->fixed_rx */
 } hg_rx_layout;
+
+/* What the glue stores of a kept sample's IQ (the model's output is the same). */
+typedef enum hg_iq_storage
+{
+	HG_IQ_STORED = 0,			/* "stored": the IQ is written with the labels */
+	HG_IQ_VIRTUAL				/* "virtual": labels only; IQ regenerated on read */
+} hg_iq_storage;
 
 typedef enum hg_terrain_model
 {
@@ -202,6 +228,14 @@ typedef struct hg_config
 	double		min_snr_db;
 	int			min_receivers;
 	double		max_gdop;
+
+	/*
+	 * dataset layout: neither changes an attempt's output.  split_ratios
+	 * (train, val, test) feed hg_split_of; iq_storage tells the glue whether
+	 * to store the IQ.
+	 */
+	hg_iq_storage iq_storage;
+	double		split_ratios[3];
 } hg_config;
 
 /* Fill every field with its default. */
@@ -215,9 +249,19 @@ void		hg_config_init(hg_config *cfg);
  * leaves cfg unchanged and writes into errmsg a message naming the key and
  * its allowed range.  The fixed network ("fixed_receivers" in the JSON) is
  * not a scalar: the caller adds it with hg_config_add_fixed_receiver.
+ * "split_ratios" is an array: hg_config_set accepts its JSON text
+ * ("[0.8, 0.1, 0.1]") as a convenience, or the caller uses
+ * hg_config_set_split_ratios.
  */
 bool		hg_config_set(hg_config *cfg, const char *key, const char *value,
 						  char *errmsg, size_t errmsg_len);
+
+/*
+ * The (train, val, test) fractions: n must be 3, each finite and in
+ * [0, 1], summing to 1 within 1e-9.  Same error contract as hg_config_set.
+ */
+bool		hg_config_set_split_ratios(hg_config *cfg, const double *ratios, int n,
+									   char *errmsg, size_t errmsg_len);
 
 /*
  * Checks that span several fields (min <= max, rx_count_max <= 15, a fixed
@@ -231,8 +275,10 @@ bool		hg_config_add_fixed_receiver(hg_config *cfg, const hg_fixed_receiver *rx,
 
 /*
  * The fully resolved configuration as one JSON object (every key with its
- * value, fixed receivers as an array), for the dataset row.  Feeding every
- * key back through hg_config_set reproduces the same configuration.
+ * value; "split_ratios": [train, val, test] and the fixed receivers as
+ * arrays), for the dataset row.  Feeding every key back through
+ * hg_config_set (and the receivers through hg_config_add_fixed_receiver)
+ * reproduces the same configuration.
  * Returns the length written (excluding NUL) or the length needed if buf is
  * too small, as snprintf does.
  */
@@ -241,7 +287,10 @@ size_t		hg_config_to_json(const hg_config *cfg, char *buf, size_t buf_len);
 /* Number of complex samples in one reception. */
 int			hg_config_iq_length(const hg_config *cfg);
 
-/* The scalar parameter names, in the order hg_config_to_json writes them. */
+/*
+ * The scalar parameter names, in the order hg_config_to_json writes them
+ * (the two arrays, "split_ratios" and "fixed_receivers", follow them).
+ */
 int			hg_config_param_count(void);
 const char *hg_config_param_name(int k);
 
@@ -307,5 +356,35 @@ uint64_t	hg_workspace_receptions_synthesized(const hg_workspace *ws);
  */
 hg_outcome	hg_attempt(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 					   hg_workspace *ws, hg_sample *out);
+
+/*
+ * hg_attempt with flags.  HG_ATTEMPT_LABELS_ONLY decides geometry, link
+ * budget, filter and every label exactly as the full attempt does (every
+ * field of hg_sample and hg_reception is bit-identical to it, except that
+ * iq is NULL) but synthesises no waveform and no IQ: it costs little more
+ * than a rejected attempt.  For virtual datasets: store the labels of a
+ * labels-only run, regenerate a sample's IQ later with hg_attempt (flags 0)
+ * for the same (cfg, seed, attempt), which gives the same bytes whatever
+ * the workspace ran before.
+ */
+#define HG_ATTEMPT_LABELS_ONLY 0x1u
+
+hg_outcome	hg_attempt_ex(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
+						  hg_workspace *ws, hg_sample *out, unsigned flags);
+
+/* ------------------------------------------------------------------------
+ * Dataset split
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Which part of the dataset sample sample_idx belongs to: 0 train, 1 val,
+ * 2 test.  u = a uniform double in [0, 1) from Philox4x32-10 keyed by the
+ * seed, on its own stream (purpose HG_STREAM_SPLIT, attempt = sample_idx),
+ * so it depends on (seed, sample_idx) alone and on no attempt's draws;
+ * then 0 if u < r0, 1 if u < r0 + r1, else 2, except that a part whose
+ * ratio is 0 is never returned.  ratios as hg_config_set_split_ratios
+ * accepts them.
+ */
+int			hg_split_of(uint64_t seed, uint64_t sample_idx, const double ratios[3]);
 
 #endif							/* HG_MODEL_H */

@@ -37,7 +37,8 @@ typedef enum hg_stream_purpose
 	HG_STREAM_LINK,				/* per receiver: losses and fading of the link budget */
 	HG_STREAM_WAVEFORM,			/* modulation, content, audio and symbols */
 	HG_STREAM_CHANNEL,			/* per receiver: frequency error, echoes, block fading */
-	HG_STREAM_NOISE				/* per receiver: the white Gaussian noise */
+	HG_STREAM_NOISE,			/* per receiver: the white Gaussian noise */
+	HG_STREAM_SPLIT				/* train / val / test assignment of a sample */
 } hg_stream_purpose;
 
 typedef struct hg_rng
@@ -50,17 +51,22 @@ typedef struct hg_rng
 	double		spare;
 } hg_rng;
 
-/* Tables of the ziggurat normal sampler (Marsaglia & Tsang 2000, 128 layers). */
-typedef struct hg_ziggurat
-{
-	uint32_t	kn[128];
-	double		wn[128];
-	double		fn[128];
-} hg_ziggurat;
-
 /* One raw Philox4x32-10 block, exposed for the known-answer test. */
 void		hg_philox4x32_10(const uint32_t key[2], const uint32_t counter[4],
 							 uint32_t out[4]);
+
+/*
+ * Blocks counter[0] .. counter[0] + 8 n_groups - 1 of the stream whose
+ * other counter words are counter[1..3], in groups of 8 laid out word-major:
+ * out[32 g + 8 w + j] is word w of block counter[0] + 8 g + j.  The same
+ * numbers as hg_philox4x32_10, 8 blocks at a time (vectorised).
+ */
+void		hg_philox_blocks(const uint32_t key[2], const uint32_t counter[4], int n_groups,
+							 uint32_t *out);
+
+/* The same without the vector path, for the test that both agree. */
+void		hg_philox_blocks_scalar(const uint32_t key[2], const uint32_t counter[4], int n_groups,
+									uint32_t *out);
 
 /* Position rng at the start of stream (seed, attempt, receiver, purpose). */
 void		hg_rng_init(hg_rng *rng, uint64_t seed, uint64_t attempt,
@@ -88,13 +94,5 @@ double		hg_rng_rician_power(hg_rng *rng, double k_linear);
 
 /* Index drawn with probability weights[k] / sum(weights); -1 if all zero. */
 int			hg_rng_choose(hg_rng *rng, const double *weights, int n);
-
-/*
- * Fast path for noise: fill out[0..n) with N(0, sigma^2) floats from the
- * ziggurat.  Tables come from hg_ziggurat_init (a pure function of nothing).
- */
-void		hg_ziggurat_init(hg_ziggurat *z);
-void		hg_rng_fill_normal(hg_rng *rng, const hg_ziggurat *z, float sigma,
-							   float *out, int n);
 
 #endif							/* HG_RNG_H */

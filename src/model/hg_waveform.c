@@ -6,12 +6,16 @@
 
 #include "hg_audio.h"
 #include "hg_dsp.h"
+#include "hg_math.h"
+#include "hg_simd.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define AUDIO_TAPS 63			/* 3 kHz audio low-pass */
+#define AUDIO_HALF (AUDIO_TAPS / 2)
+#define AUDIO_CHUNK 512			/* outputs per pass of the audio filter: in L1 */
 #define TX_TAPS 41				/* transmitter channel filter */
 #define RRC_SPAN 6				/* pulse truncated at +-6 symbols */
 #define RRC_TABLE_RES 256		/* table points per symbol */
@@ -21,6 +25,7 @@ struct hg_waveform
 	int			max_len;
 	double	   *audio;			/* max_len */
 	double	   *scratch;		/* max_len */
+	double	   *audio_pad;		/* max_len + AUDIO_TAPS: audio with zeros either side */
 	float	   *tmp_re;			/* max_len: before the channel filter */
 	float	   *tmp_im;
 	float		audio_taps[AUDIO_TAPS];
@@ -38,12 +43,22 @@ hg_rrc_pulse(double t, double rolloff)
 	double		b = rolloff;
 	double		at = fabs(t);
 
+	double		s1,
+				c1,
+				s2,
+				c2;
+
+	/* the angles pi t (1 -+ b) and pi / 4b, in turns */
 	if (at < 1e-9)
-		return 1.0 - b + 4.0 * b / M_PI;
+		return 1.0 - b + 4.0 * b / HG_PI;
 	if (b > 0 && fabs(at - 1.0 / (4.0 * b)) < 1e-9)
-		return b / sqrt(2.0) * ((1 + 2 / M_PI) * sin(M_PI / (4 * b)) + (1 - 2 / M_PI) * cos(M_PI / (4 * b)));
-	return (sin(M_PI * t * (1 - b)) + 4 * b * t * cos(M_PI * t * (1 + b))) /
-		(M_PI * t * (1 - (4 * b * t) * (4 * b * t)));
+	{
+		hg_sincos_turns(1.0 / (8.0 * b), &s1, &c1);
+		return b / sqrt(2.0) * ((1 + 2 / HG_PI) * s1 + (1 - 2 / HG_PI) * c1);
+	}
+	hg_sincos_turns(0.5 * t * (1 - b), &s1, &c1);
+	hg_sincos_turns(0.5 * t * (1 + b), &s2, &c2);
+	return (s1 + 4 * b * t * c2) / (HG_PI * t * (1 - (4 * b * t) * (4 * b * t)));
 }
 
 hg_waveform *
@@ -59,12 +74,13 @@ hg_waveform_create(const hg_config *cfg, int max_len)
 	w->symbols_cap = (int) ceil(max_len * cfg->symbol_rate_hz / cfg->sample_rate_hz) + 2 * RRC_SPAN + 4;
 	w->audio = malloc(sizeof(double) * (size_t) max_len);
 	w->scratch = malloc(sizeof(double) * (size_t) max_len);
+	w->audio_pad = calloc((size_t) max_len + AUDIO_TAPS, sizeof(double));
 	w->tmp_re = malloc(sizeof(float) * (size_t) (max_len + TX_TAPS));
 	w->tmp_im = malloc(sizeof(float) * (size_t) (max_len + TX_TAPS));
 	w->rrc = malloc(sizeof(float) * (size_t) n_rrc);
 	w->symbols_i = malloc((size_t) w->symbols_cap);
 	w->symbols_q = malloc((size_t) w->symbols_cap);
-	if (!w->audio || !w->scratch || !w->tmp_re || !w->tmp_im || !w->rrc || !w->symbols_i || !w->symbols_q)
+	if (!w->audio || !w->scratch || !w->audio_pad || !w->tmp_re || !w->tmp_im || !w->rrc || !w->symbols_i || !w->symbols_q)
 	{
 		hg_waveform_destroy(w);
 		return NULL;
@@ -86,6 +102,7 @@ hg_waveform_destroy(hg_waveform *w)
 		return;
 	free(w->audio);
 	free(w->scratch);
+	free(w->audio_pad);
 	free(w->tmp_re);
 	free(w->tmp_im);
 	free(w->rrc);
@@ -107,69 +124,117 @@ hg_waveform_choose(const hg_config *cfg, hg_rng *rng, hg_modulation *mod, hg_con
 	*content = (*mod == HG_MOD_FM || *mod == HG_MOD_AM) ? (hg_content) (c < 0 ? 0 : c) : HG_CONTENT_DATA;
 }
 
+/*
+ * y[n] = sum_k h[k] x[n + HALF - k], x zero outside [0, len), folding the
+ * symmetric taps: y[n] = sum_{k < HALF} h[k] (x[n + HALF - k] + x[n - HALF + k])
+ * + h[HALF] x[n], summed in that order from 0.0.  x is read from a
+ * zero-padded copy (pad[HALF + i] = x[i]) so no tap needs a bounds test;
+ * tap-outer over chunks of outputs that stay in L1, so each pass is a
+ * contiguous multiply-add the compiler vectorises (an AVX2 clone too).
+ */
+HG_AVX2_CLONES
+static void
+audio_lowpass(const double *pad, const float *taps, double *y, int len)
+{
+	int			start;
+
+	for (start = 0; start < len; start += AUDIO_CHUNK)
+	{
+		int			n_out = len - start < AUDIO_CHUNK ? len - start : AUDIO_CHUNK;
+		double	   *yc = y + start;
+		const double *p = pad + start;
+		int			k,
+					n;
+
+		for (n = 0; n < n_out; n++)
+			yc[n] = 0.0;
+		for (k = 0; k < AUDIO_HALF; k++)
+		{
+			const double h = taps[k];
+
+			for (n = 0; n < n_out; n++)
+				yc[n] += h * (p[n + 2 * AUDIO_HALF - k] + p[n + k]);
+		}
+		for (n = 0; n < n_out; n++)
+			yc[n] += (double) taps[AUDIO_HALF] * p[n + AUDIO_HALF];
+	}
+}
+
+/* Largest |x[n]|, by plain comparisons (max is exact, so any order gives the same). */
+static double
+peak_of(const double *x, int len)
+{
+	double		peak = 0.0;
+	int			n;
+
+	for (n = 0; n < len; n++)
+	{
+		double		a = x[n] < 0 ? -x[n] : x[n];
+
+		peak = a > peak ? a : peak;
+	}
+	return peak;
+}
+
 /* Analog audio through the 3 kHz audio filter, peak renormalised to 1. */
 static void
 analog_audio(hg_waveform *w, const hg_config *cfg, hg_content content, hg_rng *rng, int len,
 			 double *f1, double *f2)
 {
-	const int	half = AUDIO_TAPS / 2;
-	double		peak = 0.0;
-	int			n,
-				k;
+	double		peak;
+	int			n;
 
 	hg_audio_generate(content, rng, cfg->sample_rate_hz, w->audio, w->scratch, len, f1, f2);
 	if (content != HG_CONTENT_VOICE)
 		return;					/* tones are already inside the audio band */
-	/*
-	 * Tap-outer, so each pass is a vectorisable multiply-add over n.  Every
-	 * output still sums its in-buffer taps in ascending k, starting from 0.0,
-	 * so the result is bit for bit that of the per-output loop.
-	 */
-	memset(w->scratch, 0, sizeof(double) * (size_t) len);
-	for (k = 0; k < AUDIO_TAPS; k++)
-	{
-		const double h = w->audio_taps[k];
-		/* output n reads audio[n + half - k]: keep that index inside [0, len) */
-		int			n_first = k - half > 0 ? k - half : 0;
-		int			n_end = len + k - half < len ? len + k - half : len;
-		const double *x = w->audio + half - k;
-
-		for (n = n_first; n < n_end; n++)
-			w->scratch[n] += h * x[n];
-	}
-	for (n = 0; n < len; n++)
-		peak = fmax(peak, fabs(w->scratch[n]));
+	/* the pad's zeros either side are never written: only its middle */
+	memcpy(w->audio_pad + AUDIO_HALF, w->audio, sizeof(double) * (size_t) len);
+	for (n = len; n < w->max_len; n++)
+		w->audio_pad[AUDIO_HALF + n] = 0.0;
+	audio_lowpass(w->audio_pad, w->audio_taps, w->scratch, len);
+	peak = peak_of(w->scratch, len);
 	for (n = 0; n < len; n++)
 		w->audio[n] = peak > 0 ? w->scratch[n] / peak : 0.0;
 }
 
 /*
  * Constant-envelope phase modulation shared by FM and FSK: the phase
- * advances by step * x[n] radians per sample (x in [-1, 1] is the audio or
- * the symbol), kept in [-pi, pi] so cos/sin stay exact over long buffers.
+ * advances by step * x[n] turns per sample (x in [-1, 1] is the audio or
+ * the symbol), kept in [-1/2, 1/2] turn.  The phases are accumulated first
+ * (a serial sum) into phase[], then turned into cos / sin in a loop the
+ * compiler vectorises (an AVX2 clone too: same operations, same bits).
  */
+HG_AVX2_CLONES
 static void
-phase_modulate(const double *x, int len, double step, float *re, float *im)
+phase_modulate(const double *x, double *phase, int len, double step, float *re, float *im)
 {
-	double		phase = 0.0;
+	double		p = 0.0;
 	int			n;
 
 	for (n = 0; n < len; n++)
 	{
-		phase += step * x[n];
-		if (phase > M_PI)
-			phase -= 2.0 * M_PI;
-		else if (phase < -M_PI)
-			phase += 2.0 * M_PI;
-		re[n] = (float) cos(phase);
-		im[n] = (float) sin(phase);
+		p += step * x[n];
+		if (p > 0.5)
+			p -= 1.0;
+		else if (p < -0.5)
+			p += 1.0;
+		phase[n] = p;
+	}
+	for (n = 0; n < len; n++)
+	{
+		double		s,
+					c;
+
+		hg_sincos_turns_inline(phase[n], &s, &c);
+		re[n] = (float) c;
+		im[n] = (float) s;
 	}
 }
 
 static void
 modulate_fm(hg_waveform *w, const hg_config *cfg, int len, float *re, float *im)
 {
-	phase_modulate(w->audio, len, 2.0 * M_PI * cfg->fm_deviation_hz / cfg->sample_rate_hz, re, im);
+	phase_modulate(w->audio, w->scratch, len, cfg->fm_deviation_hz / cfg->sample_rate_hz, re, im);
 }
 
 static void
@@ -216,7 +281,11 @@ modulate_cw(const hg_config *cfg, hg_rng *rng, int len, float *re, float *im)
 		{
 			double		d = fmin(t - t_on, t_off - t);
 
-			a = d >= edge ? 1.0 : 0.5 - 0.5 * cos(M_PI * d / edge);
+			double		s,
+						c;
+
+			hg_sincos_turns(0.5 * d / edge, &s, &c);	/* cos(pi d / edge) */
+			a = d >= edge ? 1.0 : 0.5 - 0.5 * c;
 		}
 		re[n] = (float) a;
 		im[n] = 0.0f;
@@ -259,7 +328,7 @@ modulate_fsk(hg_waveform *w, const hg_config *cfg, hg_rng *rng, int len, float *
 
 		w->audio[n] = w->symbols_i[k < n_sym ? k : n_sym - 1];
 	}
-	phase_modulate(w->audio, len, M_PI * cfg->fsk_shift_hz / cfg->sample_rate_hz, re, im);
+	phase_modulate(w->audio, w->scratch, len, 0.5 * cfg->fsk_shift_hz / cfg->sample_rate_hz, re, im);
 }
 
 /*

@@ -349,6 +349,93 @@ test_rejection_synthesises_nothing(void)
 	hg_workspace_destroy(ws);
 }
 
+/* Every label of two samples, field by field, bit for bit; iq is not compared. */
+static int
+labels_identical(const hg_sample *a, const hg_sample *b)
+{
+	int			k;
+
+#define SAME(f) (memcmp(&a->f, &b->f, sizeof(a->f)) == 0)
+	if (!(SAME(sample_idx) && SAME(tx_lat_deg) && SAME(tx_lon_deg) && SAME(tx_alt_m) &&
+		  SAME(tx_power_dbm) && SAME(frequency_hz) && SAME(modulation) && SAME(content) &&
+		  SAME(gdop) && SAME(mean_snr_db) && SAME(n_receivers) && SAME(n_detected) && SAME(n_iq)))
+		return 0;
+	for (k = 0; k < a->n_receivers; k++)
+		if (!(SAME(rx[k].rx_idx) && SAME(rx[k].rx_name) && SAME(rx[k].lat_deg) && SAME(rx[k].lon_deg) &&
+			  SAME(rx[k].alt_m) && SAME(rx[k].antenna) && SAME(rx[k].antenna_gain_dbi) &&
+			  SAME(rx[k].distance_m) && SAME(rx[k].delay_s) && SAME(rx[k].rx_power_dbm) &&
+			  SAME(rx[k].snr_db) && SAME(rx[k].freq_offset_hz) && SAME(rx[k].signal_present) &&
+			  SAME(rx[k].n_echoes)))
+			return 0;
+#undef SAME
+	return 1;
+}
+
+/*
+ * Labels-only attempts decide every label exactly as full ones, for every
+ * outcome, and synthesise nothing; the full attempt run afterwards in the
+ * same workspace gives the IQ of a fresh workspace.
+ */
+static void
+test_labels_only_matches_full(void)
+{
+	static const char *const variants[][2] = {
+		{"weight_fm", "1"}, {"weight_am", "1"}, {"weight_cw", "1"}, {"weight_fsk", "1"},
+		{"weight_bpsk", "1"}, {"weight_qpsk", "1"}, {"rx_layout", "\"hexagonal\""},
+		{"sporadic_e", "true"}, {"multipath", "false"}, {"noise_floor_dbm", "-88"},
+	};
+	size_t		v;
+	int			compared = 0,
+				kept = 0;
+
+	for (v = 0; v < sizeof(variants) / sizeof(variants[0]); v++)
+	{
+		hg_config	c;
+		hg_workspace *labels_ws,
+				   *full_ws,
+				   *fresh_ws;
+		uint64_t	i;
+
+		hg_config_init(&c);
+		set(&c, "duration_ms", "50");
+		set(&c, "tropo_ducting", "true");
+		set(&c, "polarization_mismatch", "true");
+		set(&c, variants[v][0], variants[v][1]);
+		labels_ws = hg_workspace_create(&c);
+		full_ws = hg_workspace_create(&c);
+		fresh_ws = hg_workspace_create(&c);
+		for (i = 0; i < 25; i++)
+		{
+			uint64_t	before = hg_workspace_receptions_synthesized(labels_ws);
+			hg_outcome	lo = hg_attempt_ex(&c, 91 + v, i, labels_ws, &sample_a, HG_ATTEMPT_LABELS_ONLY);
+			hg_outcome	fo = hg_attempt(&c, 91 + v, i, full_ws, &sample_b);
+			int			k;
+
+			HG_CHECK(hg_workspace_receptions_synthesized(labels_ws) == before, "labels-only synthesised IQ");
+			HG_CHECK(lo == fo, "outcome %d vs %d at %d", (int) lo, (int) fo, (int) i);
+			HG_CHECK(labels_identical(&sample_a, &sample_b), "labels differ at variant %d attempt %d",
+					 (int) v, (int) i);
+			compared++;
+			if (fo != HG_KEPT)
+				continue;
+			kept++;
+			for (k = 0; k < sample_a.n_receivers; k++)
+				HG_CHECK(sample_a.rx[k].iq == NULL, "labels-only iq must be NULL");
+			/* the full attempt again, in the workspace that ran labels-only attempts */
+			HG_CHECK(hg_attempt(&c, 91 + v, i, labels_ws, &sample_a) == HG_KEPT, "regenerate");
+			HG_CHECK(hg_attempt(&c, 91 + v, i, fresh_ws, &sample_b) == HG_KEPT, "fresh");
+			HG_CHECK(sample_digest(&sample_a) == sample_digest(&sample_b),
+					 "regenerated IQ differs at variant %d attempt %d", (int) v, (int) i);
+			/* a later labels-only attempt leaves nothing behind either */
+			(void) hg_attempt_ex(&c, 5, i + 1000, fresh_ws, &sample_b, HG_ATTEMPT_LABELS_ONLY);
+		}
+		hg_workspace_destroy(labels_ws);
+		hg_workspace_destroy(full_ws);
+		hg_workspace_destroy(fresh_ws);
+	}
+	HG_CHECK(kept > 100 && kept < compared, "%d kept of %d: both outcomes should be covered", kept, compared);
+}
+
 int
 main(void)
 {
@@ -359,5 +446,6 @@ main(void)
 	HG_RUN(test_labels_are_consistent);
 	HG_RUN(test_reproducible_whatever_came_before);
 	HG_RUN(test_rejection_synthesises_nothing);
+	HG_RUN(test_labels_only_matches_full);
 	return HG_TEST_SUMMARY();
 }

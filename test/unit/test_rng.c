@@ -4,10 +4,12 @@
  *    determinism whatever the call order, independence of neighbouring
  *    streams, and the moments of the uniform and normal draws.
  */
+#include "hg_noise.h"
 #include "hg_rng.h"
 #include "hg_test.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Known-answer vectors of Philox4x32-10 published with Random123 (kat_vectors). */
 static void
@@ -213,10 +215,44 @@ test_choose_follows_weights(void)
 	HG_CHECK(hg_rng_choose(&r, (const double[2]) {0.0, 0.0}, 2) == -1, "all-zero weights");
 }
 
+/* The vector Philox path gives the blocks of the scalar one, in the documented layout. */
+static void
+test_philox_blocks_layout(void)
+{
+	static uint32_t fast[32 * 7],
+				slow[32 * 7];
+	const uint32_t key[2] = {0xDEADBEEFu, 0x01234567u};
+	const uint32_t starts[3] = {0u, 1000u, 0xFFFFFFF0u};	/* the last wraps around */
+	int			s,
+				g,
+				j,
+				w;
+
+	for (s = 0; s < 3; s++)
+	{
+		uint32_t	ctr[4] = {starts[s], 0x0605u, 77u, 1u};
+
+		hg_philox_blocks(key, ctr, 7, fast);
+		hg_philox_blocks_scalar(key, ctr, 7, slow);
+		HG_CHECK(memcmp(fast, slow, sizeof(fast)) == 0, "vector and scalar blocks differ (start %u)", starts[s]);
+		for (g = 0; g < 7; g++)
+			for (j = 0; j < 8; j++)
+			{
+				uint32_t	one[4],
+							c[4] = {starts[s] + 8u * (uint32_t) g + (uint32_t) j, 0x0605u, 77u, 1u};
+
+				hg_philox4x32_10(key, c, one);
+				for (w = 0; w < 4; w++)
+					HG_CHECK(fast[32 * g + 8 * w + j] == one[w], "group %d block %d word %d", g, j, w);
+			}
+	}
+}
+
 int
 main(void)
 {
 	HG_RUN(test_philox_known_answers);
+	HG_RUN(test_philox_blocks_layout);
 	HG_RUN(test_determinism_across_call_order);
 	HG_RUN(test_independent_streams);
 	HG_RUN(test_uniform_and_int_ranges);
