@@ -127,6 +127,11 @@ SELECT pg_temp.try('TRUNCATE heimdall_gen.samples');
 SELECT pg_temp.try(format('INSERT INTO heimdall_gen.receivers (network, name, lat, lon, owner) '
 						  'VALUES (%L, %L, 45, 8, %L)', 'net', 'x', 'regress_hg_victim'));
 SELECT pg_temp.try(format('INSERT INTO heimdall_gen.event_channels VALUES (%L, %L)', 'regress_hg_victim', 'mine'));
+-- nor a lock that would stall everyone's workers
+SELECT pg_temp.try('LOCK heimdall_gen.jobs IN EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK heimdall_gen.datasets IN SHARE MODE');
+SELECT pg_temp.try('LOCK heimdall_gen.samples IN SHARE ROW EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK heimdall_gen.receptions IN ACCESS EXCLUSIVE MODE');
 -- the victim's rows are invisible, and a status UPDATE of them changes nothing
 SELECT (SELECT count(*) FROM heimdall_gen.jobs) AS jobs_seen, (SELECT count(*) FROM heimdall_gen.datasets) AS datasets_seen,
 	   (SELECT count(*) FROM heimdall_gen.receivers) AS receivers_seen,
