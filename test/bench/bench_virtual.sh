@@ -5,7 +5,8 @@
 # then reading every reception's IQ of the dataset: the stored iq column
 # with a cold cache (server restarted, OS page cache dropped when root) and a
 # warm one, against iq() regenerating the virtual dataset with 0, 1 and 2
-# parallel workers. Prints one line per measure and a summary line; a
+# parallel workers; and a stored job with 1 and with 2 model threads.
+# Prints one line per measure and a summary line; a
 # benchmark, not a test: it asserts nothing.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -57,6 +58,15 @@ mb=$(awk -v n="$samples" 'BEGIN {print n * 7 * 80000 / 1e6}')
 awk -v mb="$mb" -v sc="$stored_cold" -v sw="$stored_warm" -v r0="$regen0" -v r1="$regen1" -v r2="$regen2" 'BEGIN {
   printf "reading %.0f MB of IQ: stored cold %.1f MB/s, stored warm %.1f MB/s; iq() regenerating: serial %.1f MB/s, 1 worker %.1f MB/s, 2 workers %.1f MB/s\n",
          mb, mb / sc, mb / sw, mb / r0, mb / r1, mb / r2 }'
-awk -v n="$samples" -v ss="$stored_s" -v vs="$virtual_s" -v sb="$stored_b" -v vb="$virtual_b" -v sc="$stored_cold" -v r2="$regen2" 'BEGIN {
-  printf "bench_virtual: virtual job %.1fx the stored job'"'"'s samples/s at %.3f %% of its size; regeneration with 2 workers %.2fx the cold read of stored IQ\n",
-         ss / vs, 100 * vb / sb, sc / r2 }'
+threads_s() {   # model threads -> seconds of a stored job
+  sql -c "ALTER SYSTEM SET heimdall_gen.model_threads = $1" -c "SELECT pg_reload_conf()" >/dev/null
+  sql -c "SELECT heimdall_gen.drop_dataset('threads')" >/dev/null 2>&1 || true
+  run_job threads ""
+}
+t1=$(threads_s 1); t2=$(threads_s 2)
+awk -v n="$samples" -v t1="$t1" -v t2="$t2" 'BEGIN {
+  printf "stored job: 1 model thread %.1f samples/s, 2 model threads %.1f samples/s (%.2fx)\n", n / t1, n / t2, t1 / t2 }'
+awk -v n="$samples" -v ss="$stored_s" -v vs="$virtual_s" -v sb="$stored_b" -v vb="$virtual_b" -v sc="$stored_cold" -v r2="$regen2" \
+    -v t1="$t1" -v t2="$t2" 'BEGIN {
+  printf "bench_virtual: virtual job %.1fx the stored job'"'"'s samples/s at %.3f %% of its size; regeneration with 2 workers %.2fx the cold read of stored IQ; 2 model threads %.2fx 1\n",
+         ss / vs, 100 * vb / sb, sc / r2, t1 / t2 }'
