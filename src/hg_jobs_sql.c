@@ -47,6 +47,7 @@ PG_FUNCTION_INFO_V1(hg_wake_launcher);
 PG_FUNCTION_INFO_V1(hg_start_job);
 PG_FUNCTION_INFO_V1(hg_drop_dataset);
 PG_FUNCTION_INFO_V1(hg_event_channel);
+PG_FUNCTION_INFO_V1(hg_materialize);
 
 typedef enum SlotFlag
 {
@@ -609,4 +610,23 @@ hg_event_channel(PG_FUNCTION_ARGS)
 	if (isnull)
 		elog(ERROR, "no event channel");
 	PG_RETURN_DATUM(channel);
+}
+
+/* SQL: heimdall_gen.materialize(dataset) -> bigint, a job that fills a virtual dataset's IQ */
+Datum
+hg_materialize(PG_FUNCTION_ARGS)
+{
+	Oid			types[2] = {InvalidOid, TEXTOID};
+	Datum		args[2] = {0, PG_GETARG_DATUM(0)};
+	bool		isnull;
+	Datum		job;
+
+	require_shared_memory();
+	hg_require_current_schema();
+	require_served_database();
+	job = call_internal("SELECT heimdall_gen._materialize($1, $2)", 2, types, args, NULL,
+						&isnull, sizeof(int64), FLOAT8PASSBYVAL);
+	if (isnull)
+		elog(ERROR, "materialize created no job");
+	PG_RETURN_DATUM(job);
 }

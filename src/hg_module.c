@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include <unistd.h>
+
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
@@ -27,6 +29,7 @@ int			hg_batch_size = 10;
 int			hg_commit_interval_ms = 1000;
 int			hg_max_restarts = 3;
 int			hg_sample_delay_ms = 0;
+int			hg_model_threads = 2;
 
 void		_PG_init(void);
 
@@ -38,6 +41,15 @@ hg_shmem_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	hg_shmem_request();
+}
+
+/* One model thread per CPU, within the setting's range. */
+static int
+default_model_threads(void)
+{
+	long		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cpus < 1 ? 1 : cpus > 16 ? 16 : (int) cpus;
 }
 
 /* The databases of heimdall_gen.database, as a list of C strings. */
@@ -125,6 +137,11 @@ _PG_init(void)
 							"Cancel and pause still take effect at once: the pause waits on the worker's latch.",
 							&hg_sample_delay_ms, 0, 0, 60000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.model_threads",
+							"Model threads per worker computing attempts ahead in parallel.",
+							"The dataset's bytes and numbering do not depend on it.  The default is the number of CPUs.",
+							&hg_model_threads, default_model_threads(), 1, 16,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("heimdall_gen");
 
 	prev_shmem_request_hook = shmem_request_hook;

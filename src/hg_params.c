@@ -59,6 +59,15 @@ scalar_json_text(JsonbValue *v)
 	}
 }
 
+/* The JSON text of any value: scalars as above, arrays (split_ratios) whole. */
+static char *
+json_text(JsonbValue *v)
+{
+	if (v->type == jbvBinary)
+		return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+	return scalar_json_text(v);
+}
+
 /* Field key of a receiver object in container c, or NULL. */
 static JsonbValue *
 receiver_field(JsonbContainer *c, const char *key)
@@ -204,7 +213,7 @@ hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 				add_network_receivers(cfg, &v);
 			else if (strcmp(key, "receiver_network") == 0)
 				bad_params("a stored dataset's params hold their receivers inline, not a receiver_network");
-			else if (!hg_config_set(cfg, key, scalar_json_text(&v), err, sizeof(err)))
+			else if (!hg_config_set(cfg, key, json_text(&v), err, sizeof(err)))
 				bad_params(err);
 		}
 	}

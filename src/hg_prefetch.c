@@ -1,8 +1,16 @@
 /*
  * hg_prefetch.c
- *    A four-slot ring between the worker (consumer) and one model thread
- *    (producer), see hg_prefetch.h.  Deliberately free of PostgreSQL calls:
- *    the thread must never touch palloc, elog or shared state of the backend.
+ *    A ring of workspaces between the worker (the consumer, which writes in
+ *    attempt order) and n model threads (producers), see hg_prefetch.h.
+ *    Deliberately free of PostgreSQL calls: the threads must never touch
+ *    palloc, elog or shared state of the backend.
+ *
+ *    Each thread claims the next attempt index not yet claimed, computes it
+ *    into the slot (index mod ring) and marks it done; the consumer takes
+ *    slots strictly in index order.  Every attempt is a pure function of
+ *    (config, seed, index) computed in a workspace of its own, so neither
+ *    the bytes nor the numbering depend on the number of threads or on
+ *    which thread computed what.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -10,29 +18,25 @@
 
 #include "hg_prefetch.h"
 
-/*
- * Slots: the one the worker is writing plus up to three computed ahead.  Two
- * (one ahead) left the writer waiting whenever one attempt was slow to make
- * or the thread lost its core for a moment; four hides that.  Each slot is a
- * workspace of about a megabyte, so memory stays flat.
- */
-#define RING 4
+#define MAX_RING 32
 
 struct HgPrefetch
 {
-	pthread_t	thread;
 	pthread_mutex_t mutex;
 	pthread_cond_t changed;
 	const hg_config *cfg;
 	uint64_t	seed;
-	uint64_t	next_to_compute;	/* producer's next attempt index */
-	uint64_t	next_to_consume;	/* consumer's next attempt index */
-	int			ready;			/* slots computed and not yet consumed */
-	bool		consumer_holds;		/* the consumer is using the oldest slot */
+	unsigned	flags;			/* hg_attempt_ex flags: labels only for virtual datasets */
+	int			ring;			/* slots: what is computed ahead, plus the one being written */
+	int			threads_alive;
+	uint64_t	next_to_compute;	/* next attempt index no thread has claimed */
+	uint64_t	next_to_consume;	/* the consumer's next attempt index */
+	bool		consumer_holds; /* the consumer is using slot next_to_consume */
 	bool		stopping;
-	hg_workspace *ws[RING];
-	hg_sample	samples[RING];
-	hg_outcome	outcomes[RING];
+	uint64_t	done[MAX_RING]; /* attempt index + 1 of the result a slot holds, 0 if none */
+	hg_workspace *ws[MAX_RING];
+	hg_sample	samples[MAX_RING];
+	hg_outcome	outcomes[MAX_RING];
 };
 
 static void
@@ -42,7 +46,7 @@ free_prefetch(HgPrefetch *p)
 
 	pthread_mutex_destroy(&p->mutex);
 	pthread_cond_destroy(&p->changed);
-	for (k = 0; k < RING; k++)
+	for (k = 0; k < p->ring; k++)
 		hg_workspace_destroy(p->ws[k]);
 	free(p);
 }
@@ -51,6 +55,7 @@ static void *
 producer(void *arg)
 {
 	HgPrefetch *p = arg;
+	bool		last;
 
 	pthread_mutex_lock(&p->mutex);
 	for (;;)
@@ -58,58 +63,74 @@ producer(void *arg)
 		int			slot;
 		uint64_t	attempt;
 
-		/* room: ready counts every computed slot, the one the consumer holds included */
-		while (!p->stopping && p->ready >= RING)
+		/* room: an index may be claimed while its slot is not the consumer's or still unread */
+		while (!p->stopping && p->next_to_compute >= p->next_to_consume + (uint64_t) p->ring)
 			pthread_cond_wait(&p->changed, &p->mutex);
 		if (p->stopping)
 			break;
-		attempt = p->next_to_compute;
-		slot = (int) (attempt % RING);
+		attempt = p->next_to_compute++;
+		slot = (int) (attempt % (uint64_t) p->ring);
 		pthread_mutex_unlock(&p->mutex);
 
-		p->outcomes[slot] = hg_attempt(p->cfg, p->seed, attempt, p->ws[slot], &p->samples[slot]);
+		p->outcomes[slot] = hg_attempt_ex(p->cfg, p->seed, attempt, p->ws[slot], &p->samples[slot], p->flags);
 
 		pthread_mutex_lock(&p->mutex);
-		p->next_to_compute++;
-		p->ready++;
+		p->done[slot] = attempt + 1;
 		pthread_cond_broadcast(&p->changed);
 	}
+	last = --p->threads_alive == 0;
 	pthread_mutex_unlock(&p->mutex);
-	free_prefetch(p);			/* the consumer let go of it in hg_prefetch_stop */
+	if (last)
+		free_prefetch(p);		/* the consumer let go of it in hg_prefetch_stop */
 	return NULL;
 }
 
 HgPrefetch *
-hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first)
+hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threads, unsigned flags)
 {
 	HgPrefetch *p = calloc(1, sizeof(HgPrefetch));
 	sigset_t	all,
 				saved;
-	int			k,
-				rc;
+	int			k;
 
 	if (p == NULL)
 		return NULL;
+	if (threads < 1)
+		threads = 1;
+	p->ring = threads * 2 + 2;
+	if (p->ring > MAX_RING)
+		p->ring = MAX_RING;
 	p->cfg = cfg;
 	p->seed = seed;
+	p->flags = flags;
 	p->next_to_compute = first;
 	p->next_to_consume = first;
-	for (k = 0; k < RING; k++)
+	for (k = 0; k < p->ring; k++)
 		if ((p->ws[k] = hg_workspace_create(cfg)) == NULL)
 			goto fail;
 	pthread_mutex_init(&p->mutex, NULL);
 	pthread_cond_init(&p->changed, NULL);
-	/* the thread inherits this mask: every signal stays with the backend's main thread */
+	/* the threads inherit this mask: every signal stays with the backend's main thread */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &saved);
-	rc = pthread_create(&p->thread, NULL, producer, p);
+	pthread_mutex_lock(&p->mutex);
+	for (k = 0; k < threads; k++)
+	{
+		pthread_t	thread;
+
+		if (pthread_create(&thread, NULL, producer, p) != 0)
+			break;
+		pthread_detach(thread);
+		p->threads_alive++;
+	}
+	pthread_mutex_unlock(&p->mutex);
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
-	if (rc == 0)
+	if (p->threads_alive > 0)
 		return p;
 	pthread_mutex_destroy(&p->mutex);
 	pthread_cond_destroy(&p->changed);
 fail:
-	for (k = 0; k < RING; k++)
+	for (k = 0; k < p->ring; k++)
 		hg_workspace_destroy(p->ws[k]);
 	free(p);
 	return NULL;
@@ -125,14 +146,14 @@ hg_prefetch_next(HgPrefetch *p, hg_sample **sample)
 	if (p->consumer_holds)
 	{
 		/* the previous result is done with: its slot may be refilled */
+		p->done[p->next_to_consume % (uint64_t) p->ring] = 0;
 		p->consumer_holds = false;
-		p->ready--;
 		p->next_to_consume++;
 		pthread_cond_broadcast(&p->changed);
 	}
-	while (p->ready == 0)
+	slot = (int) (p->next_to_consume % (uint64_t) p->ring);
+	while (p->done[slot] != p->next_to_consume + 1)
 		pthread_cond_wait(&p->changed, &p->mutex);
-	slot = (int) (p->next_to_consume % RING);
 	p->consumer_holds = true;
 	outcome = p->outcomes[slot];
 	pthread_mutex_unlock(&p->mutex);
@@ -143,21 +164,17 @@ hg_prefetch_next(HgPrefetch *p, hg_sample **sample)
 void
 hg_prefetch_stop(HgPrefetch *p)
 {
-	pthread_t	thread;
-
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->mutex);
-	thread = p->thread;
 	p->stopping = true;
 	pthread_cond_broadcast(&p->changed);
 	pthread_mutex_unlock(&p->mutex);
 
 	/*
-	 * Do not wait for the attempt the thread may be in the middle of: that
+	 * Do not wait for the attempts the threads may be in the middle of: that
 	 * is up to a few milliseconds a cancel would pay before the worker frees
-	 * its slot.  From here the thread owns p and frees it when that attempt
-	 * ends; if the process exits first, the thread ends with it.
+	 * its slot.  From here the threads own p and the last one frees it when
+	 * its attempt ends; if the process exits first, they end with it.
 	 */
-	pthread_detach(thread);
 }

@@ -1,10 +1,11 @@
 /*
  * hg_prefetch.h
- *    Overlaps the model with the writes: a helper thread runs hg_attempt()
- *    for the next attempt indices into spare workspaces while the worker
- *    inserts the current sample.  The thread runs only the model (pure C, no
- *    PostgreSQL call, all signals blocked), and results are consumed in
- *    attempt order, so the dataset is byte-identical to a sequential run.
+ *    Overlaps the model with the writes and spreads it over cores: model
+ *    threads run hg_attempt_ex() for the next attempt indices into spare
+ *    workspaces while the worker writes the current sample.  The threads run
+ *    only the model (pure C, no PostgreSQL call, all signals blocked), and
+ *    results are consumed in attempt order, so the dataset is byte-identical
+ *    to a sequential run whatever the number of threads.
  */
 #ifndef HG_PREFETCH_H
 #define HG_PREFETCH_H
@@ -16,15 +17,19 @@
 
 typedef struct HgPrefetch HgPrefetch;
 
-/* Start computing attempts first, first+1, ...; NULL if a thread or memory could not be had. */
-extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first);
+/*
+ * Start threads model threads computing attempts first, first+1, ... with
+ * hg_attempt_ex flags; NULL if no thread or not enough memory could be had.
+ */
+extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first,
+									 int threads, unsigned flags);
 
 /* The outcome of the next attempt in order; *sample stays valid until the next call. */
 extern hg_outcome hg_prefetch_next(HgPrefetch *p, hg_sample **sample);
 
 /*
  * Stop the thread, discarding attempts computed ahead, and return at once:
- * p is not to be used again; the thread frees it when its attempt in
+ * p is not to be used again; the last thread frees it when its attempt in
  * progress ends.  The config passed to hg_prefetch_start must outlive that.
  */
 extern void hg_prefetch_stop(HgPrefetch *p);

@@ -10,21 +10,24 @@
 
 #include "hg_storage.h"
 
-#define SAMPLE_COLS 13
+#define SAMPLE_COLS 14
 #define RECEPTION_COLS 16
 
+static const char *const split_names[3] = {"train", "val", "test"};
+
 void
-hg_storage_prepare(HgStorage *st)
+hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 {
 	Oid			sample_types[SAMPLE_COLS] = {INT8OID, INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
-		FLOAT8OID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID};
+		FLOAT8OID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID, TEXTOID};
+	Oid			fill_types[4] = {INT8OID, INT8OID, INT4OID, BYTEAOID};
 	Oid			reception_types[RECEPTION_COLS] = {INT8OID, INT8OID, INT4OID, TEXTOID, FLOAT8OID, FLOAT8OID,
 		FLOAT8OID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID, BYTEAOID};
 
 	st->insert_sample = SPI_prepare(
 									"INSERT INTO heimdall_gen.samples (dataset_id, sample_idx, tx_lat, tx_lon, tx_alt_m, "
-									"tx_power_dbm, frequency_hz, modulation, content, gdop, mean_snr_db, n_receivers, n_detected) "
-									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+									"tx_power_dbm, frequency_hz, modulation, content, gdop, mean_snr_db, n_receivers, n_detected, split) "
+									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
 									SAMPLE_COLS, sample_types);
 	st->insert_reception = SPI_prepare(
 									   "INSERT INTO heimdall_gen.receptions (dataset_id, sample_idx, rx_idx, rx_name, rx_lat, rx_lon, "
@@ -32,10 +35,17 @@ hg_storage_prepare(HgStorage *st)
 									   "freq_offset_hz, signal_present, iq) "
 									   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
 									   RECEPTION_COLS, reception_types);
-	if (st->insert_sample == NULL || st->insert_reception == NULL)
-		elog(ERROR, "heimdall_gen: could not prepare the inserts: %s", SPI_result_code_string(SPI_result));
-	SPI_keepplan(st->insert_sample);
-	SPI_keepplan(st->insert_reception);
+	st->fill_iq = SPI_prepare("UPDATE heimdall_gen.receptions SET iq = $4 "
+							  " WHERE dataset_id = $1 AND sample_idx = $2 AND rx_idx = $3 AND iq IS NULL",
+							  4, fill_types);
+	if (st->insert_sample == NULL || st->insert_reception == NULL || st->fill_iq == NULL)
+		elog(ERROR, "could not prepare the inserts: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(st->insert_sample) != 0 || SPI_keepplan(st->insert_reception) != 0 ||
+		SPI_keepplan(st->fill_iq) != 0)
+		elog(ERROR, "could not keep the inserts");
+	st->seed = seed;
+	memcpy(st->split_ratios, cfg->split_ratios, sizeof(st->split_ratios));
+	st->store_iq = cfg->iq_storage != HG_IQ_VIRTUAL;
 	st->rows_context = AllocSetContextCreate(TopMemoryContext, "heimdall_gen rows",
 											 ALLOCSET_DEFAULT_SIZES);
 }
@@ -58,6 +68,7 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 {
 	MemoryContext old = MemoryContextSwitchTo(st->rows_context);
 	Datum		v[RECEPTION_COLS];
+	static const char no_iq[RECEPTION_COLS + 1] = "               n";	/* iq, the last column, NULL */
 	int			k;
 
 	v[0] = Int64GetDatum(dataset_id);
@@ -73,6 +84,7 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 	v[10] = Float8GetDatum(s->mean_snr_db);
 	v[11] = Int32GetDatum(s->n_receivers);
 	v[12] = Int32GetDatum(s->n_detected);
+	v[13] = CStringGetTextDatum(split_names[hg_split_of(st->seed, s->sample_idx, st->split_ratios)]);
 	if (SPI_execute_plan(st->insert_sample, v, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "heimdall_gen: could not insert sample " INT64_FORMAT, (int64) s->sample_idx);
 
@@ -109,9 +121,40 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 		v[12] = Float8GetDatum(r->snr_db);
 		v[13] = Float8GetDatum(r->freq_offset_hz);
 		v[14] = BoolGetDatum(r->signal_present);
-		v[15] = PointerGetDatum(iq_bytea(r, s->n_iq));
-		if (SPI_execute_plan(st->insert_reception, v, NULL, false, 0) != SPI_OK_INSERT)
+		v[15] = st->store_iq ? PointerGetDatum(iq_bytea(r, s->n_iq)) : (Datum) 0;
+		if (SPI_execute_plan(st->insert_reception, v, st->store_iq ? NULL : no_iq, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "heimdall_gen: could not insert reception %d of sample " INT64_FORMAT,
+				 k, (int64) s->sample_idx);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rows_context);
+	return true;
+}
+
+bool
+hg_storage_fill_iq(HgStorage *st, int64 dataset_id, const hg_sample *s,
+				   bool (*stop_requested) (void *arg), void *arg)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->rows_context);
+	int			k;
+
+	for (k = 0; k < s->n_receivers; k++)
+	{
+		Datum		v[4];
+
+		MemoryContextSwitchTo(st->rows_context);
+		if (stop_requested && stop_requested(arg))
+		{
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(st->rows_context);
+			return false;
+		}
+		v[0] = Int64GetDatum(dataset_id);
+		v[1] = Int64GetDatum((int64) s->sample_idx);
+		v[2] = Int32GetDatum(s->rx[k].rx_idx);
+		v[3] = PointerGetDatum(iq_bytea(&s->rx[k], s->n_iq));
+		if (SPI_execute_plan(st->fill_iq, v, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "could not store the IQ of reception %d of sample " INT64_FORMAT,
 				 k, (int64) s->sample_idx);
 	}
 	MemoryContextSwitchTo(old);

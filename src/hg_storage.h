@@ -17,11 +17,18 @@ typedef struct HgStorage
 {
 	SPIPlanPtr	insert_sample;
 	SPIPlanPtr	insert_reception;
+	SPIPlanPtr	fill_iq;
 	MemoryContext rows_context; /* reset after every sample */
+	uint64		seed;			/* for each sample's split */
+	double		split_ratios[3];
+	bool		store_iq;		/* false in a virtual dataset: iq stays NULL */
 } HgStorage;
 
-/* Prepare the plans; call inside a transaction with SPI connected. */
-extern void hg_storage_prepare(HgStorage *st);
+/*
+ * Prepare the plans for a dataset of this seed and config; call inside a
+ * transaction with SPI connected.
+ */
+extern void hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg);
 
 /*
  * Insert one kept sample and its receptions; inside a transaction, SPI
@@ -31,5 +38,13 @@ extern void hg_storage_prepare(HgStorage *st);
  */
 extern bool hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 							 bool (*stop_requested) (void *arg), void *arg);
+
+/*
+ * Store the IQ of a kept sample whose labels are already there (a virtual
+ * dataset being materialized); receptions that have IQ keep it.  Same
+ * contract as hg_storage_write.
+ */
+extern bool hg_storage_fill_iq(HgStorage *st, int64 dataset_id, const hg_sample *s,
+							   bool (*stop_requested) (void *arg), void *arg);
 
 #endif							/* HG_STORAGE_H */

@@ -74,6 +74,7 @@ typedef struct JobState
 {
 	int64		job_id;
 	Oid			owner;
+	bool		materialize;	/* kind 'materialize': fill a virtual dataset's IQ */
 	int64		dataset_id;
 	char	   *dataset_name;
 	int64		seed;
@@ -201,8 +202,8 @@ claim_job(JobState *job, hg_config *cfg)
 	Datum		args[2] = {Int64GetDatum(job->job_id), ObjectIdGetDatum(job->owner)};
 	HeapTuple	t;
 	TupleDesc	d;
-	bool		isnull[14];
-	Datum		v[14];
+	bool		isnull[15];
+	Datum		v[15];
 	int			k;
 	Jsonb	   *params;
 
@@ -218,7 +219,7 @@ claim_job(JobState *job, hg_config *cfg)
 							  "          (SELECT d.name FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
 							  "          (SELECT d.owner FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
 							  "          (SELECT d.model_version FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
-							  "          j.owner",
+							  "          j.owner, j.kind = 'materialize'",
 							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim job " INT64_FORMAT, job->job_id);
 	if (SPI_processed != 1)
@@ -228,8 +229,9 @@ claim_job(JobState *job, hg_config *cfg)
 	}
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
-	for (k = 0; k < 14; k++)
+	for (k = 0; k < 15; k++)
 		v[k] = SPI_getbinval(t, d, k + 1, &isnull[k]);
+	job->materialize = !isnull[14] && DatumGetBool(v[14]);
 	if (!isnull[10])
 		job->dataset_name = MemoryContextStrdup(TopMemoryContext, TextDatumGetCString(v[10]));
 	if (isnull[8] || isnull[9] || isnull[10] || isnull[11] || isnull[12])
@@ -281,14 +283,14 @@ claim_job(JobState *job, hg_config *cfg)
 }
 
 static void
-prepare_plans(HgStorage *storage)
+prepare_plans(HgStorage *storage, const JobState *job, const hg_config *cfg)
 {
 	Oid			status_types[2] = {INT8OID, REGROLEOID};
 	Oid			flush_types[8] = {INT8OID, REGROLEOID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 	Oid			finish_types[2] = {INT8OID, TEXTOID};
 	int			r;
 
-	hg_storage_prepare(storage);
+	hg_storage_prepare(storage, (uint64) job->seed, cfg);
 	read_status_plan = hg_prepare_kept("SELECT " STATUS_COLUMNS " FROM heimdall_gen.jobs j WHERE j.job_id = $1",
 									   2, status_types);
 	flush_plan = hg_prepare_kept("UPDATE heimdall_gen.jobs j SET samples_done = $3, attempts = $4, next_attempt = $5, "
@@ -413,12 +415,78 @@ publish_progress(HgSlot *slot, const JobState *job)
 	pg_atomic_write_u64(&slot->attempts, (uint64) job->attempts);
 }
 
-/* Generate until done or told to stop; returns why it stopped. */
+/*
+ * The next kept sample of a materialize job whose receptions lack IQ, from
+ * sample_idx `from` on; -1 when there is none left.
+ */
+static int64
+next_sample_to_fill(const JobState *job, int64 from)
+{
+	static SPIPlanPtr plan = NULL;
+	Datum		args[2] = {Int64GetDatum(job->dataset_id), Int64GetDatum(from)};
+	bool		isnull;
+	Datum		idx;
+
+	if (plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		plan = hg_prepare_kept("SELECT min(r.sample_idx) FROM heimdall_gen.receptions r "
+							   " WHERE r.dataset_id = $1 AND r.sample_idx >= $2 AND r.iq IS NULL", 2, types);
+	}
+	if (SPI_execute_plan(plan, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not find the next sample to fill");
+	idx = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? -1 : DatumGetInt64(idx);
+}
+
+/*
+ * The next attempt: in attempt order from the model threads, or for a
+ * materialize job the next sample lacking IQ, regenerated inline.  Sets
+ * *none_left when a materialize job has nothing more to fill.
+ */
+static hg_outcome
+next_attempt(JobState *job, const hg_config *cfg, HgPrefetch *prefetch, hg_workspace *ws,
+			 hg_sample **sample, bool *none_left)
+{
+	hg_outcome	outcome;
+
+	*none_left = false;
+	if (prefetch)
+		return hg_prefetch_next(prefetch, sample);
+	if (job->materialize)
+	{
+		int64		idx = next_sample_to_fill(job, job->next_attempt);
+
+		if (idx < 0)
+		{
+			*none_left = true;
+			return HG_KEPT;
+		}
+		job->next_attempt = idx;
+		outcome = hg_attempt(cfg, (uint64) job->seed, (uint64) idx, ws, *sample);
+		if (outcome != HG_KEPT)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("attempt " INT64_FORMAT " is not a kept sample when regenerated", idx),
+					 errdetail("The dataset's rows do not match what its params and seed generate.")));
+		return outcome;
+	}
+	return hg_attempt_ex(cfg, (uint64) job->seed, (uint64) job->next_attempt, ws, *sample,
+						 cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0);
+}
+
+/* Generate (or materialize) until done or told to stop; returns why it stopped. */
 static StopReason
 generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 {
-	/* the model runs one attempt ahead in a helper thread; without one, inline */
-	HgPrefetch *prefetch = hg_prefetch_start(cfg, (uint64) job->seed, (uint64) job->next_attempt);
+	/*
+	 * Model threads compute attempts ahead; a virtual dataset's need no IQ.
+	 * A materialize job regenerates the samples it fills inline.
+	 */
+	HgPrefetch *prefetch = job->materialize ? NULL :
+		hg_prefetch_start(cfg, (uint64) job->seed, (uint64) job->next_attempt, hg_model_threads,
+						  cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0);
 	hg_workspace *ws = prefetch ? NULL : hg_workspace_create(cfg);
 	hg_sample  *sample = MemoryContextAlloc(TopMemoryContext, sizeof(hg_sample));
 	HgStorage	storage;
@@ -433,7 +501,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	JobState	committed = *job;	/* the counters as of the last commit */
 
 	if (prefetch == NULL && ws == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("heimdall_gen: out of memory for the model's workspace")));
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 
 	/*
 	 * Batches need not wait for their WAL flush: rows and the job's next
@@ -442,12 +510,14 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 	hg_begin_transaction("heimdall_gen: preparing");
-	prepare_plans(&storage);
+	prepare_plans(&storage, job, cfg);
 	hg_commit_transaction();
 
 	for (;;)
 	{
 		hg_outcome	outcome;
+		bool		none_left;
+		bool		written;
 
 		/* the fast path: flags set by cancel_job / pause_job, a few ns */
 		CHECK_FOR_INTERRUPTS();
@@ -475,15 +545,21 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			batch_started = GetCurrentTimestamp();
 		}
 
-		if (prefetch)
-			outcome = hg_prefetch_next(prefetch, &sample);
-		else
-			outcome = hg_attempt(cfg, (uint64) job->seed, (uint64) job->next_attempt, ws, sample);
+		outcome = next_attempt(job, cfg, prefetch, ws, &sample, &none_left);
+		if (none_left)
+		{
+			stop = STOP_COMPLETED;
+			break;
+		}
 		job->attempts++;
 		job->next_attempt++;
 		if (outcome == HG_KEPT)
 		{
-			if (!hg_storage_write(&storage, job->dataset_id, sample, slot_stop_requested, slot))
+			if (job->materialize)
+				written = hg_storage_fill_iq(&storage, job->dataset_id, sample, slot_stop_requested, slot);
+			else
+				written = hg_storage_write(&storage, job->dataset_id, sample, slot_stop_requested, slot);
+			if (!written)
 			{
 				/* cancel or pause arrived mid-sample: the batch is dropped below */
 				stop = pg_atomic_read_u32(&slot->cancel_requested) ? STOP_CANCELLED : STOP_PAUSED;
