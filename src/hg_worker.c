@@ -584,7 +584,16 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		if (batch_samples >= hg_batch_size ||
 			TimestampDifferenceExceeds(batch_started, GetCurrentTimestamp(), hg_commit_interval_ms))
 		{
+			/*
+			 * The fence: this UPDATE locks the job's row and re-reads its
+			 * status.  A cancel or pause that committed before it wins, and
+			 * the batch is dropped below instead of committed; one that comes
+			 * after waits for this commit.  So no sample of a job commits
+			 * after cancel_job() has returned, whatever the timing.
+			 */
 			stop = flush_counters(job);
+			if (stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN)
+				break;
 			if (TimestampDifferenceExceeds(last_progress_notify, GetCurrentTimestamp(), 250))
 			{
 				notify_progress(job);
@@ -605,12 +614,13 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		}
 	}
 
-	if (in_transaction && (stop == STOP_CANCELLED || stop == STOP_PAUSED))
+	if (in_transaction && (stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN))
 	{
 		/*
 		 * Stop at once: drop the uncommitted batch instead of writing and
 		 * syncing it (megabytes of IQ).  Nothing committed is lost, and a
-		 * resume regenerates the dropped attempts byte for byte.
+		 * resume regenerates the dropped attempts byte for byte.  (A dataset
+		 * that changed hands gets no more rows from this job either.)
 		 */
 		SPI_finish();
 		PopActiveSnapshot();

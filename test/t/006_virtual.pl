@@ -1,0 +1,147 @@
+# Virtual datasets: a virtual job stores labels only, and iq() regenerates
+# every reception to the byte of the stored dataset of the same (params,
+# seed): per modulation, with every optional effect on, in every receiver
+# layout.  The number of model threads changes no byte; neither do kill -9
+# and pause/resume of a virtual job.  A scan calling iq() runs in parallel
+# workers with the same result; materialize() then free_iq() round-trips,
+# a tampered stored reception makes free_iq() refuse; a dataset of another
+# model version cannot be regenerated.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HeimdallTest;
+
+my $node = hg_node('virtual', 'heimdall_gen.batch_size' => 3, 'heimdall_gen.model_threads' => 2,
+	max_parallel_workers => 4);
+
+sub run_job
+{
+	my ($name, $n, $seed, $params) = @_;
+	my $job = hg_start_job($node, $name, $n, $seed, $params);
+	is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '300 s')"), 'completed', "$name completes");
+	return $job;
+}
+
+# labels and IQ through iq(), in (sample_idx, rx_idx) order: the same query for any dataset
+sub read_checksum
+{
+	my ($name) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT count(*) || ' rows, ' || md5(string_agg(concat_ws(':', r.sample_idx, r.rx_idx, r.rx_power_dbm,
+				r.delay_s, r.freq_offset_hz, r.snr_db, s.tx_lat, s.gdop, s.modulation, s.split,
+				md5(heimdall_gen.iq(r.dataset_id, r.sample_idx, r.rx_idx))), ',' ORDER BY r.sample_idx, r.rx_idx))
+		  FROM heimdall_gen.receptions r JOIN heimdall_gen.samples s USING (dataset_id, sample_idx)
+		  JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = '$name'});
+}
+
+my $effects = '"atmospheric_absorption": true, "tropo_ducting": true, "sporadic_e": true, '
+  . '"polarization_mismatch": true, "multipath": true, "block_fading": true';
+my @layouts = ('"rx_layout": "uniform"', '"rx_layout": "hexagonal"',
+	'"fixed_receivers": [{"name": "a", "lat": 44.2, "lon": 7.3}, {"name": "b", "lat": 45.8, "lon": 7.5, "antenna": "yagi", "azimuth_deg": 120}, '
+	  . '{"name": "c", "lat": 45.0, "lon": 9.8, "antenna": "log_periodic"}, {"name": "d", "lat": 44.5, "lon": 8.9}]');
+my @mods = qw(fm am cw fsk bpsk qpsk);
+for my $i (0 .. $#mods)
+{
+	my $weights = join(', ', map { "\"weight_$_\": " . ($_ eq $mods[$i] ? 1 : 0) } @mods);
+	my $params = "{\"duration_ms\": 10, \"rx_count_min\": 4, \"rx_count_max\": 5, $weights, $effects, $layouts[$i % 3]}";
+	run_job("stored_$mods[$i]", 4, 100 + $i, $params);
+	my $vparams = $params =~ s/^\{/{"iq_storage": "virtual", /r;
+	run_job("virtual_$mods[$i]", 4, 100 + $i, $vparams);
+	is($node->safe_psql('postgres', qq{SELECT count(*) FROM heimdall_gen.receptions r JOIN heimdall_gen.datasets d
+		USING (dataset_id) WHERE d.name = 'virtual_$mods[$i]' AND r.iq IS NOT NULL}), '0',
+		"virtual_$mods[$i] stores no IQ");
+	is(read_checksum("virtual_$mods[$i]"), read_checksum("stored_$mods[$i]"),
+		"$mods[$i], all effects, layout " . ($i % 3) . ': iq() of the virtual dataset equals the stored bytes');
+}
+
+# model threads: 1, 2 and 4 give the same bytes
+my %by_threads;
+for my $threads (1, 2, 4)
+{
+	$node->safe_psql('postgres', "ALTER SYSTEM SET heimdall_gen.model_threads = $threads; SELECT pg_reload_conf()");
+	run_job("threads_$threads", 12, 7, $HeimdallTest::SMALL);
+	$by_threads{$threads} = dataset_checksum($node, "threads_$threads");
+}
+is($by_threads{1}, $by_threads{2}, 'model_threads 1 and 2: identical datasets');
+is($by_threads{1}, $by_threads{4}, 'model_threads 1 and 4: identical datasets');
+
+# a virtual job killed, then paused and resumed: the labels of an uninterrupted run
+my $vsmall = '{"iq_storage": "virtual", "duration_ms": 20, "rx_count_min": 4, "rx_count_max": 6}';
+run_job('virtual_ref', 60, 9, $vsmall);
+$node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.sample_delay_ms = 20; SELECT pg_reload_conf()');
+my $job = hg_start_job($node, 'virtual_hurt', 60, 9, $vsmall);
+ok(wait_samples($node, $job, 10), 'the virtual job runs');
+my $pid = worker_pid($node, $job);
+is($node->safe_psql('postgres', "SELECT backend_type FROM pg_stat_activity WHERE pid = $pid"), 'heimdall_gen worker',
+	"pid $pid is a worker of this cluster");
+ok(kill('KILL', $pid), 'kill -9 the virtual job\'s worker');
+ok($node->poll_query_until('postgres', "SELECT samples_done >= 25 FROM heimdall_gen.jobs WHERE job_id = $job"),
+	'it resumes');
+$node->safe_psql('postgres', "SELECT heimdall_gen.pause_job($job)");
+ok(wait_no_worker($node, $job), 'paused');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.sample_delay_ms; SELECT pg_reload_conf()');
+$node->safe_psql('postgres', "SELECT heimdall_gen.resume_job($job)");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '300 s')"), 'completed', 'and completes');
+is(read_checksum('virtual_hurt'), read_checksum('virtual_ref'), 'kill -9 and pause/resume: identical to the uninterrupted run');
+
+# a parallel scan over iq(): Gather with workers launched, the same bytes
+my $vid = $node->safe_psql('postgres', "SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'virtual_ref'");
+my $scan = qq{SELECT md5(string_agg(h, ',' ORDER BY sample_idx, rx_idx)) FROM (
+	SELECT r.sample_idx, r.rx_idx, md5(heimdall_gen.iq(r.dataset_id, r.sample_idx, r.rx_idx)) AS h
+	  FROM heimdall_gen.receptions r WHERE r.dataset_id = $vid) t};
+my $force = 'SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0; SET min_parallel_index_scan_size = 0; '
+  . 'SET enable_bitmapscan = off; SET enable_indexscan = off; '
+  . 'SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off; ';
+my $plan = $node->safe_psql('postgres', $force . "EXPLAIN (ANALYZE, COSTS OFF) $scan");
+like($plan, qr/Gather/, 'the scan calling iq() gets a parallel plan');
+like($plan, qr/Workers Launched: [12]/, 'with workers launched');
+is($node->safe_psql('postgres', $force . $scan),
+	$node->safe_psql('postgres', "SET max_parallel_workers_per_gather = 0; $scan"), 'parallel and serial reads agree');
+
+# materialize, then free_iq: the same bytes all along
+my $before = read_checksum('virtual_ref');
+my $mjob = $node->safe_psql('postgres', "SELECT heimdall_gen.materialize('virtual_ref')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($mjob, '300 s')"), 'completed', 'materialize completes');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM heimdall_gen.receptions r JOIN heimdall_gen.datasets d
+	USING (dataset_id) WHERE d.name = 'virtual_ref' AND r.iq IS NULL}), '0', 'every reception has its IQ stored');
+is(read_checksum('virtual_ref'), $before, 'materialized bytes are the regenerated ones');
+ok($node->safe_psql('postgres', "SELECT heimdall_gen.free_iq('virtual_ref')") > 0, 'free_iq frees them again');
+is(read_checksum('virtual_ref'), $before, 'and iq() still reads the same bytes');
+
+# a tampered stored reception: free_iq refuses, names it, frees nothing
+$node->safe_psql('postgres', q{UPDATE heimdall_gen.receptions SET iq = overlay(iq placing '\x01'::bytea from 9)
+	WHERE dataset_id = (SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'stored_fm')
+	  AND (sample_idx, rx_idx) = (SELECT sample_idx, 1 FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d
+	       USING (dataset_id) WHERE d.name = 'stored_fm' ORDER BY sample_idx DESC LIMIT 1)});
+my ($rc, $out, $err) = $node->psql('postgres', "SELECT heimdall_gen.free_iq('stored_fm')");
+like($err, qr/stored IQ of sample \d+, rx_idx 1 of dataset "stored_fm" differs from its regeneration/,
+	'free_iq refuses a tampered dataset and names the reception');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM heimdall_gen.receptions r JOIN heimdall_gen.datasets d
+	USING (dataset_id) WHERE d.name = 'stored_fm' AND r.iq IS NULL}), '0', 'nothing was freed');
+
+# another model version: no regeneration, stored IQ still reads
+$node->safe_psql('postgres', "UPDATE heimdall_gen.datasets SET model_version = model_version + 1 WHERE name IN ('virtual_am', 'stored_am')");
+($rc, $out, $err) = $node->psql('postgres', q{SELECT heimdall_gen.iq(dataset_id, sample_idx, 0) FROM heimdall_gen.samples
+	JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'virtual_am' LIMIT 1});
+like($err, qr/was generated by model version \d+, this server runs model version \d+/, 'iq() refuses another model version');
+like(read_checksum('stored_am'), qr/^\d+ rows, [0-9a-f]{32}$/, 'a stored dataset of another version still reads');
+
+# bad arguments
+($rc, $out, $err) = $node->psql('postgres', 'SELECT heimdall_gen.iq(999999, 0, 0)');
+like($err, qr/dataset 999999 does not exist/, 'unknown dataset');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT heimdall_gen.iq(dataset_id, -5, 0) FROM heimdall_gen.datasets WHERE name = 'virtual_ref'});
+like($err, qr/sample_idx -5 is not a kept sample of dataset "virtual_ref"/, 'a sample that is not kept');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT heimdall_gen.iq(dataset_id, sample_idx, 99) FROM heimdall_gen.samples
+	JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'virtual_ref' LIMIT 1});
+like($err, qr/rx_idx must be between 0 and \d+/, 'an rx_idx out of range');
+$node->safe_psql('postgres', 'CREATE ROLE other LOGIN');
+my $first = $node->safe_psql('postgres', "SELECT min(sample_idx) FROM heimdall_gen.samples WHERE dataset_id = $vid");
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE other; SELECT heimdall_gen.iq($vid, $first, 0)");
+like($err, qr/dataset $vid does not exist/, 'another role\'s dataset does not exist for it');
+
+$node->stop;
+done_testing();
