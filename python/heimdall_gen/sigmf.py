@@ -27,7 +27,7 @@ _SIGMF_SQL = """
 SELECT (m.doc -> 'collection')::text,
        (SELECT pg_catalog.array_agg(e.rec::text ORDER BY e.ord)
           FROM pg_catalog.jsonb_array_elements(m.doc -> 'recordings') WITH ORDINALITY AS e(rec, ord))
-  FROM (SELECT heimdall_gen.sigmf(%s, %s) AS doc) m
+  FROM (SELECT heimdall_gen.sigmf(%s, %s::bigint) AS doc) m
 """
 
 
