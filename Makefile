@@ -121,11 +121,13 @@ lint:
 	clang-tidy --quiet --warnings-as-errors="*" $(GLUE_SRCS) -- -Isrc -Isrc/model -I$(shell $(PG_CONFIG) --includedir-server)
 
 # SQL-side benchmarks: each starts its own throwaway cluster (as postgres).
-.PHONY: bench bench-cancel bench-throughput bench-client
+.PHONY: bench bench-cancel bench-throughput bench-virtual bench-client
+bench-virtual:
+	bash test/bench/bench_virtual.sh
 bench-cancel:
 	bash test/bench/bench_cancel_latency.sh
 bench-throughput:
 	bash test/bench/bench_throughput.sh
 bench-client:
 	/usr/bin/python3 test/bench/bench_client.py
-bench: bench-model bench-throughput bench-cancel bench-client
+bench: bench-model bench-throughput bench-cancel bench-virtual bench-client
