@@ -12,7 +12,7 @@
 #    make demo          a real job on a throwaway cluster (scripts/demo.sh)
 
 EXTENSION   = heimdall_gen
-EXTVERSION  = 0.2.0
+EXTVERSION  = 0.3.0
 MODULE_big  = heimdall_gen
 
 MODEL_SRCS  = $(sort $(wildcard src/model/*.c))
@@ -121,11 +121,13 @@ lint:
 	clang-tidy --quiet --warnings-as-errors="*" $(GLUE_SRCS) -- -Isrc -Isrc/model -I$(shell $(PG_CONFIG) --includedir-server)
 
 # SQL-side benchmarks: each starts its own throwaway cluster (as postgres).
-.PHONY: bench bench-cancel bench-throughput bench-virtual
+.PHONY: bench bench-cancel bench-throughput bench-virtual bench-client
 bench-virtual:
 	bash test/bench/bench_virtual.sh
 bench-cancel:
 	bash test/bench/bench_cancel_latency.sh
 bench-throughput:
 	bash test/bench/bench_throughput.sh
-bench: bench-model bench-throughput bench-cancel bench-virtual
+bench-client:
+	/usr/bin/python3 test/bench/bench_client.py
+bench: bench-model bench-throughput bench-cancel bench-virtual bench-client

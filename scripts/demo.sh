@@ -55,4 +55,21 @@ for idx, name, p_dbm, snr, delay, iq in cur.fetchall():
     print(f"  sample {idx} {name}: {x.size} complex samples, delay {delay * 1e6:.1f} us, "
           f"power {measured:.2f} dBm measured vs {expected:.2f} dBm (rx {p_dbm:.2f} dBm + noise floor), SNR {snr:.1f} dB")
 PY
+echo "== the Python client: stream 'demo' into numpy, export a sample to SigMF, draw it"
+/usr/bin/python3 -m pip install -q --no-index --no-build-isolation --break-system-packages \
+  $([ "$(id -u)" -eq 0 ] || echo --user) ./python 2>/dev/null; rm -rf python/build
+export HEIMDALL_GEN_DSN="host=$dir/sock port=$port user=postgres dbname=postgres"
+/usr/bin/python3 - <<'PY'
+import time, heimdall_gen as hg
+ds = hg.Dataset("", "demo")
+t = time.perf_counter(); n = 0
+for batch in ds.batches(8):
+    n += sum(s.iq.nbytes for s in batch)
+print(f"  streamed {len(ds)} samples ({n / 1e6:.1f} MB of complex64 IQ) in {time.perf_counter() - t:.2f} s;"
+      f" splits: " + ", ".join(f"{sp} {len(hg.Dataset('', 'demo', sp))}" for sp in ("train", "val", "test")))
+PY
+first=$(sql -c "SELECT min(s.sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'demo'")
+out=${DEMO_OUT:-/tmp/heimdall_gen_demo_out}
+heimdall-gen export demo "$first" -o "$out" | sed 's/^/  SigMF: /'
+heimdall-gen plot demo "$first" -o "$out/demo-$first.png" | sed 's/^/  picture: /'
 echo "== done; stopping the cluster"

@@ -4,7 +4,10 @@
 # example). Does nothing for packages already there; needs root to install.
 set -eu
 pkgs="build-essential postgresql-15 postgresql-server-dev-15 libipc-run-perl"
-if [ "${1:-}" = "--demo" ]; then pkgs="$pkgs python3-numpy python3-psycopg2"; fi
+# the Python client and its tests (python/): psycopg 3, numpy, matplotlib, tqdm,
+# pytest, pip to install it, and torch for its DataLoader adapter
+pkgs="$pkgs python3-psycopg python3-numpy python3-matplotlib python3-tqdm python3-pytest python3-pip python3-setuptools python3-wheel python3-torch"
+if [ "${1:-}" = "--demo" ]; then pkgs="$pkgs python3-psycopg2"; fi
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -31,4 +31,21 @@ if [ "$status" -ne 0 ]; then
     [ -f "$f" ] && { echo "---- $f"; tail -n 80 "$f"; }
   done
 fi
+
+# The Python client (python/): installed with the README's one command, then
+# pytest against a throwaway cluster of its own (scripts/tmp-cluster.sh).
+# Any non-zero exit fails the run, 5 (no test collected) included.
+if [ "$status" -eq 0 ]; then
+  # the installed extension may have been replaced while the TAP tests ran
+  # (a shared machine): install this tree's again just before
+  if [ "$(id -u)" -eq 0 ]; then make -s install PG_CONFIG="$PG_CONFIG"; fi
+  pip_user=""; [ "$(id -u)" -eq 0 ] || pip_user="--user"
+  /usr/bin/python3 -m pip install -q --no-index --no-build-isolation --break-system-packages $pip_user ./python \
+    || status=$?
+  rm -rf python/build
+fi
+if [ "$status" -eq 0 ]; then
+  (cd python && /usr/bin/python3 -m pytest -q -p no:cacheprovider tests) || status=$?
+  [ "$status" -eq 5 ] && echo "pytest collected no test: failing" >&2
+fi
 exit "$status"

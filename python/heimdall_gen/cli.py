@@ -1,0 +1,254 @@
+"""heimdall-gen: start, watch, pause, resume, cancel and list jobs; export and plot samples.
+
+Connection: --dsn, else $HEIMDALL_GEN_DSN, else libpq's PG* environment.
+
+Exit codes (for scripts):
+    0  done (watch: every job completed)
+    1  error (the server refused, a connection failed, a dataset or job unknown)
+    2  usage error
+    3  watch: a job failed
+    4  watch: a job was cancelled
+    5  watch: timed out, or a job is paused
+    6  pause / resume / cancel: nothing to do (the job was already in a final state)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import sys
+import time
+
+import psycopg
+from psycopg import sql as pgsql
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_NOOP = range(7)
+FINAL = ("completed", "failed", "cancelled")
+
+
+def _conn(args) -> psycopg.Connection:
+    return psycopg.connect(args.dsn or os.environ.get("HEIMDALL_GEN_DSN", ""), autocommit=True)
+
+
+def cmd_start(args) -> int:
+    with _conn(args) as conn:
+        job = conn.execute("SELECT heimdall_gen.start_job(%s, %s, %s, %s::jsonb)",
+                           (args.dataset, args.num_samples, args.seed, args.params)).fetchone()[0]
+        print(job)
+        sys.stdout.flush()
+    if args.watch:
+        args.job_ids = [job]
+        return cmd_watch(args)
+    return EXIT_OK
+
+
+def _job_rows(conn, ids):
+    return {r[0]: r for r in conn.execute(
+        "SELECT job_id, dataset, status, samples_done, num_samples, message, error "
+        "FROM heimdall_gen.job_progress WHERE job_id = ANY(%s)", (list(ids),))}
+
+
+def cmd_watch(args) -> int:
+    """Progress bars fed by the role's NOTIFY channel: LISTEN first, then read
+    the current state once, then only events (no polling; a silent minute
+    re-reads the state in case a worker died without a word)."""
+    from tqdm import tqdm
+    conn = _conn(args)
+    try:
+        channel = conn.execute("SELECT heimdall_gen.event_channel()").fetchone()[0]
+        conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+        rows = _job_rows(conn, args.job_ids)
+        missing = [j for j in args.job_ids if j not in rows]
+        if missing:
+            print(f"heimdall-gen: job {missing[0]} does not exist", file=sys.stderr)
+            return EXIT_ERROR
+        status = {j: rows[j][2] for j in args.job_ids}
+        bars = {}
+        for pos, j in enumerate(args.job_ids):
+            _, ds, st, done, total, _, _ = rows[j]
+            bars[j] = tqdm(total=total, initial=done, desc=f"job {j} {ds}", unit="sample", position=pos,
+                           file=sys.stderr, dynamic_ncols=True, disable=args.quiet)
+            bars[j].set_postfix_str(st)
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        pgconn = conn.pgconn
+        last_event = time.monotonic()
+        while not all(status[j] in FINAL for j in args.job_ids):
+            wait = 60.0
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    break
+            ready, _, _ = select.select([conn.fileno()], [], [], wait)
+            if ready:
+                pgconn.consume_input()
+                while True:
+                    n = pgconn.notifies()
+                    if n is None:
+                        break
+                    last_event = time.monotonic()
+                    ev = json.loads(n.extra.decode())
+                    j = ev.get("job_id")
+                    if j not in bars:
+                        continue
+                    if "samples_done" in ev:
+                        bars[j].n = ev["samples_done"]
+                    if ev.get("event") == "status":
+                        status[j] = ev["status"]
+                        bars[j].set_postfix_str(ev["status"], refresh=False)
+                    bars[j].refresh()
+            elif time.monotonic() - last_event >= 60.0:
+                for j, r in _job_rows(conn, args.job_ids).items():
+                    status[j] = r[2]
+                    bars[j].n = r[3]
+                    bars[j].set_postfix_str(r[2])
+                last_event = time.monotonic()
+        final = _job_rows(conn, args.job_ids)
+        for j in args.job_ids:
+            bars[j].n = final[j][3]
+            bars[j].set_postfix_str(final[j][2])
+            bars[j].close()
+        for j in args.job_ids:
+            _, ds, st, done, total, msg, err = final[j]
+            print(f"job {j} {ds}: {st} {done}/{total}" + (f": {err}" if err else f" ({msg})" if msg else ""))
+        sts = [final[j][2] for j in args.job_ids]
+        if "failed" in sts:
+            return EXIT_FAILED
+        if "cancelled" in sts:
+            return EXIT_CANCELLED
+        if any(s not in FINAL for s in sts):
+            return EXIT_TIMEOUT
+        return EXIT_OK
+    finally:
+        conn.close()
+
+
+def _job_call(fn):
+    def run(args) -> int:
+        with _conn(args) as conn:
+            if fn == "cancel_job":
+                ok = conn.execute("SELECT heimdall_gen.cancel_job(%s, %s)", (args.job_id, args.wait)).fetchone()[0]
+            else:
+                ok = conn.execute(f"SELECT heimdall_gen.{fn}(%s)", (args.job_id,)).fetchone()[0]
+            st = conn.execute("SELECT status FROM heimdall_gen.jobs WHERE job_id = %s", (args.job_id,)).fetchone()
+            print(f"job {args.job_id}: {st[0] if st else '?'}")
+            return EXIT_OK if ok else EXIT_NOOP
+    return run
+
+
+def cmd_list(args) -> int:
+    with _conn(args) as conn:
+        if args.datasets:
+            rows = conn.execute(
+                "SELECT d.name, d.seed, d.model_version, d.params ->> 'iq_storage', "
+                "(SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id), d.created_at "
+                "FROM heimdall_gen.datasets d ORDER BY d.name").fetchall()
+            print(f"{'dataset':24} {'seed':>20} {'model':>5} {'iq':8} {'samples':>8} created")
+            for name, seed, mv, st, n, created in rows:
+                print(f"{name:24} {seed:>20} {mv:>5} {st or 'stored':8} {n:>8} {created:%Y-%m-%d %H:%M}")
+        else:
+            rows = conn.execute(
+                "SELECT job_id, dataset, status, samples_done, num_samples, percent, samples_per_s "
+                "FROM heimdall_gen.job_progress ORDER BY job_id").fetchall()
+            print(f"{'job':>5} {'dataset':24} {'status':10} {'done':>15} {'%':>6} {'samples/s':>9}")
+            for j, ds, st, done, total, pct, rate in rows:
+                print(f"{j:>5} {ds:24} {st:10} {f'{done}/{total}':>15} {pct:>6} {rate if rate is not None else '-':>9}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from . import sigmf
+    with _conn(args) as conn:
+        if args.sample_idx:
+            paths = []
+            for i in args.sample_idx:
+                paths += sigmf.export_sample(conn, args.dataset, i, args.output, args.archive)
+        else:
+            paths = sigmf.export_dataset(conn, args.dataset, args.output, args.split, args.archive,
+                                         progress=not args.quiet)
+    for p in paths:
+        if p.endswith((".sigmf-collection", ".sigmf")):
+            print(p)
+    return EXIT_OK
+
+
+def cmd_plot(args) -> int:
+    from .client import Dataset
+    from .plot import plot_sample
+    with _conn(args) as conn:
+        ds = Dataset(conn, args.dataset)
+        s = ds.sample(args.sample_idx)
+        plot_sample(s, ds.params, args.output)
+    print(args.output)
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="heimdall-gen", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dsn", help="libpq connection string (default: $HEIMDALL_GEN_DSN or the PG* environment)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("start", help="queue a job that generates samples into a dataset (created or extended)")
+    s.add_argument("dataset")
+    s.add_argument("num_samples", type=int)
+    s.add_argument("--seed", type=int, help="dataset seed (new datasets; default random)")
+    s.add_argument("--params", default="{}", help="generator parameters as a JSON object")
+    s.add_argument("--watch", action="store_true", help="then watch the job until it ends (exit code as watch)")
+    s.add_argument("--timeout", type=float, help="with --watch: give up after this many seconds")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_start)
+
+    w = sub.add_parser("watch", help="live progress bars of jobs (NOTIFY events) until they end")
+    w.add_argument("job_ids", type=int, nargs="+", metavar="JOB_ID")
+    w.add_argument("--timeout", type=float, help="give up after this many seconds (exit 5)")
+    w.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the final lines")
+    w.set_defaults(func=cmd_watch)
+
+    for name, fn, hlp in (("pause", "pause_job", "pause a job (frees its worker slot)"),
+                          ("resume", "resume_job", "resume a paused job"),
+                          ("cancel", "cancel_job", "cancel a job; committed samples are kept")):
+        c = sub.add_parser(name, help=hlp)
+        c.add_argument("job_id", type=int)
+        if name == "cancel":
+            c.add_argument("--wait", action="store_true", help="return once the worker has stopped")
+        c.set_defaults(func=_job_call(fn))
+
+    li = sub.add_parser("list", help="list jobs (default) or datasets")
+    li.add_argument("--datasets", action="store_true", help="list datasets instead of jobs")
+    li.set_defaults(func=cmd_list)
+
+    e = sub.add_parser("export", help="SigMF export: per sample a .sigmf-collection and per reception "
+                                      ".sigmf-meta + .sigmf-data, or one .sigmf archive per sample")
+    e.add_argument("dataset")
+    e.add_argument("sample_idx", type=int, nargs="*", help="samples to export (default: all of the split)")
+    e.add_argument("-o", "--output", required=True, help="output directory")
+    e.add_argument("--split", choices=("train", "val", "test"))
+    e.add_argument("--archive", action="store_true", help="one .sigmf archive (tar) per sample")
+    e.add_argument("-q", "--quiet", action="store_true")
+    e.set_defaults(func=cmd_export)
+
+    pl = sub.add_parser("plot", help="one PNG of a sample: map, spectrograms, cross-correlations, constellation")
+    pl.add_argument("dataset")
+    pl.add_argument("sample_idx", type=int)
+    pl.add_argument("-o", "--output", required=True, help="PNG file to write")
+    pl.set_defaults(func=cmd_plot)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except psycopg.Error as e:
+        diag = getattr(e, "diag", None)
+        code = f" [{diag.sqlstate}]" if diag is not None and diag.sqlstate else ""
+        print(f"heimdall-gen: {str(e).strip()}{code}", file=sys.stderr)
+        return EXIT_ERROR
+    except (LookupError, KeyError, OSError, ValueError) as e:
+        print(f"heimdall-gen: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

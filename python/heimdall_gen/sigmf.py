@@ -1,0 +1,135 @@
+"""SigMF export of heimdall_gen samples, and reading an export back.
+
+A sample becomes one SigMF Recording per reception (``<base>-rx<k>.sigmf-meta``
+and ``.sigmf-data``) and a Collection (``<base>.sigmf-collection``) naming
+them, with ``<base> = <dataset>-s<sample_idx>``; or all of these in one
+``<base>.sigmf`` archive (POSIX.1-2001 tar, every file at the top level).
+
+The metadata is the server's ``heimdall_gen.sigmf(dataset, sample_idx)``
+written byte for byte as PostgreSQL prints the jsonb: the collection's
+``core:streams`` hashes are the SHA-512 of exactly these bytes.  The data
+files are the stored (or regenerated) cf32_le IQ, unchanged.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+
+from .client import Dataset, connect
+
+_SIGMF_SQL = """
+SELECT (m.doc -> 'collection')::text,
+       (SELECT pg_catalog.array_agg(e.rec::text ORDER BY e.ord)
+          FROM pg_catalog.jsonb_array_elements(m.doc -> 'recordings') WITH ORDINALITY AS e(rec, ord))
+  FROM (SELECT heimdall_gen.sigmf(%s, %s::bigint) AS doc) m
+"""
+
+
+def sample_files(conn_or_dsn, dataset: str, sample_idx: int) -> Dict[str, bytes]:
+    """The files of one sample's SigMF export: {file name: bytes}, collection first."""
+    conn = connect(conn_or_dsn)
+    collection, recordings = conn.execute(_SIGMF_SQL, (dataset, sample_idx)).fetchone()
+    coll = json.loads(collection)["collection"]
+    base = coll["heimdall_gen:name"]
+    ds = Dataset(conn, dataset)
+    iq_rows = conn.execute(
+        f"SELECT r.rx_idx, {ds._iq_sql()} FROM heimdall_gen.receptions r "
+        "WHERE r.dataset_id = %s AND r.sample_idx = %s ORDER BY r.rx_idx",
+        (ds.dataset_id, sample_idx), binary=True).fetchall()
+    files = {f"{base}.sigmf-collection": collection.encode("utf-8")}
+    streams = coll["core:streams"]
+    if len(streams) != len(iq_rows) or len(recordings) != len(iq_rows):
+        raise RuntimeError(f"sample {sample_idx}: {len(streams)} streams for {len(iq_rows)} receptions")
+    for stream, meta, (rx_idx, iq) in zip(streams, recordings, iq_rows):
+        name = stream["name"]
+        files[f"{name}.sigmf-meta"] = meta.encode("utf-8")
+        files[f"{name}.sigmf-data"] = bytes(iq)
+    return files
+
+
+def _write_archive(path: str, files: Dict[str, bytes]) -> None:
+    # deterministic: fixed owner, mode and time, so an export is reproducible
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+
+
+def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archive: bool = False) -> List[str]:
+    """Writes one sample into outdir; returns the paths written."""
+    files = sample_files(conn_or_dsn, dataset, sample_idx)
+    os.makedirs(outdir, exist_ok=True)
+    if archive:
+        base = next(iter(files))[:-len(".sigmf-collection")]
+        path = os.path.join(outdir, base + ".sigmf")
+        _write_archive(path, files)
+        return [path]
+    paths = []
+    for name, data in files.items():
+        p = os.path.join(outdir, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        paths.append(p)
+    return paths
+
+
+def export_dataset(conn_or_dsn, dataset: str, outdir: str, split: Optional[str] = None,
+                   archive: bool = False, sample_indices: Optional[Iterable[int]] = None,
+                   progress: bool = False) -> List[str]:
+    """Writes every sample (of a split, or those listed) into outdir; returns the paths written."""
+    conn = connect(conn_or_dsn)
+    idx = list(sample_indices) if sample_indices is not None else list(Dataset(conn, dataset, split).sample_indices)
+    it = idx
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(idx, unit="sample", desc=f"export {dataset}")
+    paths: List[str] = []
+    for i in it:
+        paths += export_sample(conn, dataset, int(i), outdir, archive)
+    return paths
+
+
+def read_export(path: str) -> dict:
+    """Reads a sample's export back: a .sigmf-collection file (its recordings
+    beside it) or a .sigmf archive.  Returns {"collection": dict, "files":
+    {name: bytes}, "recordings": [{"name", "meta": dict, "iq": complex64 array}]}
+    and checks every hash the metadata carries (raises ValueError if one differs)."""
+    files: Dict[str, bytes] = {}
+    if path.endswith(".sigmf"):
+        with tarfile.open(path, "r") as tar:
+            for m in tar.getmembers():
+                if m.isfile():
+                    files[os.path.basename(m.name)] = tar.extractfile(m).read()
+    else:
+        d = os.path.dirname(path) or "."
+        with open(path, "rb") as f:
+            files[os.path.basename(path)] = f.read()
+        coll = json.loads(files[os.path.basename(path)])["collection"]
+        for s in coll["core:streams"]:
+            for ext in (".sigmf-meta", ".sigmf-data"):
+                with open(os.path.join(d, s["name"] + ext), "rb") as f:
+                    files[s["name"] + ext] = f.read()
+    cname = [n for n in files if n.endswith(".sigmf-collection")]
+    if len(cname) != 1:
+        raise ValueError(f"{path}: {len(cname)} collection files")
+    coll = json.loads(files[cname[0]])["collection"]
+    recs = []
+    for s in coll["core:streams"]:
+        meta_bytes = files[s["name"] + ".sigmf-meta"]
+        data = files[s["name"] + ".sigmf-data"]
+        if hashlib.sha512(meta_bytes).hexdigest() != s["hash"]:
+            raise ValueError(f"{s['name']}.sigmf-meta: SHA-512 differs from the collection's")
+        meta = json.loads(meta_bytes)
+        if hashlib.sha512(data).hexdigest() != meta["global"]["core:sha512"]:
+            raise ValueError(f"{s['name']}.sigmf-data: SHA-512 differs from core:sha512")
+        recs.append({"name": s["name"], "meta": meta, "iq": np.frombuffer(data, dtype="<c8")})
+    return {"collection": coll, "files": files, "recordings": recs}

@@ -1,0 +1,109 @@
+"""PyTorch adapters (needs torch; imported only through ``heimdall_gen.torch``).
+
+    TorchIterableDataset(dsn, name, split)  streams; with DataLoader(num_workers=K)
+        worker k of K streams the samples with sample_idx % K == k through its
+        own connection and binary COPY, so every sample of the split comes
+        exactly once per epoch.
+    TorchDataset(dsn, name, split)          map-style: one query per item.
+    collate                                 pads the receivers of a batch to its
+        largest count: {"iq": complex64 [B, R, n], "mask": bool [B, R], labels...}
+
+Each item is a dict: "iq" (complex64 tensor [n_receivers, n]), "sample_idx",
+and the float labels as tensors (per receiver: "delay_s", "rx_lat", ...).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset as _MapDataset
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .client import Dataset, Sample
+
+_RX_FLOAT = ("rx_lat", "rx_lon", "rx_alt_m", "distance_m", "delay_s", "rx_power_dbm", "snr_db", "freq_offset_hz")
+_TX_FLOAT = ("tx_lat", "tx_lon", "tx_alt_m", "frequency_hz", "gdop")
+
+
+def to_item(s: Sample) -> dict:
+    item = {"sample_idx": s.sample_idx, "iq": torch.from_numpy(s.iq),
+            "signal_present": torch.tensor(s.rx("signal_present"), dtype=torch.bool),
+            "modulation": s.labels["modulation"]}
+    for k in _RX_FLOAT:
+        item[k] = torch.tensor(s.rx(k), dtype=torch.float64)
+    for k in _TX_FLOAT:
+        item[k] = torch.tensor(s.labels[k], dtype=torch.float64)
+    return item
+
+
+class TorchIterableDataset(IterableDataset):
+    """Streams a split; safe with DataLoader(num_workers=K): each worker opens its own connection."""
+
+    def __init__(self, dsn: str, name: str, split=None):
+        if not isinstance(dsn, str):
+            raise TypeError("pass a DSN string: each DataLoader worker opens its own connection")
+        self.dsn, self.name, self.split = dsn, name, split
+        self._len = len(Dataset(dsn, name, split))
+
+    def __len__(self):
+        return self._len
+
+    def __iter__(self):
+        ds = Dataset(self.dsn, self.name, self.split)
+        info = get_worker_info()
+        where = ""
+        if info is not None and info.num_workers > 1:
+            where = f"AND r.sample_idx % {int(info.num_workers)} = {int(info.id)}"
+        try:
+            for s in ds.stream(where):
+                yield to_item(s)
+        finally:
+            ds.conn.close()
+
+
+class TorchDataset(_MapDataset):
+    """Map-style: item i is the i-th sample of the split (one query each)."""
+
+    def __init__(self, dsn: str, name: str, split=None):
+        self.dsn, self.name, self.split = dsn, name, split
+        self._ds = None
+        self._len = len(Dataset(dsn, name, split))
+
+    def __len__(self):
+        return self._len
+
+    def __getitem__(self, i):
+        if self._ds is None:        # per worker process: connections are not shared across fork
+            self._ds = Dataset(self.dsn, self.name, self.split)
+        return to_item(self._ds[i])
+
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d["_ds"] = None
+        return d
+
+
+def collate(items):
+    """Pads receivers to the batch's largest count; "mask" marks the real ones."""
+    b = len(items)
+    r = max(it["iq"].shape[0] for it in items)
+    n = items[0]["iq"].shape[1]
+    out = {"sample_idx": torch.tensor([it["sample_idx"] for it in items], dtype=torch.int64),
+           "iq": torch.zeros((b, r, n), dtype=torch.complex64),
+           "mask": torch.zeros((b, r), dtype=torch.bool),
+           "modulation": [it["modulation"] for it in items]}
+    for k in _RX_FLOAT:
+        out[k] = torch.full((b, r), float("nan"), dtype=torch.float64)
+    out["signal_present"] = torch.zeros((b, r), dtype=torch.bool)
+    for i, it in enumerate(items):
+        m = it["iq"].shape[0]
+        out["iq"][i, :m] = it["iq"]
+        out["mask"][i, :m] = True
+        out["signal_present"][i, :m] = it["signal_present"]
+        for k in _RX_FLOAT:
+            out[k][i, :m] = it[k]
+    for k in _TX_FLOAT:
+        out[k] = torch.stack([it[k] for it in items])
+    return out
+
+
+__all__ = ["TorchIterableDataset", "TorchDataset", "collate", "to_item", "np"]

@@ -1,0 +1,100 @@
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SMALL, run_job
+
+
+def cli(dsn, *args, timeout=120):
+    exe = shutil.which("heimdall-gen")
+    cmd = [exe] if exe else [sys.executable, "-m", "heimdall_gen.cli"]
+    return subprocess.run(cmd + ["--dsn", dsn] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_and_usage(dsn):
+    for c in ("start", "watch", "pause", "resume", "cancel", "list", "export", "plot"):
+        r = cli(dsn, c, "--help")
+        assert r.returncode == 0 and "usage: heimdall-gen " + c in r.stdout
+    assert cli(dsn, "frobnicate").returncode == 2
+    assert cli(dsn, "watch", "999999", "-q").returncode == 1
+
+
+def test_start_watch_list_export_plot(tmp_path, dsn):
+    r = cli(dsn, "start", "pyt_cli", "25", "--seed", "3", "--params", SMALL)
+    assert r.returncode == 0, r.stderr
+    job = int(r.stdout.strip())
+    r = cli(dsn, "watch", str(job))
+    assert r.returncode == 0, r.stderr
+    assert f"job {job} pyt_cli: completed 25/25" in r.stdout
+    assert "25/25" in r.stderr                  # the progress bar
+    r = cli(dsn, "list")
+    assert r.returncode == 0 and f"{job:>5} pyt_cli" in r.stdout
+    r = cli(dsn, "list", "--datasets")
+    assert r.returncode == 0 and "pyt_cli" in r.stdout
+    r = cli(dsn, "export", "pyt_cli", "-o", str(tmp_path), "--archive", "-q")
+    assert r.returncode == 0 and len(r.stdout.split()) == 25
+    assert cli(dsn, "export", "no_such", "-o", str(tmp_path)).returncode == 1
+    png = tmp_path / "s.png"
+    idx = os.path.basename(r.stdout.split()[0]).split("-s")[1].split(".")[0]
+    r = cli(dsn, "plot", "pyt_cli", idx, "-o", str(png))
+    assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pause_resume_cancel(dsn, conn):
+    r = cli(dsn, "start", "pyt_cli_long", "100000", "--params", SMALL)
+    job = int(r.stdout)
+    assert cli(dsn, "pause", str(job)).returncode == 0
+    assert conn.execute("SELECT status FROM heimdall_gen.jobs WHERE job_id = %s", (job,)).fetchone()[0] == "paused"
+    assert cli(dsn, "watch", str(job), "--timeout", "1", "-q").returncode == 5
+    assert cli(dsn, "resume", str(job)).returncode == 0
+    r = cli(dsn, "cancel", str(job), "--wait")
+    assert r.returncode == 0 and "cancelled" in r.stdout
+    assert cli(dsn, "watch", str(job), "-q").returncode == 4
+    assert cli(dsn, "cancel", str(job)).returncode == 6           # nothing left to cancel
+
+
+def test_watch_running_job_until_cancelled(dsn, conn):
+    r = cli(dsn, "start", "pyt_cli_w", "100000", "--params", SMALL)
+    job = int(r.stdout)
+    p = subprocess.Popen([shutil.which("heimdall-gen") or sys.executable] +
+                         ([] if shutil.which("heimdall-gen") else ["-m", "heimdall_gen.cli"]) +
+                         ["--dsn", dsn, "watch", str(job)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    conn.execute("SELECT pg_sleep(1.5)")
+    conn.execute("SELECT heimdall_gen.cancel_job(%s)", (job,))
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 4, err
+    assert f"job {job} pyt_cli_w: cancelled" in out
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_plot_panels(tmp_path, dsn, conn):
+    from heimdall_gen import Dataset
+    from heimdall_gen.plot import FIG_SIZE_PX, plot_sample
+    run_job(conn, "pyt_psk", 3, 8, '{"duration_ms": 40, "rx_count_min": 5, "rx_count_max": 5, "weight_fm": 0, "weight_qpsk": 1}')
+    ds = Dataset(dsn, "pyt_psk")
+    s = ds[0]
+    assert s.labels["modulation"] == "qpsk"
+    fig = plot_sample(s, ds.params)
+    titles = [a.get_title() for a in fig.axes]
+    assert any(t.startswith("map") for t in titles)
+    assert any(t.startswith("cross-correlation") for t in titles)
+    assert any(t.startswith("constellation") and "QPSK" in t for t in titles)
+    assert sum(t.startswith("spectrogram rx") for t in titles) == 5
+    assert all(f"SNR {r['snr_db']:.1f} dB" in " ".join(titles) for r in s.receptions)
+    # the labelled TDOA lines are drawn: one dashed marker per receiver
+    xc = next(a for a in fig.axes if a.get_title().startswith("cross-correlation"))
+    assert sum(1 for ln in xc.get_lines() if ln.get_linestyle() == "--") == 5
+    png = tmp_path / "p.png"
+    fig.savefig(png, dpi=100)
+    assert png_size(png) == FIG_SIZE_PX == (1600, 1200)

@@ -1,0 +1,235 @@
+"""SigMF: every required field and type of the core specification (1.2) and
+of the spatial (1.1.0), signal (1.0.0) and heimdall_gen extensions, checked
+here field by field; the export read back bit for bit."""
+import hashlib
+import json
+import os
+import re
+
+import psycopg
+import pytest
+
+from heimdall_gen import sigmf as hs
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DATATYPE = re.compile(r"^(c|r)(f32|f64|i32|i16|u32|u16|i8|u8)(_le|_be)?$")
+VERSION = re.compile(r"^\d+\.\d+\.\d")
+DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*:[A-Za-z][A-Za-z0-9_]*$")
+num = (int, float)
+
+
+def ext_fields():
+    """{(section, name): type} of docs/heimdall_gen.sigmf-ext.md's tables."""
+    out, section = {}, None
+    for line in open(os.path.join(ROOT, "docs", "heimdall_gen.sigmf-ext.md")):
+        m = re.match(r"^## \d+ (\w+)", line)
+        if m:
+            section = m.group(1).lower()
+        m = re.match(r"^\|`(\w+)`\|(true|false)\|(\w+)\|", line)
+        if m and section:
+            out[(section, m.group(1))] = m.group(3)
+    return out
+
+
+TYPES = {"string": str, "int": int, "double": num, "bool": bool, "object": dict, "GeoJSON": dict}
+
+
+def geojson_point(p):
+    assert set(p) <= {"type", "coordinates", "bbox"} and p["type"] == "Point"
+    c = p["coordinates"]
+    assert isinstance(c, list) and 2 <= len(c) <= 3 and all(isinstance(x, num) for x in c)
+    assert -180 <= c[0] <= 180 and -90 <= c[1] <= 90
+
+
+def check_extensions(exts):
+    assert isinstance(exts, list)
+    for e in exts:
+        assert set(e) == {"name", "version", "optional"}
+        assert isinstance(e["name"], str) and isinstance(e["version"], str) and isinstance(e["optional"], bool)
+    return {e["name"] for e in exts}
+
+
+def check_keys(obj, declared, section, fields):
+    for k, v in obj.items():
+        assert KEY.match(k), k
+        ns, name = k.split(":")
+        assert ns == "core" or ns in declared, k
+        if ns == "heimdall_gen":
+            assert (section, name) in fields, f"{k} not documented in section {section}"
+            assert isinstance(v, TYPES[fields[(section, name)]]), (k, v)
+    if "heimdall_gen" in declared:
+        for (sec, name) in fields:
+            if sec == section:
+                assert f"heimdall_gen:{name}" in obj, f"required heimdall_gen:{name} missing in {section}"
+
+
+def bearing(b):
+    assert set(b) <= {"azimuth", "elevation", "range", "range_rate", "az_error", "el_error", "range_error",
+                      "range_rate_error"}
+    assert all(isinstance(v, num) for v in b.values())
+
+
+SIGNAL_ENUMS = {"type": {"analog", "digital"},
+                "mod_class": {"am", "fm", "pm", "ssb", "dsb", "vsb", "ask", "fsk", "psk", "qam", "ook", "cpm", "msk"},
+                "carrier_variant": {"with_carrier", "suppressed_carrier", "reduced_carrier", "single_carrier",
+                                    "multi_carrier"}}
+
+
+def check_recording(meta, fields, n_rx, rx_row):
+    assert set(meta) == {"global", "captures", "annotations"}
+    g = meta["global"]
+    declared = check_extensions(g.get("core:extensions", []))
+    assert declared == {"spatial", "signal", "heimdall_gen"}
+    check_keys(g, declared, "global", fields)
+    assert isinstance(g["core:datatype"], str) and DATATYPE.match(g["core:datatype"]) and g["core:datatype"] == "cf32_le"
+    assert isinstance(g["core:version"], str) and VERSION.match(g["core:version"])
+    assert isinstance(g["core:sample_rate"], num) and g["core:sample_rate"] >= 1
+    assert isinstance(g["core:num_channels"], int) and g["core:num_channels"] == 1
+    assert re.fullmatch(r"[0-9a-f]{128}", g["core:sha512"])
+    for k in ("core:recorder", "core:description", "core:collection"):
+        assert isinstance(g[k], str)
+    geojson_point(g["core:geolocation"])
+    assert isinstance(g["spatial:num_elements"], int) and g["spatial:num_elements"] == n_rx
+    assert isinstance(g["spatial:channel_index"], int) and 0 <= g["spatial:channel_index"] < n_rx
+    # provenance
+    assert g["heimdall_gen:attempt"] == g["heimdall_gen:sample_idx"]
+    assert g["core:recorder"].startswith("heimdall_gen 0.3.0")
+
+    caps = meta["captures"]
+    assert isinstance(caps, list) and len(caps) == 1
+    c = caps[0]
+    check_keys(c, declared, "captures", fields)
+    assert isinstance(c["core:sample_start"], int) and c["core:sample_start"] == 0
+    assert isinstance(c["core:frequency"], num) and c["core:frequency"] >= -1e12
+    assert isinstance(c["core:datetime"], str) and DATETIME.match(c["core:datetime"])
+    geojson_point(c["core:geolocation"])
+    assert c["core:geolocation"]["coordinates"] == [rx_row["rx_lon"], rx_row["rx_lat"], rx_row["rx_alt_m"]]
+    bearing(c["spatial:emitter_bearing"])
+    assert isinstance(c["spatial:aperture_azimuth"], num)
+    eb = c["spatial:emitter_bearing"]
+    assert 0 <= eb["azimuth"] < 360 and -90 <= eb["elevation"] <= 90
+    assert eb["range"] == pytest.approx(rx_row["distance_m"])
+
+    anns = meta["annotations"]
+    assert isinstance(anns, list) and len(anns) == 1
+    a = anns[0]
+    check_keys(a, declared, "annotations", fields)
+    assert isinstance(a["core:sample_start"], int) and a["core:sample_start"] >= 0
+    assert isinstance(a["core:sample_count"], int) and a["core:sample_count"] > 0
+    assert isinstance(a["core:freq_lower_edge"], num) and isinstance(a["core:freq_upper_edge"], num)
+    assert a["core:freq_lower_edge"] < c["core:frequency"] + rx_row["freq_offset_hz"] < a["core:freq_upper_edge"]
+    assert isinstance(a["core:label"], str) and isinstance(a["core:generator"], str)
+    d = a["signal:detail"]
+    assert set(d) <= {"type", "mod_class", "standard", "carrier_variant", "symbol_variant", "order", "duplexing",
+                      "multiplexing", "multiple_access", "spreading", "channel_bw", "channel", "class_variant"}
+    for k, allowed in SIGNAL_ENUMS.items():
+        if k in d:
+            assert d[k] in allowed, (k, d[k])
+    if "order" in d:
+        assert isinstance(d["order"], int) and d["order"] > 0
+    assert isinstance(d["channel_bw"], num)
+    e = a["signal:emitter"]
+    assert set(e) <= {"seid", "label", "manufacturer", "power_tx", "power_eirp", "geolocation"}
+    assert isinstance(e["power_tx"], num)
+    geojson_point(e["geolocation"])
+    geojson_point(a["spatial:emitter_location"])
+    return g
+
+
+def rx_rows(conn, dataset, idx):
+    cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+    return cur.execute("SELECT r.* FROM heimdall_gen.receptions r JOIN heimdall_gen.datasets d USING (dataset_id) "
+                       "WHERE d.name = %s AND r.sample_idx = %s ORDER BY r.rx_idx", (dataset, idx)).fetchall()
+
+
+def test_sigmf_fields_and_types(conn, stored):
+    fields = ext_fields()
+    assert ("global", "seed") in fields and ("collection", "transmission") in fields
+    idx = conn.execute("SELECT s.sample_idx FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) "
+                       "WHERE d.name = %s ORDER BY 1 LIMIT 1 OFFSET 3", (stored,)).fetchone()[0]
+    doc = conn.execute("SELECT heimdall_gen.sigmf(%s, %s::bigint)", (stored, idx)).fetchone()[0]
+    texts = conn.execute("SELECT e::text FROM jsonb_array_elements(heimdall_gen.sigmf(%s, %s::bigint) -> 'recordings') e",
+                         (stored, idx)).fetchall()
+    assert set(doc) == {"collection", "recordings"}
+    rows = rx_rows(conn, stored, idx)
+    recs = doc["recordings"]
+    assert len(recs) == len(rows) >= 3
+    for k, (meta, row) in enumerate(zip(recs, rows)):
+        g = check_recording(meta, fields, len(rows), row)
+        assert g["spatial:channel_index"] == g["heimdall_gen:rx_idx"] == k
+        assert g["core:sha512"] == hashlib.sha512(bytes(row["iq"])).hexdigest()
+        assert g["heimdall_gen:sample_idx"] == idx and g["heimdall_gen:dataset"] == stored
+        assert g["heimdall_gen:delay_s"] == row["delay_s"] and g["heimdall_gen:split"] in ("train", "val", "test")
+    # the collection
+    assert set(doc["collection"]) == {"collection"}
+    col = doc["collection"]["collection"]
+    declared = check_extensions(col["core:extensions"])
+    check_keys(col, declared, "collection", fields)
+    assert isinstance(col["core:version"], str) and VERSION.match(col["core:version"])
+    assert isinstance(col["core:description"], str)
+    streams = col["core:streams"]
+    assert [s["name"] for s in streams] == [f"{stored}-s{idx}-rx{k}" for k in range(len(rows))]
+    for s, (t,) in zip(streams, texts):
+        assert set(s) == {"name", "hash"} and s["hash"] == hashlib.sha512(t.encode()).hexdigest()
+    geom = col["spatial:element_geometry"]
+    assert len(geom) == len(rows) and geom[0]["point"] == [0, 0, 0]
+    for p in geom:
+        assert len(p["point"]) == 3 and all(isinstance(x, num) for x in p["point"])
+    geojson_point(col["heimdall_gen:reference_point"])
+    seed = conn.execute("SELECT seed FROM heimdall_gen.datasets WHERE name = %s", (stored,)).fetchone()[0]
+    assert col["heimdall_gen:seed"] == seed and col["heimdall_gen:model_version"] >= 1
+    assert col["heimdall_gen:extension_version"] == "0.3.0"
+
+
+def test_sigmf_errors(dsn, conn, stored):
+    with pytest.raises(psycopg.errors.UndefinedObject, match='dataset "nope" does not exist'):
+        conn.execute("SELECT heimdall_gen.sigmf('nope', 0)")
+    with pytest.raises(psycopg.Error, match="sample_idx 123456789"):
+        conn.execute("SELECT heimdall_gen.sigmf(%s, 123456789)", (stored,))
+    conn.execute("DROP ROLE IF EXISTS pyt_mallory")
+    conn.execute("CREATE ROLE pyt_mallory LOGIN")
+    try:
+        with psycopg.connect(dsn.replace("user=postgres", "user=pyt_mallory"), autocommit=True) as c:
+            with pytest.raises(psycopg.errors.UndefinedObject, match=f'dataset "{stored}" does not exist'):
+                c.execute("SELECT heimdall_gen.sigmf(%s, 0)", (stored,))
+    finally:
+        conn.execute("DROP ROLE pyt_mallory")
+
+
+def test_export_round_trip_is_bit_identical(tmp_path, dsn, conn, stored, virtual):
+    ds_rows = conn.execute("SELECT s.sample_idx FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) "
+                           "WHERE d.name = %s ORDER BY 1 LIMIT 2", (stored,)).fetchall()
+    for (idx,) in ds_rows:
+        files = hs.sample_files(dsn, stored, idx)
+        paths = hs.export_sample(dsn, stored, idx, str(tmp_path / "dir"))
+        arch = hs.export_sample(dsn, stored, idx, str(tmp_path / "tar"), archive=True)
+        assert len(arch) == 1 and arch[0].endswith(f"{stored}-s{idx}.sigmf")
+        a = hs.read_export(str(tmp_path / "dir" / f"{stored}-s{idx}.sigmf-collection"))
+        b = hs.read_export(arch[0])
+        assert a["files"] == b["files"] == files
+        for p in paths:
+            assert open(p, "rb").read() == files[os.path.basename(p)]
+        rows = rx_rows(conn, stored, idx)
+        texts = conn.execute("SELECT e::text FROM jsonb_array_elements(heimdall_gen.sigmf(%s, %s::bigint) -> 'recordings') e",
+                             (stored, idx)).fetchall()
+        for rec, row, (t,) in zip(a["recordings"], rows, texts):
+            assert files[rec["name"] + ".sigmf-data"] == bytes(row["iq"])
+            assert files[rec["name"] + ".sigmf-meta"] == t.encode()
+            assert rec["iq"].tobytes() == bytes(row["iq"])
+        # a virtual dataset exports the same IQ
+        v = hs.sample_files(dsn, virtual, idx)
+        assert [d for n, d in sorted(v.items()) if n.endswith("data")] == \
+               [d for n, d in sorted(files.items()) if n.endswith("data")]
+    # a whole dataset, one split
+    out = hs.export_dataset(dsn, stored, str(tmp_path / "all"), split="val", archive=True)
+    nval = conn.execute("SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) "
+                        "WHERE d.name = %s AND s.split = 'val'", (stored,)).fetchone()[0]
+    assert len(out) == nval
+    # a changed byte is noticed
+    p = tmp_path / "dir" / f"{stored}-s{ds_rows[0][0]}-rx0.sigmf-data"
+    raw = bytearray(p.read_bytes())
+    raw[0] ^= 1
+    p.write_bytes(bytes(raw))
+    with pytest.raises(ValueError):
+        hs.read_export(str(tmp_path / "dir" / f"{stored}-s{ds_rows[0][0]}.sigmf-collection"))
