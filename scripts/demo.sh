@@ -59,7 +59,9 @@ echo "== the Python client: stream 'demo' into numpy, export a sample to SigMF, 
 /usr/bin/python3 -m pip install -q --no-index --no-build-isolation --break-system-packages \
   $([ "$(id -u)" -eq 0 ] || echo --user) ./python 2>/dev/null; rm -rf python/build
 export HEIMDALL_GEN_DSN="host=$dir/sock port=$port user=postgres dbname=postgres"
-/usr/bin/python3 - <<'PY'
+# -P: not the current directory first on sys.path, where heimdall_gen.so (the
+# server's module, not the Python package) would shadow the package
+/usr/bin/python3 -P - <<'PY'
 import time, heimdall_gen as hg
 ds = hg.Dataset("", "demo")
 t = time.perf_counter(); n = 0
