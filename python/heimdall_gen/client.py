@@ -184,40 +184,43 @@ def _binary_rows(copy) -> Iterator[tuple]:
 
     Parses PostgreSQL's binary COPY format itself: decoding is a few struct
     unpacks per row, and the IQ is handed on as a memoryview of the received
-    buffer (numpy decodes it without another copy)."""
+    buffer (numpy decodes it without another copy).  Chunks are joined only
+    once the row they complete is whole: an 80 kB row arrives in many
+    chunks, and joining at every chunk would copy it over and over."""
     types = ("int8",) + _SAMPLE_TYPES + _RX_TYPES + ("bytea",)
     decs = [_DEC.get(t) for t in types]
-    buf = b""
-    pos = 0
-    header = False
     unpack_h = struct.Struct(">h").unpack_from
     unpack_i = struct.Struct(">i").unpack_from
+    leftover = b""          # the incomplete row at the end of the last buffer
+    pending: list = []      # chunks received since, not yet joined
+    pending_len = 0
+    need = 19               # bytes the next parse needs from the start of leftover (the header first)
+    header = False
     for chunk in copy:
-        if pos < len(buf):
-            buf = bytes(buf[pos:]) + bytes(chunk)
-        else:
-            buf = chunk
-        pos = 0
+        pending.append(chunk)
+        pending_len += len(chunk)
+        if len(leftover) + pending_len < need:
+            continue
+        buf = b"".join([leftover] + [bytes(c) for c in pending])
+        pending, pending_len = [], 0
         mv = memoryview(buf)
+        pos = 0
         if not header:
-            if len(buf) < 19:
-                continue
             if bytes(mv[:11]) != _COPY_SIGNATURE:
                 raise RuntimeError("not a binary COPY stream")
-            ext = unpack_i(mv, 15)[0]
-            pos = 19 + ext
+            pos = 19 + unpack_i(mv, 15)[0]
             header = True
         n = len(buf)
+        need = 2
         while pos + 2 <= n:
             nf = unpack_h(mv, pos)[0]
             if nf == -1:
                 return
             p = pos + 2
             out = []
-            ok = True
             for k in range(nf):
                 if p + 4 > n:
-                    ok = False
+                    need = p + 4 - pos
                     break
                 ln = unpack_i(mv, p)[0]
                 p += 4
@@ -225,15 +228,18 @@ def _binary_rows(copy) -> Iterator[tuple]:
                     out.append(None)
                     continue
                 if p + ln > n:
-                    ok = False
+                    need = p + ln - pos
                     break
                 d = decs[k]
                 out.append(mv[p:p + ln] if d is None else d(mv[p:p + ln]))
                 p += ln
-            if not ok:
-                break
-            pos = p
-            yield tuple(out)
+            else:
+                pos = p
+                need = 2
+                yield tuple(out)
+                continue
+            break
+        leftover = bytes(mv[pos:])
 
 
 def _assemble(dataset: str, rows: Sequence[tuple]) -> Sample:
