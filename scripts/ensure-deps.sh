@@ -3,7 +3,7 @@
 # needs to build and test (and, with --demo, to run the Python client
 # example). Does nothing for packages already there; needs root to install.
 set -eu
-pkgs="build-essential postgresql-15 postgresql-server-dev-15 libipc-run-perl"
+pkgs="build-essential git postgresql-15 postgresql-server-dev-15 libipc-run-perl"
 if [ "${1:-}" = "--demo" ]; then pkgs="$pkgs python3-numpy python3-psycopg2"; fi
 missing=""
 for p in $pkgs; do

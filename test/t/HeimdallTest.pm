@@ -96,7 +96,14 @@ sub job_row
 sub checksum_in
 {
 	my ($node, $db, $dataset) = @_;
-	return $node->safe_psql($db, qq{
+	return $node->safe_psql($db, checksum_sql($dataset));
+}
+
+# the query of checksum_in
+sub checksum_sql
+{
+	my ($dataset) = @_;
+	return qq{
 		SELECT (SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id) || ' samples, '
 			|| (SELECT count(*) FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id) || ' receptions, '
 			|| md5(coalesce((SELECT string_agg((to_jsonb(s) - 'dataset_id')::text, ',' ORDER BY s.sample_idx)
@@ -104,7 +111,7 @@ sub checksum_in
 				   || '/' || coalesce((SELECT string_agg((to_jsonb(r) - 'dataset_id')::text, ','
 												 ORDER BY r.sample_idx, r.rx_idx)
 									  FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id), ''))
-		  FROM heimdall_gen.datasets d WHERE d.name = '$dataset'});
+		  FROM heimdall_gen.datasets d WHERE d.name = '$dataset'};
 }
 
 1;
