@@ -66,5 +66,5 @@ SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
    AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false);
 
 SET client_min_messages = warning;
-SELECT heimdall_gen.drop_dataset(name) >= 0 FROM heimdall_gen.datasets WHERE owner = 'regress_hg_alice' ORDER BY name;
+SELECT heimdall_gen.drop_dataset(name) >= 0 FROM heimdall_gen.datasets WHERE owner = 'regress_hg_alice'::regrole ORDER BY name;
 DROP ROLE regress_hg_alice, regress_hg_bob, regress_hg_carol;
