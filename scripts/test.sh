@@ -23,7 +23,7 @@ trap 'rm -rf "$scratch"' EXIT
 cp -a . "$scratch/tree"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$scratch"
 
-# test/t/007_full_disk.pl fills a small filesystem: a 40 MB tmpfs, mounted
+# test/t/008_full_disk.pl fills a small filesystem: a 40 MB tmpfs, mounted
 # here (as root) and unmounted on exit, pass or fail.  Under make test the
 # test fails, rather than skips, without it.
 export HG_REQUIRE_FULL_DISK=1
