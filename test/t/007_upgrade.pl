@@ -32,12 +32,12 @@ my $old = PostgreSQL::Test::Utils::tempdir;
 make_path("$old/src", "$old/inst$libroot", "$old/inst$sharedir");
 my $t0 = time;
 system("git -c safe.directory='*' -C '$repo' archive $OLD_COMMIT | tar -x -C '$old/src'") == 0
-  or BAIL_OUT("could not extract $OLD_COMMIT from the git history of $repo (a clone with history is needed)");
+  or die("could not extract $OLD_COMMIT from the git history of $repo (a clone with history is needed)");
 system("cp -a '$libroot/.' '$old/inst$libroot/' && cp -a '$sharedir/.' '$old/inst$sharedir/'") == 0
-  or BAIL_OUT('could not copy the PostgreSQL installation');
+  or die('could not copy the PostgreSQL installation');
 system("make -s -C '$old/src' -j2 PG_CONFIG='$pg_config' >'$old/build.log' 2>&1 && "
 	  . "make -s -C '$old/src' install PG_CONFIG='$pg_config' DESTDIR='$old/inst' >>'$old/build.log' 2>&1") == 0
-  or BAIL_OUT('could not build the 0.1.0 library: ' . slurp_file("$old/build.log"));
+  or die('could not build the 0.1.0 library: ' . slurp_file("$old/build.log"));
 note('0.1.0 built and installed in ' . (time - $t0) . ' s');
 
 my $node = PostgreSQL::Test::Cluster->new('upgrade', install_path => "$old/inst$libroot");
@@ -75,8 +75,32 @@ for my $r (['paused', 24, 31], ['running', 24, 32], ['queued', 6, 33], ['done_a'
 	my ($name, $n, $seed) = @$r;
 	my $j = start_as($name eq 'done_a' ? 'alice' : 'postgres', $name =~ /^done/ ? $name : "ref_$name", $n, $seed);
 	is(wait_final($j), 'completed', "0.1.0: $name " . ($name =~ /^done/ ? 'completed' : 'reference'));
-	$ref{$name} = HeimdallTest::checksum_in($node, 'postgres', $name =~ /^done/ ? $name : "ref_$name");
+	push @{ $ref{_todo} }, [ $name, $name =~ /^done/ ? $name : "ref_$name" ];
 }
+
+# what 0.1.0's tables hold: the checksums below cover exactly these columns,
+# so that columns a later version adds do not count as a change
+my %cols_010;
+$cols_010{$_} = $node->safe_psql('postgres', "SELECT string_agg(quote_literal(attname), ',') FROM pg_attribute "
+	  . "WHERE attrelid = 'heimdall_gen.$_'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'dataset_id'")
+  for qw(samples receptions);
+sub sum_sql
+{
+	my ($dataset) = @_;
+	my $s = "(SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(s)) WHERE key IN ($cols_010{samples}))";
+	my $r = "(SELECT jsonb_object_agg(key, value) FROM jsonb_each(to_jsonb(r)) WHERE key IN ($cols_010{receptions}))";
+	return qq{
+		SELECT (SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id) || ' samples, '
+			|| (SELECT count(*) FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id) || ' receptions, '
+			|| md5(coalesce((SELECT string_agg(${s}::text, ',' ORDER BY s.sample_idx)
+							   FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id), '')
+				   || '/' || coalesce((SELECT string_agg(${r}::text, ',' ORDER BY r.sample_idx, r.rx_idx)
+									  FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id), ''))
+		  FROM heimdall_gen.datasets d WHERE d.name = '$dataset'};
+}
+sub sum_of { return $node->safe_psql('postgres', sum_sql($_[0])) }
+
+$ref{ $_->[0] } = sum_of($_->[1]) for @{ delete $ref{_todo} };
 
 $node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 40');
 $node->reload;
@@ -88,9 +112,9 @@ my $jr = start_as('alice', 'running', 24, 32);
 ok(wait_samples($node, $jr, 5), '0.1.0: running generating');
 my $jq = start_as('postgres', 'queued', 6, 33);
 is(job_row($node, $jq, 'status'), 'queued', '0.1.0: queued waits');
-$node->stop('fast');
 
 my @names = qw(done_a done_p paused running queued);
+$node->stop('fast');	# 'running' stays running, 'queued' queued
 my %before = map { $_ => undef } @names;
 my $jobs_sql = 'SELECT string_agg(concat_ws(\'|\', job_id, status, samples_done, attempts, next_attempt, restarts, '
   . 'owner::text), E\'\n\' ORDER BY job_id) FROM heimdall_gen.jobs';
@@ -99,18 +123,20 @@ my $jobs_sql = 'SELECT string_agg(concat_ws(\'|\', job_id, status, samples_done,
 delete $node->{_install_path};
 $node->append_conf('postgresql.conf', "heimdall_gen.sample_delay_ms = 0\nheimdall_gen.max_workers = 2");
 $node->start;
-%before = map { $_ => HeimdallTest::checksum_in($node, 'postgres', $_) } @names;
+# the version the new library serves: its control file's default
+my $NEW = $node->safe_psql('postgres', "SELECT default_version FROM pg_available_extensions WHERE name = 'heimdall_gen'");
+%before = map { $_ => sum_of($_) } @names;
 my $jobs_before = $node->safe_psql('postgres', $jobs_sql);
 like($jobs_before, qr/\|running\|/, 'a job was left running by the shutdown');
 
 my ($ret, $out, $err) = $node->psql('postgres', "SELECT heimdall_gen.start_job('new', 3, 1, '$P')",
 	extra_params => ['-v', 'VERBOSITY=verbose']);
-like($err, qr/ERROR:\s+55000: the heimdall_gen library serves SQL version 0\.2\.0, but version 0\.1\.0 is installed/,
+like($err, qr/ERROR:\s+55000: the heimdall_gen library serves SQL version \Q$NEW\E, but version 0\.1\.0 is installed/,
 	'new library, old SQL: start_job refuses with 55000');
 like($err, qr/HINT:\s+Run ALTER EXTENSION heimdall_gen UPDATE/, '... and the hint to update');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT heimdall_gen.resume_job($jp)");
 like($err, qr/ALTER EXTENSION heimdall_gen UPDATE|serves SQL version/, 'resume_job refuses too');
-ok($node->wait_for_log(qr/library serves SQL version 0\.2\.0, but version 0\.1\.0 is installed in database "postgres"/),
+ok($node->wait_for_log(qr/library serves SQL version \Q$NEW\E, but version 0\.1\.0 is installed in database "postgres"/),
 	'the launcher says why it starts nothing');
 sleep 6;	# past the launcher's idle round
 is($node->safe_psql('postgres', $jobs_sql), $jobs_before, 'the launcher touched no job');
@@ -119,11 +145,10 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_stat_activity WHERE bac
 
 # --- the update
 # (checksums in the updating transaction: once it commits, the launcher resumes the jobs)
-my $sum_sql = HeimdallTest::checksum_sql('%s');
 my @after = split /\n/, $node->safe_psql('postgres', join("\n", 'BEGIN;', 'ALTER EXTENSION heimdall_gen UPDATE;',
-	(map { sprintf($sum_sql, $_) . ';' } @names), 'COMMIT;'));
-is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'heimdall_gen'"), '0.2.0',
-	'updated to 0.2.0');
+	(map { sum_sql($_) . ';' } @names), 'COMMIT;'));
+is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'heimdall_gen'"), $NEW,
+	"updated to $NEW");
 is($after[$_], $before{$names[$_]}, "after the update: $names[$_] byte for byte") for 0 .. $#names;
 is($before{$_}, $ref{$_}, "$_ as generated by 0.1.0") for qw(done_a done_p);
 is($node->safe_psql('postgres', "SELECT string_agg(name || ':' || owner::text || ':' || (owner::oid = "
@@ -139,15 +164,14 @@ for my $t ([$jr, 'running'], [$jq, 'queued'], [$jp, 'paused'])
 	if ($model == 1)
 	{
 		is(wait_final($j), 'completed', "$name job completes on the new library");
-		is(HeimdallTest::checksum_in($node, 'postgres', $name), $ref{$name},
-			"$name equals an uninterrupted 0.1.0 run");
+		is(sum_of($name), $ref{$name}, "$name equals an uninterrupted 0.1.0 run");
 	}
 	else
 	{
 		is(wait_final($j), 'failed', "model version $model: the $name job of a model-1 dataset fails");
 		like(job_row($node, $j, 'error'), qr/generated by model version 1, this server runs model version $model/,
 			'... saying why');
-		is(HeimdallTest::checksum_in($node, 'postgres', $name), $before{$name}, '... and writes nothing');
+		is(sum_of($name), $before{$name}, '... and writes nothing');
 	}
 }
 ($ret, $out, $err) = $node->psql('postgres', "SELECT heimdall_gen.start_job('done_p', 2, NULL, '$P')");

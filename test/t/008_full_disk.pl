@@ -20,7 +20,7 @@ my $dir = $ENV{HG_FULL_DISK_DIR};
 if (!$dir)
 {
 	# make test (scripts/test.sh, as root) always provides it: there, its absence is a failure
-	BAIL_OUT('HG_FULL_DISK_DIR is not set: scripts/test.sh mounts a small tmpfs for this test as root')
+	die 'HG_FULL_DISK_DIR is not set: scripts/test.sh mounts a small tmpfs for this test as root'
 	  if $ENV{HG_REQUIRE_FULL_DISK};
 	plan skip_all => 'needs HG_FULL_DISK_DIR, a small filesystem (scripts/test.sh mounts one when run as root)';
 }
