@@ -1,24 +1,54 @@
-# NOTIFY events on channel heimdall_gen, as a client that LISTENs sees them:
-# every status change of a job in order (queued, running, then completed or
-# cancelled, each once), progress events in between at most a few times a
-# second, and every payload valid JSON naming its job.
+# NOTIFY events on the owner's private channel (heimdall_gen.event_channel()),
+# as a client that LISTENs sees them: every status change of a job in order
+# (queued, running, then completed or cancelled, each once), progress events
+# in between at most a few times a second, and every payload valid JSON
+# naming its job.  Meanwhile another role LISTENs on the old public channel
+# and on its own: it hears nothing of these jobs.
 use strict;
 use warnings;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 use FindBin;
 use lib $FindBin::RealBin;
 use HeimdallTest;
 
 my $node = hg_node('events', 'heimdall_gen.sample_delay_ms' => 20, 'heimdall_gen.batch_size' => 2);
 
+# The eavesdropper: another role, listening wherever it can while the jobs run.
+$node->safe_psql('postgres', 'CREATE ROLE eve LOGIN');
+my ($eve_out, $eve_err) = ('', '');
+my $eve_in = q{
+SELECT heimdall_gen.event_channel() AS eve_channel \gset
+LISTEN heimdall_gen;
+LISTEN :eve_channel;
+SELECT 'others_channels=' || count(*) FROM heimdall_gen.event_channels WHERE role_id <> heimdall_gen.current_role_id();
+DO $$
+BEGIN
+	FOR i IN 1 .. 240 LOOP
+		PERFORM pg_stat_clear_snapshot();
+		EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'eve_may_stop');
+		PERFORM pg_sleep(0.5);
+	END LOOP;
+END
+$$;
+SELECT 'eve done';
+};
+# (a variable, not a constant: IPC::Run consumes what it has written)
+my $eve = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-d', $node->connstr('postgres') . ' user=eve' ],
+	'<', \$eve_in, '>', \$eve_out, '2>', \$eve_err, IPC::Run::timeout(180));
+# IPC::Run feeds the script only when pumped: until eve listens
+$eve->pump until $eve_out =~ /others_channels=/;
+
 # One session listens, runs a job to completion and cancels another; psql
 # prints the notifications it received after each statement.
 my ($out, $err) = ('', '');
 $node->psql('postgres', q{
-LISTEN heimdall_gen;
+SELECT heimdall_gen.event_channel() AS channel \gset
+LISTEN :channel;
 SELECT heimdall_gen.start_job('events_done', 40, 1, '} . $HeimdallTest::SMALL . q{') AS done_job \gset
 SELECT heimdall_gen.wait_job(:done_job, '120 s');
 SELECT heimdall_gen.start_job('events_cancel', 100000, 2, '} . $HeimdallTest::SMALL . q{') AS cancel_job \gset
@@ -36,6 +66,13 @@ SELECT heimdall_gen.cancel_job(:cancel_job, wait => true);
 SELECT pg_sleep(0.5);
 SELECT 'done_job=' || :done_job, 'cancel_job=' || :cancel_job;
 }, stdout => \$out, stderr => \$err, on_error_die => 1);
+$node->psql('postgres', 'SELECT pg_sleep(2)',
+	connstr => $node->connstr('postgres') . ' application_name=eve_may_stop', on_error_die => 1);
+$eve->finish;
+like($eve_out, qr/eve done/, 'the eavesdropper listened all along');
+like($eve_out, qr/others_channels=0/, 'it reads no other role\'s channel name');
+unlike($eve_out, qr/Asynchronous notification/, 'and hears nothing of another role\'s jobs');
+unlike($eve_out, qr/events_done|events_cancel/, 'not even a dataset name');
 
 my ($done_job) = $out =~ /done_job=(\d+)/;
 my ($cancel_job) = $out =~ /cancel_job=(\d+)/;
@@ -47,7 +84,7 @@ ok($node->safe_psql('postgres', "SELECT samples_done > 0 FROM heimdall_gen.jobs 
 my @events;
 for my $line (split /\n/, $out)
 {
-	next unless $line =~ /^Asynchronous notification "heimdall_gen" with payload "(.*)" received/;
+	next unless $line =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/;
 	my $payload = $1;
 	my $event = eval { decode_json($payload) };
 	ok($event, "payload is JSON: $payload") or next;
