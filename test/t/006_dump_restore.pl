@@ -43,14 +43,15 @@ my $jb = start_as($src, 'postgres', 'bob', 'done_b', 8, 202);
 is(wait_final($src, 'postgres', $ja), 'completed', 'done_a completed');
 is(wait_final($src, 'postgres', $jb), 'completed', 'done_b completed');
 
-$src->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 40');
+# slow (at least 6 s for 30 samples, however fast the machine): still running when dumped
+$src->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
 $src->reload;
 my $jp = start_as($src, 'postgres', 'alice', 'paused_ds', 30, 303);
-ok(wait_samples($src, $jp, 4), 'paused_ds generating');
+ok(wait_samples($src, $jp, 2), 'paused_ds generating');
 $src->safe_psql('postgres', "SELECT heimdall_gen.pause_job($jp)");
 ok(wait_no_worker($src, $jp), 'paused_ds paused');
 my $jr = start_as($src, 'postgres', 'bob', 'running_ds', 30, 404);
-ok(wait_samples($src, $jr, 7), 'running_ds generating');
+ok(wait_samples($src, $jr, 3), 'running_ds generating');
 my $jq = start_as($src, 'postgres', 'alice', 'queued_ds', 6, 505);
 is(job_row($src, $jq, 'status'), 'queued', 'queued_ds waits (one worker slot)');
 
@@ -59,6 +60,7 @@ my @conn = ('-h', $src->host, '-p', $src->port);
 command_ok(['pg_dump', @conn, '-Fc', '-f', "$tmp/db.dump", 'postgres'], 'pg_dump -Fc');
 command_ok(['pg_dump', @conn, '-f', "$tmp/db.sql", 'postgres'], 'pg_dump plain');
 command_ok(['pg_dumpall', @conn, '--globals-only', '-f', "$tmp/globals.sql"], 'pg_dumpall --globals-only');
+is(job_row($src, $jr, 'status') . '/' . job_row($src, $jq, 'status'), 'running/queued', 'both dumps saw running_ds running, queued_ds queued');
 
 # what the source held when dumped is what the custom dump holds: read it back from a restore
 my @names = qw(done_a done_b paused_ds running_ds queued_ds);

@@ -102,14 +102,15 @@ sub sum_of { return $node->safe_psql('postgres', sum_sql($_[0])) }
 
 $ref{ $_->[0] } = sum_of($_->[1]) for @{ delete $ref{_todo} };
 
-$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 40');
+# slow (at least 5 s for 24 samples, however fast the machine): still running at the shutdown
+$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
 $node->reload;
 my $jp = start_as('alice', 'paused', 24, 31);
-ok(wait_samples($node, $jp, 4), '0.1.0: paused generating');
+ok(wait_samples($node, $jp, 2), '0.1.0: paused generating');
 $node->safe_psql('postgres', "SELECT heimdall_gen.pause_job($jp)");
 ok(wait_no_worker($node, $jp), '0.1.0: paused');
 my $jr = start_as('alice', 'running', 24, 32);
-ok(wait_samples($node, $jr, 5), '0.1.0: running generating');
+ok(wait_samples($node, $jr, 3), '0.1.0: running generating');
 my $jq = start_as('postgres', 'queued', 6, 33);
 is(job_row($node, $jq, 'status'), 'queued', '0.1.0: queued waits');
 
@@ -127,7 +128,9 @@ $node->start;
 my $NEW = $node->safe_psql('postgres', "SELECT default_version FROM pg_available_extensions WHERE name = 'heimdall_gen'");
 %before = map { $_ => sum_of($_) } @names;
 my $jobs_before = $node->safe_psql('postgres', $jobs_sql);
-like($jobs_before, qr/\|running\|/, 'a job was left running by the shutdown');
+# (or queued again, when the old launcher saw its worker go before it went itself)
+like($node->safe_psql('postgres', "SELECT status FROM heimdall_gen.jobs WHERE job_id = $jr"), qr/^(running|queued)$/,
+	'the job interrupted by the shutdown is left running or queued');
 
 my ($ret, $out, $err) = $node->psql('postgres', "SELECT heimdall_gen.start_job('new', 3, 1, '$P')",
 	extra_params => ['-v', 'VERBOSITY=verbose']);
