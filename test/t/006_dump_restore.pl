@@ -47,11 +47,13 @@ is(wait_final($src, 'postgres', $jb), 'completed', 'done_b completed');
 $src->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
 $src->reload;
 my $jp = start_as($src, 'postgres', 'alice', 'paused_ds', 30, 303);
-ok(wait_samples($src, $jp, 2), 'paused_ds generating');
+ok($src->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $jp"),
+	'paused_ds has committed a batch');
 $src->safe_psql('postgres', "SELECT heimdall_gen.pause_job($jp)");
 ok(wait_no_worker($src, $jp), 'paused_ds paused');
 my $jr = start_as($src, 'postgres', 'bob', 'running_ds', 30, 404);
-ok(wait_samples($src, $jr, 3), 'running_ds generating');
+ok($src->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $jr"),
+	'running_ds has committed a batch');
 my $jq = start_as($src, 'postgres', 'alice', 'queued_ds', 6, 505);
 is(job_row($src, $jq, 'status'), 'queued', 'queued_ds waits (one worker slot)');
 

@@ -106,7 +106,8 @@ $ref{ $_->[0] } = sum_of($_->[1]) for @{ delete $ref{_todo} };
 $node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
 $node->reload;
 my $jp = start_as('alice', 'paused', 24, 31);
-ok(wait_samples($node, $jp, 2), '0.1.0: paused generating');
+ok($node->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $jp"),
+	'0.1.0: paused has committed a batch');
 $node->safe_psql('postgres', "SELECT heimdall_gen.pause_job($jp)");
 ok(wait_no_worker($node, $jp), '0.1.0: paused');
 my $jr = start_as('alice', 'running', 24, 32);
