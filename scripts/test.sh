@@ -22,6 +22,19 @@ scratch=$(mktemp -d /tmp/heimdall_gen_test.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 cp -a . "$scratch/tree"
 [ "$(id -u)" -eq 0 ] && chown -R postgres: "$scratch"
+
+# test/t/008_full_disk.pl fills a small filesystem: a 40 MB tmpfs, mounted
+# here (as root) and unmounted on exit, pass or fail.  Under make test the
+# test fails, rather than skips, without it.
+export HG_REQUIRE_FULL_DISK=1
+mkdir "$scratch/full_disk"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=40m,mode=0700 heimdall_gen_full_disk "$scratch/full_disk"; then
+  trap 'umount "$scratch/full_disk" 2>/dev/null; rm -rf "$scratch"' EXIT
+  chown postgres: "$scratch/full_disk"
+  export HG_FULL_DISK_DIR="$scratch/full_disk"
+else
+  echo "test.sh: could not mount a tmpfs (needs root): test/t/008_full_disk.pl will fail" >&2
+fi
 status=0
 run_as_pg make -C "$scratch/tree" -s installcheck PG_CONFIG="$PG_CONFIG" \
   EXTRA_REGRESS_OPTS="--temp-instance=$scratch/tree/tmp_regress --temp-config=$scratch/tree/test/regress.conf" \

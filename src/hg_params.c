@@ -84,7 +84,22 @@ receiver_number(JsonbContainer *c, const char *key, double dflt, int index)
 		return dflt;
 	if (v->type != jbvNumeric)
 		bad_params(psprintf("fixed_receivers[%d].%s must be a number", index, key));
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+
+	/*
+	 * Through the text: numeric_float8 would raise its own "out of range"
+	 * for 1e400, naming neither the receiver nor the field.  A number too
+	 * large for a double becomes infinite, one too small 0 (not a range
+	 * error: the model's own range check then names the field).
+	 */
+	{
+		char	   *text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+		double		d = strtod(text, NULL);
+
+		if (!isfinite(d))
+			bad_params(psprintf("fixed_receivers[%d].%s must be a finite number, not %.40s%s", index, key,
+								text, strlen(text) > 40 ? "..." : ""));
+		return d;
+	}
 }
 
 static void
@@ -218,7 +233,17 @@ hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 		}
 	}
 	if (!hg_config_validate(cfg, err, sizeof(err)))
+	{
+		/* the model's message speaks of "a fixed receiver network": name the keys */
+		if (cfg->rx_layout == HG_LAYOUT_FIXED && cfg->n_fixed_rx < HG_MIN_RECEIVERS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid params: %s", err),
+					 errdetail("With \"rx_layout\": \"fixed\" the receivers come from \"fixed_receivers\" or \"receiver_network\"."),
+					 errhint("Every key of params is a generator parameter; "
+							 "SELECT heimdall_gen.resolve_params() lists them with their defaults.")));
 		bad_params(err);
+	}
 }
 
 Jsonb *

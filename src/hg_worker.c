@@ -26,7 +26,9 @@
 #endif
 
 #include "access/xact.h"
+#include "catalog/pg_tablespace_d.h"
 #include "catalog/pg_type.h"
+#include "commands/tablespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -647,15 +649,62 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	return stop;
 }
 
-/* After an error: the job ends with this status; its committed counters stand. */
+/*
+ * The error of a job that stopped because a disk filled up: the server's
+ * message (it names the file), which tablespace and directory that file is
+ * in, and how to continue once there is space.  The job ends 'failed', not
+ * 'paused': a full disk does not empty itself, and wait_job and monitoring
+ * must see that the job stopped.  Its committed samples stay; start_job on
+ * the same dataset continues at the next attempt, byte for byte.  Runs in
+ * a transaction (it reads pg_tablespace).
+ */
+static char *
+disk_full_error(const JobState *job, const char *message)
+{
+	const char *p = strstr(message, "pg_tblspc/");
+	Oid			spc = DEFAULTTABLESPACE_OID;
+	char	   *name;
+	char	   *where;
+	char	   *dataset;
+
+	if (p != NULL)
+		spc = (Oid) strtoul(p + strlen("pg_tblspc/"), NULL, 10);
+	else if (strstr(message, "\"global/") != NULL)
+		spc = GLOBALTABLESPACE_OID;
+	name = get_tablespace_name(spc);
+	if (spc == DEFAULTTABLESPACE_OID || spc == GLOBALTABLESPACE_OID)
+		where = psprintf("the data directory %s", DataDir);
+	else
+		where = psprintf("%s", text_to_cstring(DatumGetTextPP(
+			DirectFunctionCall1(pg_tablespace_location, ObjectIdGetDatum(spc)))));
+	dataset = quote_literal_cstr(job->dataset_name ? job->dataset_name : "");
+	return psprintf("%s: the disk is full (tablespace \"%s\", %s); the %d committed samples are kept. "
+					"Free space there, then SELECT heimdall_gen.start_job(name, %d, NULL, params) "
+					"FROM heimdall_gen.datasets WHERE name = %s continues the dataset where it stopped, "
+					"byte for byte",
+					message, name ? name : "?", where, job->samples_done,
+					Max(job->num_samples - job->samples_done, 1), dataset);
+}
+
+/*
+ * After an error: the job ends with this status; its committed counters
+ * stand.  For a full disk the message is completed by disk_full_error().
+ */
 static void
-record_end(JobState *job, const char *status, const char *message)
+record_end(JobState *job, const char *status, const char *message, bool disk_full)
 {
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		args[3] = {Int64GetDatum(job->job_id), CStringGetTextDatum(status), CStringGetTextDatum(message)};
+	Datum		args[3] = {Int64GetDatum(job->job_id), CStringGetTextDatum(status), (Datum) 0};
 
 	SetConfigOption("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION);
 	hg_begin_transaction("heimdall_gen: recording the end of a job");
+	/* the counters in memory may include the batch the error rolled back */
+	if (SPI_execute_with_args("SELECT samples_done FROM heimdall_gen.jobs WHERE job_id = $1",
+							  1, types, args, NULL, true, 0) == SPI_OK_SELECT && SPI_processed == 1)
+		job->samples_done = DatumGetInt32(hg_spi_get_notnull(0, 1, "jobs.samples_done"));
+	if (disk_full)
+		message = disk_full_error(job, message);
+	args[2] = CStringGetTextDatum(message);
 	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = $2, finished_at = pg_catalog.now(), "
 							  "error = CASE WHEN $2 = 'failed' THEN $3 END, "
 							  "message = CASE WHEN $2 <> 'failed' THEN $3 ELSE message END "
@@ -766,9 +815,9 @@ hg_worker_main(Datum main_arg)
 		 * the job stays 'running' and the launcher resumes it.)
 		 */
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			record_end(&job, "cancelled", "cancelled by pg_cancel_backend()");
+			record_end(&job, "cancelled", "cancelled by pg_cancel_backend()", false);
 		else
-			record_end(&job, "failed", edata->message);
+			record_end(&job, "failed", edata->message, edata->sqlerrcode == ERRCODE_DISK_FULL);
 		proc_exit(1);
 	}
 	PG_END_TRY();

@@ -90,4 +90,30 @@ sub job_row
 	return $node->safe_psql('postgres', "SELECT $cols FROM heimdall_gen.jobs WHERE job_id = $job");
 }
 
+# Every column of every sample and reception of a dataset (all labels and the
+# IQ, but not the dataset_id, so that a regenerated copy under another name
+# compares equal), in database $db: HeimdallTest::checksum_in($node, $db, $name)
+sub checksum_in
+{
+	my ($node, $db, $dataset) = @_;
+	return $node->safe_psql($db, checksum_sql($dataset));
+}
+
+# the query of checksum_in; with $below, only the samples whose index is below it
+sub checksum_sql
+{
+	my ($dataset, $below) = @_;
+	my $s_below = defined $below ? "AND s.sample_idx < $below" : '';
+	my $r_below = defined $below ? "AND r.sample_idx < $below" : '';
+	return qq{
+		SELECT (SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id $s_below) || ' samples, '
+			|| (SELECT count(*) FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id $r_below) || ' receptions, '
+			|| md5(coalesce((SELECT string_agg((to_jsonb(s) - 'dataset_id')::text, ',' ORDER BY s.sample_idx)
+							   FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id $s_below), '')
+				   || '/' || coalesce((SELECT string_agg((to_jsonb(r) - 'dataset_id')::text, ','
+												 ORDER BY r.sample_idx, r.rx_idx)
+									  FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id $r_below), ''))
+		  FROM heimdall_gen.datasets d WHERE d.name = '$dataset'};
+}
+
 1;
