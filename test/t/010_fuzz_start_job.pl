@@ -58,7 +58,7 @@ sub pick { return $_[ int(rand(@_)) ] }
 sub rand_string
 {
 	my ($len) = @_;
-	my @alphabet = ('a' .. 'z', 'A' .. 'Z', 0 .. 9, qw(_ . - ' " \\ / % $ ; : ,), ' ', "\t", "\n",
+	my @alphabet = ('a' .. 'z', 'A' .. 'Z', 0 .. 9, qw(_ . - ' " \\ / % $ ; :), ',', ' ', "\t", "\n",
 		'é', 'ß', 'Ω', 'δ', '中', '文', "\x{1F4E1}", "\x{200B}", "\x{FEFF}", "\x{202E}");
 	return join('', map { pick(@alphabet) } 1 .. $len);
 }
