@@ -6,7 +6,8 @@
 #   tmp-cluster.sh stop DIR          (fast shutdown; safe to call twice)
 #   tmp-cluster.sh psql DIR [psql args...]
 set -eu
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+# PG_BINDIR: another (relocated) installation, e.g. one holding your own build
+bindir=${PG_BINDIR:-$(/usr/lib/postgresql/15/bin/pg_config --bindir)}
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cmd=$1; dir=$2; shift 2
 case "$cmd" in
