@@ -21,6 +21,9 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -129,6 +132,38 @@ release_slot(int code, Datum arg)
 	LWLockRelease(hg_shared->lock);
 	hg_announce_job_ended();
 	hg_wake_launcher_now(MyDatabaseId);
+}
+
+/*
+ * Leaving fast.  Once proc_exit has run PostgreSQL's exit callbacks (the
+ * slot, the lock and buffer cleanup, ProcKill, the stats: all there is to
+ * do for the server), exit() would go on to run the C library's atexit
+ * handlers and every loaded library's destructors: OpenSSL, GnuTLS, LDAP,
+ * ICU ... cleaning up memory the kernel frees anyway.  Their pages are
+ * shared copy-on-write with the postmaster, and in a process whose model
+ * threads ran on other CPUs each write fault costs a TLB-shootdown
+ * interrupt: 20-40 ms on a VM, and more when the host is busy, between
+ * leaving the proc array and the postmaster reaping the worker, which is
+ * what cancel_job(wait => true) waits for.  So the first atexit handler
+ * (registered last) ends the process with _exit() when, and only when,
+ * proc_exit is what called exit().
+ */
+static int	exit_code = 0;
+
+static void
+remember_exit_code(int code, Datum arg)
+{
+	exit_code = code;
+}
+
+static void
+exit_without_library_cleanup(void)
+{
+	if (!proc_exit_inprogress)
+		return;					/* exit() from elsewhere: the normal way */
+	fflush(stdout);
+	fflush(stderr);
+	_exit(exit_code);
 }
 
 /*
@@ -705,6 +740,9 @@ hg_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	before_shmem_exit(release_slot, Int32GetDatum(my_slot));
+	on_proc_exit(remember_exit_code, (Datum) 0);
+	if (atexit(exit_without_library_cleanup) != 0)
+		elog(LOG, "could not register an exit handler");
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	memset(&job, 0, sizeof(job));
 	job.job_id = slot->job_id;
