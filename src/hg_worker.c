@@ -51,6 +51,7 @@
 
 #include "hg_guc.h"
 #include "hg_model.h"
+#include "hg_pace.h"
 #include "hg_params.h"
 #include "hg_prefetch.h"
 #include "hg_shmem.h"
@@ -590,9 +591,11 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		job->next_attempt++;
 		if (outcome == HG_KEPT)
 		{
-			if (job->materialize)
+			/* wait on the latch, not in the kernel, while the disk is behind */
+			written = hg_pace_wait(slot_stop_requested, slot);
+			if (written && job->materialize)
 				written = hg_storage_fill_iq(&storage, job->dataset_id, sample, slot_stop_requested, slot);
-			else
+			else if (written)
 				written = hg_storage_write(&storage, job->dataset_id, sample, slot_stop_requested, slot);
 			if (!written)
 			{
@@ -678,6 +681,9 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	hg_commit_transaction();
 	publish_progress(slot, job);
 	hg_prefetch_stop(prefetch);
+	if (hg_pace_waited_ms() > 0)
+		ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " waited %.0f ms for the disk to catch up",
+							 job->job_id, hg_pace_waited_ms())));
 	hg_workspace_destroy(ws);
 	return stop;
 }
