@@ -76,6 +76,7 @@ hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 	 * fails the job if the dataset is gone and keeps it from going until the
 	 * batch commits.
 	 */
+	/* "&", not "&&": both are prepared, the executor's way needs their column counts too */
 	st->direct = hg_bulk_prepare(&st->samples, "heimdall_gen", "samples", SAMPLE_COLS,
 								 sample_names, sample_types, &why_samples) &
 		hg_bulk_prepare(&st->receptions, "heimdall_gen", "receptions", RECEPTION_COLS,
