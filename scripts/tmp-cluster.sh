@@ -6,7 +6,8 @@
 #   tmp-cluster.sh stop DIR          (fast shutdown; safe to call twice)
 #   tmp-cluster.sh psql DIR [psql args...]
 set -eu
-bindir=$(/usr/lib/postgresql/15/bin/pg_config --bindir)
+# PG_BINDIR: another (relocated) installation, e.g. one holding your own build
+bindir=${PG_BINDIR:-$(/usr/lib/postgresql/15/bin/pg_config --bindir)}
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 cmd=$1; dir=$2; shift 2
 case "$cmd" in
@@ -23,6 +24,14 @@ case "$cmd" in
       echo "shared_preload_libraries = 'heimdall_gen'"
       echo "heimdall_gen.database = 'postgres'"
       echo "max_worker_processes = 16"
+      # writing at the disk's limit: leave the writes to the WAL writer and the
+      # background writer, so that a worker's insert rarely waits in the kernel
+      # (README, "Server settings for writing at the disk's limit")
+      echo "wal_buffers = 64MB"
+      echo "wal_writer_delay = 10ms"
+      echo "bgwriter_delay = 10ms"
+      echo "bgwriter_lru_maxpages = 1000"
+      echo "bgwriter_lru_multiplier = 10"
       for line in "$@"; do echo "$line"; done
     } >>"$dir/data/postgresql.conf"
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null

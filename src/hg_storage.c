@@ -1,13 +1,19 @@
 /*
  * hg_storage.c
- *    Rows of a kept sample (see hg_storage.h).
+ *    Rows of a kept sample (see hg_storage.h).  The IQ is 99 % of the bytes
+ *    and goes through TOAST either way; the direct path saves the executor's
+ *    per-row start and end, the plan's parameter copies and the foreign key
+ *    check's query per row.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "hg_sql.h"
 #include "hg_storage.h"
 
 #define SAMPLE_COLS 14
@@ -15,34 +21,77 @@
 
 static const char *const split_names[3] = {"train", "val", "test"};
 
+static const char *const sample_names[SAMPLE_COLS] = {"dataset_id", "sample_idx", "tx_lat", "tx_lon",
+	"tx_alt_m", "tx_power_dbm", "frequency_hz", "modulation", "content", "gdop", "mean_snr_db", "n_receivers",
+"n_detected", "split"};
+static const Oid sample_types[SAMPLE_COLS] = {INT8OID, INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+FLOAT8OID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID, TEXTOID};
+static const char *const reception_names[RECEPTION_COLS] = {"dataset_id", "sample_idx", "rx_idx", "rx_name",
+	"rx_lat", "rx_lon", "rx_alt_m", "antenna", "antenna_gain_dbi", "distance_m", "delay_s", "rx_power_dbm",
+"snr_db", "freq_offset_hz", "signal_present", "iq"};
+static const Oid reception_types[RECEPTION_COLS] = {INT8OID, INT8OID, INT4OID, TEXTOID, FLOAT8OID, FLOAT8OID,
+FLOAT8OID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID, BYTEAOID};
+
+/* An INSERT of every column, $1 ... $n in the order of names[]. */
+static SPIPlanPtr
+prepare_insert(const char *table, int n, const char *const *names, const Oid *types)
+{
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+	int			k;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO heimdall_gen.%s (", table);
+	for (k = 0; k < n; k++)
+		appendStringInfo(&sql, "%s%s", k ? ", " : "", names[k]);
+	appendStringInfoString(&sql, ") VALUES (");
+	for (k = 0; k < n; k++)
+		appendStringInfo(&sql, "%s$%d", k ? ", " : "", k + 1);
+	appendStringInfoChar(&sql, ')');
+	plan = SPI_prepare(sql.data, n, (Oid *) types);
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not prepare the insert into %s: %s", table, SPI_result_code_string(SPI_result));
+	pfree(sql.data);
+	return plan;
+}
+
 void
 hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 {
-	Oid			sample_types[SAMPLE_COLS] = {INT8OID, INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
-		FLOAT8OID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, INT4OID, INT4OID, TEXTOID};
 	Oid			fill_types[4] = {INT8OID, INT8OID, INT4OID, BYTEAOID};
-	Oid			reception_types[RECEPTION_COLS] = {INT8OID, INT8OID, INT4OID, TEXTOID, FLOAT8OID, FLOAT8OID,
-		FLOAT8OID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID, BYTEAOID};
+	Oid			lock_types[1] = {INT8OID};
+	const char *why_samples;
+	const char *why_receptions;
 
-	st->insert_sample = SPI_prepare(
-									"INSERT INTO heimdall_gen.samples (dataset_id, sample_idx, tx_lat, tx_lon, tx_alt_m, "
-									"tx_power_dbm, frequency_hz, modulation, content, gdop, mean_snr_db, n_receivers, n_detected, split) "
-									"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-									SAMPLE_COLS, sample_types);
-	st->insert_reception = SPI_prepare(
-									   "INSERT INTO heimdall_gen.receptions (dataset_id, sample_idx, rx_idx, rx_name, rx_lat, rx_lon, "
-									   "rx_alt_m, antenna, antenna_gain_dbi, distance_m, delay_s, rx_power_dbm, snr_db, "
-									   "freq_offset_hz, signal_present, iq) "
-									   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-									   RECEPTION_COLS, reception_types);
-	st->fill_iq = SPI_prepare("UPDATE heimdall_gen.receptions SET iq = $4 "
-							  " WHERE dataset_id = $1 AND sample_idx = $2 AND rx_idx = $3 AND iq IS NULL",
-							  4, fill_types);
-	if (st->insert_sample == NULL || st->insert_reception == NULL || st->fill_iq == NULL)
-		elog(ERROR, "could not prepare the inserts: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(st->insert_sample) != 0 || SPI_keepplan(st->insert_reception) != 0 ||
-		SPI_keepplan(st->fill_iq) != 0)
-		elog(ERROR, "could not keep the inserts");
+	memset(st, 0, sizeof(*st));
+
+	/*
+	 * Rows go in as COPY writes them unless a table has something on INSERT
+	 * that this would skip (a superuser may add a trigger): then through the
+	 * executor, as before.  The foreign keys need no trigger: receptions ->
+	 * samples points at the sample this worker inserted just before, in the
+	 * same transaction, where nobody else can see it, let alone delete it;
+	 * samples -> datasets is what the trigger would do, a FOR KEY SHARE lock
+	 * on the dataset's row, taken once per transaction (lock_dataset), which
+	 * fails the job if the dataset is gone and keeps it from going until the
+	 * batch commits.
+	 */
+	/* "&", not "&&": both are prepared, the executor's way needs their column counts too */
+	st->direct = hg_bulk_prepare(&st->samples, "heimdall_gen", "samples", SAMPLE_COLS,
+								 sample_names, sample_types, &why_samples) &
+		hg_bulk_prepare(&st->receptions, "heimdall_gen", "receptions", RECEPTION_COLS,
+						reception_names, reception_types, &why_receptions);
+	if (!st->direct)
+		ereport(LOG,
+				(errmsg("heimdall_gen: inserting rows through the executor: %s",
+						why_samples ? why_samples : why_receptions)));
+	st->lock_dataset = hg_prepare_kept("SELECT 1 FROM heimdall_gen.datasets d WHERE d.dataset_id = $1 "
+									   "FOR KEY SHARE", 1, lock_types);
+	st->insert_sample = prepare_insert("samples", SAMPLE_COLS, sample_names, sample_types);
+	st->insert_reception = prepare_insert("receptions", RECEPTION_COLS, reception_names, reception_types);
+	st->fill_iq = hg_prepare_kept("UPDATE heimdall_gen.receptions SET iq = $4 "
+								  " WHERE dataset_id = $1 AND sample_idx = $2 AND rx_idx = $3 AND iq IS NULL",
+								  4, fill_types);
 	st->seed = seed;
 	memcpy(st->split_ratios, cfg->split_ratios, sizeof(st->split_ratios));
 	st->store_iq = cfg->iq_storage != HG_IQ_VIRTUAL;
@@ -62,14 +111,71 @@ iq_bytea(const hg_reception *r, int n_iq)
 	return b;
 }
 
+/* Take the lock a foreign key check of samples -> datasets would take, once per transaction. */
+static void
+lock_dataset(HgStorage *st, int64 dataset_id)
+{
+	Datum		arg = Int64GetDatum(dataset_id);
+
+	if (st->locked_in == MyProc->lxid)
+		return;
+	if (SPI_execute_plan(st->lock_dataset, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock dataset " INT64_FORMAT, dataset_id);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("dataset " INT64_FORMAT " no longer exists", dataset_id)));
+	SPI_freetuptable(SPI_tuptable);
+	st->locked_in = MyProc->lxid;
+}
+
+static void
+insert_row(HgStorage *st, HgBulkTable *t, SPIPlanPtr plan, Datum *v, const bool *isnull)
+{
+	if (st->direct)
+		hg_bulk_insert(t, v, isnull);
+	else
+	{
+		char		nulls[HG_BULK_MAX_COLS] = {0};
+		int			k;
+
+		for (k = 0; k < t->ncols; k++)
+			nulls[k] = isnull[k] ? 'n' : ' ';
+		if (SPI_execute_plan(plan, v, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into %s", plan == st->insert_sample ? "samples" : "receptions");
+	}
+}
+
+static void
+end_sample(HgStorage *st, MemoryContext old)
+{
+	if (st->direct)
+	{
+		hg_bulk_close(&st->receptions);
+		hg_bulk_close(&st->samples);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rows_context);
+}
+
 bool
 hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 				 bool (*stop_requested) (void *arg), void *arg)
 {
-	MemoryContext old = MemoryContextSwitchTo(st->rows_context);
+	MemoryContext old;
 	Datum		v[RECEPTION_COLS];
-	static const char no_iq[RECEPTION_COLS + 1] = "               n";	/* iq, the last column, NULL */
+	bool		isnull[RECEPTION_COLS] = {0};
 	int			k;
+
+	if (st->direct)
+	{
+		lock_dataset(st, dataset_id);
+		old = MemoryContextSwitchTo(st->rows_context);
+		hg_bulk_open(&st->samples);
+		hg_bulk_open(&st->receptions);
+	}
+	else
+		old = MemoryContextSwitchTo(st->rows_context);
 
 	v[0] = Int64GetDatum(dataset_id);
 	v[1] = Int64GetDatum((int64) s->sample_idx);
@@ -85,8 +191,7 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 	v[11] = Int32GetDatum(s->n_receivers);
 	v[12] = Int32GetDatum(s->n_detected);
 	v[13] = CStringGetTextDatum(split_names[hg_split_of(st->seed, s->sample_idx, st->split_ratios)]);
-	if (SPI_execute_plan(st->insert_sample, v, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "heimdall_gen: could not insert sample " INT64_FORMAT, (int64) s->sample_idx);
+	insert_row(st, &st->samples, st->insert_sample, v, isnull);
 
 	for (k = 0; k < s->n_receivers; k++)
 	{
@@ -102,8 +207,7 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 		/* a row is ~80 kB through shared buffers: one may wait on I/O, so ask between rows */
 		if (stop_requested && stop_requested(arg))
 		{
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(st->rows_context);
+			end_sample(st, old);
 			return false;
 		}
 		v[0] = Int64GetDatum(dataset_id);
@@ -122,12 +226,10 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 		v[13] = Float8GetDatum(r->freq_offset_hz);
 		v[14] = BoolGetDatum(r->signal_present);
 		v[15] = st->store_iq ? PointerGetDatum(iq_bytea(r, s->n_iq)) : (Datum) 0;
-		if (SPI_execute_plan(st->insert_reception, v, st->store_iq ? NULL : no_iq, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "heimdall_gen: could not insert reception %d of sample " INT64_FORMAT,
-				 k, (int64) s->sample_idx);
+		isnull[15] = !st->store_iq;
+		insert_row(st, &st->receptions, st->insert_reception, v, isnull);
 	}
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(st->rows_context);
+	end_sample(st, old);
 	return true;
 }
 

@@ -1,8 +1,10 @@
 /*
  * hg_storage.h
  *    Writing kept samples into heimdall_gen.samples and .receptions from a
- *    worker: prepared plans kept across transactions, the IQ copied once from
- *    the model's buffer into a bytea (cf32_le).
+ *    worker: straight through the table AM as COPY does (hg_bulk.h), or,
+ *    should a table have grown a trigger or rule that this would skip,
+ *    through prepared plans kept across transactions; the IQ copied once
+ *    from the model's buffer into a bytea (cf32_le).
  */
 #ifndef HG_STORAGE_H
 #define HG_STORAGE_H
@@ -11,11 +13,17 @@
 
 #include "executor/spi.h"
 
+#include "hg_bulk.h"
 #include "hg_model.h"
 
 typedef struct HgStorage
 {
-	SPIPlanPtr	insert_sample;
+	bool		direct;			/* rows go in through hg_bulk, not the executor */
+	HgBulkTable samples;
+	HgBulkTable receptions;
+	SPIPlanPtr	lock_dataset;	/* the foreign key check of samples, once per transaction */
+	LocalTransactionId locked_in;	/* the transaction that holds that lock */
+	SPIPlanPtr	insert_sample;	/* the executor's way, if a direct insert would skip something */
 	SPIPlanPtr	insert_reception;
 	SPIPlanPtr	fill_iq;
 	MemoryContext rows_context; /* reset after every sample */

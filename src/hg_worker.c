@@ -21,6 +21,9 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -50,6 +53,7 @@
 
 #include "hg_guc.h"
 #include "hg_model.h"
+#include "hg_pace.h"
 #include "hg_params.h"
 #include "hg_prefetch.h"
 #include "hg_shmem.h"
@@ -131,6 +135,38 @@ release_slot(int code, Datum arg)
 	LWLockRelease(hg_shared->lock);
 	hg_announce_job_ended();
 	hg_wake_launcher_now(MyDatabaseId);
+}
+
+/*
+ * Leaving fast.  Once proc_exit has run PostgreSQL's exit callbacks (the
+ * slot, the lock and buffer cleanup, ProcKill, the stats: all there is to
+ * do for the server), exit() would go on to run the C library's atexit
+ * handlers and every loaded library's destructors: OpenSSL, GnuTLS, LDAP,
+ * ICU ... cleaning up memory the kernel frees anyway.  Their pages are
+ * shared copy-on-write with the postmaster, and in a process whose model
+ * threads ran on other CPUs each write fault costs a TLB-shootdown
+ * interrupt: 20-40 ms on a VM, and more when the host is busy, between
+ * leaving the proc array and the postmaster reaping the worker, which is
+ * what cancel_job(wait => true) waits for.  So the first atexit handler
+ * (registered last) ends the process with _exit() when, and only when,
+ * proc_exit is what called exit().
+ */
+static int	exit_code = 0;
+
+static void
+remember_exit_code(int code, Datum arg)
+{
+	exit_code = code;
+}
+
+static void
+exit_without_library_cleanup(void)
+{
+	if (!proc_exit_inprogress)
+		return;					/* exit() from elsewhere: the normal way */
+	fflush(stdout);
+	fflush(stderr);
+	_exit(exit_code);
 }
 
 /*
@@ -557,9 +593,11 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		job->next_attempt++;
 		if (outcome == HG_KEPT)
 		{
-			if (job->materialize)
+			/* wait on the latch, not in the kernel, while the disk is behind */
+			written = hg_pace_wait(slot_stop_requested, slot);
+			if (written && job->materialize)
 				written = hg_storage_fill_iq(&storage, job->dataset_id, sample, slot_stop_requested, slot);
-			else
+			else if (written)
 				written = hg_storage_write(&storage, job->dataset_id, sample, slot_stop_requested, slot);
 			if (!written)
 			{
@@ -645,6 +683,9 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	hg_commit_transaction();
 	publish_progress(slot, job);
 	hg_prefetch_stop(prefetch);
+	if (hg_pace_waited_ms() > 0)
+		ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " waited %.0f ms for the disk to catch up",
+							 job->job_id, hg_pace_waited_ms())));
 	hg_workspace_destroy(ws);
 	return stop;
 }
@@ -754,6 +795,9 @@ hg_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	before_shmem_exit(release_slot, Int32GetDatum(my_slot));
+	on_proc_exit(remember_exit_code, (Datum) 0);
+	if (atexit(exit_without_library_cleanup) != 0)
+		elog(LOG, "could not register an exit handler");
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	memset(&job, 0, sizeof(job));
 	job.job_id = slot->job_id;

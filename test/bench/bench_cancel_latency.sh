@@ -1,37 +1,65 @@
 #!/usr/bin/env bash
 # bench_cancel_latency.sh: cancel latency of heimdall_gen jobs generating at
 # full speed (default configuration, 7 receivers), measured inside the server
-# from the call to the stopped worker: ROUNDS cancels at random points for the
-# fast path (cancel_job(id, wait => true): shared-memory flag + latch) and for
-# the fallback alone (a hand UPDATE of the status row, committed, then waiting
-# until the worker has left its slot). Prints p50/p99 of each and their ratio;
-# the last line is the summary. A benchmark, not a test: it asserts nothing.
+# from the call until the worker's process no longer exists:
+#   normal     ROUNDS cancels at random points (0.1-0.5 s into a job) for the
+#              fast path (cancel_job(id, wait => true): shared-memory flag +
+#              latch) and for the fallback alone (a hand UPDATE of the status
+#              row, committed, then waiting until the worker has left its
+#              slot); the fallback rounds also time the worker's exit, from
+#              leaving its slot until its process is gone;
+#   saturated  the disk kept busy: a load job writes at full speed all along,
+#              and after SATURATE_S (30) seconds of it, SAT_ROUNDS (50) fast-path
+#              cancels of a second job at random points, each with the
+#              machine's Dirty and Writeback (/proc/meminfo) at that moment.
+# MODE=normal|saturated|both (default both). Prints p50/p99/max of each; the
+# last line is the summary. A benchmark, not a test: it asserts nothing.
 set -eu
 cd "$(dirname "$0")/../.."
 rounds=${ROUNDS:-100}
+sat_rounds=${SAT_ROUNDS:-50}
+saturate_s=${SATURATE_S:-30}
+mode=${MODE:-both}
 dir=$(mktemp -d /tmp/heimdall_gen_bench.XXXXXX)
 trap 'scripts/tmp-cluster.sh stop "$dir"; rm -rf "$dir"' EXIT
-scripts/tmp-cluster.sh start "$dir" "${BENCH_PORT:-5478}" ${BENCH_CONF:-}
+# shellcheck disable=SC2086
+scripts/tmp-cluster.sh start "$dir" "${BENCH_PORT:-5478}" "heimdall_gen.max_workers = 2" ${BENCH_CONF:-}
 sql() { scripts/tmp-cluster.sh psql "$dir" -Atq "$@"; }
 sql <<'SQL'
 CREATE EXTENSION heimdall_gen;
-CREATE TABLE bench_latency (path text, ms double precision);
+CREATE TABLE bench_latency (path text, ms double precision, dirty_mb double precision, writeback_mb double precision);
+CREATE FUNCTION meminfo_mb(field text) RETURNS double precision LANGUAGE sql AS $$
+	SELECT (regexp_match(pg_read_file('/proc/meminfo'), field || ':\s+(\d+) kB'))[1]::double precision / 1024 $$;
+CREATE FUNCTION process_exists(p int) RETURNS boolean LANGUAGE sql AS $$
+	SELECT pg_stat_file('/proc/' || p, true) IS NOT NULL $$;
 -- start a job, let it run a random 0.1-0.5 s at full speed, stop it, time it
 CREATE PROCEDURE bench_round(path text, round int) LANGUAGE plpgsql AS $$
 DECLARE
 	job bigint;
+	worker int;
 	t0 timestamptz;
+	t1 timestamptz;
+	dirty double precision;
+	writeback double precision;
 BEGIN
 	job := heimdall_gen.start_job(format('%s_%s', path, round), 100000, round,
 								  '{"rx_count_min": 7, "rx_count_max": 7}');
 	COMMIT;
-	WHILE NOT EXISTS (SELECT 1 FROM heimdall_gen.worker_slots() s WHERE s.job_id = job AND s.pid IS NOT NULL) LOOP
+	LOOP
+		SELECT s.pid INTO worker FROM heimdall_gen.worker_slots() s WHERE s.job_id = job AND s.pid IS NOT NULL;
+		EXIT WHEN worker IS NOT NULL;
 		PERFORM pg_sleep(0.001);
 	END LOOP;
 	PERFORM pg_sleep(0.1 + random() * 0.4);
-	IF path = 'fast' THEN
+	IF path IN ('fast', 'saturated') THEN
+		dirty := meminfo_mb('Dirty');
+		writeback := meminfo_mb('Writeback');
 		t0 := clock_timestamp();
 		PERFORM heimdall_gen.cancel_job(job, wait => true);
+		-- it returns once the postmaster reaped the worker: the process is gone
+		WHILE process_exists(worker) LOOP
+			PERFORM pg_sleep(0.0002);
+		END LOOP;
 	ELSE
 		UPDATE heimdall_gen.jobs SET status = 'cancelled' WHERE job_id = job;
 		COMMIT;
@@ -39,26 +67,51 @@ BEGIN
 		WHILE EXISTS (SELECT 1 FROM heimdall_gen.worker_slots() s WHERE s.job_id = job) LOOP
 			PERFORM pg_sleep(0.0002);
 		END LOOP;
+		t1 := clock_timestamp();
+		WHILE process_exists(worker) LOOP
+			PERFORM pg_sleep(0.0002);
+		END LOOP;
+		INSERT INTO bench_latency VALUES ('exit', 1000 * extract(epoch FROM clock_timestamp() - t1));
 	END IF;
-	INSERT INTO bench_latency VALUES (path, 1000 * extract(epoch FROM clock_timestamp() - t0));
+	INSERT INTO bench_latency VALUES (path, 1000 * extract(epoch FROM clock_timestamp() - t0), dirty, writeback);
 	COMMIT;
 	PERFORM heimdall_gen.drop_dataset(format('%s_%s', path, round));
 	COMMIT;
 END
 $$;
 SQL
-for path in fast fallback; do
-  for i in $(seq 1 "$rounds"); do sql -c "CALL bench_round('$path', $i)"; done
-done
+if [ "$mode" != saturated ]; then
+  for path in fast fallback; do
+    for i in $(seq 1 "$rounds"); do sql -c "CALL bench_round('$path', $i)"; done
+  done
+fi
+if [ "$mode" != normal ]; then
+  load=$(sql -c "SELECT heimdall_gen.start_job('load', 1000000, 7, '{\"rx_count_min\": 7, \"rx_count_max\": 7}')")
+  sleep "$saturate_s"
+  echo "saturated: load job writing for ${saturate_s} s; Dirty $(sql -c "SELECT round(meminfo_mb('Dirty'))") MB, Writeback $(sql -c "SELECT round(meminfo_mb('Writeback'))") MB"
+  for i in $(seq 1 "$sat_rounds"); do sql -c "CALL bench_round('saturated', $i)"; done
+  sql -c "SELECT heimdall_gen.cancel_job($load, wait => true)" >/dev/null
+fi
 sql -F ' ' <<'SQL'
-SELECT 'cancel ' || path || ': n=' || count(*) || ' p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
+SELECT CASE path WHEN 'exit' THEN 'worker exit (slot left -> process gone)' ELSE 'cancel ' || path END
+       || ': n=' || count(*) || ' p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
        || ' ms, p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ms, max '
        || round(max(ms)::numeric, 2) || ' ms'
+       || coalesce('; Dirty at the cancels median ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY dirty_mb)::numeric)
+                   || ' MB max ' || round(max(dirty_mb)::numeric) || ' MB, Writeback median '
+                   || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY writeback_mb)::numeric) || ' MB max '
+                   || round(max(writeback_mb)::numeric) || ' MB', '')
   FROM bench_latency GROUP BY path ORDER BY path DESC;
 WITH p AS (SELECT path, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
-                  percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99 FROM bench_latency GROUP BY path)
-SELECT format('bench_cancel_latency: fast path p50 %s ms p99 %s ms; fallback alone p50 %s ms p99 %s ms; fallback/fast p99 = %sx; replaced system: 1010 ms',
-              round(f.p50::numeric, 2), round(f.p99::numeric, 2), round(b.p50::numeric, 1), round(b.p99::numeric, 1),
-              round((b.p99 / nullif(f.p99, 0))::numeric, 1))
-  FROM p f, p b WHERE f.path = 'fast' AND b.path = 'fallback';
+                  percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max
+             FROM bench_latency GROUP BY path)
+SELECT 'bench_cancel_latency:'
+       || coalesce(format(' fast path p50 %s ms p99 %s ms max %s ms;', round(f.p50::numeric, 2), round(f.p99::numeric, 2), round(f.max::numeric, 1)), '')
+       || coalesce(format(' saturated p50 %s ms p99 %s ms max %s ms;', round(s.p50::numeric, 2), round(s.p99::numeric, 2), round(s.max::numeric, 1)), '')
+       || coalesce(format(' fallback alone p50 %s ms p99 %s ms;', round(b.p50::numeric, 1), round(b.p99::numeric, 1)), '')
+       || coalesce(format(' worker exit p50 %s ms p99 %s ms;', round(e.p50::numeric, 2), round(e.p99::numeric, 2)), '')
+       || ' replaced system: 1010 ms'
+  FROM (SELECT 1) one
+  LEFT JOIN p f ON f.path = 'fast' LEFT JOIN p s ON s.path = 'saturated'
+  LEFT JOIN p b ON b.path = 'fallback' LEFT JOIN p e ON e.path = 'exit';
 SQL

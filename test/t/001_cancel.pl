@@ -23,6 +23,24 @@ ok($pid > 0, "worker pid $pid");
 is($node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($job, wait => true)"), 't', 'cancel_job returns true');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid"), '0',
 	'the worker is gone from pg_stat_activity when cancel_job(wait) returns');
+# not only from the proc array: the process itself is gone (reaped by the postmaster)
+ok(!kill(0, $pid), "worker process $pid no longer exists when cancel_job(wait) returns");
+
+# the same on a job computing at full speed (no sample delay): the model
+# threads may be mid-attempt when the worker exits
+$node->safe_psql('postgres', "ALTER SYSTEM SET heimdall_gen.sample_delay_ms = 0");
+$node->reload;
+for my $round (1 .. 3)
+{
+	my $fast = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('full_speed_$round', 100000, $round, "
+		  . "'{\"rx_count_min\": 7, \"rx_count_max\": 7, \"duration_ms\": 50}')");
+	ok(wait_samples($node, $fast, 1), "full-speed job $round is generating");
+	my $fast_pid = worker_pid($node, $fast);
+	$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($fast, wait => true)");
+	ok(!kill(0, $fast_pid), "full-speed round $round: worker process $fast_pid gone when cancel_job(wait) returns");
+}
+$node->safe_psql('postgres', "ALTER SYSTEM RESET heimdall_gen.sample_delay_ms");
+$node->reload;
 is(job_row($node, $job, 'status'), 'cancelled', 'status is cancelled');
 my $done = job_row($node, $job, 'samples_done');
 ok($done >= 5, "samples_done $done");

@@ -27,6 +27,13 @@ sub hg_node
 		'heimdall_gen.max_workers' => 2,
 		max_worker_processes => 16,
 		restart_after_crash => 'on',
+		# as scripts/tmp-cluster.sh: the WAL writer and the background
+		# writer do the writing (README, "Server settings ...")
+		wal_buffers => '64MB',
+		wal_writer_delay => '10ms',
+		bgwriter_delay => '10ms',
+		bgwriter_lru_maxpages => 1000,
+		bgwriter_lru_multiplier => 10,
 		%conf);
 	$node->append_conf('postgresql.conf', join("\n", map { "$_ = $settings{$_}" } sort keys %settings));
 	$node->start;

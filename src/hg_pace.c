@@ -1,0 +1,140 @@
+/*
+ * hg_pace.c
+ *    Back-pressure from the kernel's dirty page figures (see hg_pace.h).
+ *    The figures come from /proc/meminfo, read at most every CHECK_EVERY_MS
+ *    while far from the limit (~20 us a read), the limits from
+ *    /proc/sys/vm/dirty_* once per process.  Without /proc (another kernel)
+ *    it never waits.
+ */
+#include "postgres.h"
+
+#include <stdio.h>
+
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "hg_pace.h"
+
+#define CHECK_EVERY_MS 10		/* while below the limit */
+#define WAIT_STEP_MS 5			/* while above it */
+#define MARGIN 0.90				/* wait from 90 % of the kernel's freerun point */
+
+static bool limits_read = false;
+static bool have_proc = true;
+static double dirty_bytes,
+			dirty_ratio,
+			background_bytes,
+			background_ratio;
+static TimestampTz next_check = 0;
+static double waited_ms = 0;
+
+static double
+read_number(const char *path)
+{
+	FILE	   *f = fopen(path, "r");
+	double		v = 0;
+
+	if (f == NULL)
+	{
+		have_proc = false;
+		return 0;
+	}
+	if (fscanf(f, "%lf", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+static void
+read_limits(void)
+{
+	dirty_bytes = read_number("/proc/sys/vm/dirty_bytes");
+	dirty_ratio = read_number("/proc/sys/vm/dirty_ratio");
+	background_bytes = read_number("/proc/sys/vm/dirty_background_bytes");
+	background_ratio = read_number("/proc/sys/vm/dirty_background_ratio");
+	limits_read = true;
+}
+
+/* Dirty + Writeback, and the point where the kernel starts throttling, in bytes. */
+static bool
+read_figures(double *dirty, double *freerun)
+{
+	FILE	   *f = fopen("/proc/meminfo", "r");
+	char		line[128];
+	double		free_kb = 0,
+				file_kb = 0,
+				dirty_kb = 0,
+				writeback_kb = 0,
+				v;
+	double		dirtyable,
+				thresh,
+				bg;
+
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f))
+	{
+		if (sscanf(line, "MemFree: %lf", &v) == 1)
+			free_kb = v;
+		else if (sscanf(line, "Active(file): %lf", &v) == 1 || sscanf(line, "Inactive(file): %lf", &v) == 1)
+			file_kb += v;
+		else if (sscanf(line, "Dirty: %lf", &v) == 1)
+			dirty_kb = v;
+		else if (sscanf(line, "Writeback: %lf", &v) == 1)
+			writeback_kb = v;
+	}
+	fclose(f);
+	/* the kernel's global_dirtyable_memory(), near enough: free plus file pages */
+	dirtyable = (free_kb + file_kb) * 1024.0;
+	thresh = dirty_bytes > 0 ? dirty_bytes : dirty_ratio / 100.0 * dirtyable;
+	bg = background_bytes > 0 ? background_bytes : background_ratio / 100.0 * dirtyable;
+	if (bg >= thresh)
+		bg = thresh / 2;		/* as domain_dirty_limits() does */
+	*dirty = (dirty_kb + writeback_kb) * 1024.0;
+	*freerun = (thresh + bg) / 2;
+	return thresh > 0;
+}
+
+bool
+hg_pace_wait(bool (*stop_requested) (void *arg), void *arg)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz started = 0;
+
+	if (!limits_read)
+		read_limits();
+	if (!have_proc || now < next_check)
+		return true;
+	for (;;)
+	{
+		double		dirty,
+					freerun;
+
+		if (!read_figures(&dirty, &freerun) || dirty < MARGIN * freerun)
+			break;
+		if (started == 0)
+			started = now;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, WAIT_STEP_MS,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (stop_requested(arg))
+		{
+			waited_ms += (double) (GetCurrentTimestamp() - started) / 1000.0;
+			return false;
+		}
+	}
+	now = GetCurrentTimestamp();
+	if (started != 0)
+		waited_ms += (double) (now - started) / 1000.0;
+	next_check = TimestampTzPlusMilliseconds(now, CHECK_EVERY_MS);
+	return true;
+}
+
+double
+hg_pace_waited_ms(void)
+{
+	return waited_ms;
+}
