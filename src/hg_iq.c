@@ -25,6 +25,7 @@
 #include "hg_model.h"
 #include "hg_params.h"
 #include "hg_sql.h"
+#include "hg_storage.h"
 
 PG_FUNCTION_INFO_V1(hg_iq);
 PG_FUNCTION_INFO_V1(hg_free_iq);
@@ -82,17 +83,6 @@ hg_regenerate(int64 dataset_id, int64 seed, Jsonb *params, int64 sample_idx)
 						sample_idx, dataset_id),
 				 errdetail("The dataset's rows do not match what its params and seed generate.")));
 	return &cache->sample;
-}
-
-bytea *
-hg_regenerated_iq(const hg_sample *s, int rx_idx)
-{
-	Size		len = (Size) s->n_iq * 2 * sizeof(float);
-	bytea	   *b = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), s->rx[rx_idx].iq, len);
-	return b;
 }
 
 /* The model version check every regeneration goes through. */
@@ -182,7 +172,7 @@ hg_iq(PG_FUNCTION_ARGS)
 					 errmsg("regenerated sample " INT64_FORMAT " of dataset \"%s\" does not match its stored labels",
 							sample_idx, name)));
 		old = MemoryContextSwitchTo(caller_context);
-		result = hg_regenerated_iq(s, rx_idx);
+		result = hg_reception_iq_bytea(&s->rx[rx_idx], s->n_iq);
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();

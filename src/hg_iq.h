@@ -20,7 +20,4 @@
  */
 extern const hg_sample *hg_regenerate(int64 dataset_id, int64 seed, Jsonb *params, int64 sample_idx);
 
-/* One reception's IQ as a bytea (cf32_le), palloc'd in the current context. */
-extern bytea *hg_regenerated_iq(const hg_sample *s, int rx_idx);
-
 #endif							/* HG_IQ_H */

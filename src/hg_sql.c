@@ -98,15 +98,21 @@ int
 hg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *args,
 				const char *nulls, bool read_only)
 {
+	/* an extension's owner does not change: read once per transaction, not per statement */
+	static LocalTransactionId owner_read_in = InvalidLocalTransactionId;
+	static Oid	owner = InvalidOid;
 	Oid			save_userid;
 	int			save_sec;
-	Oid			owner;
 	int			rc;
 
-	if (!hg_extension_info(&owner, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("extension \"heimdall_gen\" is not installed in this database")));
+	if (owner_read_in != MyProc->lxid)
+	{
+		if (!hg_extension_info(&owner, NULL))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("extension \"heimdall_gen\" is not installed in this database")));
+		owner_read_in = MyProc->lxid;
+	}
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();

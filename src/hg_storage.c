@@ -99,9 +99,8 @@ hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 											 ALLOCSET_DEFAULT_SIZES);
 }
 
-/* A bytea holding the reception's IQ exactly as the model wrote it (cf32_le). */
-static bytea *
-iq_bytea(const hg_reception *r, int n_iq)
+bytea *
+hg_reception_iq_bytea(const hg_reception *r, int n_iq)
 {
 	Size		len = (Size) n_iq * 2 * sizeof(float);
 	bytea	   *b = palloc(VARHDRSZ + len);
@@ -225,7 +224,7 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 		v[12] = Float8GetDatum(r->snr_db);
 		v[13] = Float8GetDatum(r->freq_offset_hz);
 		v[14] = BoolGetDatum(r->signal_present);
-		v[15] = st->store_iq ? PointerGetDatum(iq_bytea(r, s->n_iq)) : (Datum) 0;
+		v[15] = st->store_iq ? PointerGetDatum(hg_reception_iq_bytea(r, s->n_iq)) : (Datum) 0;
 		isnull[15] = !st->store_iq;
 		insert_row(st, &st->receptions, st->insert_reception, v, isnull);
 	}
@@ -254,7 +253,7 @@ hg_storage_fill_iq(HgStorage *st, int64 dataset_id, const hg_sample *s,
 		v[0] = Int64GetDatum(dataset_id);
 		v[1] = Int64GetDatum((int64) s->sample_idx);
 		v[2] = Int32GetDatum(s->rx[k].rx_idx);
-		v[3] = PointerGetDatum(iq_bytea(&s->rx[k], s->n_iq));
+		v[3] = PointerGetDatum(hg_reception_iq_bytea(&s->rx[k], s->n_iq));
 		if (SPI_execute_plan(st->fill_iq, v, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "could not store the IQ of reception %d of sample " INT64_FORMAT,
 				 k, (int64) s->sample_idx);

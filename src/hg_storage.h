@@ -38,6 +38,9 @@ typedef struct HgStorage
  */
 extern void hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg);
 
+/* A bytea holding a reception's IQ exactly as the model wrote it (cf32_le), palloc'd. */
+extern bytea *hg_reception_iq_bytea(const hg_reception *r, int n_iq);
+
 /*
  * Insert one kept sample and its receptions; inside a transaction, SPI
  * connected.  Between rows it asks stop_requested(arg): if that says yes it
