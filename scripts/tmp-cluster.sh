@@ -34,7 +34,7 @@ case "$cmd" in
       echo "bgwriter_lru_multiplier = 10"
       for line in "$@"; do echo "$line"; done
     } >>"$dir/data/postgresql.conf"
-    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    as_pg env ${HG_SERVER_ENV:-} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
     ;;
   stop)
     [ -f "$dir/data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true

@@ -26,6 +26,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "replication/message.h"
 #include "storage/latch.h"
 #include "storage/procarray.h"
 #include "utils/acl.h"
@@ -88,6 +89,41 @@ fetch_job(int64 job_id, Oid *owner, char **status)
 				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
 	*owner = DatumGetObjectId(hg_spi_get_notnull(0, 1, "jobs.owner"));
 	*status = TextDatumGetCString(hg_spi_get_notnull(0, 2, "jobs.status"));
+}
+
+/*
+ * The job's status as committed by now: a fresh snapshot (read_only =
+ * false), not the statement's, which predates the worker's last commit.
+ */
+static char *
+status_committed_now(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+
+	if (hg_spi_as_owner("SELECT j.status FROM heimdall_gen.jobs j WHERE j.job_id = $1",
+						1, types, args, NULL, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not read job " INT64_FORMAT, job_id);
+	if (SPI_processed == 0)
+		return NULL;			/* dropped meanwhile */
+	return TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status"));
+}
+
+/*
+ * Make the caller's commit synchronous, and so flush the WAL up to it,
+ * which includes the worker's asynchronous commit of 'cancelled': once the
+ * caller has committed, the cancel survives a crash.  A transaction commits
+ * synchronously only if it wrote WAL; a one-record message of its own is
+ * the least WAL that does it (a row UPDATE would cost a plan and the jobs
+ * table's trigger, a millisecond while the caller waits).  Logical
+ * decoding sees it as a transactional message with prefix heimdall_gen.
+ */
+static void
+make_commit_flush_the_worker(int64 job_id)
+{
+	char	   *message = psprintf("cancelled job " INT64_FORMAT, job_id);
+
+	(void) LogLogicalMessage("heimdall_gen", message, strlen(message), true);
 }
 
 /* Members of heimdall_gen_admin (and superusers) see and steer every job. */
@@ -233,14 +269,24 @@ wait_for_worker_exit(int64 job_id)
 		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
-	for (i = 0; has_handle && i < 10000; i++)
+	/*
+	 * The postmaster reaps the worker within a millisecond or two of its
+	 * slot going free, and tells only the launcher (bgw_notify_pid): poll,
+	 * finely for the first 50 ms, then every millisecond up to 10 s.
+	 */
+	for (i = 0; has_handle && i < 10250; i++)
 	{
 		pid_t		pid;
 
 		if (GetBackgroundWorkerPid((BackgroundWorkerHandle *) &handle, &pid) == BGWH_STOPPED)
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		if (i < 250)
+			pg_usleep(200L);
+		else
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
 }
@@ -309,6 +355,14 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		 * that needs that lock for its last commit.
 		 */
 		wait_for_worker_exit(job_id);
+		status = status_committed_now(job_id);
+		if (status != NULL && strcmp(status, "cancelled") == 0)
+		{
+			make_commit_flush_the_worker(job_id);
+			SPI_finish();
+			PG_RETURN_BOOL(true);
+		}
+		/* it completed or failed first, or left without a word: as for a job without worker */
 	}
 	if (!mark_cancelled(job_id, owner))
 	{

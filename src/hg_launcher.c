@@ -236,6 +236,20 @@ start_worker(int slot_index, int64 job_id)
 }
 
 /* Claim a free slot for the job; -1 when all are busy or the job still has one. */
+/*
+ * A queued job waits for a slot: the next worker to leave one wakes this
+ * launcher (release_slot).  Set under hg_shared->lock, in the same hold
+ * that found no slot, so a slot freed after that hold always sees it.
+ */
+static void
+note_slot_wanted(void)
+{
+	HgLauncher *me = hg_launcher_of(MyDatabaseId);
+
+	if (me != NULL)
+		me->wants_slot = true;
+}
+
 static int
 claim_slot(int64 job_id, Oid owner, bool *busy)
 {
@@ -246,6 +260,7 @@ claim_slot(int64 job_id, Oid owner, bool *busy)
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	if (hg_slot_of_job(MyDatabaseId, job_id) >= 0)
 	{
+		note_slot_wanted();
 		LWLockRelease(hg_shared->lock);
 		return -1;				/* its previous worker is still winding down */
 	}
@@ -271,7 +286,10 @@ claim_slot(int64 job_id, Oid owner, bool *busy)
 		s->run_started_at = GetCurrentTimestamp();
 	}
 	else
+	{
 		*busy = true;
+		note_slot_wanted();
+	}
 	LWLockRelease(hg_shared->lock);
 	return free_slot;
 }
@@ -312,6 +330,10 @@ start_queued_jobs(void)
 	uint64		i;
 	uint64		n;
 
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	if (hg_launcher_of(MyDatabaseId) != NULL)
+		hg_launcher_of(MyDatabaseId)->wants_slot = false;	/* set again below if still so */
+	LWLockRelease(hg_shared->lock);
 	if (SPI_execute("SELECT j.job_id, j.owner, r.oid, r.rolcanlogin, d.owner "
 					"  FROM heimdall_gen.jobs j "
 					"  LEFT JOIN pg_catalog.pg_roles r ON r.oid = j.owner "

@@ -28,9 +28,8 @@ extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64
 extern hg_outcome hg_prefetch_next(HgPrefetch *p, hg_sample **sample);
 
 /*
- * Stop the thread, discarding attempts computed ahead, and return at once:
- * p is not to be used again; the last thread frees it when its attempt in
- * progress ends.  The config passed to hg_prefetch_start must outlive that.
+ * Stop the threads, discarding attempts computed ahead; returns once they
+ * have ended (at most the attempt each was in) and p is freed.
  */
 extern void hg_prefetch_stop(HgPrefetch *p);
 

@@ -77,6 +77,17 @@ hg_slot_of_job(Oid database_oid, int64 job_id)
 	return -1;
 }
 
+HgLauncher *
+hg_launcher_of(Oid database_oid)
+{
+	int			i;
+
+	for (i = 0; i < HG_MAX_LAUNCHERS; i++)
+		if (hg_shared->launchers[i].database_oid == database_oid)
+			return &hg_shared->launchers[i];
+	return NULL;
+}
+
 void
 hg_wake_launcher_now(Oid database_oid)
 {

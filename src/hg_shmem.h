@@ -62,6 +62,7 @@ typedef struct HgLauncher
 	Oid			database_oid;	/* InvalidOid until it connected */
 	pid_t		pid;
 	Latch	   *latch;
+	bool		wants_slot;		/* a queued job of its last round found no free slot */
 } HgLauncher;
 
 typedef struct HgShared
@@ -84,6 +85,9 @@ extern int	hg_slot_of_job(Oid database_oid, int64 job_id);
 
 /* Wake the launcher of a database now (no-op when it has none running). */
 extern void hg_wake_launcher_now(Oid database_oid);
+
+/* The launcher of a database, or NULL; the caller holds hg_shared->lock. */
+extern HgLauncher *hg_launcher_of(Oid database_oid);
 
 /* Whether a launcher serves this database (is configured for it). */
 extern bool hg_database_is_served(Oid database_oid);

@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -127,13 +128,25 @@ hg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *args,
 	return rc;
 }
 
+/*
+ * Planned once, here, and never again while the tables stay as they are: a
+ * generic plan (these are key lookups, whose plan does not depend on the
+ * values), built now rather than at its first execution.  With the default
+ * plan_cache_mode every execution up to the fifth would plan the statement
+ * anew, and a statement that runs once, as a job's last UPDATE does, would
+ * plan it exactly when a cancel is waiting for it.
+ */
 SPIPlanPtr
 hg_prepare_kept(const char *sql, int nargs, Oid *types)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+	CachedPlan *generic;
 
 	if (plan == NULL || SPI_keepplan(plan) != 0)
 		elog(ERROR, "could not prepare \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	generic = SPI_plan_get_cached_plan(plan);
+	if (generic != NULL)
+		ReleaseCachedPlan(generic, CurrentResourceOwner);
 	return plan;
 }
 

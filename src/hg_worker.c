@@ -31,6 +31,7 @@
 #include "access/xact.h"
 #include "catalog/pg_tablespace_d.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "commands/tablespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -94,22 +95,32 @@ typedef struct JobState
 static int	my_slot = -1;
 static SPIPlanPtr read_status_plan = NULL;
 static SPIPlanPtr flush_plan = NULL;
-static SPIPlanPtr notify_plan = NULL;
+static char *event_channel = NULL;	/* the owner's, looked up once */
 static SPIPlanPtr finish_plans[STOP_FOREIGN + 1];	/* by StopReason; STOP_NONE unused */
 
-/* The final status per stop reason, never overwriting a 'cancelled' someone else wrote. */
+/*
+ * A job's last UPDATE per stop reason: the final status and the counters in
+ * one statement, so that the row gets one new version in the last
+ * transaction (a second UPDATE of a row this transaction wrote would fire
+ * the foreign key check, whose query each process prepares on first use: a
+ * millisecond, exactly when a cancel waits).  It never overwrites a status
+ * someone else set: it matches no row if someone cancelled or paused the
+ * job meanwhile, and that stands.
+ */
+#define FINISH_COUNTERS "samples_done = $3, attempts = $4, next_attempt = $5, rejected_too_few_detected = $6, " \
+	"rejected_low_mean_snr = $7, rejected_gdop = $8"
 static const char *const finish_sql[STOP_FOREIGN + 1] = {
-	[STOP_COMPLETED] = "UPDATE heimdall_gen.jobs SET status = 'completed', finished_at = pg_catalog.now(), message = $2 "
-	"WHERE job_id = $1 AND status = 'running' RETURNING status",
+	[STOP_COMPLETED] = "UPDATE heimdall_gen.jobs SET status = 'completed', finished_at = pg_catalog.now(), message = $2, "
+	FINISH_COUNTERS " WHERE job_id = $1 AND status = 'running' RETURNING status",
 	[STOP_CANCELLED] = "UPDATE heimdall_gen.jobs SET status = 'cancelled', "
-	"finished_at = coalesce(finished_at, pg_catalog.now()), "
-	"message = $2 WHERE job_id = $1 AND status IN ('running', 'cancelled') RETURNING status",
-	[STOP_PAUSED] = "UPDATE heimdall_gen.jobs SET status = 'paused', message = $2 "
-	"WHERE job_id = $1 AND status IN ('running', 'paused') RETURNING status",
-	[STOP_GAVE_UP] = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), error = $2 "
-	"WHERE job_id = $1 AND status = 'running' RETURNING status",
-	[STOP_FOREIGN] = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), error = $2 "
-	"WHERE job_id = $1 AND status = 'running' RETURNING status",
+	"finished_at = coalesce(finished_at, pg_catalog.now()), message = $2, "
+	FINISH_COUNTERS " WHERE job_id = $1 AND status IN ('running', 'cancelled') RETURNING status",
+	[STOP_PAUSED] = "UPDATE heimdall_gen.jobs SET status = 'paused', message = $2, "
+	FINISH_COUNTERS " WHERE job_id = $1 AND status IN ('running', 'paused') RETURNING status",
+	[STOP_GAVE_UP] = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), error = $2, "
+	FINISH_COUNTERS " WHERE job_id = $1 AND status = 'running' RETURNING status",
+	[STOP_FOREIGN] = "UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), error = $2, "
+	FINISH_COUNTERS " WHERE job_id = $1 AND status = 'running' RETURNING status",
 };
 
 /*
@@ -121,20 +132,35 @@ static const char *const finish_sql[STOP_FOREIGN + 1] = {
 	"IS NOT DISTINCT FROM $2 AND j.owner = $2"
 
 
-/* Free the slot on any exit, tell those waiting on the job, let the launcher fill the slot. */
+/* Set once the job's status row says how it ended: nothing is left for the launcher to mend. */
+static bool job_status_final = false;
+
+/*
+ * Free the slot on any exit and tell those waiting on the job.  Wake the
+ * launcher only when it has something to do: a queued job waits for this
+ * slot, or the job may have been left 'running' (an error, a FATAL) and is
+ * to be queued again.  Not after a plain cancel: the launcher's round (a
+ * query, planned) would take a CPU from this process's exit and from the
+ * cancel_job waiting for it.
+ */
 static void
 release_slot(int code, Datum arg)
 {
 	HgSlot	   *slot = &hg_shared->slots[DatumGetInt32(arg)];
+	HgLauncher *launcher;
+	bool		wake_launcher;
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	slot->in_use = false;
 	slot->pid = 0;
 	slot->latch = NULL;
 	slot->job_id = 0;
+	launcher = hg_launcher_of(MyDatabaseId);
+	wake_launcher = !job_status_final || code != 0 || (launcher != NULL && launcher->wants_slot);
 	LWLockRelease(hg_shared->lock);
 	hg_announce_job_ended();
-	hg_wake_launcher_now(MyDatabaseId);
+	if (wake_launcher)
+		hg_wake_launcher_now(MyDatabaseId);
 }
 
 /*
@@ -170,24 +196,27 @@ exit_without_library_cleanup(void)
 }
 
 /*
- * pg_notify through a plan prepared once: the statements of a job's last
- * transaction run when a cancel is waiting for them, and must not parse,
- * plan or read catalogs (whose pages the IQ may have pushed out of shared
- * buffers) at that moment.
+ * NOTIFY on the owner's private channel, looked up (or created) once: the
+ * statements of a job's last transaction run when a cancel is waiting for
+ * them, and must not parse, plan or read catalogs (whose pages the IQ may
+ * have pushed out of shared buffers) at that moment.  The first event of a
+ * job is its 'running', sent when it is claimed.
  */
 static void
 send_event(const JobState *job, const char *payload)
 {
-	Datum		args[2] = {ObjectIdGetDatum(job->owner), CStringGetTextDatum(payload)};
-
-	if (notify_plan == NULL)
+	if (event_channel == NULL)
 	{
-		Oid			types[2] = {REGROLEOID, TEXTOID};
+		Oid			types[1] = {REGROLEOID};
+		Datum		args[1] = {ObjectIdGetDatum(job->owner)};
 
-		notify_plan = hg_prepare_kept("SELECT heimdall_gen._notify($1, $2)", 2, types);
+		if (SPI_execute_with_args("SELECT heimdall_gen._channel_of($1)", 1, types, args, NULL, false, 1)
+			!= SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not find the event channel of job " INT64_FORMAT "'s owner", job->job_id);
+		event_channel = MemoryContextStrdup(TopMemoryContext,
+											TextDatumGetCString(hg_spi_get_notnull(0, 1, "event_channels.channel")));
 	}
-	if (SPI_execute_plan(notify_plan, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not send an event");
+	Async_Notify(event_channel, payload);
 }
 
 /* Events go to the owner's private channel: the dataset's name may be in them. */
@@ -325,7 +354,7 @@ prepare_plans(HgStorage *storage, const JobState *job, const hg_config *cfg)
 {
 	Oid			status_types[2] = {INT8OID, REGROLEOID};
 	Oid			flush_types[8] = {INT8OID, REGROLEOID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	Oid			finish_types[2] = {INT8OID, TEXTOID};
+	Oid			finish_types[8] = {INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 	int			r;
 
 	hg_storage_prepare(storage, (uint64) job->seed, cfg);
@@ -335,7 +364,7 @@ prepare_plans(HgStorage *storage, const JobState *job, const hg_config *cfg)
 								 "rejected_too_few_detected = $6, rejected_low_mean_snr = $7, rejected_gdop = $8 "
 								 "WHERE j.job_id = $1 RETURNING " STATUS_COLUMNS, 8, flush_types);
 	for (r = STOP_COMPLETED; r <= STOP_FOREIGN; r++)
-		finish_plans[r] = hg_prepare_kept(finish_sql[r], 2, finish_types);
+		finish_plans[r] = hg_prepare_kept(finish_sql[r], 8, finish_types);
 }
 
 /*
@@ -380,6 +409,18 @@ status_stop_reason(SPIPlanPtr plan, const Datum *args)
 	return reason;
 }
 
+/* The job's counters as parameters $3 .. $8 of flush_plan and finish_plans. */
+static void
+counter_args(const JobState *job, Datum *args)
+{
+	args[2] = Int32GetDatum(job->samples_done);
+	args[3] = Int64GetDatum(job->attempts);
+	args[4] = Int64GetDatum(job->next_attempt);
+	args[5] = Int64GetDatum(job->rejected[HG_REJECT_TOO_FEW_DETECTED]);
+	args[6] = Int64GetDatum(job->rejected[HG_REJECT_LOW_MEAN_SNR]);
+	args[7] = Int64GetDatum(job->rejected[HG_REJECT_GDOP]);
+}
+
 /* Write the counters of this batch; returns what the status row asks for. */
 static StopReason
 flush_counters(const JobState *job)
@@ -388,20 +429,19 @@ flush_counters(const JobState *job)
 
 	args[0] = Int64GetDatum(job->job_id);
 	args[1] = ObjectIdGetDatum(job->owner);
-	args[2] = Int32GetDatum(job->samples_done);
-	args[3] = Int64GetDatum(job->attempts);
-	args[4] = Int64GetDatum(job->next_attempt);
-	args[5] = Int64GetDatum(job->rejected[HG_REJECT_TOO_FEW_DETECTED]);
-	args[6] = Int64GetDatum(job->rejected[HG_REJECT_LOW_MEAN_SNR]);
-	args[7] = Int64GetDatum(job->rejected[HG_REJECT_GDOP]);
+	counter_args(job, args);
 	return status_stop_reason(flush_plan, args);
 }
 
-/* The final status with a message saying how far the job got. */
-static void
+/*
+ * The final status, with the counters and a message saying how far the job
+ * got.  False when the status row no longer allows this ending (someone
+ * cancelled or paused the job meanwhile): then nothing was written.
+ */
+static bool
 finish_job(JobState *job, StopReason reason)
 {
-	Datum		args[2];
+	Datum		args[8];
 	char	   *message;
 
 	switch (reason)
@@ -432,10 +472,13 @@ finish_job(JobState *job, StopReason reason)
 	}
 	args[0] = Int64GetDatum(job->job_id);
 	args[1] = CStringGetTextDatum(message);
+	counter_args(job, args);
 	if (SPI_execute_plan(finish_plans[reason], args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not record the end of job " INT64_FORMAT, job->job_id);
-	if (SPI_processed == 1)
-		notify_status(job, TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status")));
+	if (SPI_processed != 1)
+		return false;
+	notify_status(job, TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status")));
+	return true;
 }
 
 static bool
@@ -678,9 +721,21 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	 */
 	if (!in_transaction)
 		hg_begin_transaction("heimdall_gen: finishing");
-	(void) flush_counters(job);
-	finish_job(job, stop);
+	if (!finish_job(job, stop) && in_transaction)
+	{
+		/*
+		 * The job completed or gave up with its last batch uncommitted, and
+		 * someone cancelled or paused it meanwhile: the fence holds here too.
+		 * That batch is dropped, the status row stays as they set it.
+		 */
+		SPI_finish();
+		PopActiveSnapshot();
+		AbortCurrentTransaction();
+		*job = committed;
+		hg_begin_transaction("heimdall_gen: finishing");
+	}
 	hg_commit_transaction();
+	job_status_final = true;
 	publish_progress(slot, job);
 	hg_prefetch_stop(prefetch);
 	if (hg_pace_waited_ms() > 0)
@@ -836,7 +891,10 @@ hg_worker_main(Datum main_arg)
 	PG_TRY();
 	{
 		if (!claim_job(&job, cfg))
+		{
+			job_status_final = true;
 			proc_exit(0);		/* cancelled, paused or failed before it started */
+		}
 		slot->samples_at_start = job.samples_done;
 		slot->run_started_at = GetCurrentTimestamp();
 		publish_progress(slot, &job);

@@ -44,5 +44,32 @@ for my $round (1 .. 25)
 	}
 }
 is($violations, 0, '25 cancels (cancel_job and hand UPDATE): no sample committed after the cancel returned, samples_done = rows');
+
+# The fence at completion: a job whose whole run is one open batch (no batch
+# commits before the end) completes while its status row says 'cancelled',
+# set by hand, so no flag, and fewer than 10 attempts, so no status read.
+# Its last UPDATE finds the row no longer 'running': the batch is dropped,
+# nothing commits, the status stays as the canceller set it.
+$node->safe_psql('postgres', qq{
+	ALTER SYSTEM SET heimdall_gen.batch_size = 10000;
+	ALTER SYSTEM SET heimdall_gen.commit_interval_ms = 600000;
+	ALTER SYSTEM SET heimdall_gen.sample_delay_ms = 100});
+$node->reload;
+my $at_completion = 0;
+for my $round (1 .. 3)
+{
+	my $job = hg_start_job($node, "complete_$round", 4, 100 + $round, '{"duration_ms": 10, "rx_count_min": 3, "rx_count_max": 3}');
+	wait_samples($node, $job, 1) or die "job $job did not start";
+	$node->safe_psql('postgres', "UPDATE heimdall_gen.jobs SET status = 'cancelled' WHERE job_id = $job");
+	wait_no_worker($node, $job);
+	my ($rows, $done, $status, $message) = split /\|/, $node->safe_psql('postgres', qq{
+		SELECT (SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = j.dataset_id), j.samples_done,
+		       j.status, coalesce(j.message, '')
+		  FROM heimdall_gen.jobs j WHERE j.job_id = $job});
+	is("$rows $done $status", '0 0 cancelled', "round $round: cancelled before its end, nothing committed");
+	# the worker's own ending would have written a message; the hand UPDATE did not
+	$at_completion++ if $message eq '';
+}
+ok($at_completion > 0, "$at_completion of 3 rounds reached the job's last UPDATE with the row cancelled");
 $node->stop;
 done_testing();
