@@ -4,6 +4,9 @@
 # private port and socket directory.
 #   tmp-cluster.sh start DIR PORT [extra postgresql.conf lines...]
 #   tmp-cluster.sh stop DIR          (fast shutdown; safe to call twice)
+# HUGE_PAGES=on (as root): shared memory in 2 MB huge pages, reserved for the
+# cluster (vm.nr_hugepages raised by what it needs, given back at stop); the
+# server refuses to start if the kernel cannot find them.
 #   tmp-cluster.sh psql DIR [psql args...]
 set -eu
 # PG_BINDIR: another (relocated) installation, e.g. one holding your own build
@@ -34,10 +37,20 @@ case "$cmd" in
       echo "bgwriter_lru_multiplier = 10"
       for line in "$@"; do echo "$line"; done
     } >>"$dir/data/postgresql.conf"
-    as_pg env ${HG_SERVER_ENV:-} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    if [ "${HUGE_PAGES:-off}" = on ]; then
+      need=$(as_pg "$bindir/postgres" -D "$dir/data" -C shared_memory_size_in_huge_pages)
+      cat /proc/sys/vm/nr_hugepages >"$dir/nr_hugepages.before"
+      echo $(( $(cat "$dir/nr_hugepages.before") + need )) >/proc/sys/vm/nr_hugepages
+      echo "huge_pages = on" >>"$dir/data/postgresql.conf"
+    fi
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
     ;;
   stop)
     [ -f "$dir/data/postmaster.pid" ] && as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    if [ -f "$dir/nr_hugepages.before" ]; then
+      cat "$dir/nr_hugepages.before" >/proc/sys/vm/nr_hugepages || true
+      rm -f "$dir/nr_hugepages.before"
+    fi
     ;;
   psql)
     port=$(sed -n 's/^port = //p' "$dir/data/postgresql.conf" | tail -n 1)

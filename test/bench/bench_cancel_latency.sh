@@ -11,15 +11,24 @@
 #   saturated  the disk kept busy: a load job writes at full speed all along,
 #              and after SATURATE_S (30) seconds of it, SAT_ROUNDS (50) fast-path
 #              cancels of a second job at random points, each with the
-#              machine's Dirty and Writeback (/proc/meminfo) at that moment.
-# MODE=normal|saturated|both (default both). Prints p50/p99/max of each; the
-# last line is the summary. A benchmark, not a test: it asserts nothing.
+#              machine's Dirty and Writeback (/proc/meminfo) at that moment;
+#   baseline   what any PostgreSQL process pays on this machine to go away:
+#              ROUNDS plain backends (a psql session in pg_sleep) ended by
+#              pg_terminate_backend(), timed from the call until the process
+#              no longer exists.  The cancel figures are also given as a
+#              ratio to its median.
+# MODE=normal|saturated|both (default both). HUGE_PAGES=on|off (default on
+# when run as root: the cluster's shared memory in huge pages, reserved for
+# the run and given back; see scripts/tmp-cluster.sh).  Prints p50/p99/max
+# of each; the last line is the summary. A benchmark, not a test: it asserts
+# nothing.
 set -eu
 cd "$(dirname "$0")/../.."
 rounds=${ROUNDS:-100}
 sat_rounds=${SAT_ROUNDS:-50}
 saturate_s=${SATURATE_S:-30}
 mode=${MODE:-both}
+if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then export HUGE_PAGES=${HUGE_PAGES:-on}; else export HUGE_PAGES=off; fi
 dir=$(mktemp -d /tmp/heimdall_gen_bench.XXXXXX)
 trap 'scripts/tmp-cluster.sh stop "$dir"; rm -rf "$dir"' EXIT
 # shellcheck disable=SC2086
@@ -85,6 +94,32 @@ if [ "$mode" != saturated ]; then
     for i in $(seq 1 "$rounds"); do sql -c "CALL bench_round('$path', $i)"; done
   done
 fi
+# the baseline: a plain backend, busy in pg_sleep, ended by pg_terminate_backend
+for i in $(seq 1 "$rounds"); do
+  scripts/tmp-cluster.sh psql "$dir" -Atq -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+  sql <<'SQL'
+DO $$
+DECLARE
+	victim int;
+	t0 timestamptz;
+BEGIN
+	LOOP
+		SELECT a.pid INTO victim FROM pg_stat_activity a WHERE a.query = 'SELECT pg_sleep(60)' AND a.pid <> pg_backend_pid();
+		EXIT WHEN victim IS NOT NULL;
+		PERFORM pg_sleep(0.001);
+	END LOOP;
+	PERFORM pg_sleep(0.05);
+	t0 := clock_timestamp();
+	PERFORM pg_terminate_backend(victim);
+	WHILE process_exists(victim) LOOP
+		PERFORM pg_sleep(0.0002);
+	END LOOP;
+	INSERT INTO bench_latency VALUES ('baseline', 1000 * extract(epoch FROM clock_timestamp() - t0));
+END
+$$;
+SQL
+  wait
+done
 if [ "$mode" != normal ]; then
   load=$(sql -c "SELECT heimdall_gen.start_job('load', 1000000, 7, '{\"rx_count_min\": 7, \"rx_count_max\": 7}')")
   sleep "$saturate_s"
@@ -92,8 +127,10 @@ if [ "$mode" != normal ]; then
   for i in $(seq 1 "$sat_rounds"); do sql -c "CALL bench_round('saturated', $i)"; done
   sql -c "SELECT heimdall_gen.cancel_job($load, wait => true)" >/dev/null
 fi
-sql -F ' ' <<'SQL'
-SELECT CASE path WHEN 'exit' THEN 'worker exit (slot left -> process gone)' ELSE 'cancel ' || path END
+sql -F ' ' -v huge_pages="$HUGE_PAGES" <<'SQL'
+SELECT CASE path WHEN 'exit' THEN 'worker exit (slot left -> process gone)'
+                 WHEN 'baseline' THEN 'baseline: a plain backend, pg_terminate_backend -> process gone'
+                 ELSE 'cancel ' || path END
        || ': n=' || count(*) || ' p50 ' || round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 2)
        || ' ms, p99 ' || round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 2) || ' ms, max '
        || round(max(ms)::numeric, 2) || ' ms'
@@ -110,8 +147,11 @@ SELECT 'bench_cancel_latency:'
        || coalesce(format(' saturated p50 %s ms p99 %s ms max %s ms;', round(s.p50::numeric, 2), round(s.p99::numeric, 2), round(s.max::numeric, 1)), '')
        || coalesce(format(' fallback alone p50 %s ms p99 %s ms;', round(b.p50::numeric, 1), round(b.p99::numeric, 1)), '')
        || coalesce(format(' worker exit p50 %s ms p99 %s ms;', round(e.p50::numeric, 2), round(e.p99::numeric, 2)), '')
-       || ' replaced system: 1010 ms'
+       || coalesce(format(' baseline (a plain backend''s exit) p50 %s ms p99 %s ms, fast path p50 %sx it, saturated %sx;',
+                          round(z.p50::numeric, 2), round(z.p99::numeric, 2), round((f.p50 / z.p50)::numeric, 1),
+                          coalesce(round((s.p50 / z.p50)::numeric, 1)::text, '-')), '')
+       || ' huge pages ' || :'huge_pages' || '; replaced system: 1010 ms'
   FROM (SELECT 1) one
   LEFT JOIN p f ON f.path = 'fast' LEFT JOIN p s ON s.path = 'saturated'
-  LEFT JOIN p b ON b.path = 'fallback' LEFT JOIN p e ON e.path = 'exit';
+  LEFT JOIN p b ON b.path = 'fallback' LEFT JOIN p e ON e.path = 'exit' LEFT JOIN p z ON z.path = 'baseline';
 SQL
