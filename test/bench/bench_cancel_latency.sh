@@ -13,9 +13,9 @@
 #              cancels of a second job at random points, each with the
 #              machine's Dirty and Writeback (/proc/meminfo) at that moment;
 #   baseline   what any PostgreSQL process pays on this machine to go away:
-#              ROUNDS plain backends (a psql session in pg_sleep) ended by
-#              pg_terminate_backend(), timed from the call until the process
-#              no longer exists.  The cancel figures are also given as a
+#              ROUNDS plain backends (an idle session opened through dblink)
+#              ended by pg_terminate_backend(), timed from the call until the
+#              process no longer exists.  The cancel figures are also given as a
 #              ratio to its median.
 # MODE=normal|saturated|both (default both). HUGE_PAGES=on|off (default on
 # when run as root: the cluster's shared memory in huge pages, reserved for
@@ -94,20 +94,18 @@ if [ "$mode" != saturated ]; then
     for i in $(seq 1 "$rounds"); do sql -c "CALL bench_round('$path', $i)"; done
   done
 fi
-# the baseline: a plain backend, busy in pg_sleep, ended by pg_terminate_backend
-for i in $(seq 1 "$rounds"); do
-  scripts/tmp-cluster.sh psql "$dir" -Atq -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
-  sql <<'SQL'
-DO $$
+# the baseline: a plain backend (an idle session, opened through dblink) ended by pg_terminate_backend
+port=$(sed -n 's/^port = //p' "$dir/data/postgresql.conf" | tail -n 1)
+sql -v conn="host=$dir/sock port=$port user=postgres dbname=postgres" <<'SQL'
+CREATE EXTENSION dblink;
+CREATE TABLE bench_conn AS SELECT :'conn'::text AS conn;
+CREATE PROCEDURE baseline_round() LANGUAGE plpgsql AS $$
 DECLARE
 	victim int;
 	t0 timestamptz;
 BEGIN
-	LOOP
-		SELECT a.pid INTO victim FROM pg_stat_activity a WHERE a.query = 'SELECT pg_sleep(60)' AND a.pid <> pg_backend_pid();
-		EXIT WHEN victim IS NOT NULL;
-		PERFORM pg_sleep(0.001);
-	END LOOP;
+	PERFORM dblink_connect('victim', (SELECT conn FROM bench_conn));
+	SELECT pid INTO victim FROM dblink('victim', 'SELECT pg_backend_pid()') AS t(pid int);
 	PERFORM pg_sleep(0.05);
 	t0 := clock_timestamp();
 	PERFORM pg_terminate_backend(victim);
@@ -115,11 +113,11 @@ BEGIN
 		PERFORM pg_sleep(0.0002);
 	END LOOP;
 	INSERT INTO bench_latency VALUES ('baseline', 1000 * extract(epoch FROM clock_timestamp() - t0));
+	PERFORM dblink_disconnect('victim');
 END
 $$;
 SQL
-  wait
-done
+for i in $(seq 1 "$rounds"); do sql -c "CALL baseline_round()"; done
 if [ "$mode" != normal ]; then
   load=$(sql -c "SELECT heimdall_gen.start_job('load', 1000000, 7, '{\"rx_count_min\": 7, \"rx_count_max\": 7}')")
   sleep "$saturate_s"
