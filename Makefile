@@ -64,6 +64,12 @@ $(BUILD)/model/%.o: src/model/%.c $(wildcard src/model/*.h)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) -c $< -o $@
 
+# The worker's model threads (src/hg_prefetch.c) are glue but free of
+# PostgreSQL: tested here with the model, under the model's warnings.
+$(BUILD)/unit/test_prefetch: test/unit/test_prefetch.c test/unit/hg_test.h src/hg_prefetch.c src/hg_prefetch.h $(MODEL_TOBJS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) -Isrc $< src/hg_prefetch.c $(MODEL_TOBJS) -o $@ -lm -lpthread
+
 $(BUILD)/unit/%: test/unit/%.c test/unit/hg_test.h $(MODEL_TOBJS)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) $< $(MODEL_TOBJS) -o $@ -lm
