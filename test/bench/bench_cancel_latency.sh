@@ -41,6 +41,15 @@ CREATE FUNCTION meminfo_mb(field text) RETURNS double precision LANGUAGE sql AS 
 	SELECT (regexp_match(pg_read_file('/proc/meminfo'), field || ':\s+(\d+) kB'))[1]::double precision / 1024 $$;
 CREATE FUNCTION process_exists(p int) RETURNS boolean LANGUAGE sql AS $$
 	SELECT pg_stat_file('/proc/' || p, true) IS NOT NULL $$;
+-- the probe, called once before each timing (pid 0: no such process) so that
+-- its statements are prepared by then: their first planning is not the cancel's
+CREATE FUNCTION wait_gone(p int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	WHILE process_exists(p) LOOP
+		PERFORM pg_sleep(0.0002);
+	END LOOP;
+END
+$$;
 -- start a job, let it run a random 0.1-0.5 s at full speed, stop it, time it
 CREATE PROCEDURE bench_round(path text, round int) LANGUAGE plpgsql AS $$
 DECLARE
@@ -60,15 +69,14 @@ BEGIN
 		PERFORM pg_sleep(0.001);
 	END LOOP;
 	PERFORM pg_sleep(0.1 + random() * 0.4);
+	PERFORM wait_gone(0);
 	IF path IN ('fast', 'saturated') THEN
 		dirty := meminfo_mb('Dirty');
 		writeback := meminfo_mb('Writeback');
 		t0 := clock_timestamp();
 		PERFORM heimdall_gen.cancel_job(job, wait => true);
 		-- it returns once the postmaster reaped the worker: the process is gone
-		WHILE process_exists(worker) LOOP
-			PERFORM pg_sleep(0.0002);
-		END LOOP;
+		PERFORM wait_gone(worker);
 	ELSE
 		UPDATE heimdall_gen.jobs SET status = 'cancelled' WHERE job_id = job;
 		COMMIT;
@@ -77,9 +85,7 @@ BEGIN
 			PERFORM pg_sleep(0.0002);
 		END LOOP;
 		t1 := clock_timestamp();
-		WHILE process_exists(worker) LOOP
-			PERFORM pg_sleep(0.0002);
-		END LOOP;
+		PERFORM wait_gone(worker);
 		INSERT INTO bench_latency VALUES ('exit', 1000 * extract(epoch FROM clock_timestamp() - t1));
 	END IF;
 	INSERT INTO bench_latency VALUES (path, 1000 * extract(epoch FROM clock_timestamp() - t0), dirty, writeback);
@@ -107,11 +113,10 @@ BEGIN
 	PERFORM dblink_connect('victim', (SELECT conn FROM bench_conn));
 	SELECT pid INTO victim FROM dblink('victim', 'SELECT pg_backend_pid()') AS t(pid int);
 	PERFORM pg_sleep(0.05);
+	PERFORM wait_gone(0);
 	t0 := clock_timestamp();
 	PERFORM pg_terminate_backend(victim);
-	WHILE process_exists(victim) LOOP
-		PERFORM pg_sleep(0.0002);
-	END LOOP;
+	PERFORM wait_gone(victim);
 	INSERT INTO bench_latency VALUES ('baseline', 1000 * extract(epoch FROM clock_timestamp() - t0));
 	PERFORM dblink_disconnect('victim');
 END
