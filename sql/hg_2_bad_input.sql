@@ -62,3 +62,11 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('fixed', 1, 6, '{"receiver_ne
 SELECT heimdall_gen.cancel_job(job_id, wait => true) FROM heimdall_gen.jobs j
   JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'fixed';
 SELECT heimdall_gen.drop_dataset('fixed') >= 0 AS dropped;
+
+-- a read-only transaction may not cancel, pause or resume (they write the
+-- job's row): refused before anything is looked at or signalled
+BEGIN READ ONLY;
+SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(1, wait => true)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(1)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(1)$$);
+COMMIT;

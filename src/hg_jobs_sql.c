@@ -72,41 +72,37 @@ require_shared_memory(void)
 				 errhint("Add heimdall_gen to shared_preload_libraries and restart the server.")));
 }
 
+/*
+ * The job's owner and status; false when there is no such job.  Read as the
+ * extension's owner (row-level security must not turn someone else's job
+ * into "no such job"), with the statement's snapshot, or with a fresh one
+ * (fresh_snapshot: what has committed by now, such as a worker's last
+ * commit made while this statement ran).
+ */
+static bool
+read_job(int64 job_id, bool fresh_snapshot, Oid *owner, char **status)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+
+	if (hg_spi_as_owner("SELECT j.owner, j.status FROM heimdall_gen.jobs j WHERE j.job_id = $1",
+						1, types, args, NULL, !fresh_snapshot) != SPI_OK_SELECT)
+		elog(ERROR, "could not read job " INT64_FORMAT, job_id);
+	if (SPI_processed == 0)
+		return false;
+	*owner = DatumGetObjectId(hg_spi_get_notnull(0, 1, "jobs.owner"));
+	*status = TextDatumGetCString(hg_spi_get_notnull(0, 2, "jobs.status"));
+	return true;
+}
+
 /* The job's owner and status; ERROR 42704 when there is no such job. */
 static void
 fetch_job(int64 job_id, Oid *owner, char **status)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job_id)};
-
-	/* as the owner: row-level security must not turn someone else's job into 42704 */
-	if (hg_spi_as_owner("SELECT j.owner, j.status FROM heimdall_gen.jobs j WHERE j.job_id = $1",
-						1, types, args, NULL, true) != SPI_OK_SELECT)
-		elog(ERROR, "could not read job " INT64_FORMAT, job_id);
-	if (SPI_processed == 0)
+	if (!read_job(job_id, false, owner, status))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
-	*owner = DatumGetObjectId(hg_spi_get_notnull(0, 1, "jobs.owner"));
-	*status = TextDatumGetCString(hg_spi_get_notnull(0, 2, "jobs.status"));
-}
-
-/*
- * The job's status as committed by now: a fresh snapshot (read_only =
- * false), not the statement's, which predates the worker's last commit.
- */
-static char *
-status_committed_now(int64 job_id)
-{
-	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job_id)};
-
-	if (hg_spi_as_owner("SELECT j.status FROM heimdall_gen.jobs j WHERE j.job_id = $1",
-						1, types, args, NULL, false) != SPI_OK_SELECT)
-		elog(ERROR, "could not read job " INT64_FORMAT, job_id);
-	if (SPI_processed == 0)
-		return NULL;			/* dropped meanwhile */
-	return TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status"));
 }
 
 /*
@@ -160,6 +156,13 @@ open_job_for(int64 job_id, const char *what, Oid *owner)
 
 	require_shared_memory();
 	hg_require_current_schema();
+	/*
+	 * Before any flag is raised: each of these writes the job's row (or,
+	 * for a cancel that waited, WAL), which a read-only transaction or a
+	 * standby must refuse as a whole, not after the worker has stopped.
+	 */
+	PreventCommandIfReadOnly(psprintf("%s_job()", what));
+	PreventCommandDuringRecovery(psprintf("%s_job()", what));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	fetch_job(job_id, owner, &status);
@@ -355,8 +358,7 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		 * that needs that lock for its last commit.
 		 */
 		wait_for_worker_exit(job_id);
-		status = status_committed_now(job_id);
-		if (status != NULL && strcmp(status, "cancelled") == 0)
+		if (read_job(job_id, true, &owner, &status) && strcmp(status, "cancelled") == 0)
 		{
 			make_commit_flush_the_worker(job_id);
 			SPI_finish();

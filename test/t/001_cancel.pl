@@ -115,8 +115,23 @@ for my $round (1 .. 3)
 	$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job(j, wait => true) FROM unnest(ARRAY[$busy[1], $next]) j");
 }
 
+my ($ret, $stdout, $stderr);
+# --- a cancel refused (a read-only transaction) leaves the job running: the
+# refusal comes before the shared-memory flag is raised
+my $ro = hg_start_job($node, 'read_only', 100000, 40);
+ok(wait_samples($node, $ro, 1), 'a job is generating');
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	"BEGIN READ ONLY; SELECT heimdall_gen.cancel_job($ro, wait => true); COMMIT;", extra_params => ['-v', 'VERBOSITY=verbose']);
+like($stderr, qr/25006.*cannot execute cancel_job\(\) in a read-only transaction/s, 'cancel_job refused in a read-only transaction')
+  or diag($stderr);
+my $before = live_samples($node, $ro);
+sleep 0.5;
+cmp_ok(live_samples($node, $ro), '>', $before, 'and the job goes on generating');
+is(job_row($node, $ro, 'status'), 'running', 'still running');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($ro, wait => true)");
+
 # --- waiting in the transaction that started the job could never end: an error
-my ($ret, $stdout, $stderr) = $node->psql('postgres',
+($ret, $stdout, $stderr) = $node->psql('postgres',
 	"SELECT heimdall_gen.wait_job(heimdall_gen.start_job('same_xact', 1, 7, '$HeimdallTest::SMALL'))",
 	timeout => 60);
 isnt($ret, 0, 'wait_job on a job started in the same transaction fails');
