@@ -62,6 +62,10 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('fixed', 1, 6, '{"receiver_ne
 SELECT heimdall_gen.cancel_job(job_id, wait => true) FROM heimdall_gen.jobs j
   JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'fixed';
 SELECT heimdall_gen.drop_dataset('fixed') >= 0 AS dropped;
+-- a receiver's name is any text: control characters survive the resolved JSON
+SELECT heimdall_gen.resolve_params($${"fixed_receivers": [{"name": "tab\there\n", "lat": 45.1, "lon": 8},
+	{"name": "b", "lat": 45.2, "lon": 8}, {"name": "c", "lat": 45.1, "lon": 8.1}]}$$)
+	-> 'fixed_receivers' -> 0 ->> 'name' = E'tab\there\n' AS name_round_trips;
 
 -- a read-only transaction may not cancel, pause or resume (they write the
 -- job's row): refused before anything is looked at or signalled

@@ -685,10 +685,17 @@ hg_config_to_json(const hg_config *cfg, char *buf, size_t buf_len)
 		format_double(rx->lon_deg, lon, sizeof(lon));
 		format_double(rx->alt_m, alt, sizeof(alt));
 		format_double(rx->azimuth_deg, az, sizeof(az));
-		/* names are validated as plain text by the caller; escape the two JSON specials anyway */
+		/* a name is any text: escaped as JSON wants (quote, backslash, control characters) */
 		emit(&o, "%s{\"name\": \"", k ? ", " : "");
-		for (const char *c = rx->name; *c; c++)
-			emit(&o, (*c == '"' || *c == '\\') ? "\\%c" : "%c", *c);
+		for (const unsigned char *c = (const unsigned char *) rx->name; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				emit(&o, "\\%c", *c);
+			else if (*c < 0x20)
+				emit(&o, "\\u%04x", (unsigned) *c);
+			else
+				emit(&o, "%c", *c);
+		}
 		emit(&o, "\", \"lat\": %s, \"lon\": %s, \"alt_m\": %s, \"antenna\": \"%s\", \"azimuth_deg\": %s}",
 			 lat, lon, alt, hg_antenna_name(rx->antenna), az);
 	}

@@ -190,6 +190,25 @@ test_resolved_json_round_trip(void)
 	free(json);
 }
 
+/* Any text is a receiver's name: its JSON escapes control characters too (a tab broke it). */
+static void
+test_receiver_name_with_control_characters(void)
+{
+	hg_config	c;
+	hg_fixed_receiver rx = {"tab\there\nnew \001 \\ \"q\" \xce\xb4", 45.25, 8.5, 12.0, HG_ANT_OMNI, 0.0};
+	char		err[HG_ERRMSG_LEN];
+	char		json[4096];
+	const char *p;
+
+	hg_config_init(&c);
+	HG_CHECK(hg_config_add_fixed_receiver(&c, &rx, err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_to_json(&c, json, sizeof(json)) < sizeof(json), "dump too long");
+	HG_CHECK(strstr(json, "\"name\": \"tab\\u0009here\\u000anew \\u0001 \\\\ \\\"q\\\" \xce\xb4\"") != NULL,
+			 "name escaped: %s", json);
+	for (p = json; *p; p++)
+		HG_CHECK((unsigned char) *p >= 0x20, "raw control character 0x%02x at %d", (unsigned char) *p, (int) (p - json));
+}
+
 static void
 test_names(void)
 {
@@ -210,6 +229,7 @@ main(void)
 	HG_RUN(test_bad_values_rejected_with_field_and_range);
 	HG_RUN(test_cross_field_constraints);
 	HG_RUN(test_resolved_json_round_trip);
+	HG_RUN(test_receiver_name_with_control_characters);
 	HG_RUN(test_names);
 	return HG_TEST_SUMMARY();
 }
