@@ -48,9 +48,7 @@ prepare_insert(const char *table, int n, const char *const *names, const Oid *ty
 	for (k = 0; k < n; k++)
 		appendStringInfo(&sql, "%s$%d", k ? ", " : "", k + 1);
 	appendStringInfoChar(&sql, ')');
-	plan = SPI_prepare(sql.data, n, (Oid *) types);
-	if (plan == NULL || SPI_keepplan(plan) != 0)
-		elog(ERROR, "could not prepare the insert into %s: %s", table, SPI_result_code_string(SPI_result));
+	plan = hg_prepare_kept(sql.data, n, (Oid *) types);
 	pfree(sql.data);
 	return plan;
 }
@@ -87,8 +85,11 @@ hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 						why_samples ? why_samples : why_receptions)));
 	st->lock_dataset = hg_prepare_kept("SELECT 1 FROM heimdall_gen.datasets d WHERE d.dataset_id = $1 "
 									   "FOR KEY SHARE", 1, lock_types);
-	st->insert_sample = prepare_insert("samples", SAMPLE_COLS, sample_names, sample_types);
-	st->insert_reception = prepare_insert("receptions", RECEPTION_COLS, reception_names, reception_types);
+	if (!st->direct)
+	{
+		st->insert_sample = prepare_insert("samples", SAMPLE_COLS, sample_names, sample_types);
+		st->insert_reception = prepare_insert("receptions", RECEPTION_COLS, reception_names, reception_types);
+	}
 	st->fill_iq = hg_prepare_kept("UPDATE heimdall_gen.receptions SET iq = $4 "
 								  " WHERE dataset_id = $1 AND sample_idx = $2 AND rx_idx = $3 AND iq IS NULL",
 								  4, fill_types);
