@@ -78,6 +78,26 @@ $job = hg_start_job($node, 'batch37', $N, 424242);
 $node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '300 s')");
 is(dataset_checksum($node, 'batch37'), $reference, 'batch size 37: identical');
 
+# --- the executor's way: an INSERT trigger a superuser added on receptions
+# must fire, so the worker inserts through the executor instead of the
+# table AM, with the same bytes
+$node->safe_psql('postgres', q{
+	CREATE TABLE public.seen_receptions (n bigint NOT NULL);
+	INSERT INTO public.seen_receptions VALUES (0);
+	CREATE FUNCTION public.count_reception() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN UPDATE public.seen_receptions SET n = n + 1; RETURN NEW; END $$;
+	CREATE TRIGGER count_reception AFTER INSERT ON heimdall_gen.receptions
+		FOR EACH ROW EXECUTE FUNCTION public.count_reception()});
+$job = hg_start_job($node, 'through_executor', $N, 424242);
+$node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '300 s')");
+is(dataset_checksum($node, 'through_executor'), $reference, 'inserted through the executor: identical');
+is($node->safe_psql('postgres', "SELECT n = (SELECT count(*) FROM heimdall_gen.receptions r JOIN heimdall_gen.datasets d "
+	  . "USING (dataset_id) WHERE d.name = 'through_executor') FROM public.seen_receptions"), 't',
+	'the trigger fired for every reception');
+ok($node->log_contains(qr/inserting rows through the executor: it has an INSERT trigger/),
+	'the worker said why it took the executor\'s way');
+$node->safe_psql('postgres', 'DROP TRIGGER count_reception ON heimdall_gen.receptions');
+
 # --- extend a dataset: 25 + 35 samples = one job of 60
 $job = hg_start_job($node, 'extended', 25, 424242);
 $node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '300 s')");
