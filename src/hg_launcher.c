@@ -244,10 +244,7 @@ start_worker(int slot_index, int64 job_id)
 static void
 note_slot_wanted(void)
 {
-	HgLauncher *me = hg_launcher_of(MyDatabaseId);
-
-	if (me != NULL)
-		me->wants_slot = true;
+	hg_shared->launchers[my_index].wants_slot = true;
 }
 
 static int
@@ -331,8 +328,7 @@ start_queued_jobs(void)
 	uint64		n;
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
-	if (hg_launcher_of(MyDatabaseId) != NULL)
-		hg_launcher_of(MyDatabaseId)->wants_slot = false;	/* set again below if still so */
+	hg_shared->launchers[my_index].wants_slot = false;	/* set again below if still so */
 	LWLockRelease(hg_shared->lock);
 	if (SPI_execute("SELECT j.job_id, j.owner, r.oid, r.rolcanlogin, d.owner "
 					"  FROM heimdall_gen.jobs j "

@@ -157,5 +157,19 @@ _PG_init(void)
 				 errmsg("heimdall_gen.database lists %d databases, at most %d are served",
 						list_length(databases), HG_MAX_LAUNCHERS)));
 	foreach(lc, databases)
-		register_launcher(index++, (const char *) lfirst(lc));
+	{
+		const char *name = (const char *) lfirst(lc);
+		ListCell   *earlier;
+		bool		seen = false;
+
+		/* one launcher per database, however often it is listed: a slot's launcher is found by database */
+		foreach(earlier, databases)
+		{
+			if (earlier == lc)
+				break;
+			seen |= strcmp((const char *) lfirst(earlier), name) == 0;
+		}
+		if (!seen)
+			register_launcher(index++, name);
+	}
 }

@@ -91,15 +91,15 @@ hg_launcher_of(Oid database_oid)
 void
 hg_wake_launcher_now(Oid database_oid)
 {
+	HgLauncher *launcher;
 	Latch	   *latch = NULL;
-	int			i;
 
 	if (hg_shared == NULL)
 		return;
 	LWLockAcquire(hg_shared->lock, LW_SHARED);
-	for (i = 0; i < HG_MAX_LAUNCHERS; i++)
-		if (hg_shared->launchers[i].database_oid == database_oid && hg_shared->launchers[i].latch)
-			latch = hg_shared->launchers[i].latch;
+	launcher = hg_launcher_of(database_oid);
+	if (launcher != NULL)
+		latch = launcher->latch;
 	LWLockRelease(hg_shared->lock);
 	if (latch)
 		SetLatch(latch);

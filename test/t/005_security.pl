@@ -24,13 +24,22 @@ my $node = PostgreSQL::Test::Cluster->new('security');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'heimdall_gen'
-heimdall_gen.database = 'postgres, db2'
+heimdall_gen.database = 'postgres, db2, postgres'
 heimdall_gen.max_workers = 2
 max_worker_processes = 16
 restart_after_crash = on
 heimdall_gen.batch_size = 2
 });
 $node->start;
+
+# -- a database listed twice still gets one launcher (slots find theirs by database)
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) >= 1 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND datname = 'postgres'}),
+	'the launcher of postgres runs');
+sleep 1;
+is($node->safe_psql('postgres',
+	q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND datname = 'postgres'}),
+	'1', 'postgres, listed twice, has one launcher');
 
 # -- heimdall_gen_admin: an existing role with a member is not adopted
 $node->safe_psql('postgres', 'CREATE ROLE heimdall_gen_admin NOLOGIN; CREATE ROLE insider LOGIN IN ROLE heimdall_gen_admin');
