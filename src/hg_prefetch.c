@@ -157,16 +157,24 @@ hg_prefetch_next(HgPrefetch *p, hg_sample **sample)
 }
 
 void
-hg_prefetch_stop(HgPrefetch *p)
+hg_prefetch_request_stop(HgPrefetch *p)
 {
-	int			k;
-
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->mutex);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->changed);
 	pthread_mutex_unlock(&p->mutex);
+}
+
+void
+hg_prefetch_stop(HgPrefetch *p)
+{
+	int			k;
+
+	if (p == NULL)
+		return;
+	hg_prefetch_request_stop(p);
 
 	/*
 	 * Wait for the threads: at most the attempt each is in (about a

@@ -697,6 +697,9 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		}
 	}
 
+	/* the model threads finish their attempts while the last transaction runs */
+	hg_prefetch_request_stop(prefetch);
+
 	if (in_transaction && (stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN))
 	{
 		/*

@@ -5,7 +5,8 @@
  *    out in order and byte-identical to a sequential run; and stopping them,
  *    even right after the start while every thread is mid-attempt, returns
  *    with every thread ended, so that the worker leaves the server as a
- *    single-threaded process (a cancel waits for its exit).
+ *    single-threaded process (a cancel waits for its exit); a stop only
+ *    requested lets them end by themselves, joined later.
  */
 #include "hg_model.h"
 #include "hg_prefetch.h"
@@ -14,6 +15,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 static hg_sample expected;
 
@@ -142,10 +144,43 @@ test_stop_mid_attempt_ends_every_thread(void)
 	}
 }
 
+static void
+test_requested_stop_winds_down_without_a_join(void)
+{
+	hg_config	c;
+	int			round;
+
+	small_config(&c);
+	for (round = 0; round < 10; round++)
+	{
+		HgPrefetch *p = hg_prefetch_start(&c, 2000 + (uint64_t) round, 0, 4, 0);
+		hg_sample  *s;
+		int			waited_ms = 0;
+
+		HG_CHECK(p != NULL, "start");
+		if (p == NULL)
+			return;
+		(void) hg_prefetch_next(p, &s);
+		hg_prefetch_request_stop(p);
+		/* the threads end on their own, each after its attempt: nobody joins them yet */
+		while (threads_of_this_process() > 1 && waited_ms < 10000)
+		{
+			usleep(1000);
+			waited_ms++;
+		}
+		HG_CHECK(threads_of_this_process() == 1, "round %d: %d threads still running %d ms after the request",
+				 round, threads_of_this_process(), waited_ms);
+		hg_prefetch_stop(p);	/* joins the ended threads and frees */
+		HG_CHECK(threads_of_this_process() == 1, "round %d: threads after stop", round);
+	}
+	hg_prefetch_request_stop(NULL);	/* a job without model threads */
+}
+
 int
 main(void)
 {
 	HG_RUN(test_in_order_and_identical_whatever_the_threads);
 	HG_RUN(test_stop_mid_attempt_ends_every_thread);
+	HG_RUN(test_requested_stop_winds_down_without_a_join);
 	return HG_TEST_SUMMARY();
 }
