@@ -131,12 +131,19 @@ caller_is_admin(void)
 	return superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
 }
 
-static void
-check_may_control(int64 job_id, Oid owner, const char *what)
+/* The owner of a job, its admins and pg_signal_backend may steer it. */
+static bool
+may_control(Oid owner)
 {
 	Oid			caller = GetUserId();
 
-	if (caller == owner || caller_is_admin() || has_privs_of_role(caller, ROLE_PG_SIGNAL_BACKEND))
+	return caller == owner || caller_is_admin() || has_privs_of_role(caller, ROLE_PG_SIGNAL_BACKEND);
+}
+
+static void
+check_may_control(int64 job_id, Oid owner, const char *what)
+{
+	if (may_control(owner))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -149,20 +156,27 @@ check_may_control(int64 job_id, Oid owner, const char *what)
  * The common start of cancel, pause and resume: SPI connected, the job's
  * status returned once the caller is known to be allowed to `what` it.
  */
+/*
+ * What cancel, pause and resume check before anything else, and before
+ * any flag is raised: each of them writes the job's row (or, for a cancel
+ * that waited, WAL), which a read-only transaction or a standby must
+ * refuse as a whole, not after the worker has stopped.
+ */
+static void
+require_writable_job_command(const char *what)
+{
+	require_shared_memory();
+	hg_require_current_schema();
+	PreventCommandIfReadOnly(psprintf("%s_job()", what));
+	PreventCommandDuringRecovery(psprintf("%s_job()", what));
+}
+
 static char *
 open_job_for(int64 job_id, const char *what, Oid *owner)
 {
 	char	   *status;
 
-	require_shared_memory();
-	hg_require_current_schema();
-	/*
-	 * Before any flag is raised: each of these writes the job's row (or,
-	 * for a cancel that waited, WAL), which a read-only transaction or a
-	 * standby must refuse as a whole, not after the worker has stopped.
-	 */
-	PreventCommandIfReadOnly(psprintf("%s_job()", what));
-	PreventCommandDuringRecovery(psprintf("%s_job()", what));
+	require_writable_job_command(what);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	fetch_job(job_id, owner, &status);
@@ -242,16 +256,13 @@ set_status(int64 job_id, Oid owner, const char *to, const char *from_sql_list, c
 }
 
 /*
- * Until no worker runs the job and its process is gone: reaped by the
- * postmaster, not only out of the proc array (a process that has left the
- * proc array may still be tearing down its memory and threads).
+ * Until no worker runs the job: it has left its slot, after its last
+ * commit.  Returns whether a handle on its process was found, in *handle.
  */
-static void
-wait_for_worker_exit(int64 job_id)
+static bool
+wait_for_slot_release(int64 job_id, HgWorkerHandle *handle)
 {
-	HgWorkerHandle handle;
 	bool		has_handle = false;
-	int			i;
 
 	ConditionVariablePrepareToSleep(&hg_shared->job_ended);
 	for (;;)
@@ -262,7 +273,7 @@ wait_for_worker_exit(int64 job_id)
 		slot = hg_slot_of_job(MyDatabaseId, job_id);
 		if (slot >= 0 && hg_shared->slots[slot].has_handle)
 		{
-			handle = hg_shared->slots[slot].handle;
+			*handle = hg_shared->slots[slot].handle;
 			has_handle = true;
 		}
 		LWLockRelease(hg_shared->lock);
@@ -272,16 +283,26 @@ wait_for_worker_exit(int64 job_id)
 		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
-	/*
-	 * The postmaster reaps the worker within a millisecond or two of its
-	 * slot going free, and tells only the launcher (bgw_notify_pid): poll,
-	 * finely for the first 50 ms, then every millisecond up to 10 s.
-	 */
-	for (i = 0; has_handle && i < 10250; i++)
+	return has_handle;
+}
+
+/*
+ * Until the worker's process is gone: reaped by the postmaster, not only
+ * out of its slot and the proc array (a process that has left them still
+ * tears down its address space, 2-5 ms on a VM).  The postmaster tells
+ * only the launcher (bgw_notify_pid): poll, finely for the first 50 ms,
+ * then every millisecond up to 10 s.
+ */
+static void
+wait_for_reap(HgWorkerHandle *handle)
+{
+	int			i;
+
+	for (i = 0; i < 10250; i++)
 	{
 		pid_t		pid;
 
-		if (GetBackgroundWorkerPid((BackgroundWorkerHandle *) &handle, &pid) == BGWH_STOPPED)
+		if (GetBackgroundWorkerPid((BackgroundWorkerHandle *) handle, &pid) == BGWH_STOPPED)
 			break;
 		if (i < 250)
 			pg_usleep(200L);
@@ -352,15 +373,24 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 	has_worker = signal_worker(job_id, FLAG_CANCEL);
 	if (has_worker && wait)
 	{
+		HgWorkerHandle handle;
+		bool		has_handle;
+		bool		worker_cancelled;
+
 		/*
 		 * The worker writes 'cancelled' itself.  Updating the row here first
 		 * would hold its lock until we commit, while we wait for a worker
-		 * that needs that lock for its last commit.
+		 * that needs that lock for its last commit.  Its last commit is made
+		 * once it has left its slot: read it while its process goes away.
 		 */
-		wait_for_worker_exit(job_id);
-		if (read_job(job_id, true, &owner, &status) && strcmp(status, "cancelled") == 0)
-		{
+		has_handle = wait_for_slot_release(job_id, &handle);
+		worker_cancelled = read_job(job_id, true, &owner, &status) && strcmp(status, "cancelled") == 0;
+		if (worker_cancelled)
 			make_commit_flush_the_worker(job_id);
+		if (has_handle)
+			wait_for_reap(&handle);
+		if (worker_cancelled)
+		{
 			SPI_finish();
 			PG_RETURN_BOOL(true);
 		}
