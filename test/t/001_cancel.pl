@@ -130,6 +130,25 @@ cmp_ok(live_samples($node, $ro), '>', $before, 'and the job goes on generating')
 is(job_row($node, $ro, 'status'), 'running', 'still running');
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($ro, wait => true)");
 
+# --- the flag is raised before the job's row is read, but only for a caller
+# who may steer the job: a role without the right is refused and the job,
+# running, never sees a flag
+$node->safe_psql('postgres', 'CREATE ROLE intruder LOGIN; CREATE ROLE signaller LOGIN IN ROLE pg_signal_backend');
+my $theirs = hg_start_job($node, 'not_yours', 100000, 41);
+ok(wait_samples($node, $theirs, 1), 'a job of the superuser is generating');
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SET ROLE intruder; SELECT heimdall_gen.cancel_job($theirs, wait => true)");
+like($stderr, qr/permission denied to cancel job $theirs/, 'another role may not cancel it') or diag($stderr);
+$before = live_samples($node, $theirs);
+sleep 0.5;
+cmp_ok(live_samples($node, $theirs), '>', $before, 'and the job goes on generating');
+is(job_row($node, $theirs, 'status'), 'running', 'still running');
+my $theirs_pid = worker_pid($node, $theirs);
+is($node->safe_psql('postgres', "SET ROLE signaller; SELECT heimdall_gen.cancel_job($theirs, wait => true)"), 't',
+	'a member of pg_signal_backend may');
+is(job_row($node, $theirs, 'status'), 'cancelled', 'and the job is cancelled');
+ok(!kill(0, $theirs_pid), "its worker process $theirs_pid is gone");
+
 # --- waiting in the transaction that started the job could never end: an error
 ($ret, $stdout, $stderr) = $node->psql('postgres',
 	"SELECT heimdall_gen.wait_job(heimdall_gen.start_job('same_xact', 1, 7, '$HeimdallTest::SMALL'))",
