@@ -53,6 +53,7 @@
 #include "utils/timestamp.h"
 
 #include "hg_guc.h"
+#include "hg_heap.h"
 #include "hg_model.h"
 #include "hg_pace.h"
 #include "hg_params.h"
@@ -889,6 +890,8 @@ hg_worker_main(Datum main_arg)
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 #endif
+	/* and on huge pages, so that the process that holds it ends fast (a cancel waits for that) */
+	hg_heap_on_huge_pages();
 	cfg = MemoryContextAlloc(TopMemoryContext, sizeof(hg_config));
 
 	PG_TRY();

@@ -37,6 +37,23 @@ for my $round (1 .. 3)
 		  . "'{\"rx_count_min\": 7, \"rx_count_max\": 7, \"duration_ms\": 50}')");
 	ok(wait_samples($node, $fast, 1), "full-speed job $round is generating");
 	my $fast_pid = worker_pid($node, $fast);
+	if ($round == 1)
+	{
+		# its heap is on transparent huge pages (hg_heap.c), when the kernel has them:
+		# fewer pages for the kernel to unmap when the process ends
+	  SKIP:
+		{
+			my $thp = slurp_file('/sys/kernel/mm/transparent_hugepage/enabled');
+			skip "transparent huge pages are off on this machine ($thp)", 1 if $thp =~ /\[never\]/;
+			my ($huge_kb, $in_heap) = (0, 0);
+			for (split /\n/, slurp_file("/proc/$fast_pid/smaps"))
+			{
+				$in_heap = /\[heap\]/ if /^[0-9a-f]+-[0-9a-f]+ /;
+				$huge_kb += $1 if $in_heap && /^AnonHugePages:\s+(\d+) kB/;
+			}
+			cmp_ok($huge_kb, '>=', 2048, "the worker's heap is on huge pages: $huge_kb kB");
+		}
+	}
 	$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($fast, wait => true)");
 	ok(!kill(0, $fast_pid), "full-speed round $round: worker process $fast_pid gone when cancel_job(wait) returns");
 }
