@@ -39,7 +39,20 @@ struct hg_workspace
 	hg_channel_buffers chan;
 	hg_ziggurat zig;
 	uint64_t	receptions_synthesized;
+	const int  *abandon;		/* nonzero: the caller throws this attempt away */
 };
+
+void
+hg_workspace_abandon_when(hg_workspace *ws, const int *abandon)
+{
+	ws->abandon = abandon;
+}
+
+static bool
+abandoned(const hg_workspace *ws)
+{
+	return ws->abandon != NULL && __atomic_load_n(ws->abandon, __ATOMIC_RELAXED) != 0;
+}
 
 hg_workspace *
 hg_workspace_create(const hg_config *cfg)
@@ -283,6 +296,8 @@ hg_attempt_ex(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 		}
 		return HG_KEPT;
 	}
+	if (abandoned(ws))
+		return HG_KEPT;			/* incomplete: the caller discards it */
 	hg_waveform_synthesize(ws->wave, cfg, out->modulation, out->content, &rng,
 						   ws->tx_re, ws->tx_im, ws->tx_len, &f1, &f2);
 	for (k = 0; k < n; k++)
@@ -290,6 +305,10 @@ hg_attempt_ex(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 		hg_reception *r = &out->rx[k];
 		hg_rng		rng_noise;
 		double		delay_s = r->delay_s;
+
+		/* a receiver's channel is ~0.1 ms: a stop waits for one, not the whole attempt */
+		if (abandoned(ws))
+			return HG_KEPT;		/* incomplete: the caller discards it */
 
 		/* never read before the buffer: a delay beyond the sized worst case is held there */
 		if (delay_s * cfg->sample_rate_hz > ws->max_delay_samples)

@@ -342,6 +342,15 @@ void		hg_workspace_destroy(hg_workspace *ws);
 uint64_t	hg_workspace_receptions_synthesized(const hg_workspace *ws);
 
 /*
+ * Let another thread cut short the attempts run in this workspace: once
+ * *abandon is nonzero (read atomically, between receivers), hg_attempt_ex
+ * returns early with an incomplete sample that must be thrown away.  For
+ * results nobody will read, as those computed ahead when a job stops.
+ * NULL (the default) never abandons.
+ */
+void		hg_workspace_abandon_when(hg_workspace *ws, const int *abandon);
+
+/*
  * Run attempt attempt_idx of the dataset with this seed.  Returns HG_KEPT
  * and fills *out (whose iq pointers point into ws, valid until the next
  * call) or returns the rejection reason, having synthesised no IQ when the

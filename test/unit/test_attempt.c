@@ -309,6 +309,50 @@ test_reproducible_whatever_came_before(void)
 	hg_workspace_destroy(fresh);
 }
 
+/*
+ * An abandoned attempt synthesises nothing more, and a workspace that had
+ * one abandoned gives the same bytes as a fresh one once the flag is down.
+ */
+static void
+test_abandoned_attempt_stops_and_leaves_no_trace(void)
+{
+	hg_config	c;
+	hg_workspace *ws,
+			   *fresh;
+	int			abandon = 0;
+	uint64_t	i,
+				kept = 0;
+
+	hg_config_init(&c);
+	ws = hg_workspace_create(&c);
+	fresh = hg_workspace_create(&c);
+	hg_workspace_abandon_when(ws, &abandon);
+	for (i = 0; i < 20 && kept < 3; i++)
+	{
+		uint64_t	before = hg_workspace_receptions_synthesized(ws);
+		hg_outcome	o;
+
+		abandon = 1;
+		(void) hg_attempt(&c, 4242, i, ws, &sample_a);
+		HG_CHECK(hg_workspace_receptions_synthesized(ws) == before, "attempt %d: IQ synthesised after abandon",
+				 (int) i);
+		abandon = 0;
+		o = hg_attempt(&c, 4242, i, ws, &sample_a);
+		HG_CHECK(o == hg_attempt(&c, 4242, i, fresh, &sample_b), "attempt %d: outcome differs", (int) i);
+		if (o == HG_KEPT)
+		{
+			kept++;
+			HG_CHECK(hg_workspace_receptions_synthesized(ws) > before, "attempt %d: no IQ with the flag down",
+					 (int) i);
+			HG_CHECK(sample_digest(&sample_a) == sample_digest(&sample_b), "attempt %d: bytes differ after an abandon",
+					 (int) i);
+		}
+	}
+	HG_CHECK(kept >= 1, "no kept attempt to test");
+	hg_workspace_destroy(ws);
+	hg_workspace_destroy(fresh);
+}
+
 static void
 test_rejection_synthesises_nothing(void)
 {
@@ -445,6 +489,7 @@ main(void)
 	HG_RUN(test_frequency_offset_from_a_tone);
 	HG_RUN(test_labels_are_consistent);
 	HG_RUN(test_reproducible_whatever_came_before);
+	HG_RUN(test_abandoned_attempt_stops_and_leaves_no_trace);
 	HG_RUN(test_rejection_synthesises_nothing);
 	HG_RUN(test_labels_only_matches_full);
 	return HG_TEST_SUMMARY();
