@@ -203,9 +203,34 @@ is_final(const char *status)
 		strcmp(status, "cancelled") == 0;
 }
 
-/* Raise the flag in the job's slot and wake its worker; returns whether one runs the job. */
-static bool
-signal_worker(int64 job_id, SlotFlag flag)
+/*
+ * What a call has seen of a job's worker, over its looks at the slots: that
+ * one ran the job, and the handle on its process, kept so that the call can
+ * wait until the postmaster has reaped it even when the worker left its
+ * slot before the next look.
+ */
+typedef struct WorkerSeen
+{
+	bool		running;
+	bool		has_handle;
+	HgWorkerHandle handle;
+} WorkerSeen;
+
+/* The caller holds hg_shared->lock. */
+static void
+note_worker(const HgSlot *s, WorkerSeen *seen)
+{
+	seen->running = true;
+	if (s->has_handle)
+	{
+		seen->has_handle = true;
+		seen->handle = s->handle;
+	}
+}
+
+/* Raise the flag in the job's slot and wake its worker, if one runs the job (noted in *seen). */
+static void
+signal_worker(int64 job_id, SlotFlag flag, WorkerSeen *seen)
 {
 	Latch	   *latch = NULL;
 	int			slot;
@@ -218,11 +243,11 @@ signal_worker(int64 job_id, SlotFlag flag)
 
 		pg_atomic_write_u32(flag == FLAG_CANCEL ? &s->cancel_requested : &s->pause_requested, 1);
 		latch = s->latch;
+		note_worker(s, seen);
 	}
 	LWLockRelease(hg_shared->lock);
 	if (latch)
 		SetLatch(latch);
-	return slot >= 0;
 }
 
 /*
@@ -231,10 +256,11 @@ signal_worker(int64 job_id, SlotFlag flag)
  * writing), when the caller may steer the role the worker runs as.  The
  * slot holds that role, copied by the launcher from the job's row, which
  * no one but the extension's owner can change.  Nothing is raised for
- * anyone else; the full check on the row follows either way.
+ * anyone else; the full check on the row follows either way.  The worker
+ * may have left its slot by then: *seen keeps it.
  */
 static void
-signal_worker_early(int64 job_id, SlotFlag flag)
+signal_worker_early(int64 job_id, SlotFlag flag, WorkerSeen *seen)
 {
 	int			slot;
 	Oid			owner = InvalidOid;
@@ -246,7 +272,7 @@ signal_worker_early(int64 job_id, SlotFlag flag)
 	LWLockRelease(hg_shared->lock);
 	/* catalog lookups (role membership) only once the lock is released */
 	if (slot >= 0 && OidIsValid(owner) && may_control(owner))
-		(void) signal_worker(job_id, flag);
+		signal_worker(job_id, flag, seen);
 }
 
 /* A status event on the private channel of the job's owner. */
@@ -279,15 +305,10 @@ set_status(int64 job_id, Oid owner, const char *to, const char *from_sql_list, c
 	return true;
 }
 
-/*
- * Until no worker runs the job: it has left its slot, after its last
- * commit.  Returns whether a handle on its process was found, in *handle.
- */
-static bool
-wait_for_slot_release(int64 job_id, HgWorkerHandle *handle)
+/* Until no worker runs the job: it has left its slot, after its last commit. */
+static void
+wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 {
-	bool		has_handle = false;
-
 	ConditionVariablePrepareToSleep(&hg_shared->job_ended);
 	for (;;)
 	{
@@ -295,11 +316,8 @@ wait_for_slot_release(int64 job_id, HgWorkerHandle *handle)
 
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
 		slot = hg_slot_of_job(MyDatabaseId, job_id);
-		if (slot >= 0 && hg_shared->slots[slot].has_handle)
-		{
-			*handle = hg_shared->slots[slot].handle;
-			has_handle = true;
-		}
+		if (slot >= 0)
+			note_worker(&hg_shared->slots[slot], seen);
 		LWLockRelease(hg_shared->lock);
 		if (slot < 0)
 			break;
@@ -307,7 +325,6 @@ wait_for_slot_release(int64 job_id, HgWorkerHandle *handle)
 		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
-	return has_handle;
 }
 
 /*
@@ -383,11 +400,11 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 	int64		job_id = PG_GETARG_INT64(0);
 	bool		wait = PG_GETARG_BOOL(1);
 	char	   *status;
-	bool		has_worker;
+	WorkerSeen	seen = {0};
 	Oid			owner;
 
 	require_writable_job_command("cancel");
-	signal_worker_early(job_id, FLAG_CANCEL);
+	signal_worker_early(job_id, FLAG_CANCEL, &seen);
 	status = open_job_for(job_id, "cancel", &owner);
 	if (is_final(status))
 	{
@@ -396,11 +413,9 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 
-	has_worker = signal_worker(job_id, FLAG_CANCEL);
-	if (has_worker && wait)
+	signal_worker(job_id, FLAG_CANCEL, &seen);
+	if (seen.running && wait)
 	{
-		HgWorkerHandle handle;
-		bool		has_handle;
 		bool		worker_cancelled;
 
 		/*
@@ -409,12 +424,12 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		 * that needs that lock for its last commit.  Its last commit is made
 		 * once it has left its slot: read it while its process goes away.
 		 */
-		has_handle = wait_for_slot_release(job_id, &handle);
+		wait_for_slot_release(job_id, &seen);
 		worker_cancelled = read_job(job_id, true, &owner, &status) && strcmp(status, "cancelled") == 0;
 		if (worker_cancelled)
 			make_commit_flush_the_worker(job_id);
-		if (has_handle)
-			wait_for_reap(&handle);
+		if (seen.has_handle)
+			wait_for_reap(&seen.handle);
 		if (worker_cancelled)
 		{
 			SPI_finish();
@@ -437,6 +452,7 @@ hg_pause_job(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	char	   *status;
+	WorkerSeen	seen = {0};
 	Oid			owner;
 
 	status = open_job_for(job_id, "pause", &owner);
@@ -446,7 +462,7 @@ hg_pause_job(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
-	(void) signal_worker(job_id, FLAG_PAUSE);
+	signal_worker(job_id, FLAG_PAUSE, &seen);
 	(void) set_status(job_id, owner, "paused", "'queued', 'running'", "");
 	SPI_finish();
 	PG_RETURN_BOOL(true);
