@@ -74,3 +74,21 @@ SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(1, wait => true)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(1)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(1)$$);
 COMMIT;
+-- nor may a REPEATABLE READ or SERIALIZABLE one cancel, pause or wait: the
+-- worker updates the job's row at every batch, which such a snapshot would
+-- miss; the job (paused here, so that it stays put) is left as it was
+BEGIN;
+SELECT heimdall_gen.start_job('snapshot_iso', 3, 1, '{"duration_ms": 10}') AS iso_job \gset
+SELECT heimdall_gen.pause_job(:iso_job);
+COMMIT;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT pg_temp.try(format('SELECT heimdall_gen.cancel_job(%s, wait => true)', :iso_job));
+SELECT pg_temp.try(format('SELECT heimdall_gen.pause_job(%s)', :iso_job));
+SELECT pg_temp.try(format('SELECT heimdall_gen.wait_job(%s, interval ''1 s'')', :iso_job));
+COMMIT;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT pg_temp.try(format('SELECT heimdall_gen.cancel_job(%s)', :iso_job));
+COMMIT;
+SELECT status FROM heimdall_gen.jobs WHERE job_id = :iso_job;
+SELECT heimdall_gen.cancel_job(:iso_job);
+SELECT heimdall_gen.drop_dataset('snapshot_iso') >= 0 AS dropped;

@@ -171,6 +171,25 @@ require_writable_job_command(const char *what)
 	PreventCommandDuringRecovery(psprintf("%s_job()", what));
 }
 
+/*
+ * A transaction snapshot (REPEATABLE READ, SERIALIZABLE) never sees the
+ * commits a job's worker makes while it runs: wait_job would wait forever,
+ * and the UPDATE of cancel and pause would fail with a serialization error
+ * after the worker was flagged.  Refused first, so nothing has changed.
+ */
+static void
+require_read_committed(const char *function, const char *detail)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s needs READ COMMITTED isolation", function),
+				 errdetail("%s", detail),
+				 errhint("Call it in a READ COMMITTED transaction (the default), for instance on its own.")));
+}
+
+#define UPDATED_BY_WORKER "The job's worker updates its row while it runs; this transaction's snapshot would not see it."
+
 static char *
 open_job_for(int64 job_id, const char *what, Oid *owner)
 {
@@ -404,6 +423,7 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 	Oid			owner;
 
 	require_writable_job_command("cancel");
+	require_read_committed("cancel_job", UPDATED_BY_WORKER);
 	signal_worker_early(job_id, FLAG_CANCEL, &seen);
 	status = open_job_for(job_id, "cancel", &owner);
 	if (is_final(status))
@@ -455,6 +475,7 @@ hg_pause_job(PG_FUNCTION_ARGS)
 	WorkerSeen	seen = {0};
 	Oid			owner;
 
+	require_read_committed("pause_job", UPDATED_BY_WORKER);
 	status = open_job_for(job_id, "pause", &owner);
 	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
 	{
@@ -555,11 +576,7 @@ hg_wait_job(PG_FUNCTION_ARGS)
 		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 														   TimestampTzGetDatum(GetCurrentTimestamp()),
 														   PG_GETARG_DATUM(1)));
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("wait_job needs READ COMMITTED isolation"),
-				 errdetail("In a snapshot-isolated transaction the job's status would never change.")));
+	require_read_committed("wait_job", "In a snapshot-isolated transaction the job's status would never change.");
 	require_shared_memory();
 	hg_require_current_schema();
 	ConditionVariablePrepareToSleep(&hg_shared->job_ended);

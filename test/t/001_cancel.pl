@@ -135,8 +135,9 @@ for my $round (1 .. 3)
 }
 
 my ($ret, $stdout, $stderr);
-# --- a cancel refused (a read-only transaction) leaves the job running: the
-# refusal comes before the shared-memory flag is raised
+# --- a cancel refused (a read-only transaction, or one with a transaction
+# snapshot) leaves the job running: the refusal comes before the
+# shared-memory flag is raised
 my $ro = hg_start_job($node, 'read_only', 100000, 40);
 ok(wait_samples($node, $ro, 1), 'a job is generating');
 ($ret, $stdout, $stderr) = $node->psql('postgres',
@@ -144,6 +145,16 @@ ok(wait_samples($node, $ro, 1), 'a job is generating');
 like($stderr, qr/25006.*cannot execute cancel_job\(\) in a read-only transaction/s, 'cancel_job refused in a read-only transaction')
   or diag($stderr);
 my $before = live_samples($node, $ro);
+sleep 0.5;
+cmp_ok(live_samples($node, $ro), '>', $before, 'and the job goes on generating');
+is(job_row($node, $ro, 'status'), 'running', 'still running');
+# the same for a snapshot-isolated transaction, which could not see the worker's commits
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	"BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM heimdall_gen.jobs; SELECT pg_sleep(0.3); "
+	  . "SELECT heimdall_gen.cancel_job($ro, wait => true); COMMIT;");
+like($stderr, qr/cancel_job needs READ COMMITTED isolation/, 'cancel_job refused in a REPEATABLE READ transaction')
+  or diag($stderr);
+$before = live_samples($node, $ro);
 sleep 0.5;
 cmp_ok(live_samples($node, $ro), '>', $before, 'and the job goes on generating');
 is(job_row($node, $ro, 'status'), 'running', 'still running');
