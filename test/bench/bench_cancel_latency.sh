@@ -39,8 +39,21 @@ CREATE EXTENSION heimdall_gen;
 CREATE TABLE bench_latency (path text, ms double precision, dirty_mb double precision, writeback_mb double precision);
 CREATE FUNCTION meminfo_mb(field text) RETURNS double precision LANGUAGE sql AS $$
 	SELECT (regexp_match(pg_read_file('/proc/meminfo'), field || ':\s+(\d+) kB'))[1]::double precision / 1024 $$;
-CREATE FUNCTION process_exists(p int) RETURNS boolean LANGUAGE sql AS $$
-	SELECT pg_stat_file('/proc/' || p, true) IS NOT NULL $$;
+-- a process exists until the postmaster has reaped it: /proc/<pid>/stat is
+-- readable until then, zombie included, and a read that the reap overtakes
+-- fails with "No such process" (a stat() of /proc/<pid> said "no such file"
+-- while the process still tore down its memory: 2-8 ms too early, measured
+-- by a poller of /proc running beside it)
+CREATE FUNCTION process_exists(p int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN pg_read_file('/proc/' || p || '/stat', 0, 64, true) IS NOT NULL;
+EXCEPTION WHEN others THEN
+	IF SQLERRM LIKE '%No such process%' THEN
+		RETURN false;
+	END IF;
+	RAISE;
+END
+$$;
 -- the probe, called once before each timing (pid 0: no such process) so that
 -- its statements are prepared by then: their first planning is not the cancel's
 CREATE FUNCTION wait_gone(p int) RETURNS void LANGUAGE plpgsql AS $$
