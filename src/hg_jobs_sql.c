@@ -153,10 +153,6 @@ check_may_control(int64 job_id, Oid owner, const char *what)
 }
 
 /*
- * The common start of cancel, pause and resume: SPI connected, the job's
- * status returned once the caller is known to be allowed to `what` it.
- */
-/*
  * What cancel, pause and resume check before anything else, and before
  * any flag is raised: each of them writes the job's row (or, for a cancel
  * that waited, WAL), which a read-only transaction or a standby must
@@ -190,12 +186,16 @@ require_read_committed(const char *function, const char *detail)
 
 #define UPDATED_BY_WORKER "The job's worker updates its row while it runs; this transaction's snapshot would not see it."
 
+/*
+ * After those checks, the common start of cancel, pause and resume: SPI
+ * connected, the job's status returned once the caller is known to be
+ * allowed to `what` it.
+ */
 static char *
 open_job_for(int64 job_id, const char *what, Oid *owner)
 {
 	char	   *status;
 
-	require_writable_job_command(what);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	fetch_job(job_id, owner, &status);
@@ -475,6 +475,7 @@ hg_pause_job(PG_FUNCTION_ARGS)
 	WorkerSeen	seen = {0};
 	Oid			owner;
 
+	require_writable_job_command("pause");
 	require_read_committed("pause_job", UPDATED_BY_WORKER);
 	status = open_job_for(job_id, "pause", &owner);
 	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
@@ -534,6 +535,7 @@ hg_resume_job(PG_FUNCTION_ARGS)
 	bool		resumed;
 	Oid			owner;
 
+	require_writable_job_command("resume");
 	status = open_job_for(job_id, "resume", &owner);
 	require_served_database();
 	if (strcmp(status, "paused") != 0)
