@@ -184,11 +184,12 @@ hg_prefetch_stop(HgPrefetch *p)
 
 	/*
 	 * Wait for the threads: at most one receiver of the attempt each is in
-	 * (the rest is abandoned, about 0.1 ms), usually nothing, as they wait
-	 * for room in the ring while the worker writes.  A process that exits with threads still running
-	 * pays far more: the kernel must stop each one, and a thread that waits
-	 * for a CPU holds up the process's exit, and so the cancel, by up to a
-	 * scheduler slice (measured: 5-15 ms per cancel on 2 busy cores).
+	 * (the rest is abandoned; about 0.1 ms), usually nothing, as they wait
+	 * for room in the ring while the worker writes.  A process that exits
+	 * with threads still running pays far more: the kernel must stop each
+	 * one, and a thread that waits for a CPU holds up the process's exit,
+	 * and so the cancel, by up to a scheduler slice (measured: 5-15 ms per
+	 * cancel on 2 busy cores).
 	 */
 	for (k = 0; k < p->threads; k++)
 		pthread_join(p->thread[k], NULL);

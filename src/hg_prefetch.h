@@ -28,15 +28,16 @@ extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64
 extern hg_outcome hg_prefetch_next(HgPrefetch *p, hg_sample **sample);
 
 /*
- * Tell the threads to stop after the attempt each is in, without waiting:
- * they wind down while the caller does other work (a job's last commit).
- * hg_prefetch_next must not be called after it.  NULL is a no-op.
+ * Tell the threads to stop, abandoning the attempt each is in at its next
+ * receiver, without waiting: they wind down while the caller does other
+ * work (a job's last commit).  hg_prefetch_next must not be called after
+ * it.  NULL is a no-op.
  */
 extern void hg_prefetch_request_stop(HgPrefetch *p);
 
 /*
- * Stop the threads, discarding attempts computed ahead; returns once they
- * have ended (at most the attempt each was in) and p is freed.
+ * Stop the threads (as hg_prefetch_request_stop), discarding attempts
+ * computed ahead; returns once they have ended and p is freed.
  */
 extern void hg_prefetch_stop(HgPrefetch *p);
 
