@@ -171,6 +171,14 @@ hg_commit_transaction(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+void
+hg_abort_transaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	AbortCurrentTransaction();
+}
+
 Datum
 hg_spi_get_notnull(uint64 row, int k, const char *what)
 {

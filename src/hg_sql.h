@@ -57,6 +57,8 @@ extern SPIPlanPtr hg_prepare_kept(const char *sql, int nargs, Oid *types);
 /* A transaction with SPI connected and a snapshot, reported as activity. */
 extern void hg_begin_transaction(const char *activity);
 extern void hg_commit_transaction(void);
+/* Rolls back what was done since hg_begin_transaction, instead of committing it. */
+extern void hg_abort_transaction(void);
 
 /*
  * Column k (1-based) of row i of the last SPI result as a datum, or ERROR

@@ -558,6 +558,14 @@ next_attempt(JobState *job, const hg_config *cfg, HgPrefetch *prefetch, hg_works
 						 cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0);
 }
 
+/* Roll back the open batch: its rows, and the counters back to those of the last commit. */
+static void
+drop_batch(JobState *job, const JobState *committed)
+{
+	hg_abort_transaction();
+	*job = *committed;
+}
+
 /* Generate (or materialize) until done or told to stop; returns why it stopped. */
 static StopReason
 generate(JobState *job, const hg_config *cfg, HgSlot *slot)
@@ -709,11 +717,8 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		 * resume regenerates the dropped attempts byte for byte.  (A dataset
 		 * that changed hands gets no more rows from this job either.)
 		 */
-		SPI_finish();
-		PopActiveSnapshot();
-		AbortCurrentTransaction();
+		drop_batch(job, &committed);
 		in_transaction = false;
-		*job = committed;
 	}
 	/*
 	 * The final status commits asynchronously too, so a stop never waits for
@@ -732,10 +737,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		 * someone cancelled or paused it meanwhile: the fence holds here too.
 		 * That batch is dropped, the status row stays as they set it.
 		 */
-		SPI_finish();
-		PopActiveSnapshot();
-		AbortCurrentTransaction();
-		*job = committed;
+		drop_batch(job, &committed);
 		hg_begin_transaction("heimdall_gen: finishing");
 	}
 	hg_commit_transaction();
