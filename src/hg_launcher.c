@@ -235,7 +235,6 @@ start_worker(int slot_index, int64 job_id)
 	return true;
 }
 
-/* Claim a free slot for the job; -1 when all are busy or the job still has one. */
 /*
  * A queued job waits for a slot: the next worker to leave one wakes this
  * launcher (release_slot).  Set under hg_shared->lock, in the same hold
@@ -247,6 +246,7 @@ note_slot_wanted(void)
 	hg_shared->launchers[my_index].wants_slot = true;
 }
 
+/* Claim a free slot for the job; -1 when all are busy or the job still has one. */
 static int
 claim_slot(int64 job_id, Oid owner, bool *busy)
 {
