@@ -7,14 +7,19 @@
  *
  *    Each thread claims the next attempt index not yet claimed, computes it
  *    into the slot (index mod ring) and marks it done; the consumer takes
- *    slots strictly in index order.  Every attempt is a pure function of
+ *    slots strictly in index order.  Threads wait on a condition variable
+ *    for room in the ring; the consumer waits on an eventfd instead, which a
+ *    backend can wait on together with its latch.  Every attempt is a pure function of
  *    (config, seed, index) computed in a workspace of its own, so neither
  *    the bytes nor the numbering depend on the number of threads or on
  *    which thread computed what.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "hg_prefetch.h"
 
@@ -34,6 +39,8 @@ struct HgPrefetch
 	uint64_t	next_to_compute;	/* next attempt index no thread has claimed */
 	uint64_t	next_to_consume;	/* the consumer's next attempt index */
 	bool		consumer_holds; /* the consumer is using slot next_to_consume */
+	bool		consumer_waits; /* for attempt next_to_consume, on wake_fd */
+	int			wake_fd;		/* an eventfd, written when that attempt is done */
 	bool		stopping;
 	int			abandon;		/* stopping, for the model: read without the mutex */
 	uint64_t	done[MAX_RING]; /* attempt index + 1 of the result a slot holds, 0 if none */
@@ -49,6 +56,7 @@ free_prefetch(HgPrefetch *p)
 
 	pthread_mutex_destroy(&p->mutex);
 	pthread_cond_destroy(&p->changed);
+	close(p->wake_fd);
 	for (k = 0; k < p->ring; k++)
 		hg_workspace_destroy(p->ws[k]);
 	free(p);
@@ -78,7 +86,14 @@ producer(void *arg)
 
 		pthread_mutex_lock(&p->mutex);
 		p->done[slot] = attempt + 1;
-		pthread_cond_broadcast(&p->changed);
+		if (p->consumer_waits && attempt == p->next_to_consume)
+		{
+			uint64_t	one = 1;
+
+			p->consumer_waits = false;
+			/* cannot fail: the counter was read to 0 when the consumer began to wait */
+			(void) !write(p->wake_fd, &one, sizeof(one));
+		}
 	}
 	pthread_mutex_unlock(&p->mutex);
 	return NULL;
@@ -110,6 +125,8 @@ hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threa
 			goto fail;
 		hg_workspace_abandon_when(p->ws[k], &p->abandon);
 	}
+	if ((p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		goto fail;
 	pthread_mutex_init(&p->mutex, NULL);
 	pthread_cond_init(&p->changed, NULL);
 	/* the threads inherit this mask: every signal stays with the backend's main thread */
@@ -128,6 +145,7 @@ hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threa
 		return p;
 	pthread_mutex_destroy(&p->mutex);
 	pthread_cond_destroy(&p->changed);
+	close(p->wake_fd);
 fail:
 	for (k = 0; k < p->ring; k++)
 		hg_workspace_destroy(p->ws[k]);
@@ -135,11 +153,11 @@ fail:
 	return NULL;
 }
 
-hg_outcome
-hg_prefetch_next(HgPrefetch *p, hg_sample **sample)
+bool
+hg_prefetch_poll(HgPrefetch *p, hg_sample **sample, hg_outcome *outcome)
 {
 	int			slot;
-	hg_outcome	outcome;
+	bool		ready;
 
 	pthread_mutex_lock(&p->mutex);
 	if (p->consumer_holds)
@@ -151,12 +169,43 @@ hg_prefetch_next(HgPrefetch *p, hg_sample **sample)
 		pthread_cond_broadcast(&p->changed);
 	}
 	slot = (int) (p->next_to_consume % (uint64_t) p->ring);
-	while (p->done[slot] != p->next_to_consume + 1)
-		pthread_cond_wait(&p->changed, &p->mutex);
-	p->consumer_holds = true;
-	outcome = p->outcomes[slot];
+	ready = p->done[slot] == p->next_to_consume + 1;
+	if (ready)
+	{
+		p->consumer_holds = true;
+		p->consumer_waits = false;
+		*outcome = p->outcomes[slot];
+		*sample = &p->samples[slot];
+	}
+	else
+	{
+		uint64_t	count;
+
+		/* a wake-up left from an earlier wait would end the next one at once */
+		(void) !read(p->wake_fd, &count, sizeof(count));
+		p->consumer_waits = true;
+	}
 	pthread_mutex_unlock(&p->mutex);
-	*sample = &p->samples[slot];
+	return ready;
+}
+
+int
+hg_prefetch_wait_fd(const HgPrefetch *p)
+{
+	return p->wake_fd;
+}
+
+hg_outcome
+hg_prefetch_next(HgPrefetch *p, hg_sample **sample)
+{
+	hg_outcome	outcome;
+
+	while (!hg_prefetch_poll(p, sample, &outcome))
+	{
+		struct pollfd wake = {.fd = p->wake_fd,.events = POLLIN};
+
+		(void) poll(&wake, 1, -1);
+	}
 	return outcome;
 }
 

@@ -523,19 +523,59 @@ next_sample_to_fill(const JobState *job, int64 from)
 }
 
 /*
+ * The model threads' next result, waiting for it on the latch as well (the
+ * only wait of a worker that is not writing: the model is the slower side
+ * when the disk keeps up), so that a cancel or pause is seen at once rather
+ * than when the attempt in progress is done.  False if one came first.
+ */
+static bool
+next_prefetched(HgPrefetch *prefetch, HgSlot *slot, hg_sample **sample, hg_outcome *outcome)
+{
+	static WaitEventSet *wait_set = NULL;
+
+	while (!hg_prefetch_poll(prefetch, sample, outcome))
+	{
+		WaitEvent	event;
+
+		if (slot_stop_requested(slot))
+			return false;
+		if (wait_set == NULL)
+		{
+			/* one per process: the worker runs one job, with one prefetch */
+			wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+			AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+			AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+			AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, hg_prefetch_wait_fd(prefetch), NULL, NULL);
+		}
+		if (WaitEventSetWait(wait_set, -1, &event, 1, PG_WAIT_EXTENSION) == 1 &&
+			(event.events & WL_LATCH_SET))
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	return true;
+}
+
+/*
  * The next attempt: in attempt order from the model threads, or for a
  * materialize job the next sample lacking IQ, regenerated inline.  Sets
- * *none_left when a materialize job has nothing more to fill.
+ * *none_left when a materialize job has nothing more to fill, *stopped when
+ * a cancel or pause came while it waited for the model threads.
  */
 static hg_outcome
 next_attempt(JobState *job, const hg_config *cfg, HgPrefetch *prefetch, hg_workspace *ws,
-			 hg_sample **sample, bool *none_left)
+			 HgSlot *slot, hg_sample **sample, bool *none_left, bool *stopped)
 {
-	hg_outcome	outcome;
+	hg_outcome	outcome = HG_KEPT;
 
 	*none_left = false;
+	*stopped = false;
 	if (prefetch)
-		return hg_prefetch_next(prefetch, sample);
+	{
+		*stopped = !next_prefetched(prefetch, slot, sample, &outcome);
+		return outcome;
+	}
 	if (job->materialize)
 	{
 		int64		idx = next_sample_to_fill(job, job->next_attempt);
@@ -607,6 +647,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	{
 		hg_outcome	outcome;
 		bool		none_left;
+		bool		stopped;
 		bool		written;
 
 		/* the fast path: flags set by cancel_job / pause_job, a few ns */
@@ -635,7 +676,12 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			batch_started = GetCurrentTimestamp();
 		}
 
-		outcome = next_attempt(job, cfg, prefetch, ws, &sample, &none_left);
+		outcome = next_attempt(job, cfg, prefetch, ws, slot, &sample, &none_left, &stopped);
+		if (stopped)
+		{
+			stop = pg_atomic_read_u32(&slot->cancel_requested) ? STOP_CANCELLED : STOP_PAUSED;
+			break;
+		}
 		if (none_left)
 		{
 			stop = STOP_COMPLETED;

@@ -6,13 +6,17 @@
  *    even right after the start while every thread is mid-attempt, returns
  *    with every thread ended, so that the worker leaves the server as a
  *    single-threaded process (a cancel waits for its exit); a stop only
- *    requested lets them end by themselves, joined later.
+ *    requested lets them end by themselves, joined later.  Polling without
+ *    waiting gives the same attempts, and after a poll that found nothing
+ *    the wake-up descriptor becomes readable exactly when the awaited
+ *    attempt is ready (the worker waits on it beside its latch).
  */
 #include "hg_model.h"
 #include "hg_prefetch.h"
 #include "hg_test.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -176,11 +180,54 @@ test_requested_stop_winds_down_without_a_join(void)
 	hg_prefetch_request_stop(NULL);	/* a job without model threads */
 }
 
+static void
+test_poll_wakes_when_the_awaited_attempt_is_ready(void)
+{
+	hg_config	c;
+	hg_workspace *ws;
+	HgPrefetch *p;
+	const int	attempts = 40;
+	int			i;
+	int			waits = 0;
+
+	small_config(&c);
+	ws = hg_workspace_create(&c);
+	p = hg_prefetch_start(&c, 77, 3, 1, 0);
+	HG_CHECK(ws != NULL && p != NULL, "start");
+	if (ws == NULL || p == NULL)
+		return;
+	for (i = 0; i < attempts; i++)
+	{
+		hg_sample  *got = NULL;
+		hg_outcome	o = HG_KEPT;
+		hg_outcome	want = hg_attempt(&c, 77, 3 + (uint64_t) i, ws, &expected);
+
+		/* one thread, a consumer that does nothing else: it is often ahead of the model */
+		if (!hg_prefetch_poll(p, &got, &o))
+		{
+			struct pollfd wake = {.fd = hg_prefetch_wait_fd(p),.events = POLLIN};
+			int			ready = poll(&wake, 1, 10000);
+
+			waits++;
+			HG_CHECK(ready == 1 && (wake.revents & POLLIN), "attempt %d: no wake-up in 10 s", i);
+			HG_CHECK(hg_prefetch_poll(p, &got, &o), "attempt %d: woken, but not ready", i);
+		}
+		HG_CHECK(o == want, "attempt %d: outcome %d, sequential %d", i, (int) o, (int) want);
+		if (o == HG_KEPT && want == HG_KEPT && got != NULL)
+			HG_CHECK(same_sample(got, &expected), "attempt %d: sample differs", i);
+	}
+	HG_CHECK(waits > 0, "the consumer never had to wait in %d attempts", attempts);
+	hg_prefetch_stop(p);
+	HG_CHECK(threads_of_this_process() == 1, "%d threads left after stop", threads_of_this_process());
+	hg_workspace_destroy(ws);
+}
+
 int
 main(void)
 {
 	HG_RUN(test_in_order_and_identical_whatever_the_threads);
 	HG_RUN(test_stop_mid_attempt_ends_every_thread);
 	HG_RUN(test_requested_stop_winds_down_without_a_join);
+	HG_RUN(test_poll_wakes_when_the_awaited_attempt_is_ready);
 	return HG_TEST_SUMMARY();
 }
