@@ -9,10 +9,10 @@
  *    into the slot (index mod ring) and marks it done; the consumer takes
  *    slots strictly in index order.  Threads wait on a condition variable
  *    for room in the ring; the consumer waits on an eventfd instead, which a
- *    backend can wait on together with its latch.  Every attempt is a pure function of
- *    (config, seed, index) computed in a workspace of its own, so neither
- *    the bytes nor the numbering depend on the number of threads or on
- *    which thread computed what.
+ *    backend can wait on together with its latch.  Every attempt is a pure
+ *    function of (config, seed, index) computed in a workspace of its own,
+ *    so neither the bytes nor the numbering depend on the number of threads
+ *    or on which thread computed what.
  */
 #include <poll.h>
 #include <pthread.h>
