@@ -482,12 +482,21 @@ finish_job(JobState *job, StopReason reason)
 	return true;
 }
 
+/* The stop cancel_job or pause_job asked for through the slot's flags (a few ns), if any. */
+static StopReason
+flagged_stop(HgSlot *slot)
+{
+	if (pg_atomic_read_u32(&slot->cancel_requested))
+		return STOP_CANCELLED;
+	if (pg_atomic_read_u32(&slot->pause_requested))
+		return STOP_PAUSED;
+	return STOP_NONE;
+}
+
 static bool
 slot_stop_requested(void *arg)
 {
-	HgSlot	   *slot = arg;
-
-	return pg_atomic_read_u32(&slot->cancel_requested) || pg_atomic_read_u32(&slot->pause_requested);
+	return flagged_stop((HgSlot *) arg) != STOP_NONE;
 }
 
 static void
@@ -650,13 +659,12 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		bool		stopped;
 		bool		written;
 
-		/* the fast path: flags set by cancel_job / pause_job, a few ns */
+		/* the fast path: flags set by cancel_job / pause_job */
 		CHECK_FOR_INTERRUPTS();
-		if (pg_atomic_read_u32(&slot->cancel_requested))
-			stop = STOP_CANCELLED;
-		else if (pg_atomic_read_u32(&slot->pause_requested))
-			stop = STOP_PAUSED;
-		else if (job->samples_done >= job->num_samples)
+		stop = flagged_stop(slot);
+		if (stop != STOP_NONE)
+			break;
+		if (job->samples_done >= job->num_samples)
 			stop = STOP_COMPLETED;
 		else if (job->attempts >= attempt_limit)
 			stop = STOP_GAVE_UP;
@@ -679,7 +687,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		outcome = next_attempt(job, cfg, prefetch, ws, slot, &sample, &none_left, &stopped);
 		if (stopped)
 		{
-			stop = pg_atomic_read_u32(&slot->cancel_requested) ? STOP_CANCELLED : STOP_PAUSED;
+			stop = flagged_stop(slot);
 			break;
 		}
 		if (none_left)
@@ -700,7 +708,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			if (!written)
 			{
 				/* cancel or pause arrived mid-sample: the batch is dropped below */
-				stop = pg_atomic_read_u32(&slot->cancel_requested) ? STOP_CANCELLED : STOP_PAUSED;
+				stop = flagged_stop(slot);
 				break;
 			}
 			job->samples_done++;
