@@ -12,6 +12,7 @@ extern int	hg_commit_interval_ms;
 extern int	hg_max_restarts;
 extern int	hg_sample_delay_ms;
 extern int	hg_model_threads;
+extern bool hg_durable_cancel;	/* cancel_job(wait => true) flushes the WAL before returning */
 
 /* Whether a database of this name is in heimdall_gen.database. */
 extern bool hg_database_listed(const char *name);

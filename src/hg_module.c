@@ -30,6 +30,7 @@ int			hg_commit_interval_ms = 1000;
 int			hg_max_restarts = 3;
 int			hg_sample_delay_ms = 0;
 int			hg_model_threads = 2;
+bool		hg_durable_cancel = false;
 
 void		_PG_init(void);
 
@@ -142,6 +143,14 @@ _PG_init(void)
 							"The dataset's bytes and numbering do not depend on it.  The default is the number of CPUs.",
 							&hg_model_threads, default_model_threads(), 1, 16,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("heimdall_gen.durable_cancel",
+							 "Whether cancel_job(wait => true) waits for its cancel to reach the disk.",
+							 "Off: the cancel is committed and the worker gone when the call returns, and the "
+							 "WAL writer makes it durable within wal_writer_delay; a crash before that resumes "
+							 "the job, byte for byte.  On: the call flushes the WAL while the worker's process "
+							 "exits, which on a saturated disk can take a hundred milliseconds.",
+							 &hg_durable_cancel, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("heimdall_gen");
 
 	prev_shmem_request_hook = shmem_request_hook;

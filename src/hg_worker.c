@@ -777,10 +777,11 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	/*
 	 * The final status commits asynchronously too, so a stop never waits for
 	 * the WAL of the batch it dropped to reach the disk.  It is durable soon
-	 * after (wal_writer_delay), and at once through whoever asked for it:
-	 * cancel_job and pause_job write the status in their own transaction,
-	 * and if a crash did lose a 'completed', the resumed job would find its
-	 * samples all done and complete again.
+	 * after (wal_writer_delay); cancel_job(wait => true) flushes it at once
+	 * only with heimdall_gen.durable_cancel, pause_job and cancel_job without
+	 * wait write the status in their own transaction.  A crash that lost a
+	 * 'cancelled' resumes the job, byte for byte; one that lost a
+	 * 'completed' finds its samples all done and completes again.
 	 */
 	if (!in_transaction)
 		hg_begin_transaction("heimdall_gen: finishing");
