@@ -615,18 +615,43 @@ drop_batch(JobState *job, const JobState *committed)
 	*job = *committed;
 }
 
+/*
+ * The model's side of a job: threads computing attempts ahead (a virtual
+ * dataset's need no IQ), or a workspace to compute them inline (a
+ * materialize job regenerates the samples it fills; also the fallback if
+ * the threads cannot start).  Neither if a cancel or pause came while the
+ * job was being claimed (on a saturated disk a worker's start took 58 ms
+ * at the median, 183 ms at worst): the loop then stops before its first
+ * attempt, and threads started only to be joined would make that stop
+ * wait for the receiver each one is in.  The flags stay raised, so the
+ * loop cannot miss the stop and ask for an attempt.
+ */
+static void
+start_model(const JobState *job, const hg_config *cfg, HgSlot *slot, HgPrefetch **prefetch, hg_workspace **ws)
+{
+	*prefetch = NULL;
+	*ws = NULL;
+	if (flagged_stop(slot) != STOP_NONE)
+	{
+		elog(DEBUG1, "heimdall_gen: job " INT64_FORMAT " was stopped while it started: no model thread started",
+			 job->job_id);
+		return;
+	}
+	if (!job->materialize)
+		*prefetch = hg_prefetch_start(cfg, (uint64) job->seed, (uint64) job->next_attempt, hg_model_threads,
+									  cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0);
+	if (*prefetch == NULL)
+		*ws = hg_workspace_create(cfg);
+	if (*prefetch == NULL && *ws == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+}
+
 /* Generate (or materialize) until done or told to stop; returns why it stopped. */
 static StopReason
 generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 {
-	/*
-	 * Model threads compute attempts ahead; a virtual dataset's need no IQ.
-	 * A materialize job regenerates the samples it fills inline.
-	 */
-	HgPrefetch *prefetch = job->materialize ? NULL :
-		hg_prefetch_start(cfg, (uint64) job->seed, (uint64) job->next_attempt, hg_model_threads,
-						  cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0);
-	hg_workspace *ws = prefetch ? NULL : hg_workspace_create(cfg);
+	HgPrefetch *prefetch;
+	hg_workspace *ws;
 	hg_sample  *sample = MemoryContextAlloc(TopMemoryContext, sizeof(hg_sample));
 	HgStorage	storage;
 	Datum		status_args[2] = {Int64GetDatum(job->job_id), ObjectIdGetDatum(job->owner)};
@@ -639,9 +664,6 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	StopReason	stop = STOP_NONE;
 	JobState	committed = *job;	/* the counters as of the last commit */
 
-	if (prefetch == NULL && ws == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-
 	/*
 	 * Batches need not wait for their WAL flush: rows and the job's next
 	 * attempt index commit atomically, so a crash can only lose the last
@@ -651,6 +673,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	hg_begin_transaction("heimdall_gen: preparing");
 	prepare_plans(&storage, job, cfg);
 	hg_commit_transaction();
+	start_model(job, cfg, slot, &prefetch, &ws);
 
 	for (;;)
 	{

@@ -1,7 +1,8 @@
 # Cancellation, the mission's heart: the fast path (shared-memory flag +
 # latch), the fallback alone (a hand-written UPDATE of the status row), a
-# cancelled queued job that never starts, and two concurrent jobs of which
-# one is cancelled while the other completes.
+# cancelled queued job that never starts, two concurrent jobs of which one
+# is cancelled while the other completes, and a cancel that comes while the
+# worker is still claiming its job.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -187,6 +188,46 @@ isnt($ret, 0, 'wait_job on a job started in the same transaction fails');
 like($stderr, qr/job \d+ was started or changed in this transaction/, 'and says why') or diag($stderr);
 is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.datasets WHERE name = 'same_xact'"), '0',
 	'nothing was created');
+
+# A cancel that comes while the worker is claiming its job (on a saturated
+# disk a worker's start took 58 ms at the median, 183 ms at worst).  The
+# claim is held up by a row lock; the cancel raises the flag meanwhile; the
+# worker then claims the job, sees the flag before starting its model
+# threads, and records the cancel without computing an attempt.
+$node->append_conf('postgresql.conf', 'heimdall_gen.max_workers = 1');
+$node->restart;
+my $blocker = hg_start_job($node, 'blocker', 100000, 3);
+wait_samples($node, $blocker, 1) or die "job $blocker did not start";
+my $target = hg_start_job($node, 'claimed_late', 40, 2);
+is(job_row($node, $target, 'status'), 'queued', 'the second job waits for the only slot');
+my $locker = $node->background_psql('postgres');
+$locker->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $target FOR UPDATE");
+$node->safe_psql('postgres', qq{
+	ALTER SYSTEM SET log_min_messages = debug1;
+	SELECT pg_reload_conf();
+	SELECT heimdall_gen.cancel_job($blocker, wait => true)});
+ok($node->poll_query_until('postgres', qq{
+	SELECT count(*) = 1 FROM pg_stat_activity
+	 WHERE application_name = 'heimdall_gen job $target' AND wait_event_type = 'Lock'}),
+	'its worker started and waits for the row lock in its claim');
+my $log_offset = -s $node->logfile;
+my $canceller = $node->background_psql('postgres');
+$canceller->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.cancel_job($target, wait => true);\n");
+ok($node->poll_query_until('postgres', qq{
+	SELECT count(*) = 1 FROM pg_stat_activity
+	 WHERE query LIKE 'SELECT heimdall_gen.cancel_job($target,%' AND wait_event = 'Extension'}),
+	'cancel_job raised the flag and waits for the worker');
+$locker->query_safe('COMMIT');
+$locker->quit;
+is($canceller->query_safe('SELECT 1'), "t\n1", 'cancel_job returned true');
+$canceller->quit;
+is(job_row($node, $target, 'status'), 'cancelled', 'the job claimed after the flag ends cancelled');
+is(job_row($node, $target, 'samples_done'), '0', 'no sample was written');
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.worker_slots() WHERE job_id = $target"), '0',
+	'no worker runs it');
+like(slurp_file($node->logfile, $log_offset), qr/job $target was stopped while it started: no model thread started/,
+	'the worker stopped before starting its model threads');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf()');
 
 $node->stop;
 done_testing();
