@@ -159,13 +159,14 @@ WITH p AS (SELECT path, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
                   percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max
              FROM bench_latency GROUP BY path)
 SELECT 'bench_cancel_latency:'
-       || coalesce(format(' fast path p50 %s ms p99 %s ms max %s ms;', round(f.p50::numeric, 2), round(f.p99::numeric, 2), round(f.max::numeric, 1)), '')
-       || coalesce(format(' saturated p50 %s ms p99 %s ms max %s ms;', round(s.p50::numeric, 2), round(s.p99::numeric, 2), round(s.max::numeric, 1)), '')
-       || coalesce(format(' fallback alone p50 %s ms p99 %s ms;', round(b.p50::numeric, 1), round(b.p99::numeric, 1)), '')
-       || coalesce(format(' worker exit p50 %s ms p99 %s ms;', round(e.p50::numeric, 2), round(e.p99::numeric, 2)), '')
-       || coalesce(format(' baseline (a plain backend''s exit) p50 %s ms p99 %s ms, fast path p50 %sx it, saturated %sx;',
-                          round(z.p50::numeric, 2), round(z.p99::numeric, 2), round((f.p50 / z.p50)::numeric, 1),
-                          coalesce(round((s.p50 / z.p50)::numeric, 1)::text, '-')), '')
+       -- format() prints a NULL as nothing: a mode that did not run is left out with CASE
+       || CASE WHEN f.p50 IS NOT NULL THEN format(' fast path p50 %s ms p99 %s ms max %s ms;', round(f.p50::numeric, 2), round(f.p99::numeric, 2), round(f.max::numeric, 1)) ELSE '' END
+       || CASE WHEN s.p50 IS NOT NULL THEN format(' saturated p50 %s ms p99 %s ms max %s ms;', round(s.p50::numeric, 2), round(s.p99::numeric, 2), round(s.max::numeric, 1)) ELSE '' END
+       || CASE WHEN b.p50 IS NOT NULL THEN format(' fallback alone p50 %s ms p99 %s ms;', round(b.p50::numeric, 1), round(b.p99::numeric, 1)) ELSE '' END
+       || CASE WHEN e.p50 IS NOT NULL THEN format(' worker exit p50 %s ms p99 %s ms;', round(e.p50::numeric, 2), round(e.p99::numeric, 2)) ELSE '' END
+       || format(' baseline (a plain backend''s exit) p50 %s ms p99 %s ms, fast path p50 %sx it, saturated %sx;',
+                 round(z.p50::numeric, 2), round(z.p99::numeric, 2), coalesce(round((f.p50 / z.p50)::numeric, 1)::text, '-'),
+                 coalesce(round((s.p50 / z.p50)::numeric, 1)::text, '-'))
        || ' huge pages ' || :'huge_pages' || '; replaced system: 1010 ms'
   FROM (SELECT 1) one
   LEFT JOIN p f ON f.path = 'fast' LEFT JOIN p s ON s.path = 'saturated'
