@@ -6,7 +6,9 @@
 #   tmp-cluster.sh stop DIR          (fast shutdown; safe to call twice)
 # HUGE_PAGES=on (as root): shared memory in 2 MB huge pages, reserved for the
 # cluster (vm.nr_hugepages raised by what it needs, given back at stop); the
-# server refuses to start if the kernel cannot find them.
+# server refuses to start if the kernel cannot find them.  HUGE_PAGES=try:
+# the same reservation, but the server (huge_pages = try, PostgreSQL's
+# default) falls back to 4 kB pages if the kernel found too few.
 #   tmp-cluster.sh psql DIR [psql args...]
 set -eu
 # PG_BINDIR: another (relocated) installation, e.g. one holding your own build
@@ -37,11 +39,11 @@ case "$cmd" in
       echo "bgwriter_lru_multiplier = 10"
       for line in "$@"; do echo "$line"; done
     } >>"$dir/data/postgresql.conf"
-    if [ "${HUGE_PAGES:-off}" = on ]; then
+    if [ "${HUGE_PAGES:-off}" = on ] || [ "${HUGE_PAGES:-off}" = try ]; then
       need=$(as_pg "$bindir/postgres" -D "$dir/data" -C shared_memory_size_in_huge_pages)
       cat /proc/sys/vm/nr_hugepages >"$dir/nr_hugepages.before"
       echo $(( $(cat "$dir/nr_hugepages.before") + need )) >/proc/sys/vm/nr_hugepages
-      echo "huge_pages = on" >>"$dir/data/postgresql.conf"
+      if [ "$HUGE_PAGES" = on ]; then echo "huge_pages = on" >>"$dir/data/postgresql.conf"; fi
     fi
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
     ;;
