@@ -14,7 +14,6 @@
  *    so neither the bytes nor the numbering depend on the number of threads
  *    or on which thread computed what.
  */
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -193,20 +192,6 @@ int
 hg_prefetch_wait_fd(const HgPrefetch *p)
 {
 	return p->wake_fd;
-}
-
-hg_outcome
-hg_prefetch_next(HgPrefetch *p, hg_sample **sample)
-{
-	hg_outcome	outcome;
-
-	while (!hg_prefetch_poll(p, sample, &outcome))
-	{
-		struct pollfd wake = {.fd = p->wake_fd,.events = POLLIN};
-
-		(void) poll(&wake, 1, -1);
-	}
-	return outcome;
 }
 
 void

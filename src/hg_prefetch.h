@@ -25,17 +25,12 @@ extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64
 									 int threads, unsigned flags);
 
 /*
- * The outcome of the next attempt in order, waiting for it; *sample stays
- * valid until the next call of this or of hg_prefetch_poll.
- */
-extern hg_outcome hg_prefetch_next(HgPrefetch *p, hg_sample **sample);
-
-/*
- * The same without waiting: true with the next attempt's outcome and sample
- * if it is ready.  If not, false, and the file descriptor of
- * hg_prefetch_wait_fd becomes readable once it is, so that a caller can
- * wait for it and for other events at once (a backend: its latch, which is
- * how a cancel reaches it).  Only a poll after that clears it.
+ * The next attempt in order, without waiting: true with its outcome and
+ * sample (valid until the next call) if it is ready.  If not, false, and
+ * the file descriptor of hg_prefetch_wait_fd becomes readable once it is,
+ * so that a caller can wait for it and for other events at once (a
+ * backend: its latch, which is how a cancel reaches it).  Only a poll after
+ * that clears it.
  */
 extern bool hg_prefetch_poll(HgPrefetch *p, hg_sample **sample, hg_outcome *outcome);
 extern int	hg_prefetch_wait_fd(const HgPrefetch *p);
@@ -43,8 +38,8 @@ extern int	hg_prefetch_wait_fd(const HgPrefetch *p);
 /*
  * Tell the threads to stop, abandoning the attempt each is in at its next
  * receiver, without waiting: they wind down while the caller does other
- * work (a job's last commit).  hg_prefetch_next and hg_prefetch_poll must
- * not be called after it.  NULL is a no-op.
+ * work (a job's last commit).  hg_prefetch_poll must not be called after
+ * it.  NULL is a no-op.
  */
 extern void hg_prefetch_request_stop(HgPrefetch *p);
 
