@@ -10,6 +10,7 @@
 #include "hg_model.h"
 
 #include "hg_antenna.h"
+#include "hg_block.h"
 #include "hg_channel.h"
 #include "hg_gdop.h"
 #include "hg_geo.h"
@@ -39,6 +40,8 @@ struct hg_workspace
 	hg_channel_buffers chan;
 	hg_ziggurat zig;
 	uint64_t	receptions_synthesized;
+	void	   *block;			/* every buffer above, in one allocation (hg_block.h) */
+	size_t		block_size;
 	const int  *abandon;		/* nonzero: the caller throws this attempt away */
 };
 
@@ -69,18 +72,26 @@ hg_workspace_create(const hg_config *cfg)
 	ws->pre_roll = ws->max_delay_samples + ws->chan.n_taps + GUARD_SAMPLES;
 	ws->tx_len = ws->pre_roll + ws->n_iq + HG_FD_HALF + GUARD_SAMPLES;
 	ws->wave = hg_waveform_create(cfg, ws->tx_len);
-	ws->tx_re = malloc(sizeof(float) * (size_t) ws->tx_len);
-	ws->tx_im = malloc(sizeof(float) * (size_t) ws->tx_len);
-	ws->chan.taps_re = malloc(sizeof(float) * (size_t) ws->chan.n_taps);
-	ws->chan.taps_im = malloc(sizeof(float) * (size_t) ws->chan.n_taps);
-	ws->chan.y_re = malloc(sizeof(float) * (size_t) ws->n_iq);
-	ws->chan.y_im = malloc(sizeof(float) * (size_t) ws->n_iq);
-	ws->chan.noise = malloc(sizeof(float) * 2 * (size_t) ws->n_iq);
-	ws->chan.gain = malloc(sizeof(double) * (size_t) ws->n_iq);
-	ok = ws->wave && ws->tx_re && ws->tx_im && ws->chan.taps_re && ws->chan.taps_im &&
-		ws->chan.y_re && ws->chan.y_im && ws->chan.noise && ws->chan.gain;
-	for (k = 0; k < HG_MAX_RECEIVERS && ok; k++)
-		ok = (ws->iq[k] = malloc(sizeof(float) * 2 * (size_t) ws->n_iq)) != NULL;
+	{
+		const size_t tx = sizeof(float) * (size_t) ws->tx_len;
+		const size_t taps = sizeof(float) * (size_t) ws->chan.n_taps;
+		const size_t iq = sizeof(float) * 2 * (size_t) ws->n_iq;
+		hg_slice	slices[8 + HG_MAX_RECEIVERS] = {
+			{(void **) &ws->tx_re, tx},
+			{(void **) &ws->tx_im, tx},
+			{(void **) &ws->chan.taps_re, taps},
+			{(void **) &ws->chan.taps_im, taps},
+			{(void **) &ws->chan.y_re, iq / 2},
+			{(void **) &ws->chan.y_im, iq / 2},
+			{(void **) &ws->chan.noise, iq},
+			{(void **) &ws->chan.gain, sizeof(double) * (size_t) ws->n_iq},
+		};
+
+		for (k = 0; k < HG_MAX_RECEIVERS; k++)
+			slices[8 + k] = (hg_slice) {(void **) &ws->iq[k], iq};
+		ws->block = hg_block_carve(slices, 8 + HG_MAX_RECEIVERS, &ws->block_size);
+	}
+	ok = ws->wave && ws->block;
 	if (!ok)
 	{
 		hg_workspace_destroy(ws);
@@ -94,21 +105,10 @@ hg_workspace_create(const hg_config *cfg)
 void
 hg_workspace_destroy(hg_workspace *ws)
 {
-	int			k;
-
 	if (!ws)
 		return;
 	hg_waveform_destroy(ws->wave);
-	free(ws->tx_re);
-	free(ws->tx_im);
-	free(ws->chan.taps_re);
-	free(ws->chan.taps_im);
-	free(ws->chan.y_re);
-	free(ws->chan.y_im);
-	free(ws->chan.noise);
-	free(ws->chan.gain);
-	for (k = 0; k < HG_MAX_RECEIVERS; k++)
-		free(ws->iq[k]);
+	hg_block_free(ws->block, ws->block_size);
 	free(ws);
 }
 

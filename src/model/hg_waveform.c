@@ -5,6 +5,7 @@
 #include "hg_waveform.h"
 
 #include "hg_audio.h"
+#include "hg_block.h"
 #include "hg_dsp.h"
 #include "hg_math.h"
 #include "hg_simd.h"
@@ -35,6 +36,8 @@ struct hg_waveform
 	int			symbols_cap;
 	signed char *symbols_i;		/* one symbol per period, +-1 */
 	signed char *symbols_q;
+	void	   *block;			/* the buffers above, in one allocation (hg_block.h) */
+	size_t		block_size;
 };
 
 double
@@ -72,15 +75,22 @@ hg_waveform_create(const hg_config *cfg, int max_len)
 		return NULL;
 	w->max_len = max_len;
 	w->symbols_cap = (int) ceil(max_len * cfg->symbol_rate_hz / cfg->sample_rate_hz) + 2 * RRC_SPAN + 4;
-	w->audio = malloc(sizeof(double) * (size_t) max_len);
-	w->scratch = malloc(sizeof(double) * (size_t) max_len);
-	w->audio_pad = calloc((size_t) max_len + AUDIO_TAPS, sizeof(double));
-	w->tmp_re = malloc(sizeof(float) * (size_t) (max_len + TX_TAPS));
-	w->tmp_im = malloc(sizeof(float) * (size_t) (max_len + TX_TAPS));
-	w->rrc = malloc(sizeof(float) * (size_t) n_rrc);
-	w->symbols_i = malloc((size_t) w->symbols_cap);
-	w->symbols_q = malloc((size_t) w->symbols_cap);
-	if (!w->audio || !w->scratch || !w->audio_pad || !w->tmp_re || !w->tmp_im || !w->rrc || !w->symbols_i || !w->symbols_q)
+	{
+		/* zeroed: the audio pad's either side is never written */
+		const hg_slice slices[] = {
+			{(void **) &w->audio, sizeof(double) * (size_t) max_len},
+			{(void **) &w->scratch, sizeof(double) * (size_t) max_len},
+			{(void **) &w->audio_pad, sizeof(double) * ((size_t) max_len + AUDIO_TAPS)},
+			{(void **) &w->tmp_re, sizeof(float) * (size_t) (max_len + TX_TAPS)},
+			{(void **) &w->tmp_im, sizeof(float) * (size_t) (max_len + TX_TAPS)},
+			{(void **) &w->rrc, sizeof(float) * (size_t) n_rrc},
+			{(void **) &w->symbols_i, (size_t) w->symbols_cap},
+			{(void **) &w->symbols_q, (size_t) w->symbols_cap},
+		};
+
+		w->block = hg_block_carve(slices, (int) (sizeof(slices) / sizeof(slices[0])), &w->block_size);
+	}
+	if (!w->block)
 	{
 		hg_waveform_destroy(w);
 		return NULL;
@@ -100,14 +110,7 @@ hg_waveform_destroy(hg_waveform *w)
 {
 	if (!w)
 		return;
-	free(w->audio);
-	free(w->scratch);
-	free(w->audio_pad);
-	free(w->tmp_re);
-	free(w->tmp_im);
-	free(w->rrc);
-	free(w->symbols_i);
-	free(w->symbols_q);
+	hg_block_free(w->block, w->block_size);
 	free(w);
 }
 
