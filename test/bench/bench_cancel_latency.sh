@@ -17,7 +17,11 @@
 #              ended by pg_terminate_backend(), timed from the call until the
 #              process no longer exists.  The cancel figures are also given as a
 #              ratio to its median.
-# MODE=normal|saturated|both (default both). HUGE_PAGES=on|off (default on
+# MODE=normal|saturated|both (default both).  PARAMS: the jobs' params
+# (default '{"rx_count_min": 7, "rx_count_max": 7}'), e.g. a large
+# configuration: PARAMS='{"rx_count_min": 15, "rx_count_max": 15,
+# "sample_rate_hz": 1000000, "duration_ms": 262}' MODE=normal (the load job
+# of the saturated mode keeps the default). HUGE_PAGES=on|off (default on
 # when run as root: the cluster's shared memory in huge pages, reserved for
 # the run and given back; see scripts/tmp-cluster.sh).  Prints p50/p99/max
 # of each; the last line is the summary. A benchmark, not a test: it asserts
@@ -33,9 +37,11 @@ dir=$(mktemp -d /tmp/heimdall_gen_bench.XXXXXX)
 trap 'scripts/tmp-cluster.sh stop "$dir"; rm -rf "$dir"' EXIT
 # shellcheck disable=SC2086
 scripts/tmp-cluster.sh start "$dir" "${BENCH_PORT:-5478}" "heimdall_gen.max_workers = 2" ${BENCH_CONF:-}
+params=${PARAMS:-'{"rx_count_min": 7, "rx_count_max": 7}'}
 sql() { scripts/tmp-cluster.sh psql "$dir" -Atq "$@"; }
-sql <<'SQL'
+sql -v params="$params" <<'SQL'
 CREATE EXTENSION heimdall_gen;
+CREATE TABLE bench_params AS SELECT :'params'::jsonb AS params;
 CREATE TABLE bench_latency (path text, ms double precision, dirty_mb double precision, writeback_mb double precision);
 CREATE FUNCTION meminfo_mb(field text) RETURNS double precision LANGUAGE sql AS $$
 	SELECT (regexp_match(pg_read_file('/proc/meminfo'), field || ':\s+(\d+) kB'))[1]::double precision / 1024 $$;
@@ -74,7 +80,7 @@ DECLARE
 	writeback double precision;
 BEGIN
 	job := heimdall_gen.start_job(format('%s_%s', path, round), 100000, round,
-								  '{"rx_count_min": 7, "rx_count_max": 7}');
+								  (SELECT params FROM bench_params));
 	COMMIT;
 	LOOP
 		SELECT s.pid INTO worker FROM heimdall_gen.worker_slots() s WHERE s.job_id = job AND s.pid IS NOT NULL;
@@ -143,7 +149,7 @@ if [ "$mode" != normal ]; then
   for i in $(seq 1 "$sat_rounds"); do sql -c "CALL bench_round('saturated', $i)"; done
   sql -c "SELECT heimdall_gen.cancel_job($load, wait => true)" >/dev/null
 fi
-sql -F ' ' -v huge_pages="$HUGE_PAGES" <<'SQL'
+sql -F ' ' -v huge_pages="$HUGE_PAGES" -v params_note="${PARAMS:+; params of the cancelled jobs $PARAMS}" <<'SQL'
 SELECT CASE path WHEN 'exit' THEN 'worker exit (slot left -> process gone)'
                  WHEN 'baseline' THEN 'baseline: a plain backend, pg_terminate_backend -> process gone'
                  ELSE 'cancel ' || path END
@@ -167,7 +173,7 @@ SELECT 'bench_cancel_latency:'
        || format(' baseline (a plain backend''s exit) p50 %s ms p99 %s ms, fast path p50 %sx it, saturated %sx;',
                  round(z.p50::numeric, 2), round(z.p99::numeric, 2), coalesce(round((f.p50 / z.p50)::numeric, 1)::text, '-'),
                  coalesce(round((s.p50 / z.p50)::numeric, 1)::text, '-'))
-       || ' huge pages ' || :'huge_pages' || '; replaced system: 1010 ms'
+       || ' huge pages ' || :'huge_pages' || '; replaced system: 1010 ms' || :'params_note'
   FROM (SELECT 1) one
   LEFT JOIN p f ON f.path = 'fast' LEFT JOIN p s ON s.path = 'saturated'
   LEFT JOIN p b ON b.path = 'fallback' LEFT JOIN p e ON e.path = 'exit' LEFT JOIN p z ON z.path = 'baseline';
