@@ -77,18 +77,18 @@ hg_workspace_create(const hg_config *cfg)
 		const size_t taps = sizeof(float) * (size_t) ws->chan.n_taps;
 		const size_t iq = sizeof(float) * 2 * (size_t) ws->n_iq;
 		hg_slice	slices[8 + HG_MAX_RECEIVERS] = {
-			{(void **) &ws->tx_re, tx},
-			{(void **) &ws->tx_im, tx},
-			{(void **) &ws->chan.taps_re, taps},
-			{(void **) &ws->chan.taps_im, taps},
-			{(void **) &ws->chan.y_re, iq / 2},
-			{(void **) &ws->chan.y_im, iq / 2},
-			{(void **) &ws->chan.noise, iq},
-			{(void **) &ws->chan.gain, sizeof(double) * (size_t) ws->n_iq},
+			{(void **) &ws->tx_re, tx, 0},
+			{(void **) &ws->tx_im, tx, 0},
+			{(void **) &ws->chan.taps_re, taps, 0},
+			{(void **) &ws->chan.taps_im, taps, 0},
+			{(void **) &ws->chan.y_re, iq / 2, 0},
+			{(void **) &ws->chan.y_im, iq / 2, 0},
+			{(void **) &ws->chan.noise, iq, 0},
+			{(void **) &ws->chan.gain, sizeof(double) * (size_t) ws->n_iq, 0},
 		};
 
 		for (k = 0; k < HG_MAX_RECEIVERS; k++)
-			slices[8 + k] = (hg_slice) {(void **) &ws->iq[k], iq};
+			slices[8 + k] = (hg_slice) {(void **) &ws->iq[k], iq, 0};
 		ws->block = hg_block_carve(slices, 8 + HG_MAX_RECEIVERS, &ws->block_size);
 	}
 	ok = ws->wave && ws->block;

@@ -100,8 +100,6 @@ hg_block_carve(const hg_slice *slices, int n, size_t *size)
 		void	   *p = NULL;
 
 		block = posix_memalign(&p, SLICE_ALIGN, total) == 0 ? p : NULL;
-		if (block != NULL)
-			memset(block, 0, total);
 	}
 	if (block == NULL)
 		return NULL;
@@ -109,6 +107,9 @@ hg_block_carve(const hg_slice *slices, int n, size_t *size)
 	for (k = 0; k < n; k++)
 	{
 		*slices[k].dst = at;
+		/* a mapping is zero already; from malloc, only what must be (the rest is never touched before use) */
+		if (slices[k].zeroed && !hg_block_is_mapped(total))
+			memset(at, 0, slices[k].bytes);
 		at += round_up(slices[k].bytes, SLICE_ALIGN) + STAGGER;
 	}
 	*size = total;

@@ -1,6 +1,6 @@
 /*
  * hg_block.h
- *    One zeroed allocation that a workspace (or the waveform synthesiser)
+ *    One allocation that a workspace (or the waveform synthesiser)
  *    carves all its buffers from, so that a large configuration's tens of
  *    megabytes sit on transparent huge pages and come and go in a few
  *    operations instead of tens of thousands of 4 kB pages (see hg_block.c).
@@ -10,16 +10,21 @@
 
 #include <stddef.h>
 
-/* One buffer of a block: where to store its address, and its size in bytes. */
+/*
+ * One buffer of a block: where to store its address, its size in bytes,
+ * and whether it must start zeroed (otherwise its contents are undefined,
+ * as from malloc).
+ */
 typedef struct hg_slice
 {
 	void	  **dst;
 	size_t		bytes;
+	int			zeroed;
 } hg_slice;
 
 /*
- * Allocate one zeroed block holding every slice, each 64-byte aligned, and
- * store each slice's address in *dst.  Returns the block (NULL when out of
+ * Allocate one block holding every slice, each 64-byte aligned, and store
+ * each slice's address in *dst.  Returns the block (NULL when out of
  * memory: then no *dst is written) and its size in *size, which
  * hg_block_free needs back.
  */

@@ -76,16 +76,16 @@ hg_waveform_create(const hg_config *cfg, int max_len)
 	w->max_len = max_len;
 	w->symbols_cap = (int) ceil(max_len * cfg->symbol_rate_hz / cfg->sample_rate_hz) + 2 * RRC_SPAN + 4;
 	{
-		/* zeroed: the audio pad's either side is never written */
 		const hg_slice slices[] = {
-			{(void **) &w->audio, sizeof(double) * (size_t) max_len},
-			{(void **) &w->scratch, sizeof(double) * (size_t) max_len},
-			{(void **) &w->audio_pad, sizeof(double) * ((size_t) max_len + AUDIO_TAPS)},
-			{(void **) &w->tmp_re, sizeof(float) * (size_t) (max_len + TX_TAPS)},
-			{(void **) &w->tmp_im, sizeof(float) * (size_t) (max_len + TX_TAPS)},
-			{(void **) &w->rrc, sizeof(float) * (size_t) n_rrc},
-			{(void **) &w->symbols_i, (size_t) w->symbols_cap},
-			{(void **) &w->symbols_q, (size_t) w->symbols_cap},
+			{(void **) &w->audio, sizeof(double) * (size_t) max_len, 0},
+			{(void **) &w->scratch, sizeof(double) * (size_t) max_len, 0},
+			/* zeroed: the pad's either side is never written */
+			{(void **) &w->audio_pad, sizeof(double) * ((size_t) max_len + AUDIO_TAPS), 1},
+			{(void **) &w->tmp_re, sizeof(float) * (size_t) (max_len + TX_TAPS), 0},
+			{(void **) &w->tmp_im, sizeof(float) * (size_t) (max_len + TX_TAPS), 0},
+			{(void **) &w->rrc, sizeof(float) * (size_t) n_rrc, 0},
+			{(void **) &w->symbols_i, (size_t) w->symbols_cap, 0},
+			{(void **) &w->symbols_q, (size_t) w->symbols_cap, 0},
 		};
 
 		w->block = hg_block_carve(slices, (int) (sizeof(slices) / sizeof(slices[0])), &w->block_size);
