@@ -84,6 +84,7 @@ void *
 hg_block_carve(const hg_slice *slices, int n, size_t *size)
 {
 	size_t		total = 0;
+	int			mapped;
 	char	   *block;
 	char	   *at;
 	int			k;
@@ -91,8 +92,9 @@ hg_block_carve(const hg_slice *slices, int n, size_t *size)
 	for (k = 0; k < n; k++)
 		total += round_up(slices[k].bytes, SLICE_ALIGN) + STAGGER;
 	total = round_up(total > 0 ? total : 1, BLOCK_GRAIN);
+	mapped = hg_block_is_mapped(total);
 #ifdef HAVE_HUGE_BLOCKS
-	if (hg_block_is_mapped(total))
+	if (mapped)
 		block = map_aligned(total);
 	else
 #endif
@@ -108,7 +110,7 @@ hg_block_carve(const hg_slice *slices, int n, size_t *size)
 	{
 		*slices[k].dst = at;
 		/* a mapping is zero already; from malloc, only what must be (the rest is never touched before use) */
-		if (slices[k].zeroed && !hg_block_is_mapped(total))
+		if (slices[k].zeroed && !mapped)
 			memset(at, 0, slices[k].bytes);
 		at += round_up(slices[k].bytes, SLICE_ALIGN) + STAGGER;
 	}
