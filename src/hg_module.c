@@ -29,7 +29,7 @@ int			hg_batch_size = 10;
 int			hg_commit_interval_ms = 1000;
 int			hg_max_restarts = 3;
 int			hg_sample_delay_ms = 0;
-int			hg_model_threads = 1;
+int			hg_model_threads = 2;
 bool		hg_durable_cancel = false;
 
 void		_PG_init(void);
@@ -44,19 +44,13 @@ hg_shmem_request_hook(void)
 	hg_shmem_request();
 }
 
-/*
- * One model thread per CPU but one, within the setting's range: the worker's
- * own thread writes the rows, and on a stored job it is the bottleneck.
- * Measured on 2 CPUs (bench-throughput, 2,000 samples, alternating runs):
- * with 2 model threads the writing thread waited for a CPU 29 % of the time
- * and stored 379-455 samples/s; with 1, 471-487 samples/s.
- */
+/* One model thread per CPU, within the setting's range. */
 static int
 default_model_threads(void)
 {
 	long		cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-	return cpus <= 2 ? 1 : cpus > 17 ? 16 : (int) cpus - 1;
+	return cpus < 1 ? 1 : cpus > 16 ? 16 : (int) cpus;
 }
 
 /* The databases of heimdall_gen.database, as a list of C strings. */
@@ -146,8 +140,7 @@ _PG_init(void)
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("heimdall_gen.model_threads",
 							"Model threads per worker computing attempts ahead in parallel.",
-							"The dataset's bytes and numbering do not depend on it.  The default is one less than the number of CPUs "
-							"(at least 1): the worker's own thread, which writes the rows, needs one too.",
+							"The dataset's bytes and numbering do not depend on it.  The default is the number of CPUs.",
 							&hg_model_threads, default_model_threads(), 1, 16,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("heimdall_gen.durable_cancel",
