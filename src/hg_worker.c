@@ -29,6 +29,7 @@
 #endif
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_tablespace_d.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -91,6 +92,7 @@ typedef struct JobState
 	int64		attempts;
 	int64		next_attempt;
 	int64		rejected[HG_OUTCOME_COUNT];
+	XLogRecPtr	claim_end;		/* the end of the claim's commit record */
 } JobState;
 
 static int	my_slot = -1;
@@ -347,6 +349,7 @@ claim_job(JobState *job, hg_config *cfg)
 	hg_params_to_config(params, cfg, false);
 	notify_status(job, "running");
 	hg_commit_transaction();
+	job->claim_end = XactLastCommitEnd;
 	return true;
 }
 
@@ -615,6 +618,45 @@ drop_batch(JobState *job, const JobState *committed)
 	*job = *committed;
 }
 
+#define CLAIM_WRITE_WAIT_MS 10000
+
+/*
+ * The claim commits without waiting for its WAL flush, but it must be in the
+ * WAL files before the job's model runs: the launcher counts a worker that
+ * dies (and takes the server down) again and again at the same sample only
+ * through the 'running' that survives each crash recovery.  A crash of the
+ * server, not of the machine, replays what was written to the kernel, so it
+ * is the write that is waited for, not the flush.  The WAL writer does it,
+ * nudged; the worker waits on its latch, where a cancel or pause reaches it
+ * (false then), not in the kernel: a flush took 0.1-1.4 s on a disk kept
+ * busy by another writer.  The WAL writer gets to it within its
+ * wal_writer_delay; should it not within CLAIM_WRITE_WAIT_MS, the worker
+ * flushes the claim itself.
+ */
+static bool
+wait_until_claim_written(const JobState *job, HgSlot *slot)
+{
+	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CLAIM_WRITE_WAIT_MS);
+
+	while (GetXLogWriteRecPtr() < job->claim_end)
+	{
+		if (ProcGlobal->walwriterLatch == NULL || GetCurrentTimestamp() >= give_up)
+		{
+			/* no WAL writer, or one that does not get to it: write it here */
+			ereport(DEBUG1, (errmsg("heimdall_gen: job " INT64_FORMAT " flushes its claim itself", job->job_id)));
+			XLogFlush(job->claim_end);
+			break;
+		}
+		SetLatch(ProcGlobal->walwriterLatch);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (flagged_stop(slot) != STOP_NONE)
+			return false;
+	}
+	return true;
+}
+
 /*
  * The model's side of a job: threads computing attempts ahead (a virtual
  * dataset's need no IQ), or a workspace to compute them inline (a
@@ -664,15 +706,11 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	StopReason	stop = STOP_NONE;
 	JobState	committed = *job;	/* the counters as of the last commit */
 
-	/*
-	 * Batches need not wait for their WAL flush: rows and the job's next
-	 * attempt index commit atomically, so a crash can only lose the last
-	 * batches, which the resumed job regenerates byte for byte.
-	 */
-	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 	hg_begin_transaction("heimdall_gen: preparing");
 	prepare_plans(&storage, job, cfg);
 	hg_commit_transaction();
+	/* stopped meanwhile: start_model sees the flag and starts nothing */
+	(void) wait_until_claim_written(job, slot);
 	start_model(job, cfg, slot, &prefetch, &ws);
 
 	for (;;)
@@ -973,6 +1011,16 @@ hg_worker_main(Datum main_arg)
 	/* and on huge pages, so that the process that holds it ends fast (a cancel waits for that) */
 	hg_heap_on_huge_pages();
 	cfg = MemoryContextAlloc(TopMemoryContext, sizeof(hg_config));
+
+	/*
+	 * No commit of a job's worker waits for its WAL flush, in the kernel,
+	 * where a cancel cannot reach it.  Batches: rows and the job's next
+	 * attempt index commit atomically, so a crash can only lose the last
+	 * batches, which the resumed job regenerates byte for byte.  The claim:
+	 * see wait_until_claim_written.  Only the end of a job after an error
+	 * (record_end) waits for its flush.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 
 	PG_TRY();
 	{
