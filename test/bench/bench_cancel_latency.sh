@@ -12,6 +12,10 @@
 #              and after SATURATE_S (30) seconds of it, SAT_ROUNDS (50) fast-path
 #              cancels of a second job at random points, each with the
 #              machine's Dirty and Writeback (/proc/meminfo) at that moment;
+#              SAT_LOAD=writer: the load is a writer outside PostgreSQL
+#              instead (dd into the page cache, one file of 8 GB rewritten in
+#              place), which holds the kernel's dirty pages at its throttling
+#              limit, as a backup or a file copy on a shared server does;
 #   baseline   what any PostgreSQL process pays on this machine to go away:
 #              ROUNDS plain backends (an idle session opened through dblink)
 #              ended by pg_terminate_backend(), timed from the call until the
@@ -34,7 +38,11 @@ saturate_s=${SATURATE_S:-30}
 mode=${MODE:-both}
 if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then export HUGE_PAGES=${HUGE_PAGES:-on}; else export HUGE_PAGES=off; fi
 dir=$(mktemp -d /tmp/heimdall_gen_bench.XXXXXX)
-trap 'scripts/tmp-cluster.sh stop "$dir"; rm -rf "$dir"' EXIT
+sat_load=${SAT_LOAD:-job}
+case "$sat_load" in job | writer) ;; *) echo "SAT_LOAD must be job or writer, not '$sat_load'" >&2; exit 2 ;; esac
+writer=
+stop_writer() { if [ -n "$writer" ]; then pkill -P "$writer" 2>/dev/null || true; kill "$writer" 2>/dev/null || true; wait "$writer" 2>/dev/null || true; writer=; fi; }
+trap 'stop_writer; scripts/tmp-cluster.sh stop "$dir"; rm -rf "$dir"' EXIT
 # shellcheck disable=SC2086
 scripts/tmp-cluster.sh start "$dir" "${BENCH_PORT:-5478}" "heimdall_gen.max_workers = 2" ${BENCH_CONF:-}
 params=${PARAMS:-'{"rx_count_min": 7, "rx_count_max": 7}'}
@@ -143,13 +151,23 @@ $$;
 SQL
 for i in $(seq 1 "$rounds"); do sql -c "CALL baseline_round()"; done
 if [ "$mode" != normal ]; then
-  load=$(sql -c "SELECT heimdall_gen.start_job('load', 1000000, 7, '{\"rx_count_min\": 7, \"rx_count_max\": 7}')")
+  if [ "$sat_load" = writer ]; then
+    ( while :; do dd if=/dev/zero of="$dir/load.bin" bs=1M count=8192 conv=notrunc status=none || exit 1; done ) &
+    writer=$!
+  else
+    load=$(sql -c "SELECT heimdall_gen.start_job('load', 1000000, 7, '{\"rx_count_min\": 7, \"rx_count_max\": 7}')")
+  fi
   sleep "$saturate_s"
-  echo "saturated: load job writing for ${saturate_s} s; Dirty $(sql -c "SELECT round(meminfo_mb('Dirty'))") MB, Writeback $(sql -c "SELECT round(meminfo_mb('Writeback'))") MB"
+  echo "saturated: load ($sat_load) writing for ${saturate_s} s; Dirty $(sql -c "SELECT round(meminfo_mb('Dirty'))") MB, Writeback $(sql -c "SELECT round(meminfo_mb('Writeback'))") MB"
   for i in $(seq 1 "$sat_rounds"); do sql -c "CALL bench_round('saturated', $i)"; done
-  sql -c "SELECT heimdall_gen.cancel_job($load, wait => true)" >/dev/null
+  if [ "$sat_load" = writer ]; then
+    stop_writer
+    rm -f "$dir/load.bin"
+  else
+    sql -c "SELECT heimdall_gen.cancel_job($load, wait => true)" >/dev/null
+  fi
 fi
-sql -F ' ' -v huge_pages="$HUGE_PAGES" -v params_note="${PARAMS:+; params of the cancelled jobs $PARAMS}" <<'SQL'
+sql -F ' ' -v huge_pages="$HUGE_PAGES" -v sat_load="$sat_load" -v params_note="${PARAMS:+; params of the cancelled jobs $PARAMS}" <<'SQL'
 SELECT CASE path WHEN 'exit' THEN 'worker exit (slot left -> process gone)'
                  WHEN 'baseline' THEN 'baseline: a plain backend, pg_terminate_backend -> process gone'
                  ELSE 'cancel ' || path END
@@ -167,7 +185,7 @@ WITH p AS (SELECT path, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
 SELECT 'bench_cancel_latency:'
        -- format() prints a NULL as nothing: a mode that did not run is left out with CASE
        || CASE WHEN f.p50 IS NOT NULL THEN format(' fast path p50 %s ms p99 %s ms max %s ms;', round(f.p50::numeric, 2), round(f.p99::numeric, 2), round(f.max::numeric, 1)) ELSE '' END
-       || CASE WHEN s.p50 IS NOT NULL THEN format(' saturated p50 %s ms p99 %s ms max %s ms;', round(s.p50::numeric, 2), round(s.p99::numeric, 2), round(s.max::numeric, 1)) ELSE '' END
+       || CASE WHEN s.p50 IS NOT NULL THEN format(' saturated (load: %s) p50 %s ms p99 %s ms max %s ms;', :'sat_load', round(s.p50::numeric, 2), round(s.p99::numeric, 2), round(s.max::numeric, 1)) ELSE '' END
        || CASE WHEN b.p50 IS NOT NULL THEN format(' fallback alone p50 %s ms p99 %s ms;', round(b.p50::numeric, 1), round(b.p99::numeric, 1)) ELSE '' END
        || CASE WHEN e.p50 IS NOT NULL THEN format(' worker exit p50 %s ms p99 %s ms;', round(e.p50::numeric, 2), round(e.p99::numeric, 2)) ELSE '' END
        || format(' baseline (a plain backend''s exit) p50 %s ms p99 %s ms, fast path p50 %sx it, saturated %sx;',
