@@ -16,12 +16,18 @@
 #              instead (dd into the page cache, one file of 8 GB rewritten in
 #              place), which holds the kernel's dirty pages at its throttling
 #              limit, as a backup or a file copy on a shared server does;
+#   long       LONG_ROUNDS (10) fast-path cancels of jobs that have each
+#              written at full speed for LONG_S (30) to LONG_S + 5 seconds,
+#              as a user cancels a job that has been running for a while;
+#              between rounds the bench empties the sample tables (TRUNCATE:
+#              its own throwaway cluster) so that it does not fill the disk;
 #   baseline   what any PostgreSQL process pays on this machine to go away:
 #              ROUNDS plain backends (an idle session opened through dblink)
 #              ended by pg_terminate_backend(), timed from the call until the
 #              process no longer exists.  The cancel figures are also given as a
 #              ratio to its median.
-# MODE=normal|saturated|both (default both).  PARAMS: the jobs' params
+# MODE=normal|saturated|long|both|all (default all; both = normal and
+# saturated).  PARAMS: the jobs' params
 # (default '{"rx_count_min": 7, "rx_count_max": 7}'), e.g. a large
 # configuration: PARAMS='{"rx_count_min": 15, "rx_count_max": 15,
 # "sample_rate_hz": 1000000, "duration_ms": 262}' MODE=normal (the load job
@@ -35,7 +41,11 @@ cd "$(dirname "$0")/../.."
 rounds=${ROUNDS:-100}
 sat_rounds=${SAT_ROUNDS:-50}
 saturate_s=${SATURATE_S:-30}
-mode=${MODE:-both}
+long_rounds=${LONG_ROUNDS:-10}
+long_s=${LONG_S:-30}
+mode=${MODE:-all}
+case "$mode" in normal | saturated | long | both | all) ;; *) echo "MODE must be normal, saturated, long, both or all, not '$mode'" >&2; exit 2 ;; esac
+runs() { [ "$mode" = all ] || [ "$mode" = "$1" ] || { [ "$mode" = both ] && [ "$1" != long ]; }; }
 if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then export HUGE_PAGES=${HUGE_PAGES:-on}; else export HUGE_PAGES=off; fi
 dir=$(mktemp -d /tmp/heimdall_gen_bench.XXXXXX)
 sat_load=${SAT_LOAD:-job}
@@ -77,8 +87,9 @@ BEGIN
 	END LOOP;
 END
 $$;
--- start a job, let it run a random 0.1-0.5 s at full speed, stop it, time it
-CREATE PROCEDURE bench_round(path text, round int) LANGUAGE plpgsql AS $$
+-- start a job, let it run a random 0.1-0.5 s at full speed (by default), stop it, time it
+CREATE PROCEDURE bench_round(path text, round int, run_s double precision DEFAULT 0.1,
+							 spread_s double precision DEFAULT 0.4) LANGUAGE plpgsql AS $$
 DECLARE
 	job bigint;
 	worker int;
@@ -95,9 +106,9 @@ BEGIN
 		EXIT WHEN worker IS NOT NULL;
 		PERFORM pg_sleep(0.001);
 	END LOOP;
-	PERFORM pg_sleep(0.1 + random() * 0.4);
+	PERFORM pg_sleep(run_s + random() * spread_s);
 	PERFORM wait_gone(0);
-	IF path IN ('fast', 'saturated') THEN
+	IF path IN ('fast', 'saturated', 'long') THEN
 		dirty := meminfo_mb('Dirty');
 		writeback := meminfo_mb('Writeback');
 		t0 := clock_timestamp();
@@ -117,12 +128,16 @@ BEGIN
 	END IF;
 	INSERT INTO bench_latency VALUES (path, 1000 * extract(epoch FROM clock_timestamp() - t0), dirty, writeback);
 	COMMIT;
+	IF path = 'long' THEN
+		-- gigabytes of rows: deleting them would take longer than the job ran
+		TRUNCATE heimdall_gen.receptions, heimdall_gen.samples;
+	END IF;
 	PERFORM heimdall_gen.drop_dataset(format('%s_%s', path, round));
 	COMMIT;
 END
 $$;
 SQL
-if [ "$mode" != saturated ]; then
+if runs normal; then
   for path in fast fallback; do
     for i in $(seq 1 "$rounds"); do sql -c "CALL bench_round('$path', $i)"; done
   done
@@ -150,7 +165,7 @@ END
 $$;
 SQL
 for i in $(seq 1 "$rounds"); do sql -c "CALL baseline_round()"; done
-if [ "$mode" != normal ]; then
+if runs saturated; then
   if [ "$sat_load" = writer ]; then
     ( while :; do dd if=/dev/zero of="$dir/load.bin" bs=1M count=8192 conv=notrunc status=none || exit 1; done ) &
     writer=$!
@@ -167,7 +182,10 @@ if [ "$mode" != normal ]; then
     sql -c "SELECT heimdall_gen.cancel_job($load, wait => true)" >/dev/null
   fi
 fi
-sql -F ' ' -v huge_pages="$HUGE_PAGES" -v sat_load="$sat_load" -v params_note="${PARAMS:+; params of the cancelled jobs $PARAMS}" <<'SQL'
+if runs long; then
+  for i in $(seq 1 "$long_rounds"); do sql -c "CALL bench_round('long', $i, $long_s, 5)"; done
+fi
+sql -F ' ' -v huge_pages="$HUGE_PAGES" -v sat_load="$sat_load" -v long_s="$long_s" -v params_note="${PARAMS:+; params of the cancelled jobs $PARAMS}" <<'SQL'
 SELECT CASE path WHEN 'exit' THEN 'worker exit (slot left -> process gone)'
                  WHEN 'baseline' THEN 'baseline: a plain backend, pg_terminate_backend -> process gone'
                  ELSE 'cancel ' || path END
@@ -180,12 +198,13 @@ SELECT CASE path WHEN 'exit' THEN 'worker exit (slot left -> process gone)'
                    || round(max(writeback_mb)::numeric) || ' MB', '')
   FROM bench_latency GROUP BY path ORDER BY path DESC;
 WITH p AS (SELECT path, percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
-                  percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max
+                  percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max, count(*) AS n
              FROM bench_latency GROUP BY path)
 SELECT 'bench_cancel_latency:'
        -- format() prints a NULL as nothing: a mode that did not run is left out with CASE
        || CASE WHEN f.p50 IS NOT NULL THEN format(' fast path p50 %s ms p99 %s ms max %s ms;', round(f.p50::numeric, 2), round(f.p99::numeric, 2), round(f.max::numeric, 1)) ELSE '' END
        || CASE WHEN s.p50 IS NOT NULL THEN format(' saturated (load: %s) p50 %s ms p99 %s ms max %s ms;', :'sat_load', round(s.p50::numeric, 2), round(s.p99::numeric, 2), round(s.max::numeric, 1)) ELSE '' END
+       || CASE WHEN l.p50 IS NOT NULL THEN format(' after %s s of writing p50 %s ms p99 %s ms max %s ms (n=%s);', :'long_s', round(l.p50::numeric, 2), round(l.p99::numeric, 2), round(l.max::numeric, 1), l.n) ELSE '' END
        || CASE WHEN b.p50 IS NOT NULL THEN format(' fallback alone p50 %s ms p99 %s ms;', round(b.p50::numeric, 1), round(b.p99::numeric, 1)) ELSE '' END
        || CASE WHEN e.p50 IS NOT NULL THEN format(' worker exit p50 %s ms p99 %s ms;', round(e.p50::numeric, 2), round(e.p99::numeric, 2)) ELSE '' END
        || format(' baseline (a plain backend''s exit) p50 %s ms p99 %s ms, fast path p50 %sx it, saturated %sx;',
@@ -193,6 +212,6 @@ SELECT 'bench_cancel_latency:'
                  coalesce(round((s.p50 / z.p50)::numeric, 1)::text, '-'))
        || ' huge pages ' || :'huge_pages' || '; replaced system: 1010 ms' || :'params_note'
   FROM (SELECT 1) one
-  LEFT JOIN p f ON f.path = 'fast' LEFT JOIN p s ON s.path = 'saturated'
+  LEFT JOIN p f ON f.path = 'fast' LEFT JOIN p s ON s.path = 'saturated' LEFT JOIN p l ON l.path = 'long'
   LEFT JOIN p b ON b.path = 'fallback' LEFT JOIN p e ON e.path = 'exit' LEFT JOIN p z ON z.path = 'baseline';
 SQL
