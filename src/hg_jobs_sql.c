@@ -60,7 +60,26 @@ typedef enum SlotFlag
 static bool wake_at_commit = false;
 static bool announce_at_commit = false;
 
+/*
+ * Flags that cancel_job without wait and pause_job raise when the caller's
+ * transaction commits, not before: a rollback (of the transaction, or of
+ * the savepoint the call was made in) leaves the job running.  The status
+ * row, written in the same transaction, is the fence meanwhile: the
+ * worker's next batch commit waits for its lock.
+ */
+typedef struct PendingFlag
+{
+	int64		job_id;
+	int			flag;			/* SlotFlag */
+	int			nest_level;		/* the (sub)transaction that asked */
+} PendingFlag;
+
+#define MAX_PENDING_FLAGS 64
+static PendingFlag pending_flags[MAX_PENDING_FLAGS];
+static int	n_pending_flags = 0;
+
 static void announce_job_ended_at_commit(void);
+static void signal_worker_at_commit(int64 job_id, SlotFlag flag);
 static bool xact_callback_registered = false;
 
 static void
@@ -132,13 +151,19 @@ caller_is_admin(void)
 	return superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
 }
 
-/* The owner of a job, its admins and pg_signal_backend may steer it. */
+/*
+ * The owner of a job, its admins and pg_signal_backend may steer it; as
+ * with pg_cancel_backend, pg_signal_backend does not reach a superuser's
+ * job, nor does a superuser's job become anyone's through it.
+ */
 static bool
 may_control(Oid owner)
 {
 	Oid			caller = GetUserId();
 
-	return caller == owner || caller_is_admin() || has_privs_of_role(caller, ROLE_PG_SIGNAL_BACKEND);
+	if (caller == owner || caller_is_admin())
+		return true;
+	return has_privs_of_role(caller, ROLE_PG_SIGNAL_BACKEND) && !superuser_arg(owner);
 }
 
 static void
@@ -149,8 +174,8 @@ check_may_control(int64 job_id, Oid owner, const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to %s job " INT64_FORMAT, what, job_id),
-			 errdetail("Only the job's owner or a member of heimdall_gen_admin or pg_signal_backend may %s it.",
-					   what)));
+			 errdetail("Only the job's owner or a member of heimdall_gen_admin or pg_signal_backend may %s it "
+					   "(pg_signal_backend not a superuser's job).", what)));
 }
 
 /*
@@ -232,6 +257,7 @@ is_final(const char *status)
 typedef struct WorkerSeen
 {
 	bool		running;
+	pid_t		pid;			/* 0 until the worker attached */
 	bool		has_handle;
 	HgWorkerHandle handle;
 } WorkerSeen;
@@ -241,6 +267,8 @@ static void
 note_worker(const HgSlot *s, WorkerSeen *seen)
 {
 	seen->running = true;
+	if (s->pid != 0)
+		seen->pid = s->pid;
 	if (s->has_handle)
 	{
 		seen->has_handle = true;
@@ -325,7 +353,34 @@ set_status(int64 job_id, Oid owner, const char *to, const char *from_sql_list, c
 	return true;
 }
 
-/* Until no worker runs the job: it has left its slot, after its last commit. */
+/*
+ * True when the worker `pid` waits for a lock this transaction holds (a
+ * row of the job it must update to stop): waiting for it would never end.
+ * A transaction without an xid holds no row lock: no query then.
+ */
+static bool
+worker_waits_for_this_transaction(pid_t pid)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum((int32) pid)};
+	bool		isnull;
+	Datum		blocked;
+
+	if (pid == 0 || !TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return false;
+	if (SPI_execute_with_args("SELECT pg_catalog.pg_backend_pid() = ANY (pg_catalog.pg_blocking_pids($1))",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		return false;
+	blocked = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return !isnull && DatumGetBool(blocked);
+}
+
+/*
+ * Until no worker runs the job: it has left its slot, after its last
+ * commit.  A worker that waits for this very transaction (it locked the
+ * job's row in a way the check before the flag could not see) is an
+ * error, not an endless wait.
+ */
 static void
 wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 {
@@ -342,9 +397,54 @@ wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 		if (slot < 0)
 			break;
 		/* woken when the worker frees its slot; the timeout is only a backstop */
-		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION);
+		if (ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION) &&
+			worker_waits_for_this_transaction(seen->pid))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+					 errmsg("cancel_job cannot wait for job " INT64_FORMAT ": its worker waits for this transaction",
+							job_id),
+					 errdetail("The worker must update the job's row to stop, and this transaction holds a lock on it."),
+					 errhint("Commit first, or call cancel_job(id) without wait.")));
 	}
 	ConditionVariableCancelSleep();
+}
+
+/*
+ * cancel_job(wait => true) in a transaction that has itself updated or
+ * locked the job's row (a hand UPDATE, pause_job, SELECT ... FOR UPDATE)
+ * would wait for a worker that needs that row to stop: refused before any
+ * flag is raised, so the call changes nothing.  Autocommit calls, and any
+ * transaction that has written nothing yet, hold no row lock: no query.
+ */
+static void
+refuse_wait_behind_own_row_lock(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+	TransactionId xmin,
+				xmax;
+
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (hg_spi_as_owner("SELECT j.xmin, j.xmax FROM heimdall_gen.jobs j WHERE j.job_id = $1",
+						1, types, args, NULL, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not read job " INT64_FORMAT, job_id);
+	if (SPI_processed == 1)
+	{
+		xmin = DatumGetTransactionId(hg_spi_get_notnull(0, 1, "jobs.xmin"));
+		xmax = DatumGetTransactionId(hg_spi_get_notnull(0, 2, "jobs.xmax"));
+		if (TransactionIdIsCurrentTransactionId(xmin) ||
+			(TransactionIdIsValid(xmax) && TransactionIdIsCurrentTransactionId(xmax)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cancel_job cannot wait for job " INT64_FORMAT " in a transaction that has updated or locked its row",
+							job_id),
+					 errdetail("The worker must update that row to stop; it would wait for this transaction, and this call for the worker."),
+					 errhint("Commit first, or call cancel_job(id) without wait.")));
+	}
+	SPI_finish();
 }
 
 /*
@@ -425,7 +525,17 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 
 	require_writable_job_command("cancel");
 	require_read_committed("cancel_job", UPDATED_BY_WORKER);
-	signal_worker_early(job_id, FLAG_CANCEL, &seen);
+	if (wait)
+	{
+		/*
+		 * Waiting, the call stops the worker at once, like pg_cancel_backend:
+		 * the worker records the cancel itself, and a rollback of the
+		 * caller's transaction does not undo it.  Without wait the flag is
+		 * raised when the caller commits (signal_worker_at_commit).
+		 */
+		refuse_wait_behind_own_row_lock(job_id);
+		signal_worker_early(job_id, FLAG_CANCEL, &seen);
+	}
 	status = open_job_for(job_id, "cancel", &owner);
 	if (is_final(status))
 	{
@@ -434,7 +544,8 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 
-	signal_worker(job_id, FLAG_CANCEL, &seen);
+	if (wait)
+		signal_worker(job_id, FLAG_CANCEL, &seen);
 	if (seen.running && wait)
 	{
 		bool		worker_cancelled;
@@ -465,6 +576,8 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 	SPI_finish();
+	if (!wait)
+		signal_worker_at_commit(job_id, FLAG_CANCEL);
 	PG_RETURN_BOOL(true);
 }
 
@@ -473,7 +586,6 @@ hg_pause_job(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	char	   *status;
-	WorkerSeen	seen = {0};
 	Oid			owner;
 
 	require_writable_job_command("pause");
@@ -485,8 +597,9 @@ hg_pause_job(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
-	signal_worker(job_id, FLAG_PAUSE, &seen);
-	(void) set_status(job_id, owner, "paused", "'queued', 'running'", "");
+	/* the flag when the caller commits: a rollback leaves the job running */
+	if (set_status(job_id, owner, "paused", "'queued', 'running'", ""))
+		signal_worker_at_commit(job_id, FLAG_PAUSE);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }
@@ -494,12 +607,51 @@ hg_pause_job(PG_FUNCTION_ARGS)
 static void
 at_commit_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_COMMIT)
+	{
+		int			i;
+
+		/* committed: the rows say so; no ERROR may come from here */
+		for (i = 0; i < n_pending_flags; i++)
+		{
+			WorkerSeen	ignored = {0};
+
+			signal_worker(pending_flags[i].job_id, (SlotFlag) pending_flags[i].flag, &ignored);
+		}
+	}
 	if (event == XACT_EVENT_COMMIT && wake_at_commit)
 		hg_wake_launcher_now(MyDatabaseId);
 	if (event == XACT_EVENT_COMMIT && announce_at_commit)
 		hg_announce_job_ended();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	{
 		wake_at_commit = announce_at_commit = false;
+		n_pending_flags = 0;
+	}
+}
+
+/*
+ * A savepoint rolled back takes back the flags asked for inside it; one
+ * released hands them to its parent.  Levels only grow along the list, so
+ * those of the savepoint ending are at its end.
+ */
+static void
+at_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	int			i;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		while (n_pending_flags > 0 && pending_flags[n_pending_flags - 1].nest_level >= level)
+			n_pending_flags--;
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (i = 0; i < n_pending_flags; i++)
+			if (pending_flags[i].nest_level >= level)
+				pending_flags[i].nest_level = level - 1;
+	}
 }
 
 static void
@@ -508,8 +660,27 @@ register_at_commit_callback(void)
 	if (!xact_callback_registered)
 	{
 		RegisterXactCallback(at_commit_xact_callback, NULL);
+		RegisterSubXactCallback(at_subxact_callback, NULL);
 		xact_callback_registered = true;
 	}
+}
+
+/*
+ * Raise the flag when this transaction commits.  Past MAX_PENDING_FLAGS in
+ * one transaction the flag is not raised: the worker still stops at its
+ * next status read or batch commit (the row is the fence), a few samples
+ * later.
+ */
+static void
+signal_worker_at_commit(int64 job_id, SlotFlag flag)
+{
+	register_at_commit_callback();
+	if (n_pending_flags >= MAX_PENDING_FLAGS)
+		return;
+	pending_flags[n_pending_flags].job_id = job_id;
+	pending_flags[n_pending_flags].flag = flag;
+	pending_flags[n_pending_flags].nest_level = GetCurrentTransactionNestLevel();
+	n_pending_flags++;
 }
 
 /* The launcher only sees committed jobs: wake it when this transaction commits. */

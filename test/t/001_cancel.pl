@@ -174,11 +174,29 @@ $before = live_samples($node, $theirs);
 sleep 0.5;
 cmp_ok(live_samples($node, $theirs), '>', $before, 'and the job goes on generating');
 is(job_row($node, $theirs, 'status'), 'running', 'still running');
-my $theirs_pid = worker_pid($node, $theirs);
-is($node->safe_psql('postgres', "SET ROLE signaller; SELECT heimdall_gen.cancel_job($theirs, wait => true)"), 't',
-	'a member of pg_signal_backend may');
-is(job_row($node, $theirs, 'status'), 'cancelled', 'and the job is cancelled');
-ok(!kill(0, $theirs_pid), "its worker process $theirs_pid is gone");
+# pg_signal_backend reaches an ordinary role's job, not a superuser's (as
+# pg_cancel_backend does not signal a superuser's process)
+for my $what ('cancel', 'pause', 'resume')
+{
+	($ret, $stdout, $stderr) = $node->psql('postgres',
+		"SET ROLE signaller; SELECT heimdall_gen.${what}_job($theirs" . ($what eq 'cancel' ? ', wait => true)' : ')'));
+	like($stderr, qr/permission denied to $what job $theirs/, "pg_signal_backend may not $what a superuser's job")
+	  or diag($stderr);
+}
+$before = live_samples($node, $theirs);
+sleep 0.5;
+cmp_ok(live_samples($node, $theirs), '>', $before, 'and the job goes on generating');
+is(job_row($node, $theirs, 'status'), 'running', 'still running');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($theirs, wait => true)");
+$node->safe_psql('postgres', 'CREATE ROLE ordinary LOGIN');
+my $ordinary = $node->safe_psql('postgres',
+	"SET ROLE ordinary; SELECT heimdall_gen.start_job('ordinarys', 100000, 42, '$HeimdallTest::SMALL')");
+ok(wait_samples($node, $ordinary, 1), "an ordinary role's job is generating");
+my $ordinary_pid = worker_pid($node, $ordinary);
+is($node->safe_psql('postgres', "SET ROLE signaller; SELECT heimdall_gen.cancel_job($ordinary, wait => true)"), 't',
+	"a member of pg_signal_backend may cancel an ordinary role's job");
+is(job_row($node, $ordinary, 'status'), 'cancelled', 'and the job is cancelled');
+ok(!kill(0, $ordinary_pid), "its worker process $ordinary_pid is gone");
 
 # --- waiting in the transaction that started the job could never end: an error
 ($ret, $stdout, $stderr) = $node->psql('postgres',
@@ -188,6 +206,74 @@ isnt($ret, 0, 'wait_job on a job started in the same transaction fails');
 like($stderr, qr/job \d+ was started or changed in this transaction/, 'and says why') or diag($stderr);
 is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.datasets WHERE name = 'same_xact'"), '0',
 	'nothing was created');
+
+# --- cancel_job without wait and pause_job take effect when the caller
+# commits: rolled back (the transaction, or the savepoint they were called
+# in), they leave the job running; committed, they stop it
+my $rb = hg_start_job($node, 'rolled_back', 100000, 43);
+ok(wait_samples($node, $rb, 1), 'a job is generating');
+for my $sql ("BEGIN; SELECT heimdall_gen.cancel_job($rb); ROLLBACK;",
+	"BEGIN; SELECT heimdall_gen.pause_job($rb); ROLLBACK;",
+	"SELECT heimdall_gen.cancel_job($rb), 1/0;",
+	"BEGIN; SAVEPOINT s; SELECT heimdall_gen.cancel_job($rb); ROLLBACK TO SAVEPOINT s; COMMIT;",
+	"BEGIN; SAVEPOINT s; SELECT heimdall_gen.pause_job($rb); RELEASE SAVEPOINT s; SAVEPOINT t; ROLLBACK TO SAVEPOINT t; ROLLBACK;")
+{
+	$node->psql('postgres', $sql);
+	$before = live_samples($node, $rb);
+	sleep 0.5;
+	cmp_ok(live_samples($node, $rb), '>', $before, "after '$sql': the job goes on generating");
+	is(job_row($node, $rb, 'status'), 'running', 'and is running');
+	is($node->safe_psql('postgres', "SELECT bool_or(cancel_requested OR pause_requested) FROM heimdall_gen.worker_slots() WHERE job_id = $rb"),
+		'f', 'no flag raised');
+}
+# a savepoint released keeps its pause: the flag is raised at the commit
+$node->safe_psql('postgres', "BEGIN; SAVEPOINT s; SELECT heimdall_gen.pause_job($rb); RELEASE SAVEPOINT s; SAVEPOINT t; ROLLBACK TO SAVEPOINT t; COMMIT;");
+ok(wait_no_worker($node, $rb), 'the pause committed from a released savepoint stops the worker');
+is(job_row($node, $rb, 'status'), 'paused', 'the job is paused');
+$node->safe_psql('postgres', "SELECT heimdall_gen.resume_job($rb)");
+ok(wait_samples($node, $rb, live_samples($node, $rb) + 1), 'resumed, it generates again');
+
+# --- cancel_job(wait => true) in a transaction that holds the job's row
+# lock would wait for a worker waiting for that lock: refused before any
+# flag (the job goes on), or, for a lock taken where the first check cannot
+# see it, a deadlock error instead of an endless wait
+for my $lock ("UPDATE heimdall_gen.jobs SET status = 'paused' WHERE job_id = $rb",
+	"SELECT heimdall_gen.pause_job($rb)",
+	"SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $rb FOR UPDATE")
+{
+	($ret, $stdout, $stderr) = $node->psql('postgres',
+		"BEGIN; $lock; SELECT heimdall_gen.cancel_job($rb, wait => true); ROLLBACK;",
+		extra_params => ['-v', 'VERBOSITY=verbose'], timeout => 60);
+	like($stderr, qr/55000.*cancel_job cannot wait for job $rb in a transaction that has updated or locked its row/s,
+		"'$lock' then cancel_job(wait): refused") or diag($stderr);
+	$before = live_samples($node, $rb);
+	sleep 0.5;
+	cmp_ok(live_samples($node, $rb), '>', $before, 'and the job goes on generating');
+	is(job_row($node, $rb, 'status'), 'running', 'still running');
+}
+# shared by two transactions, the row's lock is a multixact the first check
+# does not read: the worker waits for the other transaction first, then,
+# once that one has committed, for this one: the wait sees it and fails
+my $sharer = $node->background_psql('postgres');
+$sharer->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $rb FOR SHARE");
+my $waiter = $node->background_psql('postgres', on_error_stop => 0);
+$waiter->query_safe('\\set VERBOSITY verbose');
+$waiter->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $rb FOR SHARE");
+$waiter->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.cancel_job($rb, wait => true);\n");
+ok($node->poll_query_until('postgres', qq{
+	SELECT count(*) = 1 FROM pg_stat_activity
+	 WHERE query LIKE 'SELECT heimdall_gen.cancel_job($rb,%' AND wait_event = 'Extension'}),
+	'cancel_job waits for the worker, which waits for the other transaction');
+$sharer->query_safe('COMMIT');
+$sharer->quit;
+$waiter->query('SELECT 1');
+like($waiter->{stderr}, qr/40P01.*cancel_job cannot wait for job $rb: its worker waits for this transaction/s,
+	'then for this one: a deadlock error, not an endless wait') or diag($waiter->{stderr});
+$waiter->query('ROLLBACK');
+$waiter->quit;
+# that call had raised the flag (a waiting cancel acts at once): the job ends cancelled
+ok(wait_no_worker($node, $rb), 'the worker, no longer blocked, stops');
+is(job_row($node, $rb, 'status'), 'cancelled', 'cancelled, as the waiting call asked');
 
 # A cancel that comes while the worker is claiming its job (on a saturated
 # disk a worker's start took 58 ms at the median, 183 ms at worst).  The
