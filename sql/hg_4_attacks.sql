@@ -132,6 +132,9 @@ SELECT pg_temp.try('LOCK heimdall_gen.jobs IN EXCLUSIVE MODE');
 SELECT pg_temp.try('LOCK heimdall_gen.datasets IN SHARE MODE');
 SELECT pg_temp.try('LOCK heimdall_gen.samples IN SHARE ROW EXCLUSIVE MODE');
 SELECT pg_temp.try('LOCK heimdall_gen.receptions IN ACCESS EXCLUSIVE MODE');
+-- receivers too, although users hold table-level privileges on it (their own rows)
+SELECT pg_temp.try('LOCK heimdall_gen.receivers IN ACCESS EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK heimdall_gen.receivers IN SHARE MODE');
 -- the victim's rows are invisible, and a status UPDATE of them changes nothing
 SELECT (SELECT count(*) FROM heimdall_gen.jobs) AS jobs_seen, (SELECT count(*) FROM heimdall_gen.datasets) AS datasets_seen,
 	   (SELECT count(*) FROM heimdall_gen.receivers) AS receivers_seen,

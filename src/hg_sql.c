@@ -12,6 +12,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -22,6 +23,7 @@
 #include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "hg_model.h"
 #include "hg_sql.h"
@@ -39,6 +41,35 @@ hg_pin_worker_settings(void)
 	SetConfigOption("transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/*
+ * The extension's schema must belong to the extension's owner.  Its
+ * statements run with raised privileges under a search_path that includes
+ * that schema: whoever owns it (a role that created a schema of that name
+ * before CREATE EXTENSION, which then adopts it) could put operators and
+ * functions there that those statements would call.  Nothing runs then.
+ */
+static void
+require_schema_owned_by(Oid schema, Oid extension_owner)
+{
+	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(schema));
+	Oid			schema_owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for schema %u", schema);
+	schema_owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	ReleaseSysCache(tuple);
+	if (schema_owner != extension_owner)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the schema of extension heimdall_gen is owned by role \"%s\", not by the extension's owner \"%s\"",
+						GetUserNameFromId(schema_owner, true) ? GetUserNameFromId(schema_owner, true) : "?",
+						GetUserNameFromId(extension_owner, true) ? GetUserNameFromId(extension_owner, true) : "?"),
+				 errdetail("The schema's owner could put functions and operators in it that the extension's "
+						   "statements, run with raised privileges, would call; heimdall_gen refuses to run."),
+				 errhint("Drop the extension and the schema, then run CREATE EXTENSION heimdall_gen, "
+						 "which creates its schema itself.")));
+}
+
 bool
 hg_extension_info(Oid *owner, char **version)
 {
@@ -47,6 +78,8 @@ hg_extension_info(Oid *owner, char **version)
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	bool		found = false;
+	Oid			extension_owner = InvalidOid;
+	Oid			schema = InvalidOid;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
@@ -58,6 +91,8 @@ hg_extension_info(Oid *owner, char **version)
 		Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tuple);
 
 		found = true;
+		extension_owner = ext->extowner;
+		schema = ext->extnamespace;
 		if (owner)
 			*owner = ext->extowner;
 		if (version)
@@ -70,6 +105,8 @@ hg_extension_info(Oid *owner, char **version)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	if (found)
+		require_schema_owned_by(schema, extension_owner);
 	return found;
 }
 

@@ -1,8 +1,10 @@
 /*
  * hg_utility_hook.c
- *    A ProcessUtility hook that finishes DROP EXTENSION heimdall_gen: the
- *    heimdall_gen_admin role, which CREATE EXTENSION made (or adopted empty)
- *    and marked with a comment, goes with it.  A role is cluster-wide and
+ *    A ProcessUtility hook that guards the extension's schema (CREATE
+ *    EXTENSION adopts an existing one only if empty and the caller's; no one but its
+ *    owner takes strong locks on its tables) and finishes DROP EXTENSION
+ *    heimdall_gen: the heimdall_gen_admin role, which CREATE EXTENSION made
+ *    (or adopted empty) and marked with a comment, goes with it.  A role is cluster-wide and
  *    the extension is per database, so while another database still has the
  *    extension (its policies name the role, which PostgreSQL records as a
  *    shared dependency) DROP ROLE fails; the role is then kept, silently.
@@ -14,9 +16,14 @@
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/lsyscache.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "hg_sql.h"
 #include "hg_utility_hook.h"
 
 #define ADMIN_ROLE_MARKER "heimdall_gen: created by CREATE EXTENSION heimdall_gen"
@@ -78,6 +85,94 @@ drop_admin_role(void)
 	CurrentResourceOwner = owner;
 }
 
+/*
+ * CREATE EXTENSION heimdall_gen adopts a schema named heimdall_gen if one
+ * exists, with whatever is in it, and the extension's statements run with
+ * raised privileges under a search_path that includes it.  Adopted only
+ * when it is as the extension would make it: owned by the role creating
+ * the extension, empty, and no one else may create in it (the schema a
+ * DROP EXTENSION leaves behind).  Every name in the query is qualified:
+ * the caller's search_path is still in force here.
+ */
+static void
+refuse_unsafe_existing_schema(Node *parsetree)
+{
+	Oid			schema;
+	Oid			types[2] = {OIDOID, OIDOID};
+	Datum		args[2];
+	bool		isnull;
+	bool		safe;
+
+	if (!IsA(parsetree, CreateExtensionStmt) ||
+		strcmp(((CreateExtensionStmt *) parsetree)->extname, "heimdall_gen") != 0 ||
+		OidIsValid(get_extension_oid("heimdall_gen", true)))
+		return;
+	schema = get_namespace_oid("heimdall_gen", true);
+	if (!OidIsValid(schema))
+		return;
+	args[0] = ObjectIdGetDatum(schema);
+	args[1] = ObjectIdGetDatum(GetUserId());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(
+			"SELECT n.nspowner OPERATOR(pg_catalog.=) $2"
+			"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+			"                    WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass"
+			"                      AND d.refobjid OPERATOR(pg_catalog.=) n.oid)"
+			"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a"
+			"                    WHERE a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'"
+			"                      AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner)"
+			"  FROM pg_catalog.pg_namespace n WHERE n.oid OPERATOR(pg_catalog.=) $1",
+			2, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read schema heimdall_gen");
+	safe = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	SPI_finish();
+	if (!safe)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_SCHEMA),
+				 errmsg("schema \"heimdall_gen\" already exists, and is not empty, or not owned by you alone"),
+				 errdetail("CREATE EXTENSION heimdall_gen would adopt it, and the extension's statements, run with "
+						   "raised privileges, would call the functions and operators its owner or creators put there."),
+				 errhint("Drop or rename that schema, then create the extension.")));
+}
+
+/*
+ * LOCK TABLE in a mode stronger than ROW EXCLUSIVE on the extension's
+ * tables, by anyone but a superuser or the extension's owner: refused.
+ * Users hold table-level privileges on heimdall_gen.receivers (their own
+ * rows, under row-level security), which PostgreSQL takes as the right to
+ * lock the whole table in any mode: one role could block every other's
+ * start_job, pg_dump and ALTER EXTENSION for as long as it liked.
+ */
+static void
+refuse_strong_locks(Node *parsetree)
+{
+	LockStmt   *stmt;
+	Oid			schema;
+	Oid			extension_owner;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, LockStmt))
+		return;
+	stmt = (LockStmt *) parsetree;
+	if (stmt->mode <= RowExclusiveLock || superuser() || !hg_extension_info(&extension_owner, NULL) ||
+		GetUserId() == extension_owner)
+		return;
+	schema = get_namespace_oid("heimdall_gen", true);
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (OidIsValid(relid) && get_rel_namespace(relid) == schema)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to lock %s.%s in a mode stronger than ROW EXCLUSIVE",
+							get_namespace_name(schema), get_rel_name(relid)),
+					 errdetail("Such a lock would block every other role's use of heimdall_gen.")));
+	}
+}
+
 static void
 hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				   ProcessUtilityContext context, ParamListInfo params,
@@ -85,6 +180,9 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 {
 	bool		drop = drops_this_extension(pstmt->utilityStmt) &&
 		OidIsValid(get_extension_oid("heimdall_gen", true));
+
+	refuse_unsafe_existing_schema(pstmt->utilityStmt);
+	refuse_strong_locks(pstmt->utilityStmt);
 
 	if (prev_utility_hook)
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);

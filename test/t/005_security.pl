@@ -156,6 +156,50 @@ like($node->safe_psql('postgres', "SELECT error FROM heimdall_gen.jobs WHERE job
 	qr/owner role no longer exists/, 'saying why');
 ok(!server_crashed(), 'the server still never crashed');
 
+# -- a schema named heimdall_gen made before CREATE EXTENSION (by a role with
+# CREATE on the database) is not adopted: its owner could have planted an
+# operator there that the extension's statements, run as a superuser, would
+# call.  And an extension whose schema came to belong to another role
+# refuses to run.
+$node->safe_psql('postgres', 'CREATE ROLE planter LOGIN; CREATE DATABASE db4; GRANT CREATE ON DATABASE db4 TO planter');
+$node->safe_psql('db4', q{
+	SET ROLE planter;
+	CREATE SCHEMA heimdall_gen;
+	CREATE FUNCTION heimdall_gen.pwn(a regrole, b regrole) RETURNS boolean LANGUAGE plpgsql AS $$
+	BEGIN EXECUTE 'ALTER ROLE planter SUPERUSER'; RETURN a::oid OPERATOR(pg_catalog.=) b::oid; END $$;
+	CREATE OPERATOR heimdall_gen.= (LEFTARG = regrole, RIGHTARG = regrole, FUNCTION = heimdall_gen.pwn)});
+($rc, $out, $err) = $node->psql('db4', 'CREATE EXTENSION heimdall_gen');
+like($err, qr/schema "heimdall_gen" already exists, and is not empty, or not owned by you alone/, "CREATE EXTENSION refuses another role's schema")
+  or diag($err);
+is($node->safe_psql('db4', "SELECT count(*) FROM pg_extension WHERE extname = 'heimdall_gen'"), '0',
+	'and installs nothing');
+# handed to the superuser, it still holds what was planted
+$node->safe_psql('db4', 'ALTER SCHEMA heimdall_gen OWNER TO postgres');
+($rc, $out, $err) = $node->psql('db4', 'CREATE EXTENSION heimdall_gen');
+like($err, qr/schema "heimdall_gen" already exists, and is not empty/, 'nor a schema with planted objects, whoever owns it')
+  or diag($err);
+# empty and the superuser's, but another role may create in it
+$node->safe_psql('db4', 'DROP SCHEMA heimdall_gen CASCADE; CREATE SCHEMA heimdall_gen; GRANT CREATE ON SCHEMA heimdall_gen TO planter');
+($rc, $out, $err) = $node->psql('db4', 'CREATE EXTENSION heimdall_gen');
+like($err, qr/schema "heimdall_gen" already exists, and is not empty, or not owned by you alone/,
+	'nor an empty one another role may create in') or diag($err);
+$node->safe_psql('db4', 'DROP SCHEMA heimdall_gen CASCADE; CREATE EXTENSION heimdall_gen');
+$node->safe_psql('db4', 'ALTER SCHEMA heimdall_gen OWNER TO planter');
+$node->safe_psql('db4', q{
+	SET ROLE planter;
+	CREATE FUNCTION heimdall_gen.pwn(a regrole, b regrole) RETURNS boolean LANGUAGE plpgsql AS $$
+	BEGIN EXECUTE 'ALTER ROLE planter SUPERUSER'; RETURN a::oid OPERATOR(pg_catalog.=) b::oid; END $$;
+	CREATE OPERATOR heimdall_gen.= (LEFTARG = regrole, RIGHTARG = regrole, FUNCTION = heimdall_gen.pwn)});
+for my $call ('SELECT heimdall_gen.event_channel()', "SELECT heimdall_gen.start_job('x', 1)",
+	'SELECT heimdall_gen.cancel_job(1)')
+{
+	($rc, $out, $err) = $node->psql('db4', "SET ROLE planter; $call");
+	like($err, qr/the schema of extension heimdall_gen is owned by role "planter"/,
+		"a schema owned by another role: '$call' refuses to run") or diag($err);
+}
+is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'planter'"), 'f',
+	'the planted operator never ran');
+
 # -- a worker crash: the server restarts, serves, and stops on a fast shutdown
 my $jx = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('crash', 100000, 5, '$small')");
 ok(wait_samples($node, $jx, 2), 'a job runs');
