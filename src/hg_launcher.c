@@ -104,8 +104,11 @@ fail_queued_job(int64 job_id, const char *error)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		args[2] = {Int64GetDatum(job_id), CStringGetTextDatum(error)};
 
-	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), "
-							  "error = $2 WHERE job_id = $1 AND status = 'queued' RETURNING owner",
+	/* a row someone holds locked is left for a later round: the launcher never waits for a user */
+	if (SPI_execute_with_args("WITH c AS (SELECT job_id FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'queued' "
+							  "           FOR NO KEY UPDATE SKIP LOCKED) "
+							  "UPDATE heimdall_gen.jobs j SET status = 'failed', finished_at = pg_catalog.now(), "
+							  "error = $2 FROM c WHERE j.job_id = c.job_id AND j.status = 'queued' RETURNING j.owner",
 							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not fail job " INT64_FORMAT, job_id);
 	ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " failed: %s", job_id, error)));
@@ -152,11 +155,17 @@ requeue_orphaned_jobs(void)
 		LWLockRelease(hg_shared->lock);
 		if (slot >= 0)
 			continue;
-		/* WHERE status = 'running' is re-checked on the newest row: a worker that just finished wins */
+		/*
+		 * WHERE status = 'running' is re-checked on the newest row: a worker
+		 * that just finished wins.  A row someone holds locked (its owner
+		 * may, with SELECT ... FOR UPDATE) is skipped until a later round:
+		 * waiting for it would stop the scheduling of every role's jobs.
+		 */
 		if (SPI_execute_with_args(
 								  "WITH c AS (SELECT job_id, CASE WHEN restart_point = samples_done "
 								  "                              THEN restarts_at_point + 1 ELSE 1 END AS at_point "
-								  "             FROM heimdall_gen.jobs WHERE job_id = $1) "
+								  "             FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'running' "
+								  "              FOR NO KEY UPDATE SKIP LOCKED) "
 								  "UPDATE heimdall_gen.jobs j SET restarts = j.restarts + 1, "
 								  "       restart_point = j.samples_done, restarts_at_point = c.at_point, "
 								  "       status = CASE WHEN c.at_point >= $2 THEN 'failed' ELSE 'queued' END, "

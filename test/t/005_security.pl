@@ -156,6 +156,30 @@ like($node->safe_psql('postgres', "SELECT error FROM heimdall_gen.jobs WHERE job
 	qr/owner role no longer exists/, 'saying why');
 ok(!server_crashed(), 'the server still never crashed');
 
+# -- a role that holds its own job's row locked (FOR UPDATE: the hand-cancel
+# grant allows it) and ends that job's worker must not stop the launcher,
+# which requeues such orphans: other jobs still start
+my $locked = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('lock_own', 100000, 8, '$small')");
+ok(wait_samples($node, $locked, 1), 'a job runs');
+my $holder = $node->background_psql('postgres');
+$holder->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $locked FOR UPDATE");
+my $locked_pid = worker_pid($node, $locked);
+is($node->safe_psql('postgres', "SELECT backend_type FROM pg_stat_activity WHERE pid = $locked_pid"),
+	'heimdall_gen worker', "pid $locked_pid is a worker of this cluster");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($locked_pid)");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM heimdall_gen.worker_slots() WHERE job_id = $locked"),
+	'its worker is gone, the job left running and its row locked');
+my $other = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('after_lock', 3, 9, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($other, '60 s')"), 'completed',
+	'another job still starts and completes');
+is(job_row($node, $locked, 'status'), 'running', 'the locked job waits, untouched');
+$holder->query_safe('COMMIT');
+$holder->quit;
+$node->safe_psql('postgres', 'SELECT heimdall_gen._wake_launcher()');
+ok($node->poll_query_until('postgres', "SELECT restarts = 1 FROM heimdall_gen.jobs WHERE job_id = $locked"),
+	'once the lock is gone it is requeued and resumes');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($locked, wait => true)");
+
 # -- a schema named heimdall_gen made before CREATE EXTENSION (by a role with
 # CREATE on the database) is not adopted: its owner could have planted an
 # operator there that the extension's statements, run as a superuser, would
