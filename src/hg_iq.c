@@ -31,11 +31,17 @@ PG_FUNCTION_INFO_V1(hg_iq);
 PG_FUNCTION_INFO_V1(hg_free_iq);
 PG_FUNCTION_INFO_V1(hg_split_of_sql);
 
-/* The last attempt this backend regenerated, and the config it used. */
+/*
+ * The last attempt this backend regenerated, and the config it used.  It
+ * is keyed on the dataset's id, seed and params together: an id alone is
+ * reused (DROP and CREATE EXTENSION start the identity again), and a
+ * cache keyed on it served a new dataset the IQ of the old one.
+ */
 typedef struct RegenCache
 {
 	int64		dataset_id;		/* -1: nothing cached */
 	int64		seed;
+	Jsonb	   *params;			/* a copy, in TopMemoryContext; NULL: none */
 	hg_config	cfg;
 	hg_workspace *ws;
 	int64		sample_idx;		/* -1: no attempt in ws */
@@ -54,7 +60,9 @@ hg_regenerate(int64 dataset_id, int64 seed, Jsonb *params, int64 sample_idx)
 		cache->dataset_id = -1;
 		cache->sample_idx = -1;
 	}
-	if (cache->dataset_id != dataset_id || cache->seed != seed)
+	/* jsonb is stored canonically (keys sorted, no duplicates): equal params, equal bytes */
+	if (cache->dataset_id != dataset_id || cache->seed != seed || cache->params == NULL ||
+		VARSIZE(cache->params) != VARSIZE(params) || memcmp(cache->params, params, VARSIZE(params)) != 0)
 	{
 		hg_config  *cfg = palloc(sizeof(hg_config));
 
@@ -63,9 +71,14 @@ hg_regenerate(int64 dataset_id, int64 seed, Jsonb *params, int64 sample_idx)
 		cache->ws = NULL;
 		cache->dataset_id = -1;
 		cache->sample_idx = -1;
+		if (cache->params)
+			pfree(cache->params);
+		cache->params = NULL;
 		cache->ws = hg_workspace_create(cfg);
 		if (cache->ws == NULL)
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		cache->params = MemoryContextAlloc(TopMemoryContext, VARSIZE(params));
+		memcpy(cache->params, params, VARSIZE(params));
 		cache->cfg = *cfg;
 		cache->seed = seed;
 		cache->dataset_id = dataset_id;

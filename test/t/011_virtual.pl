@@ -143,5 +143,26 @@ my $first = $node->safe_psql('postgres', "SELECT min(sample_idx) FROM heimdall_g
 ($rc, $out, $err) = $node->psql('postgres', "SET ROLE other; SELECT heimdall_gen.iq($vid, $first, 0)");
 like($err, qr/dataset $vid does not exist/, 'another role\'s dataset does not exist for it');
 
+# the regeneration cache of a session is keyed on the dataset's params, not
+# its id alone: DROP and CREATE EXTENSION start the ids again, and a new
+# dataset with an old id and seed must not be served the old one's IQ
+my $session = $node->background_psql('postgres');
+my $iq_of_first = q{SELECT d.dataset_id || ' ' || length(heimdall_gen.iq(d.dataset_id, s.sample_idx, 0))
+	  FROM heimdall_gen.datasets d JOIN heimdall_gen.samples s USING (dataset_id)
+	 WHERE d.name = '%s' ORDER BY s.sample_idx LIMIT 1};
+$session->query_safe('DROP EXTENSION heimdall_gen; CREATE EXTENSION heimdall_gen');
+my $job_a = $session->query_safe(q{SELECT heimdall_gen.start_job('cache_a', 2, 77, '{"duration_ms": 10, "iq_storage": "virtual"}')});
+$session->query_safe("SELECT heimdall_gen.wait_job($job_a, '60 s')");
+my ($id_a, $len_a) = split / /, $session->query_safe(sprintf($iq_of_first, 'cache_a'));
+$session->query_safe('DROP EXTENSION heimdall_gen; CREATE EXTENSION heimdall_gen');
+my $job_b = $session->query_safe(q{SELECT heimdall_gen.start_job('cache_b', 2, 77, '{"duration_ms": 20, "iq_storage": "virtual"}')});
+$session->query_safe("SELECT heimdall_gen.wait_job($job_b, '60 s')");
+my ($id_b, $len_b) = split / /, $session->query_safe(sprintf($iq_of_first, 'cache_b'));
+$session->quit;
+is($id_b, $id_a, "the new dataset has the old one's id ($id_a)");
+is($len_b, 2 * $len_a, "and its own IQ in the same session: twice as long for twice the duration ($len_a -> $len_b bytes)");
+is($len_b, $node->safe_psql('postgres', sprintf($iq_of_first, 'cache_b') =~ s/d.dataset_id \|\| ' ' \|\| //r),
+	'the length a new session reads');
+
 $node->stop;
 done_testing();
