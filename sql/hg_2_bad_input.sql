@@ -38,6 +38,14 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"receiver_network": "empty"}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 95, "lon": 8}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8, "antenna": "whip"}]}')$$);
+-- an area of no extent (every receiver and the transmitter on one spot), unknown
+-- or missing receiver keys, two receivers of one name, a layout that fixed receivers would override
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"area_lat_min": 45, "area_lat_max": 45, "area_lon_min": 7, "area_lon_max": 7}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"area_lon_min": 7, "area_lon_max": 7.0000001}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8, "altitude_m": 300}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "a", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "uniform", "fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(987654)$$);

@@ -111,7 +111,8 @@ add_receiver(hg_config *cfg, const char *name, double lat, double lon, double al
 
 	memset(&rx, 0, sizeof(rx));
 	if (name == NULL || strlen(name) < 1 || strlen(name) >= HG_RX_NAME_LEN)
-		bad_params(psprintf("receiver name \"%s\" must be 1 to %d characters", name ? name : "", HG_RX_NAME_LEN - 1));
+		bad_params(psprintf("receiver name \"%s\" must be 1 to %d bytes long (UTF-8)", name ? name : "",
+							HG_RX_NAME_LEN - 1));
 	strlcpy(rx.name, name, sizeof(rx.name));
 	rx.lat_deg = lat;
 	rx.lon_deg = lon;
@@ -124,8 +125,36 @@ add_receiver(hg_config *cfg, const char *name, double lat, double lon, double al
 		bad_params(err);
 }
 
+/* Every key of receiver object c is one the model knows; lat and lon are given. */
 static void
-add_inline_receivers(hg_config *cfg, JsonbValue *value)
+check_receiver_keys(JsonbContainer *c, int index)
+{
+	static const char *const known[] = {"name", "lat", "lon", "alt_m", "antenna", "azimuth_deg"};
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int			k;
+
+		if (tok != WJB_KEY)
+			continue;
+		for (k = 0; k < (int) lengthof(known); k++)
+			if (strlen(known[k]) == (size_t) v.val.string.len &&
+				memcmp(known[k], v.val.string.val, v.val.string.len) == 0)
+				break;
+		if (k == (int) lengthof(known))
+			bad_params(psprintf("fixed_receivers[%d] has an unknown key \"%.*s\"; a receiver has "
+								"name, lat, lon, alt_m, antenna, azimuth_deg", index,
+								Min(v.val.string.len, 40), v.val.string.val));
+	}
+	if (receiver_field(c, "lat") == NULL || receiver_field(c, "lon") == NULL)
+		bad_params(psprintf("fixed_receivers[%d] needs lat and lon", index));
+}
+
+static void
+add_inline_receivers(hg_config *cfg, JsonbValue *value, bool check_keys)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -146,6 +175,8 @@ add_inline_receivers(hg_config *cfg, JsonbValue *value)
 		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
 			bad_params(psprintf("fixed_receivers[%d] must be an object", index));
 		c = v.val.binary.data;
+		if (check_keys)
+			check_receiver_keys(c, index);
 		name = receiver_field(c, "name");
 		ant = receiver_field(c, "antenna");
 		if (name == NULL || name->type != jbvString)
@@ -201,9 +232,46 @@ add_network_receivers(hg_config *cfg, JsonbValue *value)
 	SPI_finish();
 }
 
+/*
+ * What params a user gives now must also be, beyond what the model checks:
+ * not what params stored with a dataset are held to, which must stay
+ * readable (and regenerable) as they were made.
+ *  - receivers and transmitter drawn in an area of no extent all stand on
+ *    one spot: their bearings, and the GDOP that filters samples, are then
+ *    rounding noise;
+ *  - two fixed receivers of one name could not be told apart in the data;
+ *  - an explicit rx_layout other than fixed beside fixed receivers would be
+ *    silently replaced.
+ */
+#define MIN_AREA_SPAN_DEG 0.001
+
+static void
+check_new_params(const hg_config *cfg, const char *explicit_layout)
+{
+	int			i,
+				j;
+
+	if (cfg->rx_layout != HG_LAYOUT_FIXED &&
+		(cfg->area_lat_max - cfg->area_lat_min < MIN_AREA_SPAN_DEG ||
+		 cfg->area_lon_max - cfg->area_lon_min < MIN_AREA_SPAN_DEG))
+		bad_params(psprintf("the area (\"area_lat_min\" .. \"area_lat_max\", \"area_lon_min\" .. \"area_lon_max\") "
+							"must span at least %g degrees in latitude and in longitude, not %.10g and %.10g "
+							"(receivers and transmitter are drawn in it)", MIN_AREA_SPAN_DEG,
+							cfg->area_lat_max - cfg->area_lat_min, cfg->area_lon_max - cfg->area_lon_min));
+	for (i = 0; i < cfg->n_fixed_rx; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->fixed_rx[i].name, cfg->fixed_rx[j].name) == 0)
+				bad_params(psprintf("receiver name \"%s\" appears twice", cfg->fixed_rx[i].name));
+	if (explicit_layout != NULL && cfg->n_fixed_rx > 0 && strcmp(explicit_layout, "\"fixed\"") != 0)
+		bad_params(psprintf("\"rx_layout\": %s does not go with fixed receivers (\"fixed_receivers\" or "
+							"\"receiver_network\"): leave it out, or make it \"fixed\"", explicit_layout));
+}
+
 void
 hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 {
+	char	   *explicit_layout = NULL;
+
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
@@ -222,8 +290,10 @@ hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 		else if (tok == WJB_VALUE && key != NULL)
 		{
+			if (strcmp(key, "rx_layout") == 0)
+				explicit_layout = json_text(&v);
 			if (strcmp(key, "fixed_receivers") == 0)
-				add_inline_receivers(cfg, &v);
+				add_inline_receivers(cfg, &v, allow_network);
 			else if (strcmp(key, "receiver_network") == 0 && allow_network)
 				add_network_receivers(cfg, &v);
 			else if (strcmp(key, "receiver_network") == 0)
@@ -244,6 +314,8 @@ hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 							 "SELECT heimdall_gen.resolve_params() lists them with their defaults.")));
 		bad_params(err);
 	}
+	if (allow_network)
+		check_new_params(cfg, explicit_layout);
 }
 
 Jsonb *

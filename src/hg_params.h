@@ -19,6 +19,8 @@
  * Fill cfg (initialised to defaults first) from params; ERROR on bad input.
  * A "receiver_network" is looked up among the current role's networks when
  * allow_network, else refused (stored params hold their receivers inline).
+ * allow_network also marks params a user gives now, held to checks that
+ * params stored with a dataset are not (they must stay readable as made).
  */
 extern void hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network);
 
