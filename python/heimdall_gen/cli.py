@@ -73,7 +73,8 @@ def cmd_watch(args) -> int:
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
         pgconn = conn.pgconn
         last_event = time.monotonic()
-        while not all(status[j] in FINAL for j in args.job_ids):
+        # a paused job waits for someone's resume_job: stop watching it (exit 5) rather than wait forever
+        while not all(status[j] in FINAL or status[j] == "paused" for j in args.job_ids):
             wait = 60.0
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())

@@ -51,6 +51,8 @@ def test_pause_resume_cancel(dsn, conn):
     assert cli(dsn, "pause", str(job)).returncode == 0
     assert conn.execute("SELECT status FROM heimdall_gen.jobs WHERE job_id = %s", (job,)).fetchone()[0] == "paused"
     assert cli(dsn, "watch", str(job), "--timeout", "1", "-q").returncode == 5
+    # without a timeout too: a paused job waits for someone's resume, watch does not wait with it
+    assert cli(dsn, "watch", str(job), "-q", timeout=30).returncode == 5
     assert cli(dsn, "resume", str(job)).returncode == 0
     r = cli(dsn, "cancel", str(job), "--wait")
     assert r.returncode == 0 and "cancelled" in r.stdout
