@@ -400,18 +400,35 @@ describe_enum(const param_def *p, char *buf, size_t len)
 								  k == 0 ? "" : ", ", p->enum_names[k]);
 }
 
+/*
+ * The value as an error message shows it: its first 40 characters, so
+ * that the allowed range after it is not cut off (1e308 arrives as a
+ * 309-digit number).
+ */
+static const char *
+shown_value(const char *value, char *buf, size_t len)
+{
+	if (strlen(value) <= 40)
+		return value;
+	snprintf(buf, len, "%.40s...", value);
+	return buf;
+}
+
 bool
 hg_config_set(hg_config *cfg, const char *key, const char *value,
 			  char *errmsg, size_t errmsg_len)
 {
 	const param_def *p;
 	char		text[64];
+	char		shown_buf[48];
+	const char *shown;
 	char	   *end;
 	double		v;
 	int			k;
 
 	if (key == NULL || value == NULL)
 		return set_error(errmsg, errmsg_len, "parameter name and value must not be null");
+	shown = shown_value(value, shown_buf, sizeof(shown_buf));
 	if (strcmp(key, "split_ratios") == 0)
 		return set_split_ratios_json(cfg, value, errmsg, errmsg_len);
 	p = find_param(key);
@@ -428,7 +445,7 @@ hg_config_set(hg_config *cfg, const char *key, const char *value,
 			else
 				return set_error(errmsg, errmsg_len,
 								 "parameter \"%s\" must be a boolean (true or false), not %s",
-								 key, value);
+								 key, shown);
 			break;
 
 		case PARAM_ENUM:
@@ -439,7 +456,7 @@ hg_config_set(hg_config *cfg, const char *key, const char *value,
 				describe_enum(p, allowed, sizeof(allowed));
 				return set_error(errmsg, errmsg_len,
 								 "parameter \"%s\" must be a string, one of %s, not %s",
-								 key, allowed, value);
+								 key, allowed, shown);
 			}
 			for (k = 0; k < p->n_enum; k++)
 				if (strcmp(text, p->enum_names[k]) == 0)
@@ -459,22 +476,22 @@ hg_config_set(hg_config *cfg, const char *key, const char *value,
 		case PARAM_DOUBLE:
 		case PARAM_INT:
 		default:
-			errno = 0;
 			v = strtod(value, &end);
-			if (end == value || *end != '\0' || errno == ERANGE || !isfinite(v) ||
+			/* an underflow (1e-320) is a tiny number, checked against the range below */
+			if (end == value || *end != '\0' || !isfinite(v) ||
 				value[0] == '"')
 				return set_error(errmsg, errmsg_len,
 								 "parameter \"%s\" must be %s between %.10g and %.10g, not %s",
 								 key, p->type == PARAM_INT ? "an integer" : "a number",
-								 p->min, p->max, value);
+								 p->min, p->max, shown);
 			if (p->type == PARAM_INT && v != floor(v))
 				return set_error(errmsg, errmsg_len,
 								 "parameter \"%s\" must be an integer between %.10g and %.10g, not %s",
-								 key, p->min, p->max, value);
+								 key, p->min, p->max, shown);
 			if (v < p->min || v > p->max)
 				return set_error(errmsg, errmsg_len,
 								 "parameter \"%s\" is out of range: %s is not between %.10g and %.10g",
-								 key, value, p->min, p->max);
+								 key, shown, p->min, p->max);
 			break;
 	}
 	store(cfg, p, v);
@@ -517,7 +534,7 @@ hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len)
 						 cfg->channel_bw_hz, cfg->sample_rate_hz);
 	if (n_iq < 64 || n_iq > HG_MAX_IQ_LENGTH)
 		return set_error(errmsg, errmsg_len,
-						 "parameters \"duration_ms\" and \"sample_rate_hz\" give %.0f complex samples per reception; allowed 64 to %d",
+						 "parameters \"duration_ms\" and \"sample_rate_hz\" give %.10g complex samples per reception; allowed 64 to %d",
 						 n_iq, HG_MAX_IQ_LENGTH);
 	if (cfg->weight_fm + cfg->weight_am + cfg->weight_cw + cfg->weight_fsk +
 		cfg->weight_bpsk + cfg->weight_qpsk <= 0.0)

@@ -80,6 +80,24 @@ test_bad_values_rejected_with_field_and_range(void)
 	expect_rejected("rx_layout", "\"circle\"", "\"uniform\", \"hexagonal\", \"fixed\"");
 	expect_rejected("rx_layout", "3", "string");
 	expect_rejected("inside_ratio", "1.5", "between 0 and 1");
+	/* a huge value is shown cut short, so that the range still fits in the message */
+	expect_rejected("duration_ms", "1000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+					"is not between 1 and 2000");
+	expect_rejected("duration_ms", "1e-400", "is not between 1 and 2000");
+}
+
+/* A number too small for a double is a tiny number, in range or not: not a malformed one. */
+static void
+test_underflow_is_a_small_number(void)
+{
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN] = "";
+
+	hg_config_init(&c);
+	HG_CHECK(hg_config_set(&c, "weight_fm", "1e-320", err, sizeof(err)), "1e-320 refused: %s", err);
+	HG_CHECK(c.weight_fm > 0 && c.weight_fm < 1e-300, "weight_fm %g", c.weight_fm);
+	HG_CHECK(hg_config_set(&c, "weight_am", "1e-400", err, sizeof(err)), "1e-400 refused: %s", err);
+	HG_CHECK(c.weight_am == 0, "weight_am %g", c.weight_am);
 }
 
 static void
@@ -111,6 +129,8 @@ test_cross_field_constraints(void)
 	expect_invalid("weight_fm", "0", NULL, NULL, "modulation weight");
 	expect_invalid("min_receivers", "8", "rx_count_max", "7", "\"min_receivers\"");
 	expect_invalid("duration_ms", "1", NULL, NULL, "complex samples");
+	/* the count shown is the one refused, not rounded into the allowed range */
+	expect_invalid("sample_rate_hz", "1000000", "duration_ms", "262.1445", "give 262144.5 complex samples");
 
 	/* an empty or too small fixed network */
 	hg_config_init(&c);
@@ -227,6 +247,7 @@ main(void)
 	HG_RUN(test_defaults_follow_signal_model);
 	HG_RUN(test_set_valid_values);
 	HG_RUN(test_bad_values_rejected_with_field_and_range);
+	HG_RUN(test_underflow_is_a_small_number);
 	HG_RUN(test_cross_field_constraints);
 	HG_RUN(test_resolved_json_round_trip);
 	HG_RUN(test_receiver_name_with_control_characters);
