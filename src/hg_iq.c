@@ -217,9 +217,7 @@ hg_free_iq(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* the caller's own dataset (row-level security lets admins see others', not free them) */
-	if (SPI_execute_with_args("SELECT d.dataset_id, d.seed, d.params, d.model_version, "
-							  "       EXISTS (SELECT 1 FROM heimdall_gen.jobs j WHERE j.dataset_id = d.dataset_id "
-							  "               AND j.status IN ('queued', 'running', 'paused')) "
+	if (SPI_execute_with_args("SELECT d.dataset_id, d.seed, d.params, d.model_version "
 							  "  FROM heimdall_gen.datasets d "
 							  " WHERE d.name = $1 AND d.owner = heimdall_gen.current_role_id()",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -232,14 +230,29 @@ hg_free_iq(PG_FUNCTION_ARGS)
 	seed = DatumGetInt64(hg_spi_get_notnull(0, 2, "datasets.seed"));
 	params = DatumGetJsonbPCopy(hg_spi_get_notnull(0, 3, "datasets.params"));
 	require_model_version(name, DatumGetInt32(hg_spi_get_notnull(0, 4, "datasets.model_version")));
-	if (DatumGetBool(hg_spi_get_notnull(0, 5, "busy")))
+
+	/*
+	 * The dataset's row stays locked until this transaction ends: start_job
+	 * locks it too, so no job can begin adding IQ that this call has not
+	 * compared before its UPDATE frees it.  Then no job may be under way.
+	 */
+	id_arg[0] = Int64GetDatum(dataset_id);
+	if (hg_spi_as_owner("SELECT EXISTS (SELECT 1 FROM heimdall_gen.jobs j WHERE j.dataset_id = d.dataset_id "
+						"               AND j.status IN ('queued', 'running', 'paused')) "
+						"  FROM heimdall_gen.datasets d WHERE d.dataset_id = $1 FOR UPDATE OF d",
+						1, id_type, id_arg, NULL, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock dataset \"%s\"", name);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("dataset \"%s\" does not exist", name)));
+	if (DatumGetBool(hg_spi_get_notnull(0, 1, "busy")))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("dataset \"%s\" is being written by a job", name),
 				 errhint("Wait for the job to end, or cancel it.")));
 
 	/* one reception at a time through a cursor: a dataset's IQ may not fit in memory */
-	id_arg[0] = Int64GetDatum(dataset_id);
 	plan = SPI_prepare("SELECT r.sample_idx, r.rx_idx, r.iq FROM heimdall_gen.receptions r "
 					   " WHERE r.dataset_id = $1 AND r.iq IS NOT NULL ORDER BY r.sample_idx, r.rx_idx",
 					   1, id_type);

@@ -112,6 +112,23 @@ is(read_checksum('virtual_ref'), $before, 'materialized bytes are the regenerate
 ok($node->safe_psql('postgres', "SELECT heimdall_gen.free_iq('virtual_ref')") > 0, 'free_iq frees them again');
 is(read_checksum('virtual_ref'), $before, 'and iq() still reads the same bytes');
 
+# free_iq holds the dataset's row until its transaction ends: a start_job
+# extending the dataset meanwhile waits, so no job adds IQ that free_iq has
+# not compared before freeing it
+my $freer = $node->background_psql('postgres');
+$freer->query_safe("BEGIN; SELECT heimdall_gen.free_iq('virtual_ref')");
+my $extender = $node->background_psql('postgres');
+$extender->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.start_job(name, 1, seed, params) FROM heimdall_gen.datasets WHERE name = 'virtual_ref';\n");
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE 'SELECT heimdall_gen.start_job(name, 1,%' AND wait_event_type = 'Lock'}),
+	'a start_job on the dataset waits for free_iq to commit');
+$freer->query_safe('COMMIT');
+$freer->quit;
+my $extension_job = $extender->query_safe('SELECT 1') =~ /^(\d+)/ ? $1 : 0;
+$extender->quit;
+ok($extension_job > 0, "then it starts its job ($extension_job)");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($extension_job, '120 s')"), 'completed', 'which completes');
+
 # a tampered stored reception: free_iq refuses, names it, frees nothing
 $node->safe_psql('postgres', q{UPDATE heimdall_gen.receptions SET iq = overlay(iq placing '\x01'::bytea from 9)
 	WHERE dataset_id = (SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'stored_fm')
