@@ -46,6 +46,12 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receive
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "a", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "uniform", "fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
+-- local_enu: coordinates that are not coordinates, named
+SELECT pg_temp.try($$SELECT heimdall_gen.local_enu(95, 7, 0, 45, 7, 0)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.local_enu(45, 7, 0, 'NaN', 7, 0)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.local_enu(45, 7, 0, 45, 'Infinity', 0)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.local_enu(45, 7, 1e308, 45, 7, 0)$$);
+SELECT pg_catalog.round(e::numeric, 3) FROM unnest(heimdall_gen.local_enu(45, 7, 0, 45, 7.001, 10)) e;
 SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(987654)$$);

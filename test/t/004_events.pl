@@ -116,5 +116,29 @@ ok($running < $first_progress && $first_progress < $completed, 'progress comes b
 my ($final) = grep { $_->{job_id} == $done_job && ($_->{status} // '') eq 'completed' } @events;
 is($final->{samples_done}, 40, 'the completed event says how far the job got');
 
+# a hand UPDATE of the status of a job no worker runs (queued or paused) is
+# an event too, and its row says how far the job got; such UPDATEs by the
+# job's owner (the extension's own functions send their events themselves)
+$node->safe_psql('postgres', 'CREATE ROLE hand LOGIN');
+my ($hand_out, $hand_err) = ('', '');
+$node->psql('postgres', q{
+SET ROLE hand;
+SELECT heimdall_gen.event_channel() AS channel \gset
+LISTEN :channel;
+BEGIN;
+SELECT heimdall_gen.start_job('hand_queued', 100000, 3, '} . $HeimdallTest::SMALL . q{') AS hand_job \gset
+UPDATE heimdall_gen.jobs SET status = 'paused' WHERE job_id = :hand_job;
+COMMIT;
+UPDATE heimdall_gen.jobs SET status = 'cancelled' WHERE job_id = :hand_job;
+SELECT pg_sleep(0.2);
+SELECT 'hand_job=' || :hand_job;
+}, stdout => \$hand_out, stderr => \$hand_err, on_error_die => 1);
+my ($hand_job) = $hand_out =~ /hand_job=(\d+)/;
+my @hand_events = map { decode_json($_) } $hand_out =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/mg;
+is(join(',', map { $_->{status} } grep { $_->{job_id} == $hand_job && $_->{event} eq 'status' } @hand_events),
+	'queued,paused,cancelled', 'hand pause and hand cancel of a job without worker: each an event, in order');
+is($node->safe_psql('postgres', "SELECT status || ': ' || message FROM heimdall_gen.jobs WHERE job_id = $hand_job"),
+	'cancelled: cancelled at 0 of 100000 samples', 'and the row says how far it got');
+
 $node->stop;
 done_testing();
