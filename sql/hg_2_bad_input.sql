@@ -87,7 +87,13 @@ BEGIN READ ONLY;
 SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(1, wait => true)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(1)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(1)$$);
+-- nor start a job, drop or materialize a dataset, each named as such
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('ro', 1)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset('ro')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.materialize('ro')$$);
 COMMIT;
+-- a timeout too large to add to the current time is named
+SELECT heimdall_gen.wait_job(1, '1000000 years');
 -- nor may a REPEATABLE READ or SERIALIZABLE one cancel, pause or wait: the
 -- worker updates the job's row at every batch, which such a snapshot would
 -- miss; the job (paused here, so that it stays put) is left as it was

@@ -731,6 +731,13 @@ hg_wake_launcher(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* "timestamp out of range" from a huge timeout: say which argument */
+static void
+timeout_context(void *arg)
+{
+	errcontext("wait_job's timeout, added to the current time");
+}
+
 Datum
 hg_wait_job(PG_FUNCTION_ARGS)
 {
@@ -747,9 +754,15 @@ hg_wait_job(PG_FUNCTION_ARGS)
 	job_id = PG_GETARG_INT64(0);
 	args[0] = Int64GetDatum(job_id);
 	if (has_deadline)
+	{
+		ErrorContextCallback context = {.previous = error_context_stack, .callback = timeout_context};
+
+		error_context_stack = &context;
 		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 														   TimestampTzGetDatum(GetCurrentTimestamp()),
 														   PG_GETARG_DATUM(1)));
+		error_context_stack = context.previous;
+	}
 	require_read_committed("wait_job", "In a snapshot-isolated transaction the job's status would never change.");
 	require_shared_memory();
 	hg_require_current_schema();
@@ -883,6 +896,7 @@ hg_start_job(PG_FUNCTION_ARGS)
 
 	require_shared_memory();
 	hg_require_current_schema();
+	PreventCommandIfReadOnly("start_job()");
 	require_served_database();
 	for (k = 0; k < 4; k++)
 	{
@@ -907,6 +921,7 @@ hg_drop_dataset(PG_FUNCTION_ARGS)
 	Datum		removed;
 
 	hg_require_current_schema();
+	PreventCommandIfReadOnly("drop_dataset()");
 	removed = call_internal("SELECT heimdall_gen._drop_dataset($1, $2)", 2, types, args, nulls,
 							&isnull, sizeof(int64), FLOAT8PASSBYVAL);
 	if (isnull)
@@ -942,6 +957,7 @@ hg_materialize(PG_FUNCTION_ARGS)
 
 	require_shared_memory();
 	hg_require_current_schema();
+	PreventCommandIfReadOnly("materialize()");
 	require_served_database();
 	job = call_internal("SELECT heimdall_gen._materialize($1, $2)", 2, types, args, NULL,
 						&isnull, sizeof(int64), FLOAT8PASSBYVAL);

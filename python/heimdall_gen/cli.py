@@ -32,6 +32,9 @@ def _conn(args) -> psycopg.Connection:
 
 
 def cmd_start(args) -> int:
+    if not 1 <= args.num_samples <= 10_000_000:
+        print(f"heimdall-gen: num_samples must be between 1 and 10000000, not {args.num_samples}", file=sys.stderr)
+        return EXIT_USAGE
     with _conn(args) as conn:
         job = conn.execute("SELECT heimdall_gen.start_job(%s, %s, %s, %s::jsonb)",
                            (args.dataset, args.num_samples, args.seed, args.params)).fetchone()[0]

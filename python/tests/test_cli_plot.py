@@ -21,6 +21,8 @@ def test_help_and_usage(dsn):
         assert r.returncode == 0 and "usage: heimdall-gen " + c in r.stdout
     assert cli(dsn, "frobnicate").returncode == 2
     assert cli(dsn, "watch", "999999", "-q").returncode == 1
+    r = cli(dsn, "start", "pyt_too_many", "3000000000")
+    assert r.returncode == 2 and "between 1 and 10000000" in r.stderr
 
 
 def test_start_watch_list_export_plot(tmp_path, dsn):
