@@ -255,12 +255,18 @@ note_slot_wanted(void)
 	hg_shared->launchers[my_index].wants_slot = true;
 }
 
-/* Claim a free slot for the job; -1 when all are busy or the job still has one. */
+/*
+ * Claim a free slot for the job; -1 when all are busy, the job still has
+ * one, or its owner already holds heimdall_gen.max_workers_per_role (in
+ * any database: a role is the cluster's).  The end of one of that owner's
+ * jobs then wakes the launcher, as a freed slot does.
+ */
 static int
 claim_slot(int64 job_id, Oid owner, bool *busy)
 {
 	int			k;
 	int			free_slot = -1;
+	int			owners_slots = 0;
 
 	*busy = false;
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
@@ -269,6 +275,15 @@ claim_slot(int64 job_id, Oid owner, bool *busy)
 		note_slot_wanted();
 		LWLockRelease(hg_shared->lock);
 		return -1;				/* its previous worker is still winding down */
+	}
+	for (k = 0; k < hg_shared->n_slots; k++)
+		if (hg_shared->slots[k].in_use && hg_shared->slots[k].owner_oid == owner)
+			owners_slots++;
+	if (hg_max_workers_per_role > 0 && owners_slots >= hg_max_workers_per_role)
+	{
+		note_slot_wanted();
+		LWLockRelease(hg_shared->lock);
+		return -1;
 	}
 	for (k = 0; k < hg_shared->n_slots && free_slot < 0; k++)
 		if (!hg_shared->slots[k].in_use)
@@ -329,7 +344,11 @@ unrunnable_reason(HeapTuple t, TupleDesc d)
 	return NULL;
 }
 
-/* One worker per queued job, oldest first, while slots are free. */
+/*
+ * One worker per queued job while slots are free: the jobs of the roles
+ * with the fewest running jobs first, each role's oldest first (a role
+ * that queued many jobs does not keep the others waiting behind them all).
+ */
 static void
 start_queued_jobs(void)
 {
@@ -343,7 +362,12 @@ start_queued_jobs(void)
 					"  FROM heimdall_gen.jobs j "
 					"  LEFT JOIN pg_catalog.pg_roles r ON r.oid = j.owner "
 					"  LEFT JOIN heimdall_gen.datasets d ON d.dataset_id = j.dataset_id "
-					" WHERE j.status = 'queued' ORDER BY j.job_id LIMIT 1000", true, 0) != SPI_OK_SELECT)
+					"  LEFT JOIN (SELECT x.owner::pg_catalog.oid AS owner, count(*) AS n FROM heimdall_gen.jobs x "
+					"              WHERE x.status = 'running' GROUP BY 1) running ON running.owner = j.owner::pg_catalog.oid "
+					" WHERE j.status = 'queued' "
+					" ORDER BY coalesce(running.n, 0) + row_number() OVER (PARTITION BY j.owner::pg_catalog.oid ORDER BY j.job_id), "
+					"          j.job_id "
+					" LIMIT 1000", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read queued jobs");
 	n = SPI_processed;
 	for (i = 0; i < n; i++)

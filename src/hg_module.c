@@ -25,6 +25,7 @@ PG_MODULE_MAGIC;
 
 char	   *hg_database = NULL;
 int			hg_max_workers = 2;
+int			hg_max_workers_per_role = 0;
 int			hg_batch_size = 10;
 int			hg_commit_interval_ms = 1000;
 int			hg_max_restarts = 3;
@@ -121,6 +122,12 @@ _PG_init(void)
 							"Each running job uses one background worker; set max_worker_processes high enough.",
 							&hg_max_workers, 2, 1, 64,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.max_workers_per_role",
+							"Maximum number of jobs of one role generating at once (0: no limit).",
+							"Slots go to the roles with the fewest running jobs first; this also caps each role, "
+							"so that one role's long jobs cannot hold every slot.",
+							&hg_max_workers_per_role, 0, 0, 64,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("heimdall_gen.batch_size",
 							"Kept samples a worker writes per transaction.",
 							NULL, &hg_batch_size, 10, 1, 10000,

@@ -156,6 +156,27 @@ like($node->safe_psql('postgres', "SELECT error FROM heimdall_gen.jobs WHERE job
 	qr/owner role no longer exists/, 'saying why');
 ok(!server_crashed(), 'the server still never crashed');
 
+# -- slots are shared fairly: a freed slot goes to the role with the fewest
+# running jobs, not to the oldest queued job of a role that queued many;
+# heimdall_gen.max_workers_per_role caps each role
+$node->safe_psql('postgres', 'CREATE ROLE greedy LOGIN; CREATE ROLE modest LOGIN');
+my @greedy = map { $node->safe_psql('postgres', "SET ROLE greedy; SELECT heimdall_gen.start_job('greedy_$_', 100000, $_, '$small')") } 1 .. 3;
+ok(wait_samples($node, $greedy[0], 1) && wait_samples($node, $greedy[1], 1), "two of greedy's jobs hold both slots");
+my $modest = $node->safe_psql('postgres', "SET ROLE modest; SELECT heimdall_gen.start_job('modest_1', 100000, 4, '$small')");
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($greedy[0], wait => true)");
+ok(wait_samples($node, $modest, 1), "the freed slot goes to modest's job, queued after greedy's third");
+is(job_row($node, $greedy[2], 'status'), 'queued', "greedy's third job still waits");
+$node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.max_workers_per_role = 1; SELECT pg_reload_conf()');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($modest, wait => true)");
+$node->safe_psql('postgres', 'SELECT heimdall_gen._wake_launcher()');
+sleep 2;
+is(job_row($node, $greedy[2], 'status'), 'queued', 'with max_workers_per_role = 1, a free slot is not given to a role that holds one');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM heimdall_gen.worker_slots()'), '1', 'one slot stays free');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($greedy[1], wait => true)");
+ok(wait_samples($node, $greedy[2], 1), "once greedy's running job ends, its queued one starts");
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($greedy[2], wait => true)");
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.max_workers_per_role; SELECT pg_reload_conf()');
+
 # -- a role that holds its own job's row locked (FOR UPDATE: the hand-cancel
 # grant allows it) and ends that job's worker must not stop the launcher,
 # which requeues such orphans: other jobs still start
