@@ -33,6 +33,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #include "hg_guc.h"
 #include "hg_shmem.h"
@@ -407,12 +408,84 @@ start_queued_jobs(void)
 	}
 }
 
+/*
+ * Rows of a dropped role belong to no role.  A regrole column records no
+ * dependency: DROP ROLE succeeds and the rows keep the old OID, which
+ * pg_dump writes as a bare number and a restore into another cluster would
+ * hand to whichever role has that OID there (and a wrapped OID counter
+ * here).  So datasets and jobs of a role that no longer exists get owner 0
+ * ("-": admins see them, no one runs them; a queued one then fails), its
+ * receivers and event channel go.  Run when the set of roles has changed
+ * (a cheap signature of pg_roles), in a subtransaction: a failure is
+ * logged and retried, never the end of the launcher.
+ */
+static void
+forget_dropped_owners(void)
+{
+	static char *known_roles = NULL;
+	const char *statements[] = {
+		"UPDATE heimdall_gen.datasets d SET owner = 0 WHERE d.owner::pg_catalog.oid <> 0 "
+		"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = d.owner::pg_catalog.oid)",
+		"UPDATE heimdall_gen.jobs j SET owner = 0 WHERE j.owner::pg_catalog.oid <> 0 "
+		"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = j.owner::pg_catalog.oid)",
+		"DELETE FROM heimdall_gen.receivers v "
+		" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = v.owner::pg_catalog.oid)",
+		"DELETE FROM heimdall_gen.event_channels c "
+		" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = c.role_id::pg_catalog.oid)"};
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *signature;
+	int			k;
+
+	if (SPI_execute("SELECT pg_catalog.count(*)::pg_catalog.text || '/' || "
+					"       coalesce(pg_catalog.sum(r.oid::pg_catalog.int8), 0)::pg_catalog.text "
+					"  FROM pg_catalog.pg_roles r", true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read pg_roles");
+	signature = TextDatumGetCString(hg_spi_get_notnull(0, 1, "roles"));
+	if (known_roles != NULL && strcmp(known_roles, signature) == 0)
+		return;
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		uint64		changed = 0;
+
+		for (k = 0; k < (int) lengthof(statements); k++)
+		{
+			int			rc = SPI_execute(statements[k], false, 0);
+
+			if (rc != SPI_OK_UPDATE && rc != SPI_OK_DELETE)
+				elog(ERROR, "could not clear the rows of dropped roles");
+			changed += SPI_processed;
+		}
+		ReleaseCurrentSubTransaction();
+		if (changed > 0)
+			ereport(LOG, (errmsg("heimdall_gen: " UINT64_FORMAT " rows of dropped roles now belong to no role", changed)));
+		if (known_roles)
+			pfree(known_roles);
+		known_roles = MemoryContextStrdup(TopMemoryContext, signature);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING, (errmsg("heimdall_gen: could not clear the rows of dropped roles: %s", edata->message)));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+}
+
 static void
 one_round(void)
 {
 	hg_begin_transaction("heimdall_gen launcher: scheduling jobs");
 	if (extension_ready())
 	{
+		forget_dropped_owners();
 		requeue_orphaned_jobs();
 		start_queued_jobs();
 	}

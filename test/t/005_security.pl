@@ -156,6 +156,26 @@ like($node->safe_psql('postgres', "SELECT error FROM heimdall_gen.jobs WHERE job
 	qr/owner role no longer exists/, 'saying why');
 ok(!server_crashed(), 'the server still never crashed');
 
+# -- the rows of a dropped role belong to no role (owner 0): a regrole column
+# records no dependency, and a stale OID would be handed by a restore to
+# whichever role has it in the target cluster
+$node->safe_psql('postgres', 'CREATE ROLE leaver LOGIN');
+my $leaver_oid = $node->safe_psql('postgres', "SELECT oid FROM pg_roles WHERE rolname = 'leaver'");
+my $lj = $node->safe_psql('postgres', "SET ROLE leaver; SELECT heimdall_gen.start_job('leavers', 2, 1, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($lj, '60 s')"), 'completed', "a role's job completes");
+$node->safe_psql('postgres', q{SET ROLE leaver; SELECT heimdall_gen.event_channel();
+	INSERT INTO heimdall_gen.receivers (network, name, lat, lon) VALUES ('leaving', 'a', 45, 8)});
+$node->safe_psql('postgres', 'DROP ROLE leaver');
+$node->safe_psql('postgres', 'SELECT heimdall_gen._wake_launcher()');
+ok($node->poll_query_until('postgres', qq{
+	SELECT (SELECT owner::oid FROM heimdall_gen.datasets WHERE name = 'leavers') = 0
+	   AND (SELECT owner::oid FROM heimdall_gen.jobs WHERE job_id = $lj) = 0
+	   AND NOT EXISTS (SELECT 1 FROM heimdall_gen.receivers WHERE owner::oid = $leaver_oid)
+	   AND NOT EXISTS (SELECT 1 FROM heimdall_gen.event_channels WHERE role_id::oid = $leaver_oid)}),
+	"once the role is dropped, its dataset and job belong to no role, its receivers and channel are gone");
+is($node->safe_psql('postgres', q{SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d
+	USING (dataset_id) WHERE d.name = 'leavers'}), '2', 'the data itself stays');
+
 # -- slots are shared fairly: a freed slot goes to the role with the fewest
 # running jobs, not to the oldest queued job of a role that queued many;
 # heimdall_gen.max_workers_per_role caps each role
