@@ -15,6 +15,26 @@ use HeimdallTest;
 
 my $node = hg_node('cancel', 'heimdall_gen.sample_delay_ms' => 20);
 
+# after a call that must have changed nothing: the job still writes, and is running
+sub goes_on_generating
+{
+	my ($job, $after) = @_;
+	my $before = live_samples($node, $job);
+	sleep 0.5;
+	cmp_ok(live_samples($node, $job), '>', $before, "$after: the job goes on generating");
+	is(job_row($node, $job, 'status'), 'running', "$after: still running");
+}
+
+# send cancel_job(job, wait => true) from a background session; returns once the call waits for the worker
+sub send_waiting_cancel
+{
+	my ($session, $job, $what) = @_;
+	$session->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.cancel_job($job, wait => true);\n");
+	ok($node->poll_query_until('postgres', qq{
+		SELECT count(*) = 1 FROM pg_stat_activity
+		 WHERE query LIKE 'SELECT heimdall_gen.cancel_job($job,%' AND wait_event = 'Extension'}), $what);
+}
+
 # --- cancel while running, wait => true
 my $job = hg_start_job($node, 'fast', 100000, 1);
 # committed samples: a cancel keeps those and drops the open batch
@@ -145,20 +165,14 @@ ok(wait_samples($node, $ro, 1), 'a job is generating');
 	"BEGIN READ ONLY; SELECT heimdall_gen.cancel_job($ro, wait => true); COMMIT;", extra_params => ['-v', 'VERBOSITY=verbose']);
 like($stderr, qr/25006.*cannot execute cancel_job\(\) in a read-only transaction/s, 'cancel_job refused in a read-only transaction')
   or diag($stderr);
-my $before = live_samples($node, $ro);
-sleep 0.5;
-cmp_ok(live_samples($node, $ro), '>', $before, 'and the job goes on generating');
-is(job_row($node, $ro, 'status'), 'running', 'still running');
+goes_on_generating($ro, 'refused in a read-only transaction');
 # the same for a snapshot-isolated transaction, which could not see the worker's commits
 ($ret, $stdout, $stderr) = $node->psql('postgres',
 	"BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM heimdall_gen.jobs; SELECT pg_sleep(0.3); "
 	  . "SELECT heimdall_gen.cancel_job($ro, wait => true); COMMIT;");
 like($stderr, qr/cancel_job needs READ COMMITTED isolation/, 'cancel_job refused in a REPEATABLE READ transaction')
   or diag($stderr);
-$before = live_samples($node, $ro);
-sleep 0.5;
-cmp_ok(live_samples($node, $ro), '>', $before, 'and the job goes on generating');
-is(job_row($node, $ro, 'status'), 'running', 'still running');
+goes_on_generating($ro, 'refused in a REPEATABLE READ transaction');
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($ro, wait => true)");
 
 # --- the flag is raised before the job's row is read, but only for a caller
@@ -170,10 +184,7 @@ ok(wait_samples($node, $theirs, 1), 'a job of the superuser is generating');
 ($ret, $stdout, $stderr) = $node->psql('postgres',
 	"SET ROLE intruder; SELECT heimdall_gen.cancel_job($theirs, wait => true)");
 like($stderr, qr/permission denied to cancel job $theirs/, 'another role may not cancel it') or diag($stderr);
-$before = live_samples($node, $theirs);
-sleep 0.5;
-cmp_ok(live_samples($node, $theirs), '>', $before, 'and the job goes on generating');
-is(job_row($node, $theirs, 'status'), 'running', 'still running');
+goes_on_generating($theirs, "another role's cancel refused");
 # pg_signal_backend reaches an ordinary role's job, not a superuser's (as
 # pg_cancel_backend does not signal a superuser's process)
 for my $what ('cancel', 'pause', 'resume')
@@ -183,10 +194,7 @@ for my $what ('cancel', 'pause', 'resume')
 	like($stderr, qr/permission denied to $what job $theirs/, "pg_signal_backend may not $what a superuser's job")
 	  or diag($stderr);
 }
-$before = live_samples($node, $theirs);
-sleep 0.5;
-cmp_ok(live_samples($node, $theirs), '>', $before, 'and the job goes on generating');
-is(job_row($node, $theirs, 'status'), 'running', 'still running');
+goes_on_generating($theirs, 'pg_signal_backend refused');
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($theirs, wait => true)");
 $node->safe_psql('postgres', 'CREATE ROLE ordinary LOGIN');
 my $ordinary = $node->safe_psql('postgres',
@@ -219,10 +227,7 @@ for my $sql ("BEGIN; SELECT heimdall_gen.cancel_job($rb); ROLLBACK;",
 	"BEGIN; SAVEPOINT s; SELECT heimdall_gen.pause_job($rb); RELEASE SAVEPOINT s; SAVEPOINT t; ROLLBACK TO SAVEPOINT t; ROLLBACK;")
 {
 	$node->psql('postgres', $sql);
-	$before = live_samples($node, $rb);
-	sleep 0.5;
-	cmp_ok(live_samples($node, $rb), '>', $before, "after '$sql': the job goes on generating");
-	is(job_row($node, $rb, 'status'), 'running', 'and is running');
+	goes_on_generating($rb, "after '$sql'");
 	is($node->safe_psql('postgres', "SELECT bool_or(cancel_requested OR pause_requested) FROM heimdall_gen.worker_slots() WHERE job_id = $rb"),
 		'f', 'no flag raised');
 }
@@ -246,10 +251,7 @@ for my $lock ("UPDATE heimdall_gen.jobs SET status = 'paused' WHERE job_id = $rb
 		extra_params => ['-v', 'VERBOSITY=verbose'], timeout => 60);
 	like($stderr, qr/55000.*cancel_job cannot wait for job $rb in a transaction that has updated or locked its row/s,
 		"'$lock' then cancel_job(wait): refused") or diag($stderr);
-	$before = live_samples($node, $rb);
-	sleep 0.5;
-	cmp_ok(live_samples($node, $rb), '>', $before, 'and the job goes on generating');
-	is(job_row($node, $rb, 'status'), 'running', 'still running');
+	goes_on_generating($rb, "'$lock' then cancel_job(wait) refused");
 }
 # shared by two transactions, the row's lock is a multixact the first check
 # does not read: the worker waits for the other transaction first, then,
@@ -259,11 +261,7 @@ $sharer->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $rb F
 my $waiter = $node->background_psql('postgres', on_error_stop => 0);
 $waiter->query_safe('\\set VERBOSITY verbose');
 $waiter->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $rb FOR SHARE");
-$waiter->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.cancel_job($rb, wait => true);\n");
-ok($node->poll_query_until('postgres', qq{
-	SELECT count(*) = 1 FROM pg_stat_activity
-	 WHERE query LIKE 'SELECT heimdall_gen.cancel_job($rb,%' AND wait_event = 'Extension'}),
-	'cancel_job waits for the worker, which waits for the other transaction');
+send_waiting_cancel($waiter, $rb, 'cancel_job waits for the worker, which waits for the other transaction');
 $sharer->query_safe('COMMIT');
 $sharer->quit;
 $waiter->query('SELECT 1');
@@ -298,11 +296,7 @@ ok($node->poll_query_until('postgres', qq{
 	'its worker started and waits for the row lock in its claim');
 my $log_offset = -s $node->logfile;
 my $canceller = $node->background_psql('postgres');
-$canceller->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.cancel_job($target, wait => true);\n");
-ok($node->poll_query_until('postgres', qq{
-	SELECT count(*) = 1 FROM pg_stat_activity
-	 WHERE query LIKE 'SELECT heimdall_gen.cancel_job($target,%' AND wait_event = 'Extension'}),
-	'cancel_job raised the flag and waits for the worker');
+send_waiting_cancel($canceller, $target, 'cancel_job raised the flag and waits for the worker');
 $locker->query_safe('COMMIT');
 $locker->quit;
 is($canceller->query_safe('SELECT 1'), "t\n1", 'cancel_job returned true');
