@@ -33,7 +33,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "hg_guc.h"
 #include "hg_shmem.h"
@@ -420,10 +419,9 @@ start_queued_jobs(void)
  * logged and retried, never the end of the launcher.
  */
 static void
-forget_dropped_owners(void)
+clear_rows_of_dropped_roles(void *arg)
 {
-	static char *known_roles = NULL;
-	const char *statements[] = {
+	static const char *const statements[] = {
 		"UPDATE heimdall_gen.datasets d SET owner = 0 WHERE d.owner::pg_catalog.oid <> 0 "
 		"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = d.owner::pg_catalog.oid)",
 		"UPDATE heimdall_gen.jobs j SET owner = 0 WHERE j.owner::pg_catalog.oid <> 0 "
@@ -432,10 +430,26 @@ forget_dropped_owners(void)
 		" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = v.owner::pg_catalog.oid)",
 		"DELETE FROM heimdall_gen.event_channels c "
 		" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = c.role_id::pg_catalog.oid)"};
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *signature;
+	uint64	   *changed = (uint64 *) arg;
 	int			k;
+
+	for (k = 0; k < (int) lengthof(statements); k++)
+	{
+		int			rc = SPI_execute(statements[k], false, 0);
+
+		if (rc != SPI_OK_UPDATE && rc != SPI_OK_DELETE)
+			elog(ERROR, "could not clear the rows of dropped roles");
+		*changed += SPI_processed;
+	}
+}
+
+static void
+forget_dropped_owners(void)
+{
+	static char *known_roles = NULL;
+	char	   *signature;
+	char	   *error;
+	uint64		changed = 0;
 
 	if (SPI_execute("SELECT pg_catalog.count(*)::pg_catalog.text || '/' || "
 					"       coalesce(pg_catalog.sum(r.oid::pg_catalog.int8), 0)::pg_catalog.text "
@@ -444,39 +458,16 @@ forget_dropped_owners(void)
 	signature = TextDatumGetCString(hg_spi_get_notnull(0, 1, "roles"));
 	if (known_roles != NULL && strcmp(known_roles, signature) == 0)
 		return;
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
+	if (!hg_try_in_subtransaction(clear_rows_of_dropped_roles, &changed, &error))
 	{
-		uint64		changed = 0;
-
-		for (k = 0; k < (int) lengthof(statements); k++)
-		{
-			int			rc = SPI_execute(statements[k], false, 0);
-
-			if (rc != SPI_OK_UPDATE && rc != SPI_OK_DELETE)
-				elog(ERROR, "could not clear the rows of dropped roles");
-			changed += SPI_processed;
-		}
-		ReleaseCurrentSubTransaction();
-		if (changed > 0)
-			ereport(LOG, (errmsg("heimdall_gen: " UINT64_FORMAT " rows of dropped roles now belong to no role", changed)));
-		if (known_roles)
-			pfree(known_roles);
-		known_roles = MemoryContextStrdup(TopMemoryContext, signature);
+		ereport(WARNING, (errmsg("heimdall_gen: could not clear the rows of dropped roles: %s", error)));
+		return;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		ereport(WARNING, (errmsg("heimdall_gen: could not clear the rows of dropped roles: %s", edata->message)));
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(context);
-	CurrentResourceOwner = owner;
+	if (changed > 0)
+		ereport(LOG, (errmsg("heimdall_gen: " UINT64_FORMAT " rows of dropped roles now belong to no role", changed)));
+	if (known_roles)
+		pfree(known_roles);
+	known_roles = MemoryContextStrdup(TopMemoryContext, signature);
 }
 
 static void

@@ -22,6 +22,7 @@
 #include "utils/guc.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -130,6 +131,36 @@ hg_require_current_schema(void)
 				 errdetail("The library was upgraded; its functions refuse to run against the older tables."),
 				 errhint("Run ALTER EXTENSION heimdall_gen UPDATE in this database.")));
 	checked_in = MyProc->lxid;
+}
+
+bool
+hg_try_in_subtransaction(void (*fn) (void *arg), void *arg, char **error)
+{
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	bool		ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		*error = edata->message;
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return ok;
 }
 
 int

@@ -54,6 +54,15 @@ extern int	hg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *args,
 /* SPI_prepare + SPI_keepplan, or ERROR naming the statement. */
 extern SPIPlanPtr hg_prepare_kept(const char *sql, int nargs, Oid *types);
 
+/*
+ * Run fn(arg) in an internal subtransaction of the current transaction:
+ * true when it succeeded; false when it raised an ERROR, which is rolled
+ * back and cleared, its message in *error (palloc'd in the caller's
+ * memory context).  For work whose failure must not end the caller: the
+ * launcher's housekeeping, DROP EXTENSION's last step.
+ */
+extern bool hg_try_in_subtransaction(void (*fn) (void *arg), void *arg, char **error);
+
 /* A transaction with SPI connected and a snapshot, reported as activity. */
 extern void hg_begin_transaction(const char *activity);
 extern void hg_commit_transaction(void);

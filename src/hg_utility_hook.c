@@ -11,17 +11,14 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "commands/extension.h"
-#include "executor/spi.h"
-#include "nodes/parsenodes.h"
-#include "tcop/utility.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "utils/lsyscache.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/lsyscache.h"
 
 #include "hg_sql.h"
 #include "hg_utility_hook.h"
@@ -47,42 +44,31 @@ drops_this_extension(Node *parsetree)
 	return false;
 }
 
+/* Drop the marked admin role, if it is there. */
+static void
+drop_marked_admin_role(void *arg)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) "
+					"'heimdall_gen_admin' AND pg_catalog.shobj_description(r.oid, 'pg_authid') "
+					"OPERATOR(pg_catalog.=) '" ADMIN_ROLE_MARKER "'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_roles");
+	if (SPI_processed == 1 && SPI_execute("DROP ROLE heimdall_gen_admin", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not drop role heimdall_gen_admin");
+	SPI_finish();
+}
+
 /* Drop the marked admin role; keep it if anything still depends on it. */
 static void
 drop_admin_role(void)
 {
-	MemoryContext context = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	char	   *error;
 
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) "
-						"'heimdall_gen_admin' AND pg_catalog.shobj_description(r.oid, 'pg_authid') "
-						"OPERATOR(pg_catalog.=) '" ADMIN_ROLE_MARKER "'", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read pg_roles");
-		if (SPI_processed == 1 && SPI_execute("DROP ROLE heimdall_gen_admin", false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not drop role heimdall_gen_admin");
-		SPI_finish();
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
+	if (!hg_try_in_subtransaction(drop_marked_admin_role, NULL, &error))
 		ereport(NOTICE,
 				(errmsg("role \"heimdall_gen_admin\" is kept"),
-				 errdetail("%s", edata->message)));
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(context);
-	CurrentResourceOwner = owner;
+				 errdetail("%s", error)));
 }
 
 /*
