@@ -17,19 +17,12 @@
 -- Hand status changes of jobs without a worker
 -- ---------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION heimdall_gen._jobs_status_guard()
+-- A hand UPDATE of a job no worker runs: no worker will say how far it got.
+CREATE FUNCTION heimdall_gen._jobs_hand_status_message()
 RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, heimdall_gen, pg_temp
 AS $$
 BEGIN
-	IF OLD.status IN ('completed', 'failed', 'cancelled') AND NEW.status <> OLD.status THEN
-		RAISE EXCEPTION 'job % is %: a final status never changes', OLD.job_id, OLD.status
-			USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
-	IF NEW.status IN ('completed', 'failed', 'cancelled') AND NEW.finished_at IS NULL THEN
-		NEW.finished_at := pg_catalog.now();
-	END IF;
-	-- a hand UPDATE of a job no worker runs: no worker will say how far it got
 	IF OLD.status IN ('queued', 'paused') AND NEW.status IN ('cancelled', 'paused')
 	   AND NEW.status <> OLD.status AND NEW.message IS NOT DISTINCT FROM OLD.message THEN
 		NEW.message := pg_catalog.format('%s at %s of %s samples', NEW.status, NEW.samples_done, NEW.num_samples);
@@ -37,6 +30,9 @@ BEGIN
 	RETURN NEW;
 END
 $$;
+CREATE TRIGGER hand_status_message BEFORE UPDATE OF status ON heimdall_gen.jobs
+	FOR EACH ROW EXECUTE FUNCTION heimdall_gen._jobs_hand_status_message();
+REVOKE ALL ON FUNCTION heimdall_gen._jobs_hand_status_message() FROM PUBLIC;
 
 -- Runs as whoever updates the row.  The extension's own statements run as
 -- its owner and send their events themselves; anyone else is the job's
