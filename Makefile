@@ -70,6 +70,11 @@ $(BUILD)/unit/test_prefetch: test/unit/test_prefetch.c test/unit/hg_test.h src/h
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) -Isrc $< src/hg_prefetch.c $(MODEL_TOBJS) -o $@ -lm -lpthread
 
+# Likewise the worker's release of removed WAL segments (src/hg_walfd.c).
+$(BUILD)/unit/test_walfd: test/unit/test_walfd.c test/unit/hg_test.h src/hg_walfd.c src/hg_walfd.h
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) -Isrc $< src/hg_walfd.c -o $@
+
 $(BUILD)/unit/%: test/unit/%.c test/unit/hg_test.h $(MODEL_TOBJS)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) $< $(MODEL_TOBJS) -o $@ -lm

@@ -57,6 +57,7 @@
 #include "hg_heap.h"
 #include "hg_model.h"
 #include "hg_pace.h"
+#include "hg_walfd.h"
 #include "hg_params.h"
 #include "hg_prefetch.h"
 #include "hg_shmem.h"
@@ -703,6 +704,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	int			since_status_check = 0;
 	TimestampTz batch_started = 0;
 	TimestampTz last_progress_notify = 0;
+	TimestampTz last_wal_release = 0;
 	StopReason	stop = STOP_NONE;
 	JobState	committed = *job;	/* the counters as of the last commit */
 
@@ -811,6 +813,12 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			committed = *job;
 			if (stop != STOP_NONE)
 				break;
+			/* a removed WAL segment still held is freed here, not in a cancel's exit (hg_walfd.c) */
+			if (TimestampDifferenceExceeds(last_wal_release, GetCurrentTimestamp(), 1000))
+			{
+				(void) hg_release_removed_wal_segments("PG_VERSION");	/* in the data directory, our cwd */
+				last_wal_release = GetCurrentTimestamp();
+			}
 		}
 
 		if (hg_sample_delay_ms > 0)
