@@ -623,7 +623,13 @@ at_commit_xact_callback(XactEvent event, void *arg)
 		hg_wake_launcher_now(MyDatabaseId);
 	if (event == XACT_EVENT_COMMIT && announce_at_commit)
 		hg_announce_job_ended();
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+	/*
+	 * A prepared transaction commits later, perhaps in another session: its
+	 * flags are not raised (the status row it wrote stops the worker when
+	 * COMMIT PREPARED makes it visible), nor carried into this session's
+	 * next transaction.
+	 */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
 	{
 		wake_at_commit = announce_at_commit = false;
 		n_pending_flags = 0;
