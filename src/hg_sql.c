@@ -54,21 +54,25 @@ require_schema_owned_by(Oid schema, Oid extension_owner)
 {
 	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(schema));
 	Oid			schema_owner;
+	char	   *schema_owner_name;
+	char	   *extension_owner_name;
 
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for schema %u", schema);
 	schema_owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
 	ReleaseSysCache(tuple);
-	if (schema_owner != extension_owner)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("the schema of extension heimdall_gen is owned by role \"%s\", not by the extension's owner \"%s\"",
-						GetUserNameFromId(schema_owner, true) ? GetUserNameFromId(schema_owner, true) : "?",
-						GetUserNameFromId(extension_owner, true) ? GetUserNameFromId(extension_owner, true) : "?"),
-				 errdetail("The schema's owner could put functions and operators in it that the extension's "
-						   "statements, run with raised privileges, would call; heimdall_gen refuses to run."),
-				 errhint("Drop the extension and the schema, then run CREATE EXTENSION heimdall_gen, "
-						 "which creates its schema itself.")));
+	if (schema_owner == extension_owner)
+		return;
+	schema_owner_name = GetUserNameFromId(schema_owner, true);
+	extension_owner_name = GetUserNameFromId(extension_owner, true);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("the schema of extension heimdall_gen is owned by role \"%s\", not by the extension's owner \"%s\"",
+					schema_owner_name ? schema_owner_name : "?", extension_owner_name ? extension_owner_name : "?"),
+			 errdetail("The schema's owner could put functions and operators in it that the extension's "
+					   "statements, run with raised privileges, would call; heimdall_gen refuses to run."),
+			 errhint("Drop the extension and the schema, then run CREATE EXTENSION heimdall_gen, "
+					 "which creates its schema itself.")));
 }
 
 bool

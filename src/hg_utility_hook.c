@@ -1,13 +1,14 @@
 /*
  * hg_utility_hook.c
  *    A ProcessUtility hook that guards the extension's schema (CREATE
- *    EXTENSION adopts an existing one only if empty and the caller's; no one but its
- *    owner takes strong locks on its tables) and finishes DROP EXTENSION
- *    heimdall_gen: the heimdall_gen_admin role, which CREATE EXTENSION made
- *    (or adopted empty) and marked with a comment, goes with it.  A role is cluster-wide and
- *    the extension is per database, so while another database still has the
- *    extension (its policies name the role, which PostgreSQL records as a
- *    shared dependency) DROP ROLE fails; the role is then kept, silently.
+ *    EXTENSION adopts an existing one only if it is empty and the caller's;
+ *    no one but its owner takes strong locks on its tables) and finishes
+ *    DROP EXTENSION heimdall_gen: the heimdall_gen_admin role, which CREATE
+ *    EXTENSION made (or adopted empty) and marked with a comment, goes with
+ *    it.  A role is cluster-wide and the extension is per database, so
+ *    while another database still has the extension (its policies name the
+ *    role, which PostgreSQL records as a shared dependency) DROP ROLE fails;
+ *    the role is then kept, silently.
  */
 #include "postgres.h"
 
