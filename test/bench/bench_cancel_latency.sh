@@ -31,9 +31,10 @@
 # (default '{"rx_count_min": 7, "rx_count_max": 7}'), e.g. a large
 # configuration: PARAMS='{"rx_count_min": 15, "rx_count_max": 15,
 # "sample_rate_hz": 1000000, "duration_ms": 262}' MODE=normal (the load job
-# of the saturated mode keeps the default). HUGE_PAGES=on|off (default on
-# when run as root: the cluster's shared memory in huge pages, reserved for
-# the run and given back; see scripts/tmp-cluster.sh).  Prints p50/p99/max
+# of the saturated mode keeps the default). HUGE_PAGES=on|try|off (default
+# try when run as root: the cluster's shared memory in huge pages, reserved
+# for the run and given back, or in 4 kB pages if the kernel cannot find
+# enough free ones; the summary says which; see scripts/tmp-cluster.sh).  Prints p50/p99/max
 # of each; the last line is the summary. A benchmark, not a test: it asserts
 # nothing.
 set -eu
@@ -46,7 +47,7 @@ long_s=${LONG_S:-30}
 mode=${MODE:-all}
 case "$mode" in normal | saturated | long | both | all) ;; *) echo "MODE must be normal, saturated, long, both or all, not '$mode'" >&2; exit 2 ;; esac
 runs() { [ "$mode" = all ] || [ "$mode" = "$1" ] || { [ "$mode" = both ] && [ "$1" != long ]; }; }
-if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then export HUGE_PAGES=${HUGE_PAGES:-on}; else export HUGE_PAGES=off; fi
+if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then export HUGE_PAGES=${HUGE_PAGES:-try}; else export HUGE_PAGES=off; fi
 dir=$(mktemp -d /tmp/heimdall_gen_bench.XXXXXX)
 sat_load=${SAT_LOAD:-job}
 case "$sat_load" in job | writer) ;; *) echo "SAT_LOAD must be job or writer, not '$sat_load'" >&2; exit 2 ;; esac
@@ -55,6 +56,10 @@ stop_writer() { if [ -n "$writer" ]; then pkill -P "$writer" 2>/dev/null || true
 trap 'stop_writer; scripts/tmp-cluster.sh stop "$dir"; rm -rf "$dir"' EXIT
 # shellcheck disable=SC2086
 scripts/tmp-cluster.sh start "$dir" "${BENCH_PORT:-5478}" "heimdall_gen.max_workers = 2" ${BENCH_CONF:-}
+# what the server got: its main shared memory shows as /anon_hugepage in huge pages
+huge_pages=off
+if grep -q anon_hugepage "/proc/$(head -n 1 "$dir/data/postmaster.pid")/maps" 2>/dev/null; then huge_pages=on; fi
+[ "$HUGE_PAGES" != off ] && [ "$huge_pages" = off ] && huge_pages="off (the kernel had too few free huge pages)"
 params=${PARAMS:-'{"rx_count_min": 7, "rx_count_max": 7}'}
 sql() { scripts/tmp-cluster.sh psql "$dir" -Atq "$@"; }
 sql -v params="$params" <<'SQL'
@@ -185,7 +190,7 @@ fi
 if runs long; then
   for i in $(seq 1 "$long_rounds"); do sql -c "CALL bench_round('long', $i, $long_s, 5)"; done
 fi
-sql -F ' ' -v huge_pages="$HUGE_PAGES" -v sat_load="$sat_load" -v long_s="$long_s" -v params_note="${PARAMS:+; params of the cancelled jobs $PARAMS}" <<'SQL'
+sql -F ' ' -v huge_pages="$huge_pages" -v sat_load="$sat_load" -v long_s="$long_s" -v params_note="${PARAMS:+; params of the cancelled jobs $PARAMS}" <<'SQL'
 SELECT CASE path WHEN 'exit' THEN 'worker exit (slot left -> process gone)'
                  WHEN 'baseline' THEN 'baseline: a plain backend, pg_terminate_backend -> process gone'
                  ELSE 'cancel ' || path END
