@@ -2,7 +2,7 @@
 # latch), the fallback alone (a hand-written UPDATE of the status row), a
 # cancelled queued job that never starts, two concurrent jobs of which one
 # is cancelled while the other completes, and a cancel that comes while the
-# worker is still claiming its job.
+# worker is still starting (its claim not yet written).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -273,35 +273,49 @@ $waiter->quit;
 ok(wait_no_worker($node, $rb), 'the worker, no longer blocked, stops');
 is(job_row($node, $rb, 'status'), 'cancelled', 'cancelled, as the waiting call asked');
 
-# A cancel that comes while the worker is claiming its job (on a saturated
-# disk a worker's start took 58 ms at the median, 183 ms at worst).  The
-# claim is held up by a row lock; the cancel raises the flag meanwhile; the
-# worker then claims the job, sees the flag before starting its model
-# threads, and records the cancel without computing an attempt.
+# A cancel that comes while the worker is starting (on a saturated disk a
+# worker's start took 58 ms at the median, 183 ms at worst).  Its claim
+# commits without waiting for the flush, and the worker waits on its latch
+# for the WAL writer to write that commit before starting its model
+# threads.  This cluster's WAL writer is stopped (SIGSTOP, the pid
+# pg_stat_activity gives for it, caught idle, so it holds no lock) to hold
+# the worker there; the cancel raises the flag; the worker sees it at once,
+# starts no model thread and records the cancel without computing an
+# attempt.  (A row lock no longer holds a claim up: the launcher skips a
+# queued job whose row is locked, 005_security.)
 $node->append_conf('postgresql.conf', 'heimdall_gen.max_workers = 1');
 $node->restart;
 my $blocker = hg_start_job($node, 'blocker', 100000, 3);
 wait_samples($node, $blocker, 1) or die "job $blocker did not start";
 my $target = hg_start_job($node, 'claimed_late', 40, 2);
 is(job_row($node, $target, 'status'), 'queued', 'the second job waits for the only slot');
-my $locker = $node->background_psql('postgres');
-$locker->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $target FOR UPDATE");
-$node->safe_psql('postgres', qq{
-	ALTER SYSTEM SET log_min_messages = debug1;
-	SELECT pg_reload_conf();
-	SELECT heimdall_gen.cancel_job($blocker, wait => true)});
+$node->safe_psql('postgres', "SELECT heimdall_gen.pause_job($target)");
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($blocker, wait => true)");
+$node->safe_psql('postgres', 'ALTER SYSTEM SET log_min_messages = debug1; SELECT pg_reload_conf()');
+my $walwriter = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'");
+like($walwriter, qr/^\d+$/, "the WAL writer of this cluster is pid $walwriter");
+my $stopped_idle = 0;
+for my $try (1 .. 100)
+{
+	kill('STOP', $walwriter) or last;
+	# stopped inside its idle wait, it holds no lock a commit could wait for
+	$stopped_idle = $node->safe_psql('postgres',
+		"SELECT wait_event = 'WalWriterMain' FROM pg_stat_activity WHERE pid = $walwriter") eq 't';
+	last if $stopped_idle;
+	kill('CONT', $walwriter);
+	Time::HiRes::usleep(20_000);
+}
+ok($stopped_idle, 'the WAL writer is stopped while idle');
+$node->safe_psql('postgres', "SELECT heimdall_gen.resume_job($target)");
 ok($node->poll_query_until('postgres', qq{
-	SELECT count(*) = 1 FROM pg_stat_activity
-	 WHERE application_name = 'heimdall_gen job $target' AND wait_event_type = 'Lock'}),
-	'its worker started and waits for the row lock in its claim');
+	SELECT count(*) = 1 FROM pg_stat_activity a JOIN heimdall_gen.jobs j ON j.job_id = $target
+	 WHERE a.application_name = 'heimdall_gen job $target' AND a.wait_event = 'Extension' AND j.status = 'running'}),
+	'its worker claimed the job and waits for its claim to be written');
 my $log_offset = -s $node->logfile;
-my $canceller = $node->background_psql('postgres');
-send_waiting_cancel($canceller, $target, 'cancel_job raised the flag and waits for the worker');
-$locker->query_safe('COMMIT');
-$locker->quit;
-is($canceller->query_safe('SELECT 1'), "t\n1", 'cancel_job returned true');
-$canceller->quit;
-is(job_row($node, $target, 'status'), 'cancelled', 'the job claimed after the flag ends cancelled');
+is($node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($target, wait => true)"), 't',
+	'cancel_job returns true, the WAL writer still stopped');
+ok(kill('CONT', $walwriter), 'the WAL writer goes on');
+is(job_row($node, $target, 'status'), 'cancelled', 'the job claimed before the flag ends cancelled');
 is(job_row($node, $target, 'samples_done'), '0', 'no sample was written');
 is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.worker_slots() WHERE job_id = $target"), '0',
 	'no worker runs it');
