@@ -41,6 +41,7 @@
 PGDLLEXPORT void hg_launcher_main(Datum main_arg);
 
 #define IDLE_TIMEOUT_MS 5000	/* safety net only: every event sets the latch */
+#define LOCKED_RETRY_MS 1000	/* a queued job skipped for a row lock: nothing signals its end */
 
 static int	my_index = -1;		/* this launcher's entry in hg_shared->launchers */
 static bool warned_no_worker = false;
@@ -345,15 +346,48 @@ unrunnable_reason(HeapTuple t, TupleDesc d)
 }
 
 /*
+ * Locks a queued job's row, or says it cannot without waiting.  A row held
+ * locked by another transaction (its owner may, with SELECT ... FOR
+ * UPDATE) would keep the job's worker waiting in its claim, on a slot
+ * other roles' jobs are queued for: such a job is skipped until a later
+ * round.  The lock lasts until this round commits; the worker's claim
+ * waits that out (lock_job_row_for_claim).
+ */
+static bool
+lock_queued_job(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' "
+							  "FOR NO KEY UPDATE SKIP LOCKED",
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock job " INT64_FORMAT, job_id);
+	return SPI_processed == 1;
+}
+
+/* A queued job as read for a round: the query's result is gone once another statement runs. */
+typedef struct QueuedJob
+{
+	int64		job_id;
+	Oid			owner;
+	const char *unrunnable;		/* why it cannot run (a constant string), or NULL */
+} QueuedJob;
+
+/*
  * One worker per queued job while slots are free: the jobs of the roles
  * with the fewest running jobs first, each role's oldest first (a role
  * that queued many jobs does not keep the others waiting behind them all).
+ * True if a job was skipped because its row was locked: the launcher then
+ * looks again soon, since nothing wakes it when that lock goes.
  */
-static void
+static bool
 start_queued_jobs(void)
 {
 	uint64		i;
 	uint64		n;
+	QueuedJob  *queued;
+	bool		skipped_locked = false;
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	hg_shared->launchers[my_index].wants_slot = false;	/* set again below if still so */
@@ -370,41 +404,49 @@ start_queued_jobs(void)
 					" LIMIT 1000", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read queued jobs");
 	n = SPI_processed;
+	queued = palloc(sizeof(QueuedJob) * (n + 1));
 	for (i = 0; i < n; i++)
 	{
-		HeapTuple	t = SPI_tuptable->vals[i];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		int64		job_id = DatumGetInt64(hg_spi_get_notnull(i, 1, "jobs.job_id"));
-		const char *reason = unrunnable_reason(t, d);
+		queued[i].job_id = DatumGetInt64(hg_spi_get_notnull(i, 1, "jobs.job_id"));
+		queued[i].owner = DatumGetObjectId(hg_spi_get_notnull(i, 2, "jobs.owner"));
+		queued[i].unrunnable = unrunnable_reason(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+	}
+	for (i = 0; i < n; i++)
+	{
 		bool		busy;
 		int			slot;
 
-		if (reason)
+		if (queued[i].unrunnable)
 		{
-			fail_queued_job(job_id, reason);
-			/* the result set of the outer query is gone: rescan on the next round */
-			SetLatch(MyLatch);
-			return;
+			fail_queued_job(queued[i].job_id, queued[i].unrunnable);
+			continue;
 		}
-		slot = claim_slot(job_id, DatumGetObjectId(hg_spi_get_notnull(i, 2, "jobs.owner")), &busy);
+		if (!lock_queued_job(queued[i].job_id))
+		{
+			skipped_locked = true;	/* or no longer queued: then the next look finds nothing */
+			continue;
+		}
+		slot = claim_slot(queued[i].job_id, queued[i].owner, &busy);
 		if (busy)
-			return;				/* all slots busy: the rest stay queued, in order */
+			break;				/* all slots busy: the rest stay queued, in order */
 		if (slot < 0)
 			continue;
-		if (!start_worker(slot, job_id))
+		if (!start_worker(slot, queued[i].job_id))
 		{
 			LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 			hg_shared->slots[slot].in_use = false;
 			LWLockRelease(hg_shared->lock);
 			if (!warned_no_worker)
 				ereport(WARNING,
-						(errmsg("heimdall_gen: no background worker available for job " INT64_FORMAT, job_id),
+						(errmsg("heimdall_gen: no background worker available for job " INT64_FORMAT, queued[i].job_id),
 						 errhint("Raise max_worker_processes above heimdall_gen.max_workers plus the other workers.")));
 			warned_no_worker = true;
-			return;
+			break;
 		}
 		warned_no_worker = false;
 	}
+	pfree(queued);
+	return skipped_locked;
 }
 
 /*
@@ -470,18 +512,22 @@ forget_dropped_owners(void)
 	known_roles = MemoryContextStrdup(TopMemoryContext, signature);
 }
 
-static void
+/* One scheduling round; true if a queued job was skipped and should be looked at again soon. */
+static bool
 one_round(void)
 {
+	bool		look_again_soon = false;
+
 	hg_begin_transaction("heimdall_gen launcher: scheduling jobs");
 	if (extension_ready())
 	{
 		forget_dropped_owners();
 		requeue_orphaned_jobs();
-		start_queued_jobs();
+		look_again_soon = start_queued_jobs();
 	}
 	hg_commit_transaction();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return look_again_soon;
 }
 
 static const char *
@@ -494,6 +540,7 @@ void
 hg_launcher_main(Datum main_arg)
 {
 	HgLauncher *me;
+	bool		look_again_soon;
 
 	my_index = DatumGetInt32(main_arg);
 	me = &hg_shared->launchers[my_index];
@@ -521,9 +568,9 @@ hg_launcher_main(Datum main_arg)
 			hg_pin_worker_settings();
 		}
 		reap_dead_slots();
-		one_round();
+		look_again_soon = one_round();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 IDLE_TIMEOUT_MS, PG_WAIT_EXTENSION);
+						 look_again_soon ? LOCKED_RETRY_MS : IDLE_TIMEOUT_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

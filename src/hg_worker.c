@@ -261,10 +261,59 @@ fail_claimed_job(JobState *job, const char *error)
 }
 
 /*
+ * Locks the job's row for the claim, without ever waiting on another
+ * session's lock: its owner may hold it (SELECT ... FOR UPDATE is allowed
+ * by the grant that lets a user cancel by hand), and a claim that waited
+ * would hold a worker slot for as long as that transaction stays open, a
+ * slot other roles' jobs are queued for.  The launcher skips a queued job
+ * whose row is locked; this covers a lock taken after the launcher looked.
+ * Brief locks (the launcher's own round, a pause or cancel being
+ * committed) are waited out on the latch, CLAIM_LOCK_WAIT_MS at most.
+ * False if the job is no longer queued, or its row stayed locked: the job
+ * then stays queued, and the worker leaves its slot.
+ */
+#define CLAIM_LOCK_WAIT_MS 2000
+
+static bool
+lock_job_row_for_claim(const JobState *job)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->job_id)};
+	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CLAIM_LOCK_WAIT_MS);
+
+	for (;;)
+	{
+		if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' "
+								  "FOR NO KEY UPDATE SKIP LOCKED",
+								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
+		if (SPI_processed == 1)
+			return true;
+		/* skipped: locked by someone, or no longer queued (then there is nothing to wait for) */
+		if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued'",
+								  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read job " INT64_FORMAT, job->job_id);
+		if (SPI_processed == 0)
+			return false;
+		if (GetCurrentTimestamp() >= give_up)
+		{
+			ereport(LOG,
+					(errmsg("heimdall_gen: job " INT64_FORMAT " stays queued: another transaction holds its row locked",
+							job->job_id)));
+			return false;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * queued -> running, committed before work begins; false if the job is no
- * longer queued or cannot run (then it is 'failed' with the reason).  The
- * row and its dataset are checked, not trusted: the launcher checked them
- * too, but they may have changed since.
+ * longer queued, its row is held locked by another session, or it cannot
+ * run (then it is 'failed' with the reason).  The row and its dataset are
+ * checked, not trusted: the launcher checked them too, but they may have
+ * changed since.
  */
 static bool
 claim_job(JobState *job, hg_config *cfg)
@@ -279,6 +328,11 @@ claim_job(JobState *job, hg_config *cfg)
 	Jsonb	   *params;
 
 	hg_begin_transaction("heimdall_gen: claiming job");
+	if (!lock_job_row_for_claim(job))
+	{
+		hg_commit_transaction();
+		return false;
+	}
 	if (SPI_execute_with_args(
 							  "UPDATE heimdall_gen.jobs j SET status = 'running', "
 							  "       started_at = coalesce(j.started_at, pg_catalog.now()), message = NULL "
@@ -1035,7 +1089,7 @@ hg_worker_main(Datum main_arg)
 		if (!claim_job(&job, cfg))
 		{
 			job_status_final = true;
-			proc_exit(0);		/* cancelled, paused or failed before it started */
+			proc_exit(0);		/* cancelled, paused, failed or held locked before it started */
 		}
 		slot->samples_at_start = job.samples_done;
 		slot->run_started_at = GetCurrentTimestamp();

@@ -221,6 +221,40 @@ ok($node->poll_query_until('postgres', "SELECT restarts = 1 FROM heimdall_gen.jo
 	'once the lock is gone it is requeued and resumes');
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($locked, wait => true)");
 
+# -- roles that hold their own queued jobs' rows locked (FOR UPDATE, as
+# above) must not pin the worker slots: a worker's claim would wait for
+# that lock as long as the transaction stays open, while other roles' jobs
+# queue behind.  Two such roles come first in the fair order (one job each,
+# older than the bystander's); the launcher skips their jobs, and they start
+# once the locks are gone.
+$node->safe_psql('postgres', 'CREATE ROLE pinner1 LOGIN; CREATE ROLE pinner2 LOGIN; CREATE ROLE bystander LOGIN');
+my @busy = map { $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('busy_$_', 100000, $_, '$small')") } 1 .. 2;
+ok(wait_samples($node, $busy[0], 1) && wait_samples($node, $busy[1], 1), 'two jobs hold both slots');
+my (@pinned, @pins);
+for my $k (1 .. 2)
+{
+	my $job = $node->safe_psql('postgres', "SET ROLE pinner$k; SELECT heimdall_gen.start_job('pinned_$k', 3, $k, '$small')");
+	my $session = $node->background_psql('postgres');
+	$session->query_safe("SET ROLE pinner$k; BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $job FOR UPDATE");
+	push @pinned, $job;
+	push @pins, $session;
+}
+my $bystander = $node->safe_psql('postgres', "SET ROLE bystander; SELECT heimdall_gen.start_job('bystander_1', 3, 3, '$small')");
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($_, wait => true)") for @busy;
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($bystander, '60 s')"), 'completed',
+	"another role's job, queued after the locked ones, gets a slot and completes");
+is($node->safe_psql('postgres', "SELECT string_agg(status, ',' ORDER BY job_id) FROM heimdall_gen.jobs WHERE job_id IN ($pinned[0], $pinned[1])"),
+	'queued,queued', 'the locked jobs stay queued, untouched');
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.worker_slots() WHERE job_id IN ($pinned[0], $pinned[1])"),
+	'0', 'and hold no slot');
+for my $session (@pins)
+{
+	$session->query_safe('COMMIT');
+	$session->quit;
+}
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($pinned[0], '60 s') || ',' || heimdall_gen.wait_job($pinned[1], '60 s')"),
+	'completed,completed', 'once the locks are gone they start, without anyone waking the launcher');
+
 # -- a schema named heimdall_gen made before CREATE EXTENSION (by a role with
 # CREATE on the database) is not adopted: its owner could have planted an
 # operator there that the extension's statements, run as a superuser, would
