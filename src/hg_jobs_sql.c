@@ -376,18 +376,48 @@ worker_waits_for_this_transaction(pid_t pid)
 }
 
 /*
+ * The processes holding a lock the worker `pid` waits for, as text ("123"
+ * or "123, 456"), or NULL when it waits for none.
+ */
+static char *
+worker_blocked_by(pid_t pid)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		args[1] = {Int32GetDatum((int32) pid)};
+	bool		isnull;
+	Datum		blockers;
+
+	if (pid == 0 ||
+		SPI_execute_with_args("SELECT pg_catalog.array_to_string(b, ', ') FROM pg_catalog.pg_blocking_pids($1) b "
+							  " WHERE pg_catalog.cardinality(b) > 0",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		return NULL;
+	blockers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? NULL : TextDatumGetCString(blockers);
+}
+
+#define BLOCKED_NOTICE_AFTER_MS 1000
+
+/*
  * Until no worker runs the job: it has left its slot, after its last
  * commit.  A worker that waits for this very transaction (it locked the
  * job's row in a way the check before the flag could not see) is an
- * error, not an endless wait.
+ * error, not an endless wait.  One that waits for another session's lock
+ * on the job's row (its owner may hold it, with SELECT ... FOR UPDATE)
+ * stops when that transaction ends, and not before: the caller is told so
+ * once, rather than left waiting without a word.
  */
 static void
 wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 {
+	TimestampTz started = GetCurrentTimestamp();
+	bool		told = false;
+
 	ConditionVariablePrepareToSleep(&hg_shared->job_ended);
 	for (;;)
 	{
 		int			slot;
+		char	   *blockers;
 
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
 		slot = hg_slot_of_job(MyDatabaseId, job_id);
@@ -397,14 +427,26 @@ wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 		if (slot < 0)
 			break;
 		/* woken when the worker frees its slot; the timeout is only a backstop */
-		if (ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION) &&
-			worker_waits_for_this_transaction(seen->pid))
+		if (!ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION))
+			continue;
+		if (worker_waits_for_this_transaction(seen->pid))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
 					 errmsg("cancel_job cannot wait for job " INT64_FORMAT ": its worker waits for this transaction",
 							job_id),
 					 errdetail("The worker must update the job's row to stop, and this transaction holds a lock on it."),
 					 errhint("Commit first, or call cancel_job(id) without wait.")));
+		if (!told && TimestampDifferenceExceeds(started, GetCurrentTimestamp(), BLOCKED_NOTICE_AFTER_MS) &&
+			(blockers = worker_blocked_by(seen->pid)) != NULL)
+		{
+			ereport(NOTICE,
+					(errmsg("the worker of job " INT64_FORMAT " is waiting for a lock held by process %s",
+							job_id, blockers),
+					 errdetail("It stops once that lock is released: a transaction holding the job's row "
+							   "(SELECT ... FOR UPDATE, an UPDATE) must end first."),
+					 errhint("pg_stat_activity shows what that process runs; pg_terminate_backend() ends it.")));
+			told = true;
+		}
 	}
 	ConditionVariableCancelSleep();
 }

@@ -255,6 +255,29 @@ for my $session (@pins)
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($pinned[0], '60 s') || ',' || heimdall_gen.wait_job($pinned[1], '60 s')"),
 	'completed,completed', 'once the locks are gone they start, without anyone waking the launcher');
 
+# -- a running job whose row its owner holds locked: its worker waits at
+# its next batch commit, and a cancel_job(wait => true) must wait for that
+# transaction too.  It says so, naming the process, instead of waiting
+# without a word, and returns once the lock goes.
+my $held = $node->safe_psql('postgres', "SET ROLE pinner1; SELECT heimdall_gen.start_job('held', 100000, 7, '$small')");
+ok(wait_samples($node, $held, 1), 'a job runs');
+my $locker = $node->background_psql('postgres');
+$locker->query_safe("SET ROLE pinner1; BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $held FOR UPDATE");
+my $locker_pid = $locker->query_safe('SELECT pg_backend_pid()');
+ok($node->poll_query_until('postgres',
+		"SELECT $locker_pid = ANY (pg_blocking_pids(pid)) FROM heimdall_gen.worker_slots() WHERE job_id = $held"),
+	"its worker waits for the owner's lock on the row");
+my $canceller = $node->background_psql('postgres');
+$canceller->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.cancel_job($held, wait => true);\n");
+ok(pump_until($canceller->{run}, $canceller->{timeout}, \$canceller->{stderr},
+		qr/the worker of job $held is waiting for a lock held by process $locker_pid/),
+	'cancel_job(wait => true) says which process it waits for');
+$locker->query_safe('COMMIT');
+$locker->quit;
+like($canceller->query_until(qr/done/, "\\echo done\n"), qr/^t$/m, 'and returns true once the lock is gone');
+$canceller->quit;
+is(job_row($node, $held, 'status'), 'cancelled', 'the job is cancelled');
+
 # -- a schema named heimdall_gen made before CREATE EXTENSION (by a role with
 # CREATE on the database) is not adopted: its owner could have planted an
 # operator there that the extension's statements, run as a superuser, would
