@@ -386,6 +386,7 @@ worker_blocked_by(pid_t pid)
 	Datum		args[1] = {Int32GetDatum((int32) pid)};
 	bool		isnull;
 	Datum		blockers;
+	char	   *pids;
 
 	if (pid == 0 ||
 		SPI_execute_with_args("SELECT pg_catalog.array_to_string(b, ', ') FROM pg_catalog.pg_blocking_pids($1) b "
@@ -393,24 +394,31 @@ worker_blocked_by(pid_t pid)
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		return NULL;
 	blockers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? NULL : TextDatumGetCString(blockers);
+	pids = isnull ? NULL : TextDatumGetCString(blockers);
+	SPI_freetuptable(SPI_tuptable);
+	return pids;
 }
 
 #define BLOCKED_NOTICE_AFTER_MS 1000
+#define BLOCKED_CHECK_EVERY_MS 100
 
 /*
  * Until no worker runs the job: it has left its slot, after its last
  * commit.  A worker that waits for this very transaction (it locked the
  * job's row in a way the check before the flag could not see) is an
  * error, not an endless wait.  One that waits for another session's lock
- * on the job's row (its owner may hold it, with SELECT ... FOR UPDATE)
- * stops when that transaction ends, and not before: the caller is told so
- * once, rather than left waiting without a word.
+ * (its owner may hold the job's row, with SELECT ... FOR UPDATE) stops
+ * when that lock goes, and not before: the caller is told so once, rather
+ * than left waiting without a word.  Both checks run on elapsed time, not
+ * on the sleep's timeout: the condition variable is broadcast at every
+ * job's end in the cluster, often enough, on a busy server, that a
+ * timeout might never come.
  */
 static void
 wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 {
 	TimestampTz started = GetCurrentTimestamp();
+	TimestampTz checked = started;
 	bool		told = false;
 
 	ConditionVariablePrepareToSleep(&hg_shared->job_ended);
@@ -418,6 +426,7 @@ wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 	{
 		int			slot;
 		char	   *blockers;
+		TimestampTz now;
 
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
 		slot = hg_slot_of_job(MyDatabaseId, job_id);
@@ -426,9 +435,12 @@ wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 		LWLockRelease(hg_shared->lock);
 		if (slot < 0)
 			break;
-		/* woken when the worker frees its slot; the timeout is only a backstop */
-		if (!ConditionVariableTimedSleep(&hg_shared->job_ended, 100, PG_WAIT_EXTENSION))
+		/* woken when a worker frees its slot; the timeout is only a backstop */
+		(void) ConditionVariableTimedSleep(&hg_shared->job_ended, BLOCKED_CHECK_EVERY_MS, PG_WAIT_EXTENSION);
+		now = GetCurrentTimestamp();
+		if (!TimestampDifferenceExceeds(checked, now, BLOCKED_CHECK_EVERY_MS))
 			continue;
+		checked = now;
 		if (worker_waits_for_this_transaction(seen->pid))
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
@@ -436,14 +448,14 @@ wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 							job_id),
 					 errdetail("The worker must update the job's row to stop, and this transaction holds a lock on it."),
 					 errhint("Commit first, or call cancel_job(id) without wait.")));
-		if (!told && TimestampDifferenceExceeds(started, GetCurrentTimestamp(), BLOCKED_NOTICE_AFTER_MS) &&
+		if (!told && TimestampDifferenceExceeds(started, now, BLOCKED_NOTICE_AFTER_MS) &&
 			(blockers = worker_blocked_by(seen->pid)) != NULL)
 		{
 			ereport(NOTICE,
 					(errmsg("the worker of job " INT64_FORMAT " is waiting for a lock held by process %s",
 							job_id, blockers),
-					 errdetail("It stops once that lock is released: a transaction holding the job's row "
-							   "(SELECT ... FOR UPDATE, an UPDATE) must end first."),
+					 errdetail("It stops once that lock is released.  If it is the job's row, a transaction "
+							   "holding it (SELECT ... FOR UPDATE, an UPDATE) must end first."),
 					 errhint("pg_stat_activity shows what that process runs; pg_terminate_backend() ends it.")));
 			told = true;
 		}

@@ -346,24 +346,33 @@ unrunnable_reason(HeapTuple t, TupleDesc d)
 }
 
 /*
- * Locks a queued job's row, or says it cannot without waiting.  A row held
- * locked by another transaction (its owner may, with SELECT ... FOR
+ * Whether a queued job's row can be locked now, without waiting.  A row
+ * held locked by another transaction (its owner may, with SELECT ... FOR
  * UPDATE) would keep the job's worker waiting in its claim, on a slot
  * other roles' jobs are queued for: such a job is skipped until a later
- * round.  The lock lasts until this round commits; the worker's claim
- * waits that out (lock_job_row_for_claim).
+ * round.  The lock is taken in a subtransaction rolled back at once (the
+ * row locks of an aborted subtransaction bind no one), so the worker's
+ * claim never waits for this round to commit.
  */
 static bool
-lock_queued_job(int64 job_id)
+queued_job_lockable(int64 job_id)
 {
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
+	bool		lockable;
 
+	BeginInternalSubTransaction(NULL);
 	if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' "
 							  "FOR NO KEY UPDATE SKIP LOCKED",
 							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock job " INT64_FORMAT, job_id);
-	return SPI_processed == 1;
+	lockable = SPI_processed == 1;
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
+	return lockable;
 }
 
 /* A queued job as read for a round: the query's result is gone once another statement runs. */
@@ -421,16 +430,20 @@ start_queued_jobs(void)
 			fail_queued_job(queued[i].job_id, queued[i].unrunnable);
 			continue;
 		}
-		if (!lock_queued_job(queued[i].job_id))
-		{
-			skipped_locked = true;	/* or no longer queued: then the next look finds nothing */
-			continue;
-		}
 		slot = claim_slot(queued[i].job_id, queued[i].owner, &busy);
 		if (busy)
 			break;				/* all slots busy: the rest stay queued, in order */
 		if (slot < 0)
 			continue;
+		if (!queued_job_lockable(queued[i].job_id))
+		{
+			/* locked by someone (or no longer queued: then the next look finds nothing) */
+			LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+			hg_shared->slots[slot].in_use = false;
+			LWLockRelease(hg_shared->lock);
+			skipped_locked = true;
+			continue;
+		}
 		if (!start_worker(slot, queued[i].job_id))
 		{
 			LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);

@@ -139,6 +139,8 @@ static const char *const finish_sql[STOP_FOREIGN + 1] = {
 /* Set once the job's status row says how it ended: nothing is left for the launcher to mend. */
 static bool job_status_final = false;
 
+static StopReason flagged_stop(HgSlot *slot);
+
 /*
  * Free the slot on any exit and tell those waiting on the job.  Wake the
  * launcher only when it has something to do: a queued job waits for this
@@ -267,15 +269,16 @@ fail_claimed_job(JobState *job, const char *error)
  * would hold a worker slot for as long as that transaction stays open, a
  * slot other roles' jobs are queued for.  The launcher skips a queued job
  * whose row is locked; this covers a lock taken after the launcher looked.
- * Brief locks (the launcher's own round, a pause or cancel being
- * committed) are waited out on the latch, CLAIM_LOCK_WAIT_MS at most.
- * False if the job is no longer queued, or its row stayed locked: the job
- * then stays queued, and the worker leaves its slot.
+ * Brief locks (a pause or cancel being committed) are waited out on the
+ * latch, CLAIM_LOCK_WAIT_MS at most, where a cancel or pause flag ends the
+ * wait.  False if the job is no longer queued, was flagged, or its row
+ * stayed locked: the job then stays as it is, and the worker leaves its
+ * slot (waking the launcher, which passes the job over while it is locked).
  */
 #define CLAIM_LOCK_WAIT_MS 2000
 
 static bool
-lock_job_row_for_claim(const JobState *job)
+lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
@@ -289,17 +292,22 @@ lock_job_row_for_claim(const JobState *job)
 			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
 		if (SPI_processed == 1)
 			return true;
-		/* skipped: locked by someone, or no longer queued (then there is nothing to wait for) */
+		/*
+		 * Skipped: locked by someone, or no longer queued (then there is
+		 * nothing to wait for).  Not read-only, so that the statement takes a
+		 * new snapshot and sees a pause or cancel committed meanwhile.
+		 */
 		if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued'",
-								  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read job " INT64_FORMAT, job->job_id);
-		if (SPI_processed == 0)
+		if (SPI_processed == 0 || flagged_stop(slot) != STOP_NONE)
 			return false;
 		if (GetCurrentTimestamp() >= give_up)
 		{
 			ereport(LOG,
 					(errmsg("heimdall_gen: job " INT64_FORMAT " stays queued: another transaction holds its row locked",
 							job->job_id)));
+			hg_wake_launcher_now(MyDatabaseId);
 			return false;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
@@ -328,7 +336,7 @@ claim_job(JobState *job, hg_config *cfg)
 	Jsonb	   *params;
 
 	hg_begin_transaction("heimdall_gen: claiming job");
-	if (!lock_job_row_for_claim(job))
+	if (!lock_job_row_for_claim(job, &hg_shared->slots[my_slot]))
 	{
 		hg_commit_transaction();
 		return false;

@@ -16,6 +16,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes ();
 use FindBin;
 use lib $FindBin::RealBin;
 use HeimdallTest;
@@ -29,6 +30,8 @@ heimdall_gen.max_workers = 2
 max_worker_processes = 16
 restart_after_crash = on
 heimdall_gen.batch_size = 2
+wal_level = replica
+max_wal_senders = 2
 });
 $node->start;
 
@@ -254,6 +257,24 @@ for my $session (@pins)
 }
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($pinned[0], '60 s') || ',' || heimdall_gen.wait_job($pinned[1], '60 s')"),
 	'completed,completed', 'once the locks are gone they start, without anyone waking the launcher');
+
+# The launcher's look at a queued job's row lock binds no one: it is
+# rolled back at once, so a worker's claim never waits for the launcher's
+# round to commit.  Here that commit cannot end (a synchronous standby that
+# does not exist; the test's own sessions commit locally), and the job it
+# started must still run to completion.
+$node->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'nosuch'; SELECT pg_reload_conf()");
+Time::HiRes::usleep(500_000);
+my $probe = $node->background_psql('postgres');
+$probe->query_until(qr/sent/, "\\echo sent\nCREATE TEMP TABLE sync_rep_probe ();\n");
+ok($node->poll_query_until('postgres', "SELECT count(*) >= 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND backend_type = 'client backend'"),
+	'commits now wait for a standby that does not exist');
+my $unhurried = $node->safe_psql('postgres',
+	"SET synchronous_commit = local; SELECT heimdall_gen.start_job('launcher_uncommitted', 3, 11, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($unhurried, '60 s')"), 'completed',
+	"a job completes while the launcher's round that started it cannot commit");
+$node->safe_psql('postgres', "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()");
+$probe->quit;
 
 # -- a running job whose row its owner holds locked: its worker waits at
 # its next batch commit, and a cancel_job(wait => true) must wait for that
