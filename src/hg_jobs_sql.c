@@ -354,47 +354,32 @@ set_status(int64 job_id, Oid owner, const char *to, const char *from_sql_list, c
 }
 
 /*
- * True when the worker `pid` waits for a lock this transaction holds (a
- * row of the job it must update to stop): waiting for it would never end.
- * A transaction without an xid holds no row lock: no query then.
- */
-static bool
-worker_waits_for_this_transaction(pid_t pid)
-{
-	Oid			types[1] = {INT4OID};
-	Datum		args[1] = {Int32GetDatum((int32) pid)};
-	bool		isnull;
-	Datum		blocked;
-
-	if (pid == 0 || !TransactionIdIsValid(GetTopTransactionIdIfAny()))
-		return false;
-	if (SPI_execute_with_args("SELECT pg_catalog.pg_backend_pid() = ANY (pg_catalog.pg_blocking_pids($1))",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		return false;
-	blocked = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return !isnull && DatumGetBool(blocked);
-}
-
-/*
  * The processes holding a lock the worker `pid` waits for, as text ("123"
- * or "123, 456"), or NULL when it waits for none.
+ * or "123, 456"), or NULL when it waits for none; *this_transaction tells
+ * whether this session is among them (it holds a row of the job the
+ * worker must update to stop: waiting for it would never end).  One call
+ * of pg_blocking_pids() serves both checks.
  */
 static char *
-worker_blocked_by(pid_t pid)
+worker_blocked_by(pid_t pid, bool *this_transaction)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		args[1] = {Int32GetDatum((int32) pid)};
 	bool		isnull;
-	Datum		blockers;
-	char	   *pids;
+	Datum		value;
+	char	   *pids = NULL;
 
+	*this_transaction = false;
 	if (pid == 0 ||
-		SPI_execute_with_args("SELECT pg_catalog.array_to_string(b, ', ') FROM pg_catalog.pg_blocking_pids($1) b "
-							  " WHERE pg_catalog.cardinality(b) > 0",
+		SPI_execute_with_args("SELECT pg_catalog.pg_backend_pid() = ANY (b), pg_catalog.array_to_string(b, ', ') "
+							  "  FROM pg_catalog.pg_blocking_pids($1) b WHERE pg_catalog.cardinality(b) > 0",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		return NULL;
-	blockers = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	pids = isnull ? NULL : TextDatumGetCString(blockers);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	*this_transaction = !isnull && DatumGetBool(value);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (!isnull)
+		pids = TextDatumGetCString(value);
 	SPI_freetuptable(SPI_tuptable);
 	return pids;
 }
@@ -426,6 +411,9 @@ wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 	{
 		int			slot;
 		char	   *blockers;
+		bool		blocked_by_us;
+		bool		may_tell;
+		bool		may_hold_its_row;
 		TimestampTz now;
 
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
@@ -441,15 +429,20 @@ wait_for_slot_release(int64 job_id, WorkerSeen *seen)
 		if (!TimestampDifferenceExceeds(checked, now, BLOCKED_CHECK_EVERY_MS))
 			continue;
 		checked = now;
-		if (worker_waits_for_this_transaction(seen->pid))
+		/* a transaction without an xid holds no row lock: it cannot be what the worker waits for */
+		may_hold_its_row = TransactionIdIsValid(GetTopTransactionIdIfAny());
+		may_tell = !told && TimestampDifferenceExceeds(started, now, BLOCKED_NOTICE_AFTER_MS);
+		if (!may_tell && !may_hold_its_row)
+			continue;
+		blockers = worker_blocked_by(seen->pid, &blocked_by_us);
+		if (blocked_by_us && may_hold_its_row)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
 					 errmsg("cancel_job cannot wait for job " INT64_FORMAT ": its worker waits for this transaction",
 							job_id),
 					 errdetail("The worker must update the job's row to stop, and this transaction holds a lock on it."),
 					 errhint("Commit first, or call cancel_job(id) without wait.")));
-		if (!told && TimestampDifferenceExceeds(started, now, BLOCKED_NOTICE_AFTER_MS) &&
-			(blockers = worker_blocked_by(seen->pid)) != NULL)
+		if (may_tell && blockers != NULL)
 		{
 			ereport(NOTICE,
 					(errmsg("the worker of job " INT64_FORMAT " is waiting for a lock held by process %s",

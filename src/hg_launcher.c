@@ -316,6 +316,15 @@ claim_slot(int64 job_id, Oid owner, bool *busy)
 	return free_slot;
 }
 
+/* A slot claim_slot gave that no worker will take after all. */
+static void
+give_slot_back(int slot_index)
+{
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	hg_shared->slots[slot_index].in_use = false;
+	LWLockRelease(hg_shared->lock);
+}
+
 /*
  * Why a queued job cannot run, or NULL.  The worker connects as the job's
  * owner, so the owner must exist and may log in; the dataset must exist
@@ -364,8 +373,7 @@ queued_job_lockable(int64 job_id)
 	bool		lockable;
 
 	BeginInternalSubTransaction(NULL);
-	if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' "
-							  "FOR NO KEY UPDATE SKIP LOCKED",
+	if (SPI_execute_with_args(HG_LOCK_QUEUED_JOB_SQL,
 							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock job " INT64_FORMAT, job_id);
 	lockable = SPI_processed == 1;
@@ -438,17 +446,13 @@ start_queued_jobs(void)
 		if (!queued_job_lockable(queued[i].job_id))
 		{
 			/* locked by someone (or no longer queued: then the next look finds nothing) */
-			LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
-			hg_shared->slots[slot].in_use = false;
-			LWLockRelease(hg_shared->lock);
+			give_slot_back(slot);
 			skipped_locked = true;
 			continue;
 		}
 		if (!start_worker(slot, queued[i].job_id))
 		{
-			LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
-			hg_shared->slots[slot].in_use = false;
-			LWLockRelease(hg_shared->lock);
+			give_slot_back(slot);
 			if (!warned_no_worker)
 				ereport(WARNING,
 						(errmsg("heimdall_gen: no background worker available for job " INT64_FORMAT, queued[i].job_id),

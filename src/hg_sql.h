@@ -23,6 +23,15 @@
 #define HG_PINNED_SEARCH_PATH "pg_catalog, heimdall_gen, pg_temp"
 
 /*
+ * Locks a queued job's row ($1: job_id) if no one else holds it, without
+ * waiting: one row if locked.  The launcher's look and the worker's claim
+ * use the same statement, so that the lock one skips is the one the other
+ * would have waited for.
+ */
+#define HG_LOCK_QUEUED_JOB_SQL \
+	"SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' FOR NO KEY UPDATE SKIP LOCKED"
+
+/*
  * In a background worker, after connecting: override what per-role and
  * per-database settings could change under the extension's statements
  * (search_path, transaction isolation and read-only defaults).

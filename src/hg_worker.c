@@ -286,8 +286,7 @@ lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 
 	for (;;)
 	{
-		if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' "
-								  "FOR NO KEY UPDATE SKIP LOCKED",
+		if (SPI_execute_with_args(HG_LOCK_QUEUED_JOB_SQL,
 								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
 		if (SPI_processed == 1)
