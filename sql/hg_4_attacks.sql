@@ -135,6 +135,28 @@ SELECT pg_temp.try('LOCK heimdall_gen.receptions IN ACCESS EXCLUSIVE MODE');
 -- receivers too, although users hold table-level privileges on it (their own rows)
 SELECT pg_temp.try('LOCK heimdall_gen.receivers IN ACCESS EXCLUSIVE MODE');
 SELECT pg_temp.try('LOCK heimdall_gen.receivers IN SHARE MODE');
+-- nor through a view of its own, which LOCK follows to the tables it reads
+-- (with the view owner's privileges: mallory's own, on receivers), however
+-- deep: nested, in a sublink, in a CTE, or beside one of its own tables
+CREATE VIEW evil.recv AS SELECT * FROM heimdall_gen.receivers;
+CREATE VIEW evil.recv_nested AS SELECT * FROM evil.recv;
+CREATE VIEW evil.recv_sublink AS SELECT 1 AS x WHERE EXISTS (SELECT 1 FROM heimdall_gen.receivers);
+CREATE VIEW evil.recv_cte AS WITH r AS (SELECT * FROM heimdall_gen.receivers) SELECT count(*) FROM r;
+CREATE VIEW evil.own AS SELECT * FROM evil.ran;
+BEGIN;
+SELECT pg_temp.try('LOCK evil.recv IN ACCESS EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK evil.recv_nested IN SHARE MODE');
+SELECT pg_temp.try('LOCK evil.recv_sublink IN EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK evil.recv_cte IN SHARE ROW EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK evil.own, evil.recv IN ACCESS EXCLUSIVE MODE');
+-- and nothing stronger than ROW EXCLUSIVE is left held on receivers
+SELECT count(*) AS strong_locks_on_receivers FROM pg_catalog.pg_locks
+ WHERE relation = 'heimdall_gen.receivers'::regclass AND pid = pg_backend_pid()
+   AND mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock');
+-- a weak lock through such a view, or any lock of a view of its own tables, is its business
+SELECT pg_temp.try('LOCK evil.recv IN ROW EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK evil.own IN ACCESS EXCLUSIVE MODE');
+COMMIT;
 -- the victim's rows are invisible, and a status UPDATE of them changes nothing
 SELECT (SELECT count(*) FROM heimdall_gen.jobs) AS jobs_seen, (SELECT count(*) FROM heimdall_gen.datasets) AS datasets_seen,
 	   (SELECT count(*) FROM heimdall_gen.receivers) AS receivers_seen,

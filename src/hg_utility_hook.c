@@ -12,14 +12,22 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
+#include "rewrite/rewriteHandler.h"
+#include "storage/lmgr.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 
 #include "hg_sql.h"
 #include "hg_utility_hook.h"
@@ -129,13 +137,87 @@ refuse_unsafe_existing_schema(Node *parsetree)
  * Users hold table-level privileges on heimdall_gen.receivers (their own
  * rows, under row-level security), which PostgreSQL takes as the right to
  * lock the whole table in any mode: one role could block every other's
- * start_job, pg_dump and ALTER EXTENSION for as long as it liked.
+ * start_job, the launcher, pg_dump and ALTER EXTENSION for as long as it
+ * liked.  LOCK on a view locks the tables it reads too, checked with the
+ * view owner's privileges, so any role could do the same through a view of
+ * its own: views are followed, as LOCK follows them.
  */
+typedef struct LockWalk
+{
+	Oid			schema;			/* heimdall_gen */
+	const char *named;			/* the relation the LOCK statement names */
+	Oid			checked_as;		/* whose privileges LOCK checks here: the caller's, then each view owner's */
+	List	   *visited_views;	/* each view is read once: no cycles, no blow-up */
+} LockWalk;
+
+static bool lock_reaches_our_tables(Node *node, LockWalk *walk);
+
+static void
+refuse_if_ours_or_through_view(Oid relid, LockWalk *walk)
+{
+	Relation	view;
+
+	if (get_rel_namespace(relid) == walk->schema)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to lock %s.%s in a mode stronger than ROW EXCLUSIVE",
+						get_namespace_name(walk->schema), get_rel_name(relid)),
+				 walk->named ?
+				 errdetail("LOCK of view %s would lock the tables it reads, this one among them; such a lock "
+						   "would block every other role's use of heimdall_gen.", walk->named) :
+				 errdetail("Such a lock would block every other role's use of heimdall_gen."),
+				 errhint("Lock only your own tables; a view that reads heimdall_gen's tables can be locked "
+						 "in ROW EXCLUSIVE mode or weaker.")));
+	if (get_rel_relkind(relid) != RELKIND_VIEW || list_member_oid(walk->visited_views, relid))
+		return;
+	/* a view LOCK may not lock in this mode fails there, before anything is locked: not followed */
+	if (pg_class_aclcheck(relid, walk->checked_as, ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE) != ACLCHECK_OK)
+		return;
+	walk->visited_views = lappend_oid(walk->visited_views, relid);
+	/*
+	 * Held until the transaction ends, so that the view cannot be redefined
+	 * (CREATE OR REPLACE VIEW needs ACCESS EXCLUSIVE) between this check and
+	 * the LOCK that follows it: both read the same definition.
+	 */
+	LockRelationOid(relid, AccessShareLock);
+	view = relation_open(relid, NoLock);
+	{
+		Oid			outer = walk->checked_as;
+
+		walk->checked_as = view->rd_rel->relowner;
+		(void) lock_reaches_our_tables((Node *) get_view_query(view), walk);
+		walk->checked_as = outer;
+	}
+	relation_close(view, NoLock);
+}
+
+/* Every relation a query reads, in its range tables, subqueries, CTEs and sublinks, as LOCK walks them. */
+static bool
+lock_reaches_our_tables(Node *node, LockWalk *walk)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		Query	   *query = (Query *) node;
+		ListCell   *lc;
+
+		foreach(lc, query->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION)
+				refuse_if_ours_or_through_view(rte->relid, walk);
+		}
+		return query_tree_walker(query, lock_reaches_our_tables, walk, QTW_IGNORE_JOINALIASES);
+	}
+	return expression_tree_walker(node, lock_reaches_our_tables, walk);
+}
+
 static void
 refuse_strong_locks(Node *parsetree)
 {
 	LockStmt   *stmt;
-	Oid			schema;
 	Oid			extension_owner;
 	ListCell   *lc;
 
@@ -145,18 +227,19 @@ refuse_strong_locks(Node *parsetree)
 	if (stmt->mode <= RowExclusiveLock || superuser() || !hg_extension_info(&extension_owner, NULL) ||
 		GetUserId() == extension_owner)
 		return;
-	schema = get_namespace_oid("heimdall_gen", true);
 	foreach(lc, stmt->relations)
 	{
 		RangeVar   *rv = lfirst_node(RangeVar, lc);
 		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+		LockWalk	walk = {.schema = get_namespace_oid("heimdall_gen", true), .checked_as = GetUserId()};
 
-		if (OidIsValid(relid) && get_rel_namespace(relid) == schema)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to lock %s.%s in a mode stronger than ROW EXCLUSIVE",
-							get_namespace_name(schema), get_rel_name(relid)),
-					 errdetail("Such a lock would block every other role's use of heimdall_gen.")));
+		if (!OidIsValid(relid))
+			continue;			/* LOCK itself says it does not exist */
+		if (get_rel_relkind(relid) == RELKIND_VIEW)
+			walk.named = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid));
+		refuse_if_ours_or_through_view(relid, &walk);
+		list_free(walk.visited_views);
 	}
 }
 
