@@ -475,31 +475,66 @@ start_queued_jobs(void)
  * ("-": admins see them, no one runs them; a queued one then fails), its
  * receivers and event channel go.  Run when the set of roles has changed
  * (a cheap signature of pg_roles), in a subtransaction: a failure is
- * logged and retried, never the end of the launcher.
+ * logged and retried, never the end of the launcher.  A row someone holds
+ * locked is skipped, not waited for: the role may have locked its rows
+ * (SELECT ... FOR UPDATE, in a session that outlives the role or a
+ * prepared transaction), and a launcher waiting for that lock would start
+ * no job of any role.  Skipped rows are cleared in a later round.
  */
+#define ROLE_GONE(column) \
+	"NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = " column "::pg_catalog.oid)"
+
+static const char *const clear_statements[] = {
+	"UPDATE heimdall_gen.datasets d SET owner = 0 "
+	" WHERE d.dataset_id IN (SELECT x.dataset_id FROM heimdall_gen.datasets x "
+	"                         WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner")
+	"                           FOR NO KEY UPDATE SKIP LOCKED)",
+	"UPDATE heimdall_gen.jobs j SET owner = 0 "
+	" WHERE j.job_id IN (SELECT x.job_id FROM heimdall_gen.jobs x "
+	"                     WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner")
+	"                       FOR NO KEY UPDATE SKIP LOCKED)",
+	"DELETE FROM heimdall_gen.receivers v "
+	" WHERE (v.owner::pg_catalog.oid, v.network, v.name) IN "
+	"       (SELECT x.owner::pg_catalog.oid, x.network, x.name FROM heimdall_gen.receivers x "
+	"         WHERE " ROLE_GONE("x.owner") " FOR UPDATE SKIP LOCKED)",
+	"DELETE FROM heimdall_gen.event_channels c "
+	" WHERE c.role_id::pg_catalog.oid IN (SELECT x.role_id::pg_catalog.oid FROM heimdall_gen.event_channels x "
+	"                                      WHERE " ROLE_GONE("x.role_id") " FOR UPDATE SKIP LOCKED)"};
+
+/*
+ * Whether rows were skipped: any row of a dropped role still there, read
+ * without locks after the statements above (not read-only: a new snapshot,
+ * which sees what they changed).
+ */
+#define ROWS_OF_DROPPED_ROLES_LEFT \
+	"SELECT EXISTS (SELECT 1 FROM heimdall_gen.datasets x WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner") ") " \
+	"    OR EXISTS (SELECT 1 FROM heimdall_gen.jobs x WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner") ") " \
+	"    OR EXISTS (SELECT 1 FROM heimdall_gen.receivers x WHERE " ROLE_GONE("x.owner") ") " \
+	"    OR EXISTS (SELECT 1 FROM heimdall_gen.event_channels x WHERE " ROLE_GONE("x.role_id") ")"
+
+typedef struct ClearedRows
+{
+	uint64		changed;
+	bool		some_left;		/* locked by someone: cleared in a later round */
+} ClearedRows;
+
 static void
 clear_rows_of_dropped_roles(void *arg)
 {
-	static const char *const statements[] = {
-		"UPDATE heimdall_gen.datasets d SET owner = 0 WHERE d.owner::pg_catalog.oid <> 0 "
-		"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = d.owner::pg_catalog.oid)",
-		"UPDATE heimdall_gen.jobs j SET owner = 0 WHERE j.owner::pg_catalog.oid <> 0 "
-		"   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = j.owner::pg_catalog.oid)",
-		"DELETE FROM heimdall_gen.receivers v "
-		" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = v.owner::pg_catalog.oid)",
-		"DELETE FROM heimdall_gen.event_channels c "
-		" WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = c.role_id::pg_catalog.oid)"};
-	uint64	   *changed = (uint64 *) arg;
+	ClearedRows *cleared = (ClearedRows *) arg;
 	int			k;
 
-	for (k = 0; k < (int) lengthof(statements); k++)
+	for (k = 0; k < (int) lengthof(clear_statements); k++)
 	{
-		int			rc = SPI_execute(statements[k], false, 0);
+		int			rc = SPI_execute(clear_statements[k], false, 0);
 
 		if (rc != SPI_OK_UPDATE && rc != SPI_OK_DELETE)
 			elog(ERROR, "could not clear the rows of dropped roles");
-		*changed += SPI_processed;
+		cleared->changed += SPI_processed;
 	}
+	if (SPI_execute(ROWS_OF_DROPPED_ROLES_LEFT, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the rows of dropped roles");
+	cleared->some_left = DatumGetBool(hg_spi_get_notnull(0, 1, "rows left"));
 }
 
 static void
@@ -508,7 +543,7 @@ forget_dropped_owners(void)
 	static char *known_roles = NULL;
 	char	   *signature;
 	char	   *error;
-	uint64		changed = 0;
+	ClearedRows cleared = {0};
 
 	if (SPI_execute("SELECT pg_catalog.count(*)::pg_catalog.text || '/' || "
 					"       coalesce(pg_catalog.sum(r.oid::pg_catalog.int8), 0)::pg_catalog.text "
@@ -517,13 +552,16 @@ forget_dropped_owners(void)
 	signature = TextDatumGetCString(hg_spi_get_notnull(0, 1, "roles"));
 	if (known_roles != NULL && strcmp(known_roles, signature) == 0)
 		return;
-	if (!hg_try_in_subtransaction(clear_rows_of_dropped_roles, &changed, &error))
+	if (!hg_try_in_subtransaction(clear_rows_of_dropped_roles, &cleared, &error))
 	{
 		ereport(WARNING, (errmsg("heimdall_gen: could not clear the rows of dropped roles: %s", error)));
 		return;
 	}
-	if (changed > 0)
-		ereport(LOG, (errmsg("heimdall_gen: " UINT64_FORMAT " rows of dropped roles now belong to no role", changed)));
+	if (cleared.changed > 0)
+		ereport(LOG, (errmsg("heimdall_gen: " UINT64_FORMAT " rows of dropped roles now belong to no role",
+							 cleared.changed)));
+	if (cleared.some_left)
+		return;					/* the signature is not recorded: looked at again next round */
 	if (known_roles)
 		pfree(known_roles);
 	known_roles = MemoryContextStrdup(TopMemoryContext, signature);

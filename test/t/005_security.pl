@@ -299,6 +299,33 @@ like($canceller->query_until(qr/done/, "\\echo done\n"), qr/^t$/m, 'and returns 
 $canceller->quit;
 is(job_row($node, $held, 'status'), 'cancelled', 'the job is cancelled');
 
+# -- a role dropped while a session of it holds its rows locked (DROP ROLE
+# ends neither that session nor a prepared transaction): the launcher, which
+# hands a dropped role's rows to no one, must skip the locked ones rather
+# than wait for them, or no job of any role would start.  They are handed
+# over once the lock goes.
+$node->safe_psql('postgres', 'CREATE ROLE leaver LOGIN');
+# queued and paused in one transaction: no worker ever runs it
+my ($left) = (split /\n/, $node->safe_psql('postgres', "SET ROLE leaver; BEGIN; "
+	  . "SELECT heimdall_gen.start_job('left', 3, 12, '$small') AS j \\gset\n"
+	  . "SELECT heimdall_gen.pause_job(:j); COMMIT; SELECT :j"))[-1];
+$node->safe_psql('postgres', "SET ROLE leaver; INSERT INTO heimdall_gen.receivers (network, name, lat, lon) VALUES ('gone', 'r1', 45, 8)");
+my $leaver = $node->background_psql('postgres');
+$leaver->query_safe("SET ROLE leaver; BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $left FOR UPDATE; "
+	. "SELECT 1 FROM heimdall_gen.receivers FOR UPDATE");
+$node->safe_psql('postgres', 'DROP ROLE leaver');
+my $after_leaver = $node->safe_psql('postgres',
+	"SET ROLE bystander; SELECT heimdall_gen.start_job('after_leaver', 3, 13, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($after_leaver, '60 s')"), 'completed',
+	"another role's job completes while a dropped role's rows are held locked");
+is($node->safe_psql('postgres', "SELECT owner::oid <> 0 FROM heimdall_gen.jobs WHERE job_id = $left"), 't',
+	'the locked row was skipped, not waited for');
+$leaver->query_safe('COMMIT');
+$leaver->quit;
+ok($node->poll_query_until('postgres', "SELECT (SELECT owner::oid = 0 FROM heimdall_gen.jobs WHERE job_id = $left) "
+		. "AND NOT EXISTS (SELECT 1 FROM heimdall_gen.receivers WHERE network = 'gone')"),
+	'once the lock is gone, the job belongs to no role and the receivers are gone');
+
 # -- a schema named heimdall_gen made before CREATE EXTENSION (by a role with
 # CREATE on the database) is not adopted: its owner could have planted an
 # operator there that the extension's statements, run as a superuser, would
