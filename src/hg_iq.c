@@ -152,7 +152,7 @@ hg_iq(PG_FUNCTION_ARGS)
 	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
 	if (isnull)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_UNDEFINED_OBJECT),	/* as sigmf() says it: no such sample */
 				 errmsg("sample_idx " INT64_FORMAT " is not a kept sample of dataset \"%s\"", sample_idx, name),
 				 errhint("The kept samples are the sample_idx values of heimdall_gen.samples.")));
 	n_receivers = DatumGetInt32(hg_spi_get_notnull(0, 5, "samples.n_receivers"));
