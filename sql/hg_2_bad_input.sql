@@ -44,6 +44,7 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"area_lat_min"
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"area_lon_min": 7, "area_lon_max": 7.0000001}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8, "altitude_m": 300}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "a", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "uniform", "fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 -- local_enu: coordinates that are not coordinates, named
@@ -56,6 +57,7 @@ SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(987654)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(987654, interval '-1 s')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset('no such dataset')$$);
 
 -- nothing was created by any of them

@@ -810,11 +810,18 @@ hg_wait_job(PG_FUNCTION_ARGS)
 	{
 		ErrorContextCallback context = {.previous = error_context_stack, .callback = timeout_context};
 
+		TimestampTz now = GetCurrentTimestamp();
+
 		error_context_stack = &context;
 		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-														   TimestampTzGetDatum(GetCurrentTimestamp()),
-														   PG_GETARG_DATUM(1)));
+														   TimestampTzGetDatum(now), PG_GETARG_DATUM(1)));
 		error_context_stack = context.previous;
+		/* zero looks once and returns the status; a negative timeout is a mistake, not a shorter one */
+		if (deadline < now)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait_job's timeout must not be negative"),
+					 errhint("Give '0 s' to read the status without waiting, or NULL to wait without limit.")));
 	}
 	require_read_committed("wait_job", "In a snapshot-isolated transaction the job's status would never change.");
 	require_shared_memory();

@@ -179,7 +179,10 @@ add_inline_receivers(hg_config *cfg, JsonbValue *value, bool check_keys)
 			check_receiver_keys(c, index);
 		name = receiver_field(c, "name");
 		ant = receiver_field(c, "antenna");
-		if (name == NULL || name->type != jbvString)
+		if (name == NULL)
+			bad_params(psprintf("fixed_receivers[%d] has no name: each receiver needs one, a string of 1 to 31 bytes "
+								"unique in the list", index));
+		if (name->type != jbvString)
 			bad_params(psprintf("fixed_receivers[%d].name must be a string", index));
 		if (ant != NULL && ant->type != jbvString)
 			bad_params(psprintf("fixed_receivers[%d].antenna must be a string", index));
