@@ -190,10 +190,17 @@ def cmd_plot(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="heimdall-gen", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dsn", help="libpq connection string (default: $HEIMDALL_GEN_DSN or the PG* environment)")
+    dsn_help = "libpq connection string (default: $HEIMDALL_GEN_DSN or the PG* environment)"
+    p.add_argument("--dsn", help=dsn_help)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # --dsn is also accepted after the command; SUPPRESS keeps one given before it
+    after_command = argparse.ArgumentParser(add_help=False)
+    after_command.add_argument("--dsn", default=argparse.SUPPRESS, help=dsn_help)
 
-    s = sub.add_parser("start", help="queue a job that generates samples into a dataset (created or extended)")
+    def command(name, **kwargs):
+        return sub.add_parser(name, parents=[after_command], **kwargs)
+
+    s = command("start", help="queue a job that generates samples into a dataset (created or extended)")
     s.add_argument("dataset")
     s.add_argument("num_samples", type=int)
     s.add_argument("--seed", type=int, help="dataset seed (new datasets; default random)")
@@ -203,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_start)
 
-    w = sub.add_parser("watch", help="live progress bars of jobs (NOTIFY events) until they end")
+    w = command("watch", help="live progress bars of jobs (NOTIFY events) until they end")
     w.add_argument("job_ids", type=int, nargs="+", metavar="JOB_ID")
     w.add_argument("--timeout", type=float, help="give up after this many seconds (exit 5)")
     w.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the final lines")
@@ -212,17 +219,17 @@ def parser() -> argparse.ArgumentParser:
     for name, fn, hlp in (("pause", "pause_job", "pause a job (frees its worker slot)"),
                           ("resume", "resume_job", "resume a paused job"),
                           ("cancel", "cancel_job", "cancel a job; committed samples are kept")):
-        c = sub.add_parser(name, help=hlp)
+        c = command(name, help=hlp)
         c.add_argument("job_id", type=int)
         if name == "cancel":
             c.add_argument("--wait", action="store_true", help="return once the worker has stopped")
         c.set_defaults(func=_job_call(fn))
 
-    li = sub.add_parser("list", help="list jobs (default) or datasets")
+    li = command("list", help="list jobs (default) or datasets")
     li.add_argument("--datasets", action="store_true", help="list datasets instead of jobs")
     li.set_defaults(func=cmd_list)
 
-    e = sub.add_parser("export", help="SigMF export: per sample a .sigmf-collection and per reception "
+    e = command("export", help="SigMF export: per sample a .sigmf-collection and per reception "
                                       ".sigmf-meta + .sigmf-data, or one .sigmf archive per sample")
     e.add_argument("dataset")
     e.add_argument("sample_idx", type=int, nargs="*", help="samples to export (default: all of the split)")
@@ -232,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("-q", "--quiet", action="store_true")
     e.set_defaults(func=cmd_export)
 
-    pl = sub.add_parser("plot", help="one PNG of a sample: map, spectrograms, cross-correlations, constellation")
+    pl = command("plot", help="one PNG of a sample: map, spectrograms, cross-correlations, constellation")
     pl.add_argument("dataset")
     pl.add_argument("sample_idx", type=int)
     pl.add_argument("-o", "--output", required=True, help="PNG file to write")
@@ -250,7 +257,9 @@ def main(argv=None) -> int:
         print(f"heimdall-gen: {str(e).strip()}{code}", file=sys.stderr)
         return EXIT_ERROR
     except (LookupError, KeyError, OSError, ValueError) as e:
-        print(f"heimdall-gen: {e}", file=sys.stderr)
+        # a KeyError's str() is the repr of its argument: print the message itself
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"heimdall-gen: {message}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -77,6 +77,12 @@ class Dataset:
     len(ds), ds[i] (a Sample; negative i counts from the end), iteration over
     Samples, ds.batches(n) (lists of n Samples), ds.sample_indices (the
     sample_idx of each position).  Streaming uses one binary COPY per pass.
+
+    Given a DSN, the Dataset opens a connection of its own (autocommit).
+    Given a psycopg Connection, it uses that one: while a pass streams, the
+    connection is busy with the COPY, so index the Dataset (or use the
+    connection) only between passes; and a connection that is not in
+    autocommit is left in the transaction its reads opened.
     """
 
     def __init__(self, conn_or_dsn, name: str, split: Optional[str] = None):

@@ -151,12 +151,16 @@ def plot_sample(sample, params: dict, path: str = None):
     # -- received power per receiver (measured vs labelled) -----------------------------
     ax = fig.add_subplot(gs[1, 3])
     meas = 10 * np.log10(np.mean(np.abs(sample.iq) ** 2, axis=1))
-    ax.bar(np.arange(n_rx) - 0.2, [r["rx_power_dbm"] for r in rx], 0.4, label="rx_power_dbm (label)")
-    ax.bar(np.arange(n_rx) + 0.2, meas, 0.4, label="10 log10 mean|iq|^2")
+    labelled = np.array([r["rx_power_dbm"] for r in rx])
+    # the bars rise from the axis' floor: drawn from 0 dBm, every value is
+    # negative and the weakest receiver would get the longest bar
+    floor = min(meas.min(), labelled.min()) - 5
+    ax.bar(np.arange(n_rx) - 0.2, labelled - floor, 0.4, bottom=floor, label="rx_power_dbm (label)")
+    ax.bar(np.arange(n_rx) + 0.2, meas - floor, 0.4, bottom=floor, label="10 log10 mean|iq|^2")
     ax.set_title("received power per receiver [dBm]")
     ax.set_xticks(np.arange(n_rx))
     ax.set_xticklabels([f"rx{k}" for k in range(n_rx)], fontsize=7)
-    ax.set_ylim(min(meas.min(), min(r["rx_power_dbm"] for r in rx)) - 5, max(meas.max(), -100) + 5)
+    ax.set_ylim(floor, max(meas.max(), labelled.max()) + 5)
     ax.legend(fontsize=7)
 
     # -- spectrograms --------------------------------------------------------------

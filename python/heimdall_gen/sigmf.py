@@ -31,13 +31,14 @@ SELECT (m.doc -> 'collection')::text,
 """
 
 
-def sample_files(conn_or_dsn, dataset: str, sample_idx: int) -> Dict[str, bytes]:
+def sample_files(conn_or_dsn, dataset: str, sample_idx: int, _ds: Optional[Dataset] = None) -> Dict[str, bytes]:
     """The files of one sample's SigMF export: {file name: bytes}, collection first."""
     conn = connect(conn_or_dsn)
     collection, recordings = conn.execute(_SIGMF_SQL, (dataset, sample_idx)).fetchone()
     coll = json.loads(collection)["collection"]
     base = coll["heimdall_gen:name"]
-    ds = Dataset(conn, dataset)
+    # a Dataset lists every sample index when made: an export of many samples makes one (_ds)
+    ds = _ds if _ds is not None else Dataset(conn, dataset)
     iq_rows = conn.execute(
         f"SELECT r.rx_idx, {ds._iq_sql()} FROM heimdall_gen.receptions r "
         "WHERE r.dataset_id = %s AND r.sample_idx = %s ORDER BY r.rx_idx",
@@ -64,9 +65,10 @@ def _write_archive(path: str, files: Dict[str, bytes]) -> None:
             tar.addfile(info, io.BytesIO(data))
 
 
-def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archive: bool = False) -> List[str]:
+def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archive: bool = False,
+                  _ds: Optional[Dataset] = None) -> List[str]:
     """Writes one sample into outdir; returns the paths written."""
-    files = sample_files(conn_or_dsn, dataset, sample_idx)
+    files = sample_files(conn_or_dsn, dataset, sample_idx, _ds)
     os.makedirs(outdir, exist_ok=True)
     if archive:
         base = next(iter(files))[:-len(".sigmf-collection")]
@@ -87,14 +89,15 @@ def export_dataset(conn_or_dsn, dataset: str, outdir: str, split: Optional[str] 
                    progress: bool = False) -> List[str]:
     """Writes every sample (of a split, or those listed) into outdir; returns the paths written."""
     conn = connect(conn_or_dsn)
-    idx = list(sample_indices) if sample_indices is not None else list(Dataset(conn, dataset, split).sample_indices)
+    ds = Dataset(conn, dataset, split)
+    idx = list(sample_indices) if sample_indices is not None else list(ds.sample_indices)
     it = idx
     if progress:
         from tqdm import tqdm
         it = tqdm(idx, unit="sample", desc=f"export {dataset}")
     paths: List[str] = []
     for i in it:
-        paths += export_sample(conn, dataset, int(i), outdir, archive)
+        paths += export_sample(conn, dataset, int(i), outdir, archive, ds)
     return paths
 
 

@@ -20,6 +20,12 @@ def test_help_and_usage(dsn):
         r = cli(dsn, c, "--help")
         assert r.returncode == 0 and "usage: heimdall-gen " + c in r.stdout
     assert cli(dsn, "frobnicate").returncode == 2
+    # --dsn after the command works as well as before it, and overrides a bad one given before
+    exe = shutil.which("heimdall-gen")
+    base = [exe] if exe else [sys.executable, "-m", "heimdall_gen.cli"]
+    for args in (["list", "--dsn", dsn], ["--dsn", "host=/nonexistent", "list", "--dsn", dsn]):
+        r = subprocess.run(base + args, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (args, r.stderr)
     assert cli(dsn, "watch", "999999", "-q").returncode == 1
     r = cli(dsn, "start", "pyt_too_many", "3000000000")
     assert r.returncode == 2 and "between 1 and 10000000" in r.stderr
@@ -99,6 +105,14 @@ def test_plot_panels(tmp_path, dsn, conn):
     # the labelled TDOA lines are drawn: one dashed marker per receiver
     xc = next(a for a in fig.axes if a.get_title().startswith("cross-correlation"))
     assert sum(1 for ln in xc.get_lines() if ln.get_linestyle() == "--") == 5
+    # power bars rise from the axis' floor: the strongest receiver has the tallest bar
+    pw = next(a for a in fig.axes if a.get_title().startswith("received power"))
+    floor = pw.get_ylim()[0]
+    tops = [p.get_y() + p.get_height() for p in pw.patches[:5]]
+    assert all(abs(p.get_y() - floor) < 1e-9 and p.get_height() > 0 for p in pw.patches)
+    assert tops == pytest.approx([r["rx_power_dbm"] for r in s.receptions])
+    assert max(range(5), key=lambda k: pw.patches[k].get_height()) == \
+        max(range(5), key=lambda k: s.receptions[k]["rx_power_dbm"])
     png = tmp_path / "p.png"
     fig.savefig(png, dpi=100)
     assert png_size(png) == FIG_SIZE_PX == (1600, 1200)
