@@ -157,6 +157,22 @@ SELECT count(*) AS strong_locks_on_receivers FROM pg_catalog.pg_locks
 SELECT pg_temp.try('LOCK evil.recv IN ROW EXCLUSIVE MODE');
 SELECT pg_temp.try('LOCK evil.own IN ACCESS EXCLUSIVE MODE');
 COMMIT;
+-- nor by a statement that PostgreSQL lets wait for a lock on the table
+-- before it checks the caller's rights (everyone's use of the table would
+-- queue behind that wait): refused before any lock is asked for
+CREATE TABLE evil.fk (x bigint);
+CREATE TABLE evil.parted (job_id bigint) PARTITION BY LIST (job_id);
+CREATE FUNCTION evil.trig() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+SELECT pg_temp.try('CREATE RULE r AS ON INSERT TO heimdall_gen.jobs DO INSTEAD NOTHING');
+SELECT pg_temp.try('CREATE TRIGGER t BEFORE INSERT ON heimdall_gen.receivers FOR EACH ROW EXECUTE FUNCTION evil.trig()');
+SELECT pg_temp.try('ALTER TABLE evil.fk ADD FOREIGN KEY (x) REFERENCES heimdall_gen.jobs (job_id)');
+SELECT pg_temp.try('ALTER TABLE evil.fk ADD COLUMN y bigint REFERENCES heimdall_gen.datasets');
+SELECT pg_temp.try('CREATE TABLE evil.fk2 (x bigint, FOREIGN KEY (x) REFERENCES heimdall_gen.datasets (dataset_id))');
+SELECT pg_temp.try('CREATE TABLE evil.part PARTITION OF heimdall_gen.jobs FOR VALUES IN (1)');
+SELECT pg_temp.try('ALTER TABLE evil.parted ATTACH PARTITION heimdall_gen.jobs FOR VALUES IN (1)');
+-- the same statements on its own tables are its business
+SELECT pg_temp.try('CREATE TRIGGER t BEFORE INSERT ON evil.fk FOR EACH ROW EXECUTE FUNCTION evil.trig()');
+SELECT pg_temp.try('CREATE TABLE evil.part PARTITION OF evil.parted FOR VALUES IN (1)');
 -- the victim's rows are invisible, and a status UPDATE of them changes nothing
 SELECT (SELECT count(*) FROM heimdall_gen.jobs) AS jobs_seen, (SELECT count(*) FROM heimdall_gen.datasets) AS datasets_seen,
 	   (SELECT count(*) FROM heimdall_gen.receivers) AS receivers_seen,

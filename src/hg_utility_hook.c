@@ -2,7 +2,8 @@
  * hg_utility_hook.c
  *    A ProcessUtility hook that guards the extension's schema (CREATE
  *    EXTENSION adopts an existing one only if it is empty and the caller's;
- *    no one but its owner takes strong locks on its tables) and finishes
+ *    no one but its owner takes strong locks on its tables, directly, through
+ *    a view, or by a statement that locks before it checks) and finishes
  *    DROP EXTENSION heimdall_gen: the heimdall_gen_admin role, which CREATE
  *    EXTENSION made (or adopted empty) and marked with a comment, goes with
  *    it.  A role is cluster-wide and the extension is per database, so
@@ -243,6 +244,95 @@ refuse_strong_locks(Node *parsetree)
 	}
 }
 
+/*
+ * Statements that PostgreSQL lets queue for a lock on a table they name
+ * before it checks whether the caller may act on it: CREATE RULE (ACCESS
+ * EXCLUSIVE), CREATE TRIGGER and a FOREIGN KEY's referenced table (SHARE
+ * ROW EXCLUSIVE), CREATE TABLE ... PARTITION OF and ALTER TABLE ...
+ * ATTACH / DETACH PARTITION (ACCESS EXCLUSIVE).  The statement fails with
+ * "must be owner" once it has the lock, but while it waits, every later
+ * lock request on the table waits behind it; a role that holds an ordinary
+ * lock on the table in another session (a SELECT, an UPDATE of its own
+ * job's status in an open transaction) makes that wait, and so every
+ * worker's, the launcher's and every start_job's, last as long as it
+ * likes.  Only the extension's owner may do any of these to its tables:
+ * everyone else is refused before the lock is asked for.
+ */
+static void
+refuse_if_names_ours(RangeVar *rv, const char *verb, const char *complement)
+{
+	Oid			relid;
+
+	if (rv == NULL)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (OidIsValid(relid) && get_rel_namespace(relid) == get_namespace_oid("heimdall_gen", true))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s heimdall_gen.%s%s", verb, get_rel_name(relid), complement),
+				 errdetail("Only the extension's owner may.  PostgreSQL would wait for a lock on the table "
+						   "before checking, and every other role's use of heimdall_gen would wait behind it.")));
+}
+
+/* FOREIGN KEY constraints among a list of Constraint (or ColumnDef, with theirs) nodes. */
+static void
+refuse_foreign_keys_to_ours(List *elements)
+{
+	ListCell   *lc;
+
+	foreach(lc, elements)
+	{
+		Node	   *element = lfirst(lc);
+
+		if (IsA(element, ColumnDef))
+			refuse_foreign_keys_to_ours(((ColumnDef *) element)->constraints);
+		else if (IsA(element, Constraint) && ((Constraint *) element)->contype == CONSTR_FOREIGN)
+			refuse_if_names_ours(((Constraint *) element)->pktable, "reference", " in a foreign key");
+	}
+}
+
+static void
+refuse_locks_taken_before_checks(Node *parsetree)
+{
+	Oid			extension_owner;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, RuleStmt) && !IsA(parsetree, CreateTrigStmt) && !IsA(parsetree, CreateStmt) &&
+		!IsA(parsetree, CreateForeignTableStmt) && !IsA(parsetree, AlterTableStmt))
+		return;
+	if (superuser() || !hg_extension_info(&extension_owner, NULL) || GetUserId() == extension_owner)
+		return;
+	if (IsA(parsetree, RuleStmt))
+		refuse_if_names_ours(((RuleStmt *) parsetree)->relation, "create a rule on", "");
+	else if (IsA(parsetree, CreateTrigStmt))
+		refuse_if_names_ours(((CreateTrigStmt *) parsetree)->relation, "create a trigger on", "");
+	else if (IsA(parsetree, AlterTableStmt))
+	{
+		foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			if (cmd->subtype == AT_AttachPartition || cmd->subtype == AT_DetachPartition ||
+				cmd->subtype == AT_DetachPartitionFinalize)
+				refuse_if_names_ours(castNode(PartitionCmd, cmd->def)->name, "attach or detach the partition", "");
+			else if ((cmd->subtype == AT_AddConstraint || cmd->subtype == AT_AddColumn) && cmd->def != NULL)
+				refuse_foreign_keys_to_ours(list_make1(cmd->def));
+		}
+	}
+	else
+	{
+		/* CREATE TABLE, or CREATE FOREIGN TABLE, whose statement begins with one */
+		CreateStmt *stmt = IsA(parsetree, CreateStmt) ? (CreateStmt *) parsetree :
+			&((CreateForeignTableStmt *) parsetree)->base;
+
+		if (stmt->partbound != NULL)
+			foreach(lc, stmt->inhRelations)
+				refuse_if_names_ours(lfirst_node(RangeVar, lc), "create a partition of", "");
+		refuse_foreign_keys_to_ours(stmt->tableElts);
+		refuse_foreign_keys_to_ours(stmt->constraints);
+	}
+}
+
 static void
 hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				   ProcessUtilityContext context, ParamListInfo params,
@@ -253,6 +343,7 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 
 	refuse_unsafe_existing_schema(pstmt->utilityStmt);
 	refuse_strong_locks(pstmt->utilityStmt);
+	refuse_locks_taken_before_checks(pstmt->utilityStmt);
 
 	if (prev_utility_hook)
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
