@@ -142,12 +142,14 @@ CREATE VIEW evil.recv AS SELECT * FROM heimdall_gen.receivers;
 CREATE VIEW evil.recv_nested AS SELECT * FROM evil.recv;
 CREATE VIEW evil.recv_sublink AS SELECT 1 AS x WHERE EXISTS (SELECT 1 FROM heimdall_gen.receivers);
 CREATE VIEW evil.recv_cte AS WITH r AS (SELECT * FROM heimdall_gen.receivers) SELECT count(*) FROM r;
+CREATE VIEW evil.recv_invoker WITH (security_invoker) AS SELECT * FROM evil.recv_nested;
 CREATE VIEW evil.own AS SELECT * FROM evil.ran;
 BEGIN;
 SELECT pg_temp.try('LOCK evil.recv IN ACCESS EXCLUSIVE MODE');
 SELECT pg_temp.try('LOCK evil.recv_nested IN SHARE MODE');
 SELECT pg_temp.try('LOCK evil.recv_sublink IN EXCLUSIVE MODE');
 SELECT pg_temp.try('LOCK evil.recv_cte IN SHARE ROW EXCLUSIVE MODE');
+SELECT pg_temp.try('LOCK evil.recv_invoker IN EXCLUSIVE MODE');
 SELECT pg_temp.try('LOCK evil.own, evil.recv IN ACCESS EXCLUSIVE MODE');
 -- and nothing stronger than ROW EXCLUSIVE is left held on receivers
 SELECT count(*) AS strong_locks_on_receivers FROM pg_catalog.pg_locks

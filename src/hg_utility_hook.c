@@ -147,7 +147,6 @@ typedef struct LockWalk
 {
 	Oid			schema;			/* heimdall_gen */
 	const char *named;			/* the relation the LOCK statement names */
-	Oid			checked_as;		/* whose privileges LOCK checks here: the caller's, then each view owner's */
 	List	   *visited_views;	/* each view is read once: no cycles, no blow-up */
 } LockWalk;
 
@@ -171,9 +170,11 @@ refuse_if_ours_or_through_view(Oid relid, LockWalk *walk)
 						 "in ROW EXCLUSIVE mode or weaker.")));
 	if (get_rel_relkind(relid) != RELKIND_VIEW || list_member_oid(walk->visited_views, relid))
 		return;
-	/* a view LOCK may not lock in this mode fails there, before anything is locked: not followed */
-	if (pg_class_aclcheck(relid, walk->checked_as, ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE) != ACLCHECK_OK)
-		return;
+	/*
+	 * Every view inside is followed, whatever its privileges: LOCK checks
+	 * them as the outer view's owner or, for a security_invoker view, as the
+	 * caller; refusing a LOCK that would have failed anyway costs nothing.
+	 */
 	walk->visited_views = lappend_oid(walk->visited_views, relid);
 	/*
 	 * Held until the transaction ends, so that the view cannot be redefined
@@ -182,13 +183,7 @@ refuse_if_ours_or_through_view(Oid relid, LockWalk *walk)
 	 */
 	LockRelationOid(relid, AccessShareLock);
 	view = relation_open(relid, NoLock);
-	{
-		Oid			outer = walk->checked_as;
-
-		walk->checked_as = view->rd_rel->relowner;
-		(void) lock_reaches_our_tables((Node *) get_view_query(view), walk);
-		walk->checked_as = outer;
-	}
+	(void) lock_reaches_our_tables((Node *) get_view_query(view), walk);
 	relation_close(view, NoLock);
 }
 
@@ -232,10 +227,14 @@ refuse_strong_locks(Node *parsetree)
 	{
 		RangeVar   *rv = lfirst_node(RangeVar, lc);
 		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-		LockWalk	walk = {.schema = get_namespace_oid("heimdall_gen", true), .checked_as = GetUserId()};
+		LockWalk	walk = {.schema = get_namespace_oid("heimdall_gen", true)};
 
 		if (!OidIsValid(relid))
 			continue;			/* LOCK itself says it does not exist */
+		/* a view the caller may not lock in this mode fails in LOCK before anything is locked */
+		if (get_rel_relkind(relid) == RELKIND_VIEW &&
+			pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE) != ACLCHECK_OK)
+			continue;
 		if (get_rel_relkind(relid) == RELKIND_VIEW)
 			walk.named = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													get_rel_name(relid));
