@@ -959,8 +959,13 @@ disk_full_error(const JobState *job, const char *message)
 	else if (strstr(message, "\"global/") != NULL)
 		spc = GLOBALTABLESPACE_OID;
 	name = get_tablespace_name(spc);
+	/*
+	 * Not its path: the owner reads this message, and ordinary roles may not
+	 * see data_directory (a tablespace's location they may, with
+	 * pg_tablespace_location()).
+	 */
 	if (spc == DEFAULTTABLESPACE_OID || spc == GLOBALTABLESPACE_OID)
-		where = psprintf("the data directory %s", DataDir);
+		where = pstrdup("the data directory");
 	else
 		where = psprintf("%s", text_to_cstring(DatumGetTextPP(
 			DirectFunctionCall1(pg_tablespace_location, ObjectIdGetDatum(spc)))));
