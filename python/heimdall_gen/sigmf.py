@@ -16,12 +16,27 @@ import hashlib
 import io
 import json
 import os
+import re
 import tarfile
 from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
 from .client import Dataset, connect
+
+# what an exported file may be called: a dataset name as start_job accepts
+# it, with its suffixes.  Names come from the server's rows, which a dump
+# restore or a dataset of 0.1.0 (which took any 1-200 characters) may fill
+# with '../x' or '/etc/x': refused, so that an export never writes outside
+# its directory, and an archive never holds such a member.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}\Z")
+
+
+def _file_name(name: str) -> str:
+    if not _FILE_NAME.match(name):
+        raise ValueError(f"refusing to export to a file named {name!r}: an exported name is letters, digits, "
+                         "'_', '.' and '-', not starting with '.' (rename the dataset first)")
+    return name
 
 _SIGMF_SQL = """
 SELECT (m.doc -> 'collection')::text,
@@ -43,14 +58,14 @@ def sample_files(conn_or_dsn, dataset: str, sample_idx: int, _ds: Optional[Datas
         f"SELECT r.rx_idx, {ds._iq_sql()} FROM heimdall_gen.receptions r "
         "WHERE r.dataset_id = %s AND r.sample_idx = %s ORDER BY r.rx_idx",
         (ds.dataset_id, sample_idx), binary=True).fetchall()
-    files = {f"{base}.sigmf-collection": collection.encode("utf-8")}
+    files = {_file_name(f"{base}.sigmf-collection"): collection.encode("utf-8")}
     streams = coll["core:streams"]
     if len(streams) != len(iq_rows) or len(recordings) != len(iq_rows):
         raise RuntimeError(f"sample {sample_idx}: {len(streams)} streams for {len(iq_rows)} receptions")
     for stream, meta, (rx_idx, iq) in zip(streams, recordings, iq_rows):
         name = stream["name"]
-        files[f"{name}.sigmf-meta"] = meta.encode("utf-8")
-        files[f"{name}.sigmf-data"] = bytes(iq)
+        files[_file_name(f"{name}.sigmf-meta")] = meta.encode("utf-8")
+        files[_file_name(f"{name}.sigmf-data")] = bytes(iq)
     return files
 
 
@@ -78,7 +93,8 @@ def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archi
     paths = []
     for name, data in files.items():
         p = os.path.join(outdir, name)
-        with open(p, "wb") as f:
+        # a symbolic link planted under an exported name is not followed
+        with os.fdopen(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644), "wb") as f:
             f.write(data)
         paths.append(p)
     return paths

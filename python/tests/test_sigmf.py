@@ -9,6 +9,8 @@ import re
 import psycopg
 import pytest
 
+from conftest import run_job
+
 from heimdall_gen import sigmf as hs
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -195,6 +197,38 @@ def test_sigmf_errors(dsn, conn, stored):
                 c.execute("SELECT heimdall_gen.sigmf(%s, 0)", (stored,))
     finally:
         conn.execute("DROP ROLE pyt_mallory")
+
+
+def test_export_refuses_names_that_leave_the_directory(tmp_path, conn):
+    # a name start_job refuses, as a restore or a 0.1.0 dataset may hold it
+    run_job(conn, "pyt_escape", 2, 9)
+    from heimdall_gen import sigmf
+    out = tmp_path / "a" / "b" / "out"    # '../../x' from here is still inside tmp_path, where it is looked for
+    try:
+        for bad in ("../../escaped", str(tmp_path / "absolute"), ".hidden"):
+            conn.execute("UPDATE heimdall_gen.datasets SET name = %s WHERE name IN ('pyt_escape', '../../escaped', %s)",
+                         (bad, str(tmp_path / "absolute")))
+            for archive in (False, True):
+                with pytest.raises(ValueError, match="refusing to export to a file named"):
+                    sigmf.export_dataset(conn, bad, str(out), archive=archive)
+        assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []
+    finally:
+        conn.execute("SELECT heimdall_gen.drop_dataset(name) FROM heimdall_gen.datasets "
+                     "WHERE name IN ('pyt_escape', '../../escaped', %s, '.hidden')", (str(tmp_path / "absolute"),))
+    # and a symbolic link planted under an exported name is not followed
+    run_job(conn, "pyt_link", 1, 9)
+    try:
+        target = tmp_path / "target"
+        target.write_bytes(b"untouched")
+        idx = conn.execute("SELECT min(sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                           "USING (dataset_id) WHERE d.name = 'pyt_link'").fetchone()[0]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"pyt_link-s{idx}.sigmf-collection").symlink_to(target)
+        with pytest.raises(OSError):
+            sigmf.export_sample(conn, "pyt_link", idx, str(out))
+        assert target.read_bytes() == b"untouched"
+    finally:
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_link')")
 
 
 def test_export_round_trip_is_bit_identical(tmp_path, dsn, conn, stored, virtual):
