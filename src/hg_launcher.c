@@ -483,23 +483,23 @@ start_queued_jobs(void)
  */
 #define ROLE_GONE(column) \
 	"NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = " column "::pg_catalog.oid)"
+/* each table's rows of dropped roles, as x: what is cleared, and what is looked for after */
+#define DATASETS_OF_DROPPED "heimdall_gen.datasets x WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner")
+#define JOBS_OF_DROPPED "heimdall_gen.jobs x WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner")
+#define RECEIVERS_OF_DROPPED "heimdall_gen.receivers x WHERE " ROLE_GONE("x.owner")
+#define CHANNELS_OF_DROPPED "heimdall_gen.event_channels x WHERE " ROLE_GONE("x.role_id")
 
 static const char *const clear_statements[] = {
 	"UPDATE heimdall_gen.datasets d SET owner = 0 "
-	" WHERE d.dataset_id IN (SELECT x.dataset_id FROM heimdall_gen.datasets x "
-	"                         WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner")
-	"                           FOR NO KEY UPDATE SKIP LOCKED)",
+	" WHERE d.dataset_id IN (SELECT x.dataset_id FROM " DATASETS_OF_DROPPED " FOR NO KEY UPDATE SKIP LOCKED)",
 	"UPDATE heimdall_gen.jobs j SET owner = 0 "
-	" WHERE j.job_id IN (SELECT x.job_id FROM heimdall_gen.jobs x "
-	"                     WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner")
-	"                       FOR NO KEY UPDATE SKIP LOCKED)",
+	" WHERE j.job_id IN (SELECT x.job_id FROM " JOBS_OF_DROPPED " FOR NO KEY UPDATE SKIP LOCKED)",
 	"DELETE FROM heimdall_gen.receivers v "
 	" WHERE (v.owner::pg_catalog.oid, v.network, v.name) IN "
-	"       (SELECT x.owner::pg_catalog.oid, x.network, x.name FROM heimdall_gen.receivers x "
-	"         WHERE " ROLE_GONE("x.owner") " FOR UPDATE SKIP LOCKED)",
+	"       (SELECT x.owner::pg_catalog.oid, x.network, x.name FROM " RECEIVERS_OF_DROPPED " FOR UPDATE SKIP LOCKED)",
 	"DELETE FROM heimdall_gen.event_channels c "
-	" WHERE c.role_id::pg_catalog.oid IN (SELECT x.role_id::pg_catalog.oid FROM heimdall_gen.event_channels x "
-	"                                      WHERE " ROLE_GONE("x.role_id") " FOR UPDATE SKIP LOCKED)"};
+	" WHERE c.role_id::pg_catalog.oid IN "
+	"       (SELECT x.role_id::pg_catalog.oid FROM " CHANNELS_OF_DROPPED " FOR UPDATE SKIP LOCKED)"};
 
 /*
  * Whether rows were skipped: any row of a dropped role still there, read
@@ -507,10 +507,8 @@ static const char *const clear_statements[] = {
  * which sees what they changed).
  */
 #define ROWS_OF_DROPPED_ROLES_LEFT \
-	"SELECT EXISTS (SELECT 1 FROM heimdall_gen.datasets x WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner") ") " \
-	"    OR EXISTS (SELECT 1 FROM heimdall_gen.jobs x WHERE x.owner::pg_catalog.oid <> 0 AND " ROLE_GONE("x.owner") ") " \
-	"    OR EXISTS (SELECT 1 FROM heimdall_gen.receivers x WHERE " ROLE_GONE("x.owner") ") " \
-	"    OR EXISTS (SELECT 1 FROM heimdall_gen.event_channels x WHERE " ROLE_GONE("x.role_id") ")"
+	"SELECT EXISTS (SELECT 1 FROM " DATASETS_OF_DROPPED ") OR EXISTS (SELECT 1 FROM " JOBS_OF_DROPPED ") " \
+	"    OR EXISTS (SELECT 1 FROM " RECEIVERS_OF_DROPPED ") OR EXISTS (SELECT 1 FROM " CHANNELS_OF_DROPPED ")"
 
 typedef struct ClearedRows
 {

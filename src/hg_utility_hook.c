@@ -133,6 +133,19 @@ refuse_unsafe_existing_schema(Node *parsetree)
 }
 
 /*
+ * Whether the lock guards below apply to this caller: the extension is
+ * installed here, and the caller is neither a superuser nor its owner
+ * (who may do anything to its tables, as CREATE and ALTER EXTENSION do).
+ */
+static bool
+caller_is_guarded(void)
+{
+	Oid			extension_owner;
+
+	return !superuser() && hg_extension_info(&extension_owner, NULL) && GetUserId() != extension_owner;
+}
+
+/*
  * LOCK TABLE in a mode stronger than ROW EXCLUSIVE on the extension's
  * tables, by anyone but a superuser or the extension's owner: refused.
  * Users hold table-level privileges on heimdall_gen.receivers (their own
@@ -214,14 +227,12 @@ static void
 refuse_strong_locks(Node *parsetree)
 {
 	LockStmt   *stmt;
-	Oid			extension_owner;
 	ListCell   *lc;
 
 	if (!IsA(parsetree, LockStmt))
 		return;
 	stmt = (LockStmt *) parsetree;
-	if (stmt->mode <= RowExclusiveLock || superuser() || !hg_extension_info(&extension_owner, NULL) ||
-		GetUserId() == extension_owner)
+	if (stmt->mode <= RowExclusiveLock || !caller_is_guarded())
 		return;
 	foreach(lc, stmt->relations)
 	{
@@ -293,13 +304,12 @@ refuse_foreign_keys_to_ours(List *elements)
 static void
 refuse_locks_taken_before_checks(Node *parsetree)
 {
-	Oid			extension_owner;
 	ListCell   *lc;
 
 	if (!IsA(parsetree, RuleStmt) && !IsA(parsetree, CreateTrigStmt) && !IsA(parsetree, CreateStmt) &&
 		!IsA(parsetree, CreateForeignTableStmt) && !IsA(parsetree, AlterTableStmt))
 		return;
-	if (superuser() || !hg_extension_info(&extension_owner, NULL) || GetUserId() == extension_owner)
+	if (!caller_is_guarded())
 		return;
 	if (IsA(parsetree, RuleStmt))
 		refuse_if_names_ours(((RuleStmt *) parsetree)->relation, "create a rule on", "");
