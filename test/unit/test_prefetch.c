@@ -18,6 +18,8 @@
 #include <dirent.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,20 +52,91 @@ next_in_order(HgPrefetch *p, hg_sample **sample)
 	return outcome;
 }
 
-/* Threads of this process, from /proc/self/task (Linux). */
-static int
-threads_of_this_process(void)
+/*
+ * The model threads of a running HgPrefetch, by kernel thread id, and which
+ * of them can still run code (Linux /proc).
+ *
+ * Two races of /proc make a plain count of /proc/self/task wrong while
+ * threads end, and both were seen on a loaded CI machine.  pthread_join
+ * returns when the kernel clears the thread's id, as the thread lets go of
+ * the process's memory, a moment before its task leaves the list ("2
+ * threads left" right after a join).  And a listing stops short at a task
+ * that leaves the list while it is being read, so a live thread after it
+ * goes unseen.  So the threads are listed once, while none can be ending
+ * (the process's thread count says that the threads of earlier rounds are
+ * gone), and each is then looked up by its id: gone, or without a memory
+ * map (no VmSize in its status), it runs nothing of ours any more.
+ */
+typedef struct ModelThreads
 {
-	DIR		   *d = opendir("/proc/self/task");
+	pid_t		tid[64];
+	int			n;
+} ModelThreads;
+
+/* The "Threads:" figure of /proc/self/status: every task not yet removed, ending or not. */
+static int
+tasks_of_this_process(void)
+{
+	FILE	   *status = fopen("/proc/self/status", "r");
+	char		line[256];
+	int			n = -1;
+
+	if (status == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), status) != NULL)
+		if (strncmp(line, "Threads:", 8) == 0)
+			n = atoi(line + 8);
+	fclose(status);
+	return n;
+}
+
+/* Lists the threads other than this one, once the process has exactly `started` of them (waits up to 10 s). */
+static int
+list_model_threads(int started, ModelThreads *m)
+{
+	DIR		   *d;
 	struct dirent *e;
+	int			waited_ms;
+
+	m->n = 0;
+	for (waited_ms = 0; tasks_of_this_process() != started + 1 && waited_ms < 10000; waited_ms++)
+		usleep(1000);
+	if ((d = opendir("/proc/self/task")) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL && m->n < (int) (sizeof(m->tid) / sizeof(m->tid[0])))
+	{
+		pid_t		tid = (pid_t) atoi(e->d_name);
+
+		if (tid > 0 && tid != getpid())
+			m->tid[m->n++] = tid;
+	}
+	closedir(d);
+	return m->n;
+}
+
+/* How many of the listed threads still have the process's memory: not yet ended. */
+static int
+still_running(const ModelThreads *m)
+{
+	int			k;
 	int			n = 0;
 
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
+	for (k = 0; k < m->n; k++)
+	{
+		char		path[64];
+		char		line[256];
+		FILE	   *status;
+		int			has_memory = 0;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int) m->tid[k]);
+		if ((status = fopen(path, "r")) == NULL)
+			continue;			/* removed */
+		while (fgets(line, sizeof(line), status) != NULL)
+			if (strncmp(line, "VmSize:", 7) == 0)
+				has_memory = 1;
+		fclose(status);
+		n += has_memory;
+	}
 	return n;
 }
 
@@ -107,12 +180,15 @@ test_in_order_and_identical_whatever_the_threads(void)
 	for (t = 0; t < sizeof(thread_counts) / sizeof(thread_counts[0]); t++)
 	{
 		HgPrefetch *p = hg_prefetch_start(&c, 42, first, thread_counts[t], 0);
+		ModelThreads threads;
 		int			i;
 		int			kept = 0;
 
 		HG_CHECK(p != NULL, "start with %d threads", thread_counts[t]);
 		if (p == NULL)
 			continue;
+		HG_CHECK(list_model_threads(thread_counts[t], &threads) == thread_counts[t],
+				 "%d threads asked for, %d found", thread_counts[t], threads.n);
 		for (i = 0; i < attempts; i++)
 		{
 			hg_sample  *got;
@@ -130,8 +206,8 @@ test_in_order_and_identical_whatever_the_threads(void)
 		}
 		HG_CHECK(kept > 0, "%d threads: no kept sample in %d attempts", thread_counts[t], attempts);
 		hg_prefetch_stop(p);
-		HG_CHECK(threads_of_this_process() == 1, "%d threads: %d threads left after stop",
-				 thread_counts[t], threads_of_this_process());
+		HG_CHECK(still_running(&threads) == 0, "%d threads: %d still running after stop",
+				 thread_counts[t], still_running(&threads));
 	}
 	hg_workspace_destroy(ws);
 }
@@ -147,10 +223,12 @@ test_stop_mid_attempt_ends_every_thread(void)
 	{
 		/* stopped at once: the threads are in their first attempts */
 		HgPrefetch *p = hg_prefetch_start(&c, 1000 + (uint64_t) round, 0, 4, 0);
+		ModelThreads threads;
 
 		HG_CHECK(p != NULL, "start");
 		if (p == NULL)
 			return;
+		HG_CHECK(list_model_threads(4, &threads) == 4, "round %d: %d threads found", round, threads.n);
 		if (round % 2)
 		{
 			hg_sample  *s;
@@ -158,8 +236,8 @@ test_stop_mid_attempt_ends_every_thread(void)
 			(void) next_in_order(p, &s);	/* and with the consumer holding a slot */
 		}
 		hg_prefetch_stop(p);
-		HG_CHECK(threads_of_this_process() == 1, "round %d: %d threads left after stop",
-				 round, threads_of_this_process());
+		HG_CHECK(still_running(&threads) == 0, "round %d: %d threads still running after stop",
+				 round, still_running(&threads));
 	}
 }
 
@@ -173,24 +251,26 @@ test_requested_stop_winds_down_without_a_join(void)
 	for (round = 0; round < 10; round++)
 	{
 		HgPrefetch *p = hg_prefetch_start(&c, 2000 + (uint64_t) round, 0, 4, 0);
+		ModelThreads threads;
 		hg_sample  *s;
 		int			waited_ms = 0;
 
 		HG_CHECK(p != NULL, "start");
 		if (p == NULL)
 			return;
+		HG_CHECK(list_model_threads(4, &threads) == 4, "round %d: %d threads found", round, threads.n);
 		(void) next_in_order(p, &s);
 		hg_prefetch_request_stop(p);
 		/* the threads end on their own, each after its attempt: nobody joins them yet */
-		while (threads_of_this_process() > 1 && waited_ms < 10000)
+		while (still_running(&threads) > 0 && waited_ms < 10000)
 		{
 			usleep(1000);
 			waited_ms++;
 		}
-		HG_CHECK(threads_of_this_process() == 1, "round %d: %d threads still running %d ms after the request",
-				 round, threads_of_this_process(), waited_ms);
+		HG_CHECK(still_running(&threads) == 0, "round %d: %d threads still running %d ms after the request",
+				 round, still_running(&threads), waited_ms);
 		hg_prefetch_stop(p);	/* joins the ended threads and frees */
-		HG_CHECK(threads_of_this_process() == 1, "round %d: threads after stop", round);
+		HG_CHECK(still_running(&threads) == 0, "round %d: threads after stop", round);
 	}
 	hg_prefetch_request_stop(NULL);	/* a job without model threads */
 }
@@ -204,6 +284,7 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 	const int	attempts = 40;
 	int			i;
 	int			waits = 0;
+	ModelThreads threads;
 
 	small_config(&c);
 	ws = hg_workspace_create(&c);
@@ -211,6 +292,7 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 	HG_CHECK(ws != NULL && p != NULL, "start");
 	if (ws == NULL || p == NULL)
 		return;
+	HG_CHECK(list_model_threads(1, &threads) == 1, "%d threads found", threads.n);
 	for (i = 0; i < attempts; i++)
 	{
 		hg_sample  *got = NULL;
@@ -233,7 +315,7 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 	}
 	HG_CHECK(waits > 0, "the consumer never had to wait in %d attempts", attempts);
 	hg_prefetch_stop(p);
-	HG_CHECK(threads_of_this_process() == 1, "%d threads left after stop", threads_of_this_process());
+	HG_CHECK(still_running(&threads) == 0, "%d threads still running after stop", still_running(&threads));
 	hg_workspace_destroy(ws);
 }
 
