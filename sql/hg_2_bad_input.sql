@@ -42,6 +42,10 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receive
 -- or missing receiver keys, two receivers of one name, a layout that fixed receivers would override
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"area_lat_min": 45, "area_lat_max": 45, "area_lon_min": 7, "area_lon_max": 7}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"area_lon_min": 7, "area_lon_max": 7.0000001}')$$);
+-- fixed receivers on one line (a meridian) or at one point locate nothing:
+-- refused, rather than a job that fails after 20 x num_samples attempts
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45.3, "lon": 8}]}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "b", "lat": 45, "lon": 8}, {"name": "c", "lat": 45, "lon": 8}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8, "altitude_m": 300}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);

@@ -265,6 +265,10 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 		for (j = 0; j < i; j++)
 			if (strcmp(cfg->fixed_rx[i].name, cfg->fixed_rx[j].name) == 0)
 				bad_params(psprintf("receiver name \"%s\" appears twice", cfg->fixed_rx[i].name));
+	if (cfg->rx_layout == HG_LAYOUT_FIXED && hg_config_fixed_network_on_a_line(cfg))
+		bad_params(psprintf("the %d fixed receivers stand on one line (or at one point): seen from any "
+							"transmitter they give no fix (infinite GDOP), so no sample could be kept; "
+							"move at least one receiver off that line", cfg->n_fixed_rx));
 	if (explicit_layout != NULL && cfg->n_fixed_rx > 0 && strcmp(explicit_layout, "\"fixed\"") != 0)
 		bad_params(psprintf("\"rx_layout\": %s does not go with fixed receivers (\"fixed_receivers\" or "
 							"\"receiver_network\"): leave it out, or make it \"fixed\"", explicit_layout));

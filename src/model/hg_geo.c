@@ -5,6 +5,7 @@
  */
 #include "hg_geo.h"
 
+#include "hg_gdop.h"
 #include "hg_math.h"
 
 #include <math.h>
@@ -66,6 +67,51 @@ hg_geo_horizontal_direction(double lat_deg, double lon_deg, hg_ecef from, hg_ece
 
 	*east = h > 0 ? e / h : 0.0;
 	*north = h > 0 ? n / h : 0.0;
+}
+
+/*
+ * The network is measured in the tangent plane of its first receiver, where
+ * a great circle through that receiver is a straight line.  The attempt's
+ * own test looks from the transmitter instead, with a tolerance of 1e-3 of
+ * the network's extent, and the earth's curvature makes the two views
+ * differ by about (span / earth radius)^2 / 6: within 300 km, under 4e-4.
+ * So a network answers yes only when it spans at most that and lies on its
+ * line within 1e-4 (about a receiver 10 m off a 100 km line): then no attempt can
+ * pass, wherever the transmitter stands, and refusing it loses nothing.
+ */
+#define LINE_TEST_MAX_SPAN_M 300e3
+#define LINE_TEST_REL_TOL 1e-4
+
+bool
+hg_config_fixed_network_on_a_line(const hg_config *cfg)
+{
+	double		east[HG_MAX_FIXED_RECEIVERS];
+	double		north[HG_MAX_FIXED_RECEIVERS];
+	double		slat,
+				clat,
+				slon,
+				clon;
+	hg_ecef		origin;
+	int			k;
+
+	if (cfg->n_fixed_rx < 1)
+		return false;
+	origin = hg_geo_to_ecef(cfg->fixed_rx[0].lat_deg, cfg->fixed_rx[0].lon_deg, 0.0);
+	hg_sincos(cfg->fixed_rx[0].lat_deg * DEG, &slat, &clat);
+	hg_sincos(cfg->fixed_rx[0].lon_deg * DEG, &slon, &clon);
+	for (k = 0; k < cfg->n_fixed_rx; k++)
+	{
+		hg_ecef		p = hg_geo_to_ecef(cfg->fixed_rx[k].lat_deg, cfg->fixed_rx[k].lon_deg, 0.0);
+		double		dx = p.x - origin.x,
+					dy = p.y - origin.y,
+					dz = p.z - origin.z;
+
+		if (hg_geo_distance(origin, p) > LINE_TEST_MAX_SPAN_M / 2)
+			return false;
+		east[k] = -slon * dx + clon * dy;
+		north[k] = -slat * clon * dx - slat * slon * dy + clat * dz;
+	}
+	return hg_receivers_collinear(east, north, cfg->n_fixed_rx, LINE_TEST_REL_TOL) != 0;
 }
 
 double

@@ -262,6 +262,15 @@ bool		hg_config_set_split_ratios(hg_config *cfg, const double *ratios, int n,
  */
 bool		hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len);
 
+/*
+ * Whether the fixed network's receivers stand on one line, or at one point:
+ * then no transmitter position gives them a fix and every attempt would be
+ * rejected.  Conservative (in hg_geo.c): a network that answers true can
+ * have no kept sample.  Not part of hg_config_validate, so that a stored
+ * dataset's params always read back; start_job refuses such a network.
+ */
+bool		hg_config_fixed_network_on_a_line(const hg_config *cfg);
+
 /* Add one receiver of a fixed network (the layout becomes "fixed"). */
 bool		hg_config_add_fixed_receiver(hg_config *cfg, const hg_fixed_receiver *rx,
 										 char *errmsg, size_t errmsg_len);

@@ -95,7 +95,8 @@ sub deep
 }
 sub receivers
 {
-	my @rx = map { { name => "r$_", lat => 45 + $_ / 10, lon => 8, alt_m => 15, antenna => 'omni', azimuth_deg => 0 } }
+	# zigzag, not on a line (start_job refuses a network on one line)
+	my @rx = map { { name => "r$_", lat => 45 + $_ / 10, lon => 8 + ($_ % 2) / 10, alt_m => 15, antenna => 'omni', azimuth_deg => 0 } }
 	  1 .. (pick(0, 1, 2, 3, 5, 16, 17, 40));
 	if (@rx && rand() < 0.8)
 	{

@@ -3,13 +3,16 @@
  *    Unit tests of whole attempts: the physics a user can verify from the IQ
  *    (received power, noise at the floor, time differences of arrival,
  *    frequency offsets), the labels' definitions, reproducibility whatever
- *    was generated before, and that a rejection synthesises no IQ.
+ *    was generated before, that a rejection synthesises no IQ, and that a
+ *    fixed network judged to stand on one line can keep no sample.
  */
 #include "hg_model.h"
 #include "hg_test.h"
 #include "hg_test_dsp.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 
 static hg_sample sample_a;
 static hg_sample sample_b;
@@ -480,6 +483,108 @@ test_labels_only_matches_full(void)
 	HG_CHECK(kept > 100 && kept < compared, "%d kept of %d: both outcomes should be covered", kept, compared);
 }
 
+/* A fixed network of n receivers at (lat, lon), as start_job would build it. */
+static void
+fixed_network(hg_config *c, const double *lat, const double *lon, int n)
+{
+	char		err[HG_ERRMSG_LEN];
+	int			k;
+
+	hg_config_init(c);
+	for (k = 0; k < n; k++)
+	{
+		hg_fixed_receiver rx = {"", lat[k], lon[k], 15.0, HG_ANT_OMNI, 0.0};
+
+		snprintf(rx.name, sizeof(rx.name), "rx%d", k);
+		HG_CHECK(hg_config_add_fixed_receiver(c, &rx, err, sizeof(err)), "%s", err);
+	}
+	HG_CHECK(hg_config_validate(c, err, sizeof(err)), "%s", err);
+}
+
+/* Kept attempts among the first n, labels only (cheap: no IQ). */
+static int
+kept_of(const hg_config *c, int n)
+{
+	hg_workspace *ws = hg_workspace_create(c);
+	int			i,
+				kept = 0;
+
+	HG_CHECK(ws != NULL, "workspace");
+	if (ws == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		kept += hg_attempt_ex(c, 71, (uint64_t) i, ws, &sample_a, HG_ATTEMPT_LABELS_ONLY) == HG_KEPT;
+	hg_workspace_destroy(ws);
+	return kept;
+}
+
+/*
+ * start_job refuses a fixed network that hg_config_fixed_network_on_a_line
+ * calls a line, because such a job could only fail after 20 x num_samples
+ * attempts.  The refusal is justified only if the attempts agree: every one
+ * of them is rejected.  Networks a little off their line, or too wide for
+ * the test's bound on the earth's curvature, are left to the attempts.
+ */
+static void
+test_a_network_on_a_line_keeps_nothing(void)
+{
+	/* on a meridian (a great circle), 67 km */
+	const double meridian_lat[] = {45.0, 45.2, 45.4, 45.6};
+	const double meridian_lon[] = {8.0, 8.0, 8.0, 8.0};
+	/* the same with one receiver 5 m east of it */
+	const double nudged_lon[] = {8.0, 8.0, 8.0 + 5.0 / 78.8e3, 8.0};
+	/* three receivers at one point */
+	const double point_lat[] = {45.3, 45.3, 45.3};
+	const double point_lon[] = {8.2, 8.2, 8.2};
+	/* a great circle that is neither a meridian nor the equator: the equator seen from 60 E, tilted */
+	double		tilted_lat[5],
+				tilted_lon[5];
+	/* off the line: 500 m east of the meridian, and a triangle */
+	const double off_lon[] = {8.0, 8.0, 8.0 + 500.0 / 78.8e3, 8.0};
+	const double triangle_lat[] = {45.0, 45.3, 45.1};
+	const double triangle_lon[] = {8.0, 8.1, 8.5};
+	/* a meridian line 400 km long: beyond the bound, left to the attempts */
+	const double wide_lat[] = {44.0, 45.8, 47.6};
+	const double wide_lon[] = {8.0, 8.0, 8.0};
+	hg_config	c;
+	int			k;
+
+	/* points of the great circle through (45 N, 8 E) heading 60 degrees east of north */
+	for (k = 0; k < 5; k++)
+	{
+		double		d = (double) k * 20e3 / 6371e3;	/* 20 km apart, on a sphere */
+		double		lat1 = 45.0 * 3.14159265358979 / 180,
+					az = 60.0 * 3.14159265358979 / 180;
+		double		lat2 = asin(sin(lat1) * cos(d) + cos(lat1) * sin(d) * cos(az));
+		double		dlon = atan2(sin(az) * sin(d) * cos(lat1), cos(d) - sin(lat1) * sin(lat2));
+
+		tilted_lat[k] = lat2 * 180 / 3.14159265358979;
+		tilted_lon[k] = 8.0 + dlon * 180 / 3.14159265358979;
+	}
+
+	fixed_network(&c, meridian_lat, meridian_lon, 4);
+	HG_CHECK(hg_config_fixed_network_on_a_line(&c), "a meridian network is not called a line");
+	HG_CHECK(kept_of(&c, 400) == 0, "a meridian network kept samples");
+	fixed_network(&c, meridian_lat, nudged_lon, 4);
+	HG_CHECK(hg_config_fixed_network_on_a_line(&c), "5 m off a 67 km line is not called a line");
+	HG_CHECK(kept_of(&c, 400) == 0, "a network 5 m off its line kept samples");
+	fixed_network(&c, point_lat, point_lon, 3);
+	HG_CHECK(hg_config_fixed_network_on_a_line(&c), "receivers at one point are not called a line");
+	HG_CHECK(kept_of(&c, 400) == 0, "receivers at one point kept samples");
+	/* the sphere's great circle is within a few metres of the ellipsoid's over 80 km */
+	fixed_network(&c, tilted_lat, tilted_lon, 5);
+	HG_CHECK(hg_config_fixed_network_on_a_line(&c), "a tilted great circle is not called a line");
+	HG_CHECK(kept_of(&c, 400) == 0, "a tilted great-circle network kept samples");
+
+	fixed_network(&c, meridian_lat, off_lon, 4);
+	HG_CHECK(!hg_config_fixed_network_on_a_line(&c), "500 m off a 67 km line is called a line");
+	fixed_network(&c, triangle_lat, triangle_lon, 3);
+	HG_CHECK(!hg_config_fixed_network_on_a_line(&c), "a triangle is called a line");
+	HG_CHECK(kept_of(&c, 400) > 0, "the triangle kept nothing: the check above proves nothing");
+	fixed_network(&c, wide_lat, wide_lon, 3);
+	HG_CHECK(!hg_config_fixed_network_on_a_line(&c), "a 400 km network is judged, beyond the bound");
+}
+
 int
 main(void)
 {
@@ -492,5 +597,6 @@ main(void)
 	HG_RUN(test_abandoned_attempt_stops_and_leaves_no_trace);
 	HG_RUN(test_rejection_synthesises_nothing);
 	HG_RUN(test_labels_only_matches_full);
+	HG_RUN(test_a_network_on_a_line_keeps_nothing);
 	return HG_TEST_SUMMARY();
 }
