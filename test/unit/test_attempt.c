@@ -536,7 +536,7 @@ test_a_network_on_a_line_keeps_nothing(void)
 	/* three receivers at one point */
 	const double point_lat[] = {45.3, 45.3, 45.3};
 	const double point_lon[] = {8.2, 8.2, 8.2};
-	/* a great circle that is neither a meridian nor the equator: the equator seen from 60 E, tilted */
+	/* a great circle that is neither a meridian nor a parallel (filled in below) */
 	double		tilted_lat[5],
 				tilted_lon[5];
 	/* off the line: 500 m east of the meridian, and a triangle */
@@ -546,6 +546,20 @@ test_a_network_on_a_line_keeps_nothing(void)
 	/* a meridian line 400 km long: beyond the bound, left to the attempts */
 	const double wide_lat[] = {44.0, 45.8, 47.6};
 	const double wide_lon[] = {8.0, 8.0, 8.0};
+	/* judged a line: and then no attempt of 400 may keep a sample */
+	const struct
+	{
+		const char *what;
+		const double *lat;
+		const double *lon;
+		int			n;
+	}			lines[] = {
+		{"a meridian, 67 km", meridian_lat, meridian_lon, 4},
+		{"5 m off a 67 km meridian", meridian_lat, nudged_lon, 4},
+		{"one point", point_lat, point_lon, 3},
+		/* the sphere's great circle is within a few metres of the ellipsoid's over 80 km */
+		{"a tilted great circle", tilted_lat, tilted_lon, 5},
+	};
 	hg_config	c;
 	int			k;
 
@@ -562,25 +576,18 @@ test_a_network_on_a_line_keeps_nothing(void)
 		tilted_lon[k] = 8.0 + dlon * 180 / 3.14159265358979;
 	}
 
-	fixed_network(&c, meridian_lat, meridian_lon, 4);
-	HG_CHECK(hg_config_fixed_network_on_a_line(&c), "a meridian network is not called a line");
-	HG_CHECK(kept_of(&c, 400) == 0, "a meridian network kept samples");
-	fixed_network(&c, meridian_lat, nudged_lon, 4);
-	HG_CHECK(hg_config_fixed_network_on_a_line(&c), "5 m off a 67 km line is not called a line");
-	HG_CHECK(kept_of(&c, 400) == 0, "a network 5 m off its line kept samples");
-	fixed_network(&c, point_lat, point_lon, 3);
-	HG_CHECK(hg_config_fixed_network_on_a_line(&c), "receivers at one point are not called a line");
-	HG_CHECK(kept_of(&c, 400) == 0, "receivers at one point kept samples");
-	/* the sphere's great circle is within a few metres of the ellipsoid's over 80 km */
-	fixed_network(&c, tilted_lat, tilted_lon, 5);
-	HG_CHECK(hg_config_fixed_network_on_a_line(&c), "a tilted great circle is not called a line");
-	HG_CHECK(kept_of(&c, 400) == 0, "a tilted great-circle network kept samples");
+	for (k = 0; k < (int) (sizeof(lines) / sizeof(lines[0])); k++)
+	{
+		fixed_network(&c, lines[k].lat, lines[k].lon, lines[k].n);
+		HG_CHECK(hg_config_fixed_network_on_a_line(&c), "%s: not called a line", lines[k].what);
+		HG_CHECK(kept_of(&c, 400) == 0, "%s: kept samples, so refusing it would lose them", lines[k].what);
+	}
 
 	fixed_network(&c, meridian_lat, off_lon, 4);
 	HG_CHECK(!hg_config_fixed_network_on_a_line(&c), "500 m off a 67 km line is called a line");
 	fixed_network(&c, triangle_lat, triangle_lon, 3);
 	HG_CHECK(!hg_config_fixed_network_on_a_line(&c), "a triangle is called a line");
-	HG_CHECK(kept_of(&c, 400) > 0, "the triangle kept nothing: the check above proves nothing");
+	HG_CHECK(kept_of(&c, 400) > 0, "the triangle kept nothing: the checks above prove nothing");
 	fixed_network(&c, wide_lat, wide_lon, 3);
 	HG_CHECK(!hg_config_fixed_network_on_a_line(&c), "a 400 km network is judged, beyond the bound");
 }
