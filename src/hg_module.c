@@ -32,6 +32,7 @@ int			hg_max_restarts = 3;
 int			hg_sample_delay_ms = 0;
 int			hg_model_threads = 2;
 bool		hg_durable_cancel = false;
+double		hg_event_queue_limit = 0.5;
 
 void		_PG_init(void);
 
@@ -158,6 +159,13 @@ _PG_init(void)
 							 "exits, which on a saturated disk can take a hundred milliseconds.",
 							 &hg_durable_cancel, false,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("heimdall_gen.event_queue_limit",
+							 "Fraction of the server's NOTIFY queue above which jobs send no events.",
+							 "A transaction whose NOTIFY finds the queue full fails at its commit, and any role "
+							 "can fill it; events are dropped (with a WARNING) well before that, so that "
+							 "batches, the launcher and the job functions go on.",
+							 &hg_event_queue_limit, 0.5, 0.0, 1.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("heimdall_gen");
 
 	prev_shmem_request_hook = shmem_request_hook;

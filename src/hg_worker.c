@@ -53,6 +53,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "hg_events.h"
 #include "hg_guc.h"
 #include "hg_heap.h"
 #include "hg_model.h"
@@ -211,6 +212,8 @@ exit_without_library_cleanup(void)
 static void
 send_event(const JobState *job, const char *payload)
 {
+	if (!hg_event_queue_has_room())
+		return;					/* the commit carrying it would fail when the queue is full */
 	if (event_channel == NULL)
 	{
 		Oid			types[1] = {REGROLEOID};

@@ -3,7 +3,9 @@
 # (queued, running, then completed or cancelled, each once), progress events
 # in between at most a few times a second, and every payload valid JSON
 # naming its job.  Meanwhile another role LISTENs on the old public channel
-# and on its own: it hears nothing of these jobs.
+# and on its own: it hears nothing of these jobs.  And a NOTIFY queue that a
+# listener keeps from emptying stops no job: above
+# heimdall_gen.event_queue_limit no event is sent, and every call goes on.
 use strict;
 use warnings;
 use JSON::PP;
@@ -11,6 +13,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use Time::HiRes ();
 use FindBin;
 use lib $FindBin::RealBin;
 use HeimdallTest;
@@ -139,6 +142,110 @@ is(join(',', map { $_->{status} } grep { $_->{job_id} == $hand_job && $_->{event
 	'queued,paused,cancelled', 'hand pause and hand cancel of a job without worker: each an event, in order');
 is($node->safe_psql('postgres', "SELECT status || ': ' || message FROM heimdall_gen.jobs WHERE job_id = $hand_job"),
 	'cancelled: cancelled at 0 of 100000 samples', 'and the row says how far it got');
+
+# --- a NOTIFY queue that no listener empties stops nothing
+# A session that LISTENs and stays in a transaction keeps the server's
+# NOTIFY queue from emptying; any role can then fill it, and a NOTIFY that
+# finds it full fails its transaction's commit.  Filling its 8 GB is beyond
+# a test, so the limit is lowered below what a few notifications occupy:
+# above it no event may be sent, and every path that sends one must go on
+# (a worker's claim, batches and end, start_job, pause_job, resume_job,
+# cancel_job, a hand status UPDATE).  With the events sent regardless (the
+# 0.4.0 behaviour) the owner below hears them, and the test fails.
+$node->safe_psql('postgres', 'CREATE ROLE stuck LOGIN; CREATE ROLE queued_owner LOGIN');
+my ($stuck_out, $stuck_err) = ('', '');
+my $stuck_in = "LISTEN anything;\nBEGIN;\nSELECT 'stuck_in_transaction';\n";
+my $stuck = IPC::Run::start(
+	[ 'psql', '-X', '-At', '-d', $node->connstr('postgres') . ' user=stuck' ],
+	'<', \$stuck_in, '>', \$stuck_out, '2>', \$stuck_err, IPC::Run::timeout(300));
+$stuck->pump until $stuck_out =~ /stuck_in_transaction/;
+# (payloads differ: a transaction's duplicate notifications are sent once)
+$node->safe_psql('postgres', "SELECT count(pg_notify('filler', i || repeat('x', 7000))) FROM generate_series(1, 20) i",
+	extra_params => [ '-U', 'stuck' ]);
+my $usage = $node->safe_psql('postgres', 'SELECT pg_notification_queue_usage()');
+ok($usage > 1e-5, "the queue holds what the stuck listener has not read (usage $usage)");
+$node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.event_queue_limit = 1e-6');
+$node->reload;
+my $log_offset = -s $node->logfile;
+
+my ($q_out, $q_err) = ('', '');
+$node->psql('postgres', q{
+SET ROLE queued_owner;
+SELECT heimdall_gen.event_channel() AS channel \gset
+LISTEN :channel;
+SELECT heimdall_gen.start_job('queue_full_done', 10, 4, '} . $HeimdallTest::SMALL . q{') AS full_done \gset
+SELECT 'done=' || heimdall_gen.wait_job(:full_done, '120 s');
+SELECT heimdall_gen.start_job('queue_full_paused', 100000, 5, '} . $HeimdallTest::SMALL . q{') AS full_paused \gset
+DO $$
+BEGIN
+	FOR i IN 1 .. 1200 LOOP
+		EXIT WHEN (SELECT j.samples_done FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d USING (dataset_id)
+				   WHERE d.name = 'queue_full_paused') >= 2;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END
+$$;
+SELECT 'paused=' || heimdall_gen.pause_job(:full_paused);
+DO $$
+BEGIN
+	FOR i IN 1 .. 1200 LOOP
+		EXIT WHEN (SELECT j.status FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d USING (dataset_id)
+				   WHERE d.name = 'queue_full_paused') = 'paused';
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END
+$$;
+SELECT 'paused_status=' || heimdall_gen.wait_job(:full_paused, '0 s');
+SELECT 'resumed=' || heimdall_gen.resume_job(:full_paused);
+SELECT 'cancelled=' || heimdall_gen.cancel_job(:full_paused, wait => true);
+SELECT heimdall_gen.start_job('queue_full_hand', 100000, 6, '} . $HeimdallTest::SMALL . q{') AS full_hand \gset
+UPDATE heimdall_gen.jobs SET status = 'cancelled' WHERE job_id = :full_hand AND status = 'queued';
+SELECT pg_sleep(0.3);
+SELECT 'has_room=' || heimdall_gen.event_queue_has_room();
+SELECT 'jobs=' || :full_done || ',' || :full_paused || ',' || :full_hand;
+}, stdout => \$q_out, stderr => \$q_err, on_error_die => 1);
+my ($full_done, $full_paused, $full_hand) = $q_out =~ /jobs=(\d+),(\d+),(\d+)/;
+ok($full_done, 'every call went through with the queue over the limit');
+like($q_out, qr/done=completed/, 'a job runs to its end');
+like($q_out, qr/paused=t.*paused_status=paused.*resumed=t.*cancelled=t/s, 'pause, resume and cancel work');
+is($node->safe_psql('postgres', "SELECT string_agg(status, ',' ORDER BY job_id) FROM heimdall_gen.jobs "
+	  . "WHERE job_id IN ($full_done, $full_paused, $full_hand)"),
+	'completed,cancelled,cancelled', 'the jobs table holds every status');
+unlike($q_out, qr/Asynchronous notification/, 'no event was sent while the queue was over the limit');
+like($q_out, qr/has_room=false/, 'event_queue_has_room() says so');
+like($q_err, qr/WARNING:  heimdall_gen sends no job events while the NOTIFY queue is/,
+	'the caller is told why');
+my $log = slurp_file($node->logfile, $log_offset);
+unlike($log, qr/too many notifications|terminated by signal|exited with exit code 1/,
+	'no commit failed, no worker or launcher died');
+
+# the listener lets go: the queue drains, and events flow again
+$stuck_in .= "COMMIT;\n\\q\n";
+$stuck->finish;
+my $drained = 0;
+for (1 .. 100)
+{
+	last if ($drained = $node->safe_psql('postgres', 'SELECT pg_notification_queue_usage() = 0') eq 't');
+	Time::HiRes::usleep(100_000);
+}
+ok($drained, 'the queue drained once the listener committed');
+is($node->safe_psql('postgres', 'SELECT heimdall_gen.event_queue_has_room()'), 't', 'event_queue_has_room() again');
+($q_out, $q_err) = ('', '');
+$node->psql('postgres', q{
+SET ROLE queued_owner;
+SELECT heimdall_gen.event_channel() AS channel \gset
+LISTEN :channel;
+SELECT heimdall_gen.start_job('queue_free_done', 5, 7, '} . $HeimdallTest::SMALL . q{') AS free_done \gset
+SELECT heimdall_gen.wait_job(:free_done, '120 s');
+SELECT pg_sleep(0.3);
+SELECT 'free_done=' || :free_done;
+}, stdout => \$q_out, stderr => \$q_err, on_error_die => 1);
+my ($free_done) = $q_out =~ /free_done=(\d+)/;
+my @free_events = map { decode_json($_) } $q_out =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/mg;
+is(join(',', map { $_->{status} } grep { $_->{job_id} == $free_done && $_->{event} eq 'status' } @free_events),
+	'queued,running,completed', 'with room again, every status change is an event');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.event_queue_limit');
+$node->reload;
 
 $node->stop;
 done_testing();
