@@ -184,5 +184,19 @@ is($len_b, 2 * $len_a, "and its own IQ in the same session: twice as long for tw
 is($len_b, $node->safe_psql('postgres', sprintf($iq_of_first, 'cache_b') =~ s/d.dataset_id \|\| ' ' \|\| //r),
 	'the length a new session reads');
 
+# the regeneration cache does not outlive its transaction: a session that
+# read one sample of a large virtual dataset holds its workspace (tens of
+# MB) while the transaction lasts, and gives it back at its end; kept for
+# the session, a hundred idle sessions once held 6.6 GB
+run_job('big_virtual', 2, 5, '{"iq_storage": "virtual", "duration_ms": 262.144, "sample_rate_hz": 1000000, '
+	  . '"channel_bw_hz": 1000000, "rx_count_min": 15, "rx_count_max": 15}');
+my $rss = q{SELECT 'rss=' || (regexp_match(pg_read_file('/proc/self/status'), 'RssAnon:\s+(\d+)'))[1]};
+my $first_big = q{SELECT length(heimdall_gen.iq(s.dataset_id, s.sample_idx, 0)) FROM heimdall_gen.samples s
+	JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'big_virtual' ORDER BY s.sample_idx LIMIT 1};
+my $rss_out = $node->safe_psql('postgres', "$rss;\nBEGIN;\n$first_big;\n$rss;\nCOMMIT;\n$rss;");
+my ($idle_kb, $inside_kb, $after_kb) = $rss_out =~ /rss=(\d+)/g;
+ok($inside_kb - $idle_kb > 30_000, "within its transaction the attempt is kept (RssAnon $idle_kb -> $inside_kb kB)");
+ok($after_kb - $idle_kb < 10_000, "and given back at its end ($after_kb kB)");
+
 $node->stop;
 done_testing();
