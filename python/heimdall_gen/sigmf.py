@@ -38,6 +38,15 @@ def _file_name(name: str) -> str:
                          "'_', '.' and '-', not starting with '.' (rename the dataset first)")
     return name
 
+
+def _stream_name(name, collection: str) -> str:
+    """A stream name read from a collection file, which may come from anyone:
+    only a name export could have written, so that reading it back opens no
+    file outside the collection's directory."""
+    if not isinstance(name, str) or not _FILE_NAME.match(name):
+        raise ValueError(f"{collection}: refusing to read a stream named {name!r}: not a name export writes")
+    return name
+
 _SIGMF_SQL = """
 SELECT (m.doc -> 'collection')::text,
        (SELECT pg_catalog.array_agg(e.rec::text ORDER BY e.ord)
@@ -134,15 +143,17 @@ def read_export(path: str) -> dict:
             files[os.path.basename(path)] = f.read()
         coll = json.loads(files[os.path.basename(path)])["collection"]
         for s in coll["core:streams"]:
+            name = _stream_name(s["name"], path)
             for ext in (".sigmf-meta", ".sigmf-data"):
-                with open(os.path.join(d, s["name"] + ext), "rb") as f:
-                    files[s["name"] + ext] = f.read()
+                with open(os.path.join(d, name + ext), "rb") as f:
+                    files[name + ext] = f.read()
     cname = [n for n in files if n.endswith(".sigmf-collection")]
     if len(cname) != 1:
         raise ValueError(f"{path}: {len(cname)} collection files")
     coll = json.loads(files[cname[0]])["collection"]
     recs = []
     for s in coll["core:streams"]:
+        _stream_name(s["name"], path)
         meta_bytes = files[s["name"] + ".sigmf-meta"]
         data = files[s["name"] + ".sigmf-data"]
         if hashlib.sha512(meta_bytes).hexdigest() != s["hash"]:

@@ -231,6 +231,20 @@ def test_export_refuses_names_that_leave_the_directory(tmp_path, conn):
         conn.execute("SELECT heimdall_gen.drop_dataset('pyt_link')")
 
 
+def test_read_export_opens_nothing_outside_the_collection_directory(tmp_path):
+    # a collection file from elsewhere whose stream names leave its directory
+    from heimdall_gen import sigmf
+    secret = tmp_path / "secret.sigmf-meta"
+    secret.write_text("{}")
+    d = tmp_path / "export"
+    d.mkdir()
+    for bad in ("../secret", str(tmp_path / "secret"), ".hidden", 7):
+        coll = d / "planted.sigmf-collection"
+        coll.write_text(json.dumps({"collection": {"core:streams": [{"name": bad, "hash": "0"}]}}))
+        with pytest.raises(ValueError, match="refusing to read a stream named"):
+            sigmf.read_export(str(coll))
+
+
 def test_export_round_trip_is_bit_identical(tmp_path, dsn, conn, stored, virtual):
     ds_rows = conn.execute("SELECT s.sample_idx FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) "
                            "WHERE d.name = %s ORDER BY 1 LIMIT 2", (stored,)).fetchall()
