@@ -76,8 +76,9 @@ hg_geo_horizontal_direction(double lat_deg, double lon_deg, hg_ecef from, hg_ece
  * the network's extent, and the earth's curvature makes the two views
  * differ by about (span / earth radius)^2 / 6: within 300 km, under 4e-4.
  * So a network answers yes only when it spans at most that and lies on its
- * line within 1e-4 (about a receiver 10 m off a 100 km line): then no attempt can
- * pass, wherever the transmitter stands, and refusing it loses nothing.
+ * line within 1e-4 (about a receiver 10 m off a 100 km line): then no
+ * attempt can pass, wherever the transmitter stands, and refusing it loses
+ * nothing (test_attempt.c runs such networks' attempts to check).
  */
 #define LINE_TEST_MAX_SPAN_M 300e3
 #define LINE_TEST_REL_TOL 1e-4
