@@ -20,6 +20,33 @@ use HeimdallTest;
 
 my $node = hg_node('events', 'heimdall_gen.sample_delay_ms' => 20, 'heimdall_gen.batch_size' => 2);
 
+# A DO block for a psql script: wait (up to 60 s) until the job of dataset
+# $name has $condition (over its jobs row j); each statement sees the
+# latest commits.  The waits must run in the listening session itself.
+sub wait_in_session
+{
+	my ($name, $condition) = @_;
+	return qq{DO \$\$
+BEGIN
+	FOR i IN 1 .. 1200 LOOP
+		EXIT WHEN (SELECT $condition FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d USING (dataset_id)
+				   WHERE d.name = '$name');
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END
+\$\$;
+};
+}
+
+# The status changes of $job, in the order psql printed their notifications in $psql_out.
+sub statuses_heard
+{
+	my ($psql_out, $job) = @_;
+	my @heard = map { decode_json($_) }
+	  $psql_out =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/mg;
+	return join(',', map { $_->{status} } grep { $_->{job_id} == $job && $_->{event} eq 'status' } @heard);
+}
+
 # The eavesdropper: another role, listening wherever it can while the jobs run.
 $node->safe_psql('postgres', 'CREATE ROLE eve LOGIN');
 my ($eve_out, $eve_err) = ('', '');
@@ -55,16 +82,7 @@ LISTEN :channel;
 SELECT heimdall_gen.start_job('events_done', 40, 1, '} . $HeimdallTest::SMALL . q{') AS done_job \gset
 SELECT heimdall_gen.wait_job(:done_job, '120 s');
 SELECT heimdall_gen.start_job('events_cancel', 100000, 2, '} . $HeimdallTest::SMALL . q{') AS cancel_job \gset
-DO $$
-BEGIN
-	-- until the job has committed a few samples (each statement sees the latest commits)
-	FOR i IN 1 .. 1200 LOOP
-		EXIT WHEN (SELECT j.samples_done FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d USING (dataset_id)
-				   WHERE d.name = 'events_cancel') >= 4;
-		PERFORM pg_sleep(0.05);
-	END LOOP;
-END
-$$;
+} . wait_in_session('events_cancel', 'j.samples_done >= 4') . q{
 SELECT heimdall_gen.cancel_job(:cancel_job, wait => true);
 SELECT pg_sleep(0.5);
 SELECT 'done_job=' || :done_job, 'cancel_job=' || :cancel_job;
@@ -137,9 +155,8 @@ SELECT pg_sleep(0.2);
 SELECT 'hand_job=' || :hand_job;
 }, stdout => \$hand_out, stderr => \$hand_err, on_error_die => 1);
 my ($hand_job) = $hand_out =~ /hand_job=(\d+)/;
-my @hand_events = map { decode_json($_) } $hand_out =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/mg;
-is(join(',', map { $_->{status} } grep { $_->{job_id} == $hand_job && $_->{event} eq 'status' } @hand_events),
-	'queued,paused,cancelled', 'hand pause and hand cancel of a job without worker: each an event, in order');
+is(statuses_heard($hand_out, $hand_job), 'queued,paused,cancelled',
+	'hand pause and hand cancel of a job without worker: each an event, in order');
 is($node->safe_psql('postgres', "SELECT status || ': ' || message FROM heimdall_gen.jobs WHERE job_id = $hand_job"),
 	'cancelled: cancelled at 0 of 100000 samples', 'and the row says how far it got');
 
@@ -176,25 +193,9 @@ LISTEN :channel;
 SELECT heimdall_gen.start_job('queue_full_done', 10, 4, '} . $HeimdallTest::SMALL . q{') AS full_done \gset
 SELECT 'done=' || heimdall_gen.wait_job(:full_done, '120 s');
 SELECT heimdall_gen.start_job('queue_full_paused', 100000, 5, '} . $HeimdallTest::SMALL . q{') AS full_paused \gset
-DO $$
-BEGIN
-	FOR i IN 1 .. 1200 LOOP
-		EXIT WHEN (SELECT j.samples_done FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d USING (dataset_id)
-				   WHERE d.name = 'queue_full_paused') >= 2;
-		PERFORM pg_sleep(0.05);
-	END LOOP;
-END
-$$;
+} . wait_in_session('queue_full_paused', 'j.samples_done >= 2') . q{
 SELECT 'paused=' || heimdall_gen.pause_job(:full_paused);
-DO $$
-BEGIN
-	FOR i IN 1 .. 1200 LOOP
-		EXIT WHEN (SELECT j.status FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d USING (dataset_id)
-				   WHERE d.name = 'queue_full_paused') = 'paused';
-		PERFORM pg_sleep(0.05);
-	END LOOP;
-END
-$$;
+} . wait_in_session('queue_full_paused', "j.status = 'paused'") . q{
 SELECT 'paused_status=' || heimdall_gen.wait_job(:full_paused, '0 s');
 SELECT 'resumed=' || heimdall_gen.resume_job(:full_paused);
 SELECT 'cancelled=' || heimdall_gen.cancel_job(:full_paused, wait => true);
@@ -241,9 +242,7 @@ SELECT pg_sleep(0.3);
 SELECT 'free_done=' || :free_done;
 }, stdout => \$q_out, stderr => \$q_err, on_error_die => 1);
 my ($free_done) = $q_out =~ /free_done=(\d+)/;
-my @free_events = map { decode_json($_) } $q_out =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/mg;
-is(join(',', map { $_->{status} } grep { $_->{job_id} == $free_done && $_->{event} eq 'status' } @free_events),
-	'queued,running,completed', 'with room again, every status change is an event');
+is(statuses_heard($q_out, $free_done), 'queued,running,completed', 'with room again, every status change is an event');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.event_queue_limit');
 $node->reload;
 
