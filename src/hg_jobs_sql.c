@@ -241,6 +241,23 @@ require_served_database(void)
 				 errhint("Add this database to heimdall_gen.database in postgresql.conf and restart the server.")));
 }
 
+/*
+ * A job's worker connects as the role that starts it: a role that may not
+ * connect to this database would have every worker die at its connection.
+ * (The launcher also fails a queued job whose owner lost the privilege.)
+ */
+static void
+require_connect_privilege(void)
+{
+	if (pg_database_aclcheck(MyDatabaseId, GetUserId(), ACL_CONNECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not connect to database \"%s\"",
+						GetUserNameFromId(GetUserId(), false), get_database_name(MyDatabaseId)),
+				 errdetail("A job's worker connects to the database as the role that starts the job."),
+				 errhint("GRANT CONNECT ON DATABASE to that role, or start the job as a role that may connect.")));
+}
+
 static bool
 is_final(const char *status)
 {
@@ -958,6 +975,7 @@ hg_start_job(PG_FUNCTION_ARGS)
 	hg_require_current_schema();
 	PreventCommandIfReadOnly("start_job()");
 	require_served_database();
+	require_connect_privilege();
 	for (k = 0; k < 4; k++)
 	{
 		nulls[k + 1] = PG_ARGISNULL(k) ? 'n' : ' ';

@@ -34,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "hg_backoff.h"
 #include "hg_guc.h"
 #include "hg_shmem.h"
 #include "hg_sql.h"
@@ -41,7 +42,7 @@
 PGDLLEXPORT void hg_launcher_main(Datum main_arg);
 
 #define IDLE_TIMEOUT_MS 5000	/* safety net only: every event sets the latch */
-#define LOCKED_RETRY_MS 1000	/* a queued job skipped for a row lock: nothing signals its end */
+#define LOCKED_RETRY_MS 1000	/* a queued job skipped for a row lock or a wait: nothing signals their end */
 
 static int	my_index = -1;		/* this launcher's entry in hg_shared->launchers */
 static bool warned_no_worker = false;
@@ -327,7 +328,9 @@ give_slot_back(int slot_index)
 
 /*
  * Why a queued job cannot run, or NULL.  The worker connects as the job's
- * owner, so the owner must exist and may log in; the dataset must exist
+ * owner, so the owner must exist, may log in and may connect to this
+ * database (else each worker dies at its connection, and the job, still
+ * queued, got a new one at once, dozens a second); the dataset must exist
  * and belong to that same owner (a row planted by hand must not make a
  * worker write into someone else's dataset).
  */
@@ -337,16 +340,21 @@ unrunnable_reason(HeapTuple t, TupleDesc d)
 	bool		owner_null,
 				role_null,
 				login_null,
-				ds_null;
+				ds_null,
+				connect_null;
 	Oid			owner = DatumGetObjectId(SPI_getbinval(t, d, 2, &owner_null));
 	bool		can_login = DatumGetBool(SPI_getbinval(t, d, 4, &login_null));
 	Oid			ds_owner = DatumGetObjectId(SPI_getbinval(t, d, 5, &ds_null));
+	bool		may_connect = DatumGetBool(SPI_getbinval(t, d, 6, &connect_null));
 
 	(void) SPI_getbinval(t, d, 3, &role_null);	/* pg_roles.oid: null when the role is gone */
 	if (owner_null || role_null)
 		return "the job's owner role no longer exists";
 	if (login_null || !can_login)
 		return "the job's owner cannot log in, and the worker connects as the job's owner";
+	if (connect_null || !may_connect)
+		return "the job's owner may not connect to this database (no CONNECT privilege), "
+			"and the worker connects as the job's owner";
 	if (ds_null)
 		return "the job's dataset no longer exists";
 	if (ds_owner != owner)
@@ -395,8 +403,9 @@ typedef struct QueuedJob
  * One worker per queued job while slots are free: the jobs of the roles
  * with the fewest running jobs first, each role's oldest first (a role
  * that queued many jobs does not keep the others waiting behind them all).
- * True if a job was skipped because its row was locked: the launcher then
- * looks again soon, since nothing wakes it when that lock goes.
+ * True if a job was skipped because its row was locked, or because its
+ * workers ended before taking it (hg_backoff.c): the launcher then looks
+ * again soon, since nothing wakes it when that lock goes or that wait ends.
  */
 static bool
 start_queued_jobs(void)
@@ -404,12 +413,14 @@ start_queued_jobs(void)
 	uint64		i;
 	uint64		n;
 	QueuedJob  *queued;
-	bool		skipped_locked = false;
+	int64	   *queued_ids;
+	bool		skipped_for_now = false;
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	hg_shared->launchers[my_index].wants_slot = false;	/* set again below if still so */
 	LWLockRelease(hg_shared->lock);
-	if (SPI_execute("SELECT j.job_id, j.owner, r.oid, r.rolcanlogin, d.owner "
+	if (SPI_execute("SELECT j.job_id, j.owner, r.oid, r.rolcanlogin, d.owner, "
+					"       pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CONNECT') "
 					"  FROM heimdall_gen.jobs j "
 					"  LEFT JOIN pg_catalog.pg_roles r ON r.oid = j.owner "
 					"  LEFT JOIN heimdall_gen.datasets d ON d.dataset_id = j.dataset_id "
@@ -422,20 +433,32 @@ start_queued_jobs(void)
 		elog(ERROR, "could not read queued jobs");
 	n = SPI_processed;
 	queued = palloc(sizeof(QueuedJob) * (n + 1));
+	queued_ids = palloc(sizeof(int64) * (n + 1));
 	for (i = 0; i < n; i++)
 	{
 		queued[i].job_id = DatumGetInt64(hg_spi_get_notnull(i, 1, "jobs.job_id"));
 		queued[i].owner = DatumGetObjectId(hg_spi_get_notnull(i, 2, "jobs.owner"));
 		queued[i].unrunnable = unrunnable_reason(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		queued_ids[i] = queued[i].job_id;
 	}
+	hg_backoff_keep_only(queued_ids, (int) n);
 	for (i = 0; i < n; i++)
 	{
 		bool		busy;
+		bool		has_slot;
 		int			slot;
 
 		if (queued[i].unrunnable)
 		{
 			fail_queued_job(queued[i].job_id, queued[i].unrunnable);
+			continue;
+		}
+		LWLockAcquire(hg_shared->lock, LW_SHARED);
+		has_slot = hg_slot_of_job(MyDatabaseId, queued[i].job_id) >= 0;
+		LWLockRelease(hg_shared->lock);
+		if (!hg_backoff_may_start(queued[i].job_id, has_slot, GetCurrentTimestamp()))
+		{
+			skipped_for_now = true;	/* its workers ended before taking it: it waits */
 			continue;
 		}
 		slot = claim_slot(queued[i].job_id, queued[i].owner, &busy);
@@ -447,7 +470,7 @@ start_queued_jobs(void)
 		{
 			/* locked by someone (or no longer queued: then the next look finds nothing) */
 			give_slot_back(slot);
-			skipped_locked = true;
+			skipped_for_now = true;
 			continue;
 		}
 		if (!start_worker(slot, queued[i].job_id))
@@ -461,9 +484,11 @@ start_queued_jobs(void)
 			break;
 		}
 		warned_no_worker = false;
+		hg_backoff_started(queued[i].job_id);
 	}
 	pfree(queued);
-	return skipped_locked;
+	pfree(queued_ids);
+	return skipped_for_now;
 }
 
 /*

@@ -40,6 +40,21 @@ hg_pin_worker_settings(void)
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * A database's owner may ALTER DATABASE ... SET any user setting, and it
+	 * applies to the launcher (connected as the bootstrap superuser) as to
+	 * every worker.  "role" made the launcher run as that owner, who then
+	 * saw only its own jobs through row-level security: no other role's job
+	 * was ever started.  Timeouts would fail its rounds, and exit_on_error
+	 * turned a pg_cancel_backend() of a worker into a crash that resumed the
+	 * job instead of cancelling it.
+	 */
+	SetConfigOption("role", "none", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("exit_on_error", "off", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 /*

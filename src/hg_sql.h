@@ -34,7 +34,8 @@
 /*
  * In a background worker, after connecting: override what per-role and
  * per-database settings could change under the extension's statements
- * (search_path, transaction isolation and read-only defaults).
+ * (search_path, transaction isolation and read-only defaults, the current
+ * role, timeouts, exit_on_error).
  */
 extern void hg_pin_worker_settings(void);
 

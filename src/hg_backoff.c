@@ -1,0 +1,103 @@
+/*
+ * hg_backoff.c
+ *    The launcher's wait before a queued job's next worker, after workers
+ *    that ended before they took the job.
+ *
+ * Why.  A worker can die at its connection, before it takes its job: the
+ * database's connection limit (which its owner may set to 0), a privilege
+ * or a setting changed after the job was queued.  The job is then still
+ * queued, and the end of that worker wakes the launcher, which started the
+ * next one at once: dozens of processes a second, each with its lines in
+ * the log, for as long as the cause lasted, on a slot other jobs wait for.
+ * Now each such end doubles the job's wait before its next worker, from 1 s
+ * to at most 30 s; the job keeps its place, and runs once the cause is gone.
+ * A job is tracked from its first worker until it is no longer queued.
+ */
+#include "postgres.h"
+
+#include "utils/timestamp.h"
+
+#include "hg_backoff.h"
+
+#define FIRST_WAIT_MS 1000
+#define LONGEST_WAIT_MS 30000
+#define TRACKED_JOBS 1024		/* the launcher reads at most 1000 queued jobs a round */
+
+typedef struct TrackedJob
+{
+	int64		job_id;			/* 0: a free entry */
+	bool		worker_started; /* since the job was last seen without a worker */
+	int			early_ends;		/* workers in a row that ended before taking it */
+	TimestampTz next_start;		/* no worker before this */
+} TrackedJob;
+
+static TrackedJob tracked[TRACKED_JOBS];
+
+static TrackedJob *
+find(int64 job_id)
+{
+	int			k;
+
+	for (k = 0; k < TRACKED_JOBS; k++)
+		if (tracked[k].job_id == job_id)
+			return &tracked[k];
+	return NULL;
+}
+
+bool
+hg_backoff_may_start(int64 job_id, bool worker_alive, TimestampTz now)
+{
+	TrackedJob *t = find(job_id);
+
+	if (t == NULL)
+		return true;
+	if (t->worker_started && !worker_alive)
+	{
+		int			wait_ms = FIRST_WAIT_MS;
+		int			k;
+
+		t->worker_started = false;
+		t->early_ends++;
+		for (k = 1; k < t->early_ends && wait_ms < LONGEST_WAIT_MS; k++)
+			wait_ms *= 2;
+		wait_ms = Min(wait_ms, LONGEST_WAIT_MS);
+		t->next_start = TimestampTzPlusMilliseconds(now, wait_ms);
+		ereport(LOG,
+				(errmsg("heimdall_gen: the worker of job " INT64_FORMAT " ended before it took the job "
+						"(%d in a row); its next worker starts in %d ms", job_id, t->early_ends, wait_ms),
+				 errhint("The worker's own message above says why (a connection limit, a privilege, a setting).")));
+	}
+	return worker_alive || now >= t->next_start;	/* a live worker: claim_slot says to wait */
+}
+
+void
+hg_backoff_started(int64 job_id)
+{
+	TrackedJob *t = find(job_id);
+
+	if (t == NULL)
+		t = find(0);
+	if (t == NULL)
+		return;					/* every entry taken: this job goes without a wait */
+	t->job_id = job_id;
+	t->worker_started = true;
+}
+
+void
+hg_backoff_keep_only(const int64 *queued_job_ids, int n)
+{
+	int			k;
+
+	for (k = 0; k < TRACKED_JOBS; k++)
+	{
+		bool		queued = false;
+		int			i;
+
+		if (tracked[k].job_id == 0)
+			continue;
+		for (i = 0; i < n && !queued; i++)
+			queued = queued_job_ids[i] == tracked[k].job_id;
+		if (!queued)
+			memset(&tracked[k], 0, sizeof(TrackedJob));
+	}
+}

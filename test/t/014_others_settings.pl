@@ -1,0 +1,117 @@
+# What other roles control around a job, against the shared launcher and
+# the job's workers (found by an attacker's review):
+# - a database's owner may ALTER DATABASE ... SET any user setting, and it
+#   applies to the launcher: "role" made it run as that owner, who then saw
+#   only its own jobs through row-level security, so no other role's job
+#   started; the launcher and the workers now pin it;
+# - a role's own exit_on_error turned a pg_cancel_backend() of its worker
+#   into a crash that resumed the job, where it must cancel it;
+# - a role without CONNECT on the database: start_job refuses it, and a
+#   queued job whose owner lost it fails with the reason, where each of its
+#   workers died at its connection and the next started at once;
+# - a database that allows no connection (its owner may say so): each
+#   worker of a queued job dies at its connection, and the launcher waits
+#   longer before each next one, where it started dozens a second.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes ();
+use FindBin;
+use lib $FindBin::RealBin;
+use HeimdallTest;
+
+my $node = hg_node('others_settings', 'heimdall_gen.sample_delay_ms' => 2);
+$node->safe_psql('postgres', q{
+	CREATE ROLE alice LOGIN; CREATE ROLE mallory LOGIN; CREATE ROLE dave LOGIN; CREATE ROLE dbowner LOGIN;
+	ALTER DATABASE postgres OWNER TO dbowner;
+});
+my $small = $HeimdallTest::SMALL;
+
+sub launcher_pid
+{
+	return $node->safe_psql('postgres',
+		"SET ROLE NONE; SELECT pid FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher'");
+}
+
+# --- the database's owner sets "role" (and a timeout) for every session of it
+$node->safe_psql('postgres', q{
+	ALTER DATABASE postgres SET role = 'dbowner';
+	ALTER DATABASE postgres SET lock_timeout = '1ms';
+}, extra_params => [ '-U', 'dbowner' ]);
+is($node->safe_psql('postgres', 'SELECT current_user'), 'dbowner', 'a new session of the database runs as its owner');
+my $old_launcher = launcher_pid();
+$node->safe_psql('postgres', "SET ROLE NONE; SELECT pg_terminate_backend($old_launcher)");
+my $launcher_back = 0;
+for (1 .. 600)	# (as the superuser: SET ROLE NONE, which poll_query_until's one statement cannot)
+{
+	last if ($launcher_back = launcher_pid() =~ /^\d+$/ && launcher_pid() != $old_launcher);
+	Time::HiRes::usleep(100_000);
+}
+ok($launcher_back, 'the launcher is back, connected under those settings');
+my $alices = $node->safe_psql('postgres',
+	"SET ROLE NONE; SET ROLE alice; SELECT heimdall_gen.start_job('alices', 5, 1, '$small')");
+is($node->safe_psql('postgres', "SET ROLE NONE; SELECT heimdall_gen.wait_job($alices, '60 s')"), 'completed',
+	'another role\'s job still runs (the launcher pins its role)');
+$node->safe_psql('postgres', 'ALTER DATABASE postgres RESET ALL', extra_params => [ '-U', 'dbowner' ]);
+$node->safe_psql('postgres', 'SET ROLE NONE; ALTER DATABASE postgres OWNER TO postgres');
+
+# --- a role's own exit_on_error, and a pg_cancel_backend() of its worker
+$node->safe_psql('postgres', 'ALTER ROLE mallory SET exit_on_error = on');
+my $mallorys = $node->safe_psql('postgres',
+	"SET ROLE mallory; SELECT heimdall_gen.start_job('mallorys', 100000, 2, '$small')");
+ok(wait_samples($node, $mallorys, 3), 'mallory\'s job runs');
+my $pid = worker_pid($node, $mallorys);
+is($node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)"), 't', 'pg_cancel_backend() of its worker');
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($mallorys, '60 s')"), 'cancelled',
+	'cancels the job, whatever the role set exit_on_error to');
+is(job_row($node, $mallorys, 'restarts'), '0', 'no crash, no restart');
+
+# --- a role that may not connect to the database
+$node->safe_psql('postgres', 'REVOKE CONNECT ON DATABASE postgres FROM PUBLIC; '
+	  . 'GRANT CONNECT ON DATABASE postgres TO alice, mallory');
+my ($rc, $out, $err) = $node->psql('postgres',
+	"\\set VERBOSITY verbose\nSET ROLE dave; SELECT heimdall_gen.start_job('daves', 5, 3, '$small')");
+like($err, qr/42501: role "dave" may not connect to database "postgres"/, 'start_job refuses it, and says why');
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.datasets WHERE name = 'daves'"), '0',
+	'and creates nothing');
+# a job queued while the role could connect, resumed after it lost the right
+$node->safe_psql('postgres', 'GRANT CONNECT ON DATABASE postgres TO dave');
+my $daves = $node->safe_psql('postgres', "SET ROLE dave; SELECT heimdall_gen.start_job('daves', 100000, 3, '$small')");
+ok(wait_samples($node, $daves, 2), 'dave\'s job runs while dave may connect');
+$node->safe_psql('postgres', "SELECT heimdall_gen.pause_job($daves)");
+ok($node->poll_query_until('postgres', "SELECT status = 'paused' FROM heimdall_gen.jobs WHERE job_id = $daves"),
+	'paused');
+$node->safe_psql('postgres', 'REVOKE CONNECT ON DATABASE postgres FROM dave');
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', "SELECT heimdall_gen.resume_job($daves)");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($daves, '60 s')"), 'failed',
+	'resumed after dave lost CONNECT: the job fails');
+like(job_row($node, $daves, 'error'), qr/may not connect to this database/, 'with the reason');
+my $log = slurp_file($node->logfile, $log_offset);
+my $died = () = $log =~ /User does not have CONNECT privilege/g;
+is($died, 0, 'and no worker was started to die at its connection');
+$node->safe_psql('postgres', 'GRANT CONNECT ON DATABASE postgres TO PUBLIC');
+
+# --- a database that allows no connection: the workers of a queued job die at theirs
+my $session = $node->background_psql('postgres');
+$node->safe_psql('template1', 'ALTER DATABASE postgres ALLOW_CONNECTIONS false');
+$log_offset = -s $node->logfile;
+$session->query_safe('SET ROLE alice');
+my $waiting = $session->query_safe("SELECT heimdall_gen.start_job('waiting', 5, 4, '$small')");
+$session->query_safe('RESET ROLE');
+sleep(8);
+$log = slurp_file($node->logfile, $log_offset);
+my $early_ends = () = $log =~ /the worker of job $waiting ended before it took the job/g;
+my $refused = () = $log =~ /is not currently accepting connections/g;
+ok($early_ends >= 2 && $early_ends <= 6,
+	"in 8 s, $early_ends workers ended before taking the job, each wait longer (1, 2, 4 s ...)");
+ok($refused <= 7, "$refused connections refused in 8 s, not hundreds");
+$node->safe_psql('template1', 'ALTER DATABASE postgres ALLOW_CONNECTIONS true');
+is($session->query_safe("SELECT heimdall_gen.wait_job($waiting, '60 s')"), 'completed',
+	'once the database allows connections, the job runs');
+$session->quit;
+
+$node->stop;
+done_testing();
