@@ -73,21 +73,36 @@ typedef struct ModelThreads
 	int			n;
 } ModelThreads;
 
+#define STATUS_LINE_LEN 256
+
+/* The value after "key" (with its colon) in a /proc status file, into value; false if absent or unreadable. */
+static int
+status_field(const char *path, const char *key, char *value, size_t value_len)
+{
+	FILE	   *status = fopen(path, "r");
+	char		line[STATUS_LINE_LEN];
+	size_t		key_len = strlen(key);
+	int			found = 0;
+
+	if (status == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), status) != NULL)
+		if (strncmp(line, key, key_len) == 0)
+		{
+			snprintf(value, value_len, "%s", line + key_len);
+			found = 1;
+		}
+	fclose(status);
+	return found;
+}
+
 /* The "Threads:" figure of /proc/self/status: every task not yet removed, ending or not. */
 static int
 tasks_of_this_process(void)
 {
-	FILE	   *status = fopen("/proc/self/status", "r");
-	char		line[256];
-	int			n = -1;
+	char		value[STATUS_LINE_LEN];
 
-	if (status == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), status) != NULL)
-		if (strncmp(line, "Threads:", 8) == 0)
-			n = atoi(line + 8);
-	fclose(status);
-	return n;
+	return status_field("/proc/self/status", "Threads:", value, sizeof(value)) ? atoi(value) : -1;
 }
 
 /* Lists the threads other than this one, once the process has exactly `started` of them (waits up to 10 s). */
@@ -124,18 +139,10 @@ still_running(const ModelThreads *m)
 	for (k = 0; k < m->n; k++)
 	{
 		char		path[64];
-		char		line[256];
-		FILE	   *status;
-		int			has_memory = 0;
+		char		value[STATUS_LINE_LEN];
 
 		snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int) m->tid[k]);
-		if ((status = fopen(path, "r")) == NULL)
-			continue;			/* removed */
-		while (fgets(line, sizeof(line), status) != NULL)
-			if (strncmp(line, "VmSize:", 7) == 0)
-				has_memory = 1;
-		fclose(status);
-		n += has_memory;
+		n += status_field(path, "VmSize:", value, sizeof(value));	/* removed, or no memory map: ended */
 	}
 	return n;
 }
