@@ -45,13 +45,13 @@ find(int64 job_id)
 }
 
 bool
-hg_backoff_may_start(int64 job_id, bool worker_alive, TimestampTz now)
+hg_backoff_may_start(int64 job_id, TimestampTz now)
 {
 	TrackedJob *t = find(job_id);
 
 	if (t == NULL)
 		return true;
-	if (t->worker_started && !worker_alive)
+	if (t->worker_started)
 	{
 		int			wait_ms = FIRST_WAIT_MS;
 		int			k;
@@ -67,7 +67,7 @@ hg_backoff_may_start(int64 job_id, bool worker_alive, TimestampTz now)
 						"(%d in a row); its next worker starts in %d ms", job_id, t->early_ends, wait_ms),
 				 errhint("The worker's own message above says why (a connection limit, a privilege, a setting).")));
 	}
-	return worker_alive || now >= t->next_start;	/* a live worker: claim_slot says to wait */
+	return now >= t->next_start;
 }
 
 void

@@ -9,12 +9,11 @@
 #include "datatype/timestamp.h"
 
 /*
- * Whether the queued job's wait is over (true also while worker_alive: the
- * job still has a slot, its last worker has not ended).  A worker started
- * for it that has ended while the job is still queued counts as an early
- * end, and doubles the job's wait.
+ * Whether a worker may be started now for the queued job, which has no
+ * worker left (no slot).  A worker started for it that ended while the job
+ * stayed queued counts as an early end, and doubles the job's wait.
  */
-extern bool hg_backoff_may_start(int64 job_id, bool worker_alive, TimestampTz now);
+extern bool hg_backoff_may_start(int64 job_id, TimestampTz now);
 
 /* A worker was started for the job. */
 extern void hg_backoff_started(int64 job_id);

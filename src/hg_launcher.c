@@ -456,7 +456,8 @@ start_queued_jobs(void)
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
 		has_slot = hg_slot_of_job(MyDatabaseId, queued[i].job_id) >= 0;
 		LWLockRelease(hg_shared->lock);
-		if (!hg_backoff_may_start(queued[i].job_id, has_slot, GetCurrentTimestamp()))
+		/* (a job whose worker is still there: claim_slot below makes it wait for that one) */
+		if (!has_slot && !hg_backoff_may_start(queued[i].job_id, GetCurrentTimestamp()))
 		{
 			skipped_for_now = true;	/* its workers ended before taking it: it waits */
 			continue;
