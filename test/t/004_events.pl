@@ -38,12 +38,18 @@ END
 };
 }
 
-# The status changes of $job, in the order psql printed their notifications in $psql_out.
+# The payloads of the notifications on a private channel that psql printed in $psql_out, in order.
+sub payloads_heard
+{
+	my ($psql_out) = @_;
+	return $psql_out =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/mg;
+}
+
+# The status changes of $job among them.
 sub statuses_heard
 {
 	my ($psql_out, $job) = @_;
-	my @heard = map { decode_json($_) }
-	  $psql_out =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/mg;
+	my @heard = map { decode_json($_) } payloads_heard($psql_out);
 	return join(',', map { $_->{status} } grep { $_->{job_id} == $job && $_->{event} eq 'status' } @heard);
 }
 
@@ -103,23 +109,16 @@ ok($node->safe_psql('postgres', "SELECT samples_done > 0 FROM heimdall_gen.jobs 
 
 # every notification on our channel, in the order received
 my @events;
-for my $line (split /\n/, $out)
+for my $payload (payloads_heard($out))
 {
-	next unless $line =~ /^Asynchronous notification "heimdall_gen_[0-9a-f]{32}" with payload "(.*)" received/;
-	my $payload = $1;
 	my $event = eval { decode_json($payload) };
 	ok($event, "payload is JSON: $payload") or next;
 	push @events, $event;
 }
 ok(@events >= 7, scalar(@events) . ' events received');
 
-sub statuses_of
-{
-	my ($job) = @_;
-	return join(',', map { $_->{status} } grep { $_->{job_id} == $job && $_->{event} eq 'status' } @events);
-}
-is(statuses_of($done_job), 'queued,running,completed', 'completed job: each status change once, in order');
-is(statuses_of($cancel_job), 'queued,running,cancelled', 'cancelled job: each status change once, in order');
+is(statuses_heard($out, $done_job), 'queued,running,completed', 'completed job: each status change once, in order');
+is(statuses_heard($out, $cancel_job), 'queued,running,cancelled', 'cancelled job: each status change once, in order');
 
 # progress: between running and the end, monotonic, at most ~4 per second
 my @progress = grep { $_->{job_id} == $done_job && $_->{event} eq 'progress' } @events;
