@@ -9,7 +9,9 @@
  *    into the slot (index mod ring) and marks it done; the consumer takes
  *    slots strictly in index order.  Threads wait on a condition variable
  *    for room in the ring; the consumer waits on an eventfd instead, which a
- *    backend can wait on together with its latch.  Every attempt is a pure
+ *    backend can wait on together with its latch.  The threads also watch
+ *    the caller's stop (the worker's cancel and pause flags) themselves, so
+ *    that they give up the CPUs as soon as it comes.  Every attempt is a pure
  *    function of (config, seed, index) computed in a workspace of its own,
  *    so neither the bytes nor the numbering depend on the number of threads
  *    or on which thread computed what.
@@ -42,6 +44,8 @@ struct HgPrefetch
 	int			wake_fd;		/* an eventfd, written when that attempt is done */
 	bool		stopping;
 	int			abandon;		/* stopping, for the model: read without the mutex */
+	hg_abandon_fn stop_requested;	/* the caller's own stop, asked by the threads; may be NULL */
+	const void *stop_arg;
 	uint64_t	done[MAX_RING]; /* attempt index + 1 of the result a slot holds, 0 if none */
 	hg_workspace *ws[MAX_RING];
 	hg_sample	samples[MAX_RING];
@@ -61,6 +65,22 @@ free_prefetch(HgPrefetch *p)
 	free(p);
 }
 
+/*
+ * Whether the attempts in progress are thrown away: the consumer asked the
+ * threads to stop, or the caller's own stop came up, which the threads see
+ * between two receivers, without waiting for the consumer to notice it
+ * (the worker sees a cancel between two rows it writes: the threads free
+ * the CPUs its stop and exit need a few tenths of a millisecond earlier).
+ */
+static bool
+abandon_now(const void *arg)
+{
+	const HgPrefetch *p = arg;
+
+	return __atomic_load_n(&p->abandon, __ATOMIC_RELAXED) != 0 ||
+		(p->stop_requested != NULL && p->stop_requested(p->stop_arg));
+}
+
 static void *
 producer(void *arg)
 {
@@ -75,7 +95,7 @@ producer(void *arg)
 		/* room: an index may be claimed while its slot is not the consumer's or still unread */
 		while (!p->stopping && p->next_to_compute >= p->next_to_consume + (uint64_t) p->ring)
 			pthread_cond_wait(&p->changed, &p->mutex);
-		if (p->stopping)
+		if (p->stopping || abandon_now(p))
 			break;
 		attempt = p->next_to_compute++;
 		slot = (int) (attempt % (uint64_t) p->ring);
@@ -84,6 +104,16 @@ producer(void *arg)
 		p->outcomes[slot] = hg_attempt_ex(p->cfg, p->seed, attempt, p->ws[slot], &p->samples[slot], p->flags);
 
 		pthread_mutex_lock(&p->mutex);
+		if (abandon_now(p))
+		{
+			/*
+			 * Maybe cut short: never handed out.  The stop stays up, so the
+			 * consumer, which must check it before it waits, stops too.
+			 */
+			p->stopping = true;
+			pthread_cond_broadcast(&p->changed);
+			break;
+		}
 		p->done[slot] = attempt + 1;
 		if (p->consumer_waits && attempt == p->next_to_consume)
 		{
@@ -99,7 +129,8 @@ producer(void *arg)
 }
 
 HgPrefetch *
-hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threads, unsigned flags)
+hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threads, unsigned flags,
+				  hg_abandon_fn stop_requested, const void *stop_arg)
 {
 	HgPrefetch *p = calloc(1, sizeof(HgPrefetch));
 	sigset_t	all,
@@ -116,13 +147,15 @@ hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threa
 	p->cfg = cfg;
 	p->seed = seed;
 	p->flags = flags;
+	p->stop_requested = stop_requested;
+	p->stop_arg = stop_arg;
 	p->next_to_compute = first;
 	p->next_to_consume = first;
 	for (k = 0; k < p->ring; k++)
 	{
 		if ((p->ws[k] = hg_workspace_create(cfg)) == NULL)
 			goto fail;
-		hg_workspace_abandon_when(p->ws[k], &p->abandon);
+		hg_workspace_abandon_when(p->ws[k], abandon_now, p);
 	}
 	if ((p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 		goto fail;

@@ -567,6 +567,13 @@ slot_stop_requested(void *arg)
 	return flagged_stop((HgSlot *) arg) != STOP_NONE;
 }
 
+/* The same for the model threads (hg_prefetch_start): two atomic reads, safe off the backend's thread. */
+static bool
+slot_stop_requested_by_model(const void *arg)
+{
+	return flagged_stop(unconstify(HgSlot *, (const HgSlot *) arg)) != STOP_NONE;
+}
+
 static void
 publish_progress(HgSlot *slot, const JobState *job)
 {
@@ -746,7 +753,8 @@ start_model(const JobState *job, const hg_config *cfg, HgSlot *slot, HgPrefetch 
 	}
 	if (!job->materialize)
 		*prefetch = hg_prefetch_start(cfg, (uint64) job->seed, (uint64) job->next_attempt, hg_model_threads,
-									  cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0);
+									  cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0,
+									  slot_stop_requested_by_model, slot);
 	if (*prefetch == NULL)
 		*ws = hg_workspace_create(cfg);
 	if (*prefetch == NULL && *ws == NULL)

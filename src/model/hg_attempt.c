@@ -42,19 +42,21 @@ struct hg_workspace
 	uint64_t	receptions_synthesized;
 	void	   *block;			/* every buffer above, in one allocation (hg_block.h) */
 	size_t		block_size;
-	const int  *abandon;		/* nonzero: the caller throws this attempt away */
+	hg_abandon_fn abandon;		/* true: the caller throws this attempt away */
+	const void *abandon_arg;
 };
 
 void
-hg_workspace_abandon_when(hg_workspace *ws, const int *abandon)
+hg_workspace_abandon_when(hg_workspace *ws, hg_abandon_fn abandon, const void *arg)
 {
 	ws->abandon = abandon;
+	ws->abandon_arg = arg;
 }
 
 static bool
 abandoned(const hg_workspace *ws)
 {
-	return ws->abandon != NULL && __atomic_load_n(ws->abandon, __ATOMIC_RELAXED) != 0;
+	return ws->abandon != NULL && ws->abandon(ws->abandon_arg);
 }
 
 hg_workspace *

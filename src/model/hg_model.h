@@ -352,12 +352,14 @@ uint64_t	hg_workspace_receptions_synthesized(const hg_workspace *ws);
 
 /*
  * Let another thread cut short the attempts run in this workspace: once
- * *abandon is nonzero (read atomically, between receivers), hg_attempt_ex
- * returns early with an incomplete sample that must be thrown away.  For
- * results nobody will read, as those computed ahead when a job stops.
- * NULL (the default) never abandons.
+ * abandon(arg) is true (asked between receivers, from the thread running
+ * the attempt, so it must be safe to call from there: an atomic read),
+ * hg_attempt_ex returns early with an incomplete sample that must be
+ * thrown away.  For results nobody will read, as those computed ahead when
+ * a job stops.  NULL (the default) never abandons.
  */
-void		hg_workspace_abandon_when(hg_workspace *ws, const int *abandon);
+typedef bool (*hg_abandon_fn) (const void *arg);
+void		hg_workspace_abandon_when(hg_workspace *ws, hg_abandon_fn abandon, const void *arg);
 
 /*
  * Run attempt attempt_idx of the dataset with this seed.  Returns HG_KEPT

@@ -312,6 +312,12 @@ test_reproducible_whatever_came_before(void)
 	hg_workspace_destroy(fresh);
 }
 
+static bool
+flag_is_up(const void *flag)
+{
+	return *(const volatile int *) flag != 0;
+}
+
 /*
  * An abandoned attempt synthesises nothing more, and a workspace that had
  * one abandoned gives the same bytes as a fresh one once the flag is down.
@@ -329,7 +335,7 @@ test_abandoned_attempt_stops_and_leaves_no_trace(void)
 	hg_config_init(&c);
 	ws = hg_workspace_create(&c);
 	fresh = hg_workspace_create(&c);
-	hg_workspace_abandon_when(ws, &abandon);
+	hg_workspace_abandon_when(ws, flag_is_up, &abandon);
 	for (i = 0; i < 20 && kept < 3; i++)
 	{
 		uint64_t	before = hg_workspace_receptions_synthesized(ws);

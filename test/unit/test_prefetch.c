@@ -6,7 +6,9 @@
  *    even right after the start while every thread is mid-attempt, returns
  *    with every thread ended, so that the worker leaves the server as a
  *    single-threaded process (a cancel waits for its exit); a stop only
- *    requested lets them end by themselves, joined later.  Polling without
+ *    requested lets them end by themselves, joined later, and so does the
+ *    caller's own stop, which they watch themselves, handing out nothing
+ *    cut short after it.  Polling without
  *    waiting gives the same attempts, and after a poll that found nothing
  *    the wake-up descriptor becomes readable exactly when the awaited
  *    attempt is ready (the worker waits on it beside its latch).
@@ -161,7 +163,8 @@ same_sample(const hg_sample *a, const hg_sample *b)
 		const hg_reception *x = &a->rx[k];
 		const hg_reception *y = &b->rx[k];
 
-		if (x->rx_idx != y->rx_idx || memcmp(&x->delay_s, &y->delay_s, sizeof(double)) != 0 ||
+		if (x->rx_idx != y->rx_idx || x->iq == NULL || y->iq == NULL ||	/* an attempt cut short may lack IQ */
+			memcmp(&x->delay_s, &y->delay_s, sizeof(double)) != 0 ||
 			memcmp(&x->rx_power_dbm, &y->rx_power_dbm, sizeof(double)) != 0 ||
 			memcmp(x->iq, y->iq, sizeof(float) * 2 * (size_t) a->n_iq) != 0)
 			return 0;
@@ -186,7 +189,7 @@ test_in_order_and_identical_whatever_the_threads(void)
 		return;
 	for (t = 0; t < sizeof(thread_counts) / sizeof(thread_counts[0]); t++)
 	{
-		HgPrefetch *p = hg_prefetch_start(&c, 42, first, thread_counts[t], 0);
+		HgPrefetch *p = hg_prefetch_start(&c, 42, first, thread_counts[t], 0, NULL, NULL);
 		ModelThreads threads;
 		int			i;
 		int			kept = 0;
@@ -229,7 +232,7 @@ test_stop_mid_attempt_ends_every_thread(void)
 	for (round = 0; round < 20; round++)
 	{
 		/* stopped at once: the threads are in their first attempts */
-		HgPrefetch *p = hg_prefetch_start(&c, 1000 + (uint64_t) round, 0, 4, 0);
+		HgPrefetch *p = hg_prefetch_start(&c, 1000 + (uint64_t) round, 0, 4, 0, NULL, NULL);
 		ModelThreads threads;
 
 		HG_CHECK(p != NULL, "start");
@@ -257,7 +260,7 @@ test_requested_stop_winds_down_without_a_join(void)
 	small_config(&c);
 	for (round = 0; round < 10; round++)
 	{
-		HgPrefetch *p = hg_prefetch_start(&c, 2000 + (uint64_t) round, 0, 4, 0);
+		HgPrefetch *p = hg_prefetch_start(&c, 2000 + (uint64_t) round, 0, 4, 0, NULL, NULL);
 		ModelThreads threads;
 		hg_sample  *s;
 		int			waited_ms = 0;
@@ -295,7 +298,7 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 
 	small_config(&c);
 	ws = hg_workspace_create(&c);
-	p = hg_prefetch_start(&c, 77, 3, 1, 0);
+	p = hg_prefetch_start(&c, 77, 3, 1, 0, NULL, NULL);
 	HG_CHECK(ws != NULL && p != NULL, "start");
 	if (ws == NULL || p == NULL)
 		return;
@@ -326,6 +329,79 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 	hg_workspace_destroy(ws);
 }
 
+static bool
+flag_is_up(const void *flag)
+{
+	return __atomic_load_n((const int *) flag, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * The caller's own stop (the worker's cancel and pause flags): the threads
+ * see it by themselves, with no hg_prefetch_request_stop, abandon the
+ * attempts they are in and end; and whatever can still be polled after it
+ * is whole, byte-identical to a sequential run (an abandoned attempt is
+ * never handed out).  Attempts of 7 receivers, so that the stop comes
+ * while the threads are in the middle of one.
+ */
+static void
+test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
+{
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN];
+	hg_workspace *ws;
+	int			round;
+
+	hg_config_init(&c);
+	if (!hg_config_set(&c, "rx_count_min", "7", err, sizeof(err)) ||
+		!hg_config_set(&c, "rx_count_max", "7", err, sizeof(err)))
+		HG_CHECK(0, "%s", err);
+	ws = hg_workspace_create(&c);
+	HG_CHECK(ws != NULL, "workspace");
+	if (ws == NULL)
+		return;
+	for (round = 0; round < 10; round++)
+	{
+		uint64_t	seed = 3000 + (uint64_t) round;
+		int			stop = 0;
+		HgPrefetch *p = hg_prefetch_start(&c, seed, 0, 2, 0, flag_is_up, &stop);
+		ModelThreads threads;
+		hg_sample  *got = NULL;
+		hg_outcome	o = HG_KEPT;
+		uint64_t	next = 0;
+		int			waited_ms = 0;
+
+		HG_CHECK(p != NULL, "start");
+		if (p == NULL)
+			break;
+		HG_CHECK(list_model_threads(2, &threads) == 2, "round %d: %d threads found", round, threads.n);
+		if (round % 2)
+		{
+			(void) next_in_order(p, &got);	/* and with the consumer holding a slot */
+			next = 1;
+		}
+		__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+		while (still_running(&threads) > 0 && waited_ms < 10000)
+		{
+			usleep(1000);
+			waited_ms++;
+		}
+		HG_CHECK(still_running(&threads) == 0, "round %d: %d threads still running %d ms after the caller's stop",
+				 round, still_running(&threads), waited_ms);
+		for (; hg_prefetch_poll(p, &got, &o); next++)
+		{
+			hg_outcome	want = hg_attempt(&c, seed, next, ws, &expected);
+
+			HG_CHECK(o == want, "round %d, attempt %d: outcome %d, sequential %d", round, (int) next, (int) o,
+					 (int) want);
+			if (o == HG_KEPT && want == HG_KEPT)
+				HG_CHECK(same_sample(got, &expected), "round %d, attempt %d: handed out cut short", round,
+						 (int) next);
+		}
+		hg_prefetch_stop(p);
+	}
+	hg_workspace_destroy(ws);
+}
+
 int
 main(void)
 {
@@ -333,5 +409,6 @@ main(void)
 	HG_RUN(test_stop_mid_attempt_ends_every_thread);
 	HG_RUN(test_requested_stop_winds_down_without_a_join);
 	HG_RUN(test_poll_wakes_when_the_awaited_attempt_is_ready);
+	HG_RUN(test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short);
 	return HG_TEST_SUMMARY();
 }
