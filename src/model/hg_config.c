@@ -11,7 +11,6 @@
  */
 #include "hg_model.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -312,12 +311,27 @@ hg_config_set_split_ratios(hg_config *cfg, const double *ratios, int n,
 }
 
 /*
+ * The value as an error message shows it: its first 40 characters, so
+ * that the allowed range after it is not cut off (1e308 arrives as a
+ * 309-digit number).
+ */
+static const char *
+shown_value(const char *value, char *buf, size_t len)
+{
+	if (strlen(value) <= 40)
+		return value;
+	snprintf(buf, len, "%.40s...", value);
+	return buf;
+}
+
+/*
  * split_ratios from its JSON text: "[" number ("," number)* "]" with
  * optional blanks.  Anything else is an error naming the key.
  */
 static bool
 set_split_ratios_json(hg_config *cfg, const char *value, char *errmsg, size_t errmsg_len)
 {
+	char		shown_buf[48];
 	double		r[4] = {0.0, 0.0, 0.0, 0.0};
 	int			n = 0;
 	const char *p = value;
@@ -335,9 +349,9 @@ set_split_ratios_json(hg_config *cfg, const char *value, char *errmsg, size_t er
 			break;
 		if (n == 4 || *p == '"' || *p == '[' || *p == '{')
 			goto bad;
-		errno = 0;
 		r[n] = strtod(p, &end);
-		if (end == p || errno == ERANGE || !isfinite(r[n]))
+		/* as for a scalar: an underflow (1e-400) is a tiny number, an overflow is not finite */
+		if (end == p || !isfinite(r[n]))
 			goto bad;
 		n++;
 		p = end;
@@ -361,7 +375,7 @@ set_split_ratios_json(hg_config *cfg, const char *value, char *errmsg, size_t er
 bad:
 	return set_error(errmsg, errmsg_len,
 					 "parameter \"split_ratios\" must be an array of 3 numbers between 0 and 1 summing to 1, not %s",
-					 value);
+					 shown_value(value, shown_buf, sizeof(shown_buf)));
 }
 
 static const param_def *
@@ -398,20 +412,6 @@ describe_enum(const param_def *p, char *buf, size_t len)
 	for (k = 0; k < p->n_enum && used < len; k++)
 		used += (size_t) snprintf(buf + used, len - used, "%s\"%s\"",
 								  k == 0 ? "" : ", ", p->enum_names[k]);
-}
-
-/*
- * The value as an error message shows it: its first 40 characters, so
- * that the allowed range after it is not cut off (1e308 arrives as a
- * 309-digit number).
- */
-static const char *
-shown_value(const char *value, char *buf, size_t len)
-{
-	if (strlen(value) <= 40)
-		return value;
-	snprintf(buf, len, "%.40s...", value);
-	return buf;
 }
 
 bool

@@ -106,7 +106,19 @@ test_split_ratios_parameter(void)
 	HG_CHECK(!hg_config_set(&c, "split_ratios", "[\"0.8\", 0.1, 0.1]", err, sizeof(err)), "string element");
 	HG_CHECK(!hg_config_set(&c, "split_ratios", "[0.8, 0.1, 0.1] x", err, sizeof(err)), "trailing text");
 	HG_CHECK(!hg_config_set(&c, "split_ratios", "[0.8, 0.1, 0.1, 0]", err, sizeof(err)), "four");
+	/* an overflow is refused, and shown cut, like a scalar's: the allowed range stays readable */
+	HG_CHECK(!hg_config_set(&c, "split_ratios", "[1e400, 0, 0]", err, sizeof(err)), "1e400");
+	{
+		char		huge[420];
+
+		snprintf(huge, sizeof(huge), "[1%0400d, 0, 0]", 0);
+		HG_CHECK(!hg_config_set(&c, "split_ratios", huge, err, sizeof(err)) && strlen(err) < 200 &&
+				 strstr(err, "summing to 1") != NULL, "a 401-digit ratio: %s", err);
+	}
 	HG_CHECK(memcmp(&before, &c, sizeof(c)) == 0, "a rejected value changed the configuration");
+	/* an underflow is a tiny number (0), as for a scalar */
+	HG_CHECK(hg_config_set(&c, "split_ratios", "[1e-400, 1, 0]", err, sizeof(err)), "1e-400: %s", err);
+	HG_CHECK(c.split_ratios[0] == 0.0 && c.split_ratios[1] == 1.0, "1e-400 read as 0");
 
 	HG_CHECK(hg_config_set(&c, "split_ratios", " [0.6,0.3 , 0.1] ", err, sizeof(err)), "%s", err);
 	HG_CHECK(c.split_ratios[0] == 0.6 && c.split_ratios[1] == 0.3 && c.split_ratios[2] == 0.1, "JSON array");
