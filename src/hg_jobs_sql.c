@@ -541,6 +541,37 @@ wait_for_reap(HgWorkerHandle *handle)
 }
 
 /*
+ * Recording the cancel needs the job's row.  When another transaction
+ * holds it locked (its owner may, with SELECT ... FOR UPDATE, which the
+ * hand-cancel grant allows; the job's worker then leaves its slot, see
+ * lock_job_row in hg_worker.c), say so before waiting for that lock,
+ * rather than wait without a word.  When the row is free this takes its
+ * lock, which the UPDATE that follows needs anyway.
+ */
+static void
+tell_if_row_held(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job_id)};
+
+	if (hg_spi_as_owner("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+						1, types, args, NULL, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock job " INT64_FORMAT, job_id);
+	if (SPI_processed == 1)
+		return;
+	if (hg_spi_as_owner("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1",
+						1, types, args, NULL, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not read job " INT64_FORMAT, job_id);
+	if (SPI_processed == 1)
+		ereport(NOTICE,
+				(errmsg("another transaction holds the row of job " INT64_FORMAT " locked; this call waits for "
+						"that lock to record the cancel", job_id),
+				 errdetail("Its owner may hold it with SELECT ... FOR UPDATE, or an UPDATE of it not yet committed."),
+				 errhint("From another session, pg_blocking_pids(%d) names the process; pg_stat_activity shows "
+						 "what it runs, pg_terminate_backend() ends it.", MyProcPid)));
+}
+
+/*
  * The row says 'cancelled' once this returns, in one statement: either this
  * call writes it (a queued or paused job, or a running one whose worker has
  * not stopped yet), or the worker already did, and then the row still gets
@@ -633,6 +664,7 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		}
 		/* it completed or failed first, or left without a word: as for a job without worker */
 	}
+	tell_if_row_held(job_id);
 	if (!mark_cancelled(job_id, owner))
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " ended before it could be cancelled", job_id)));

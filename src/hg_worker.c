@@ -77,7 +77,8 @@ typedef enum StopReason
 	STOP_CANCELLED,
 	STOP_PAUSED,
 	STOP_GAVE_UP,
-	STOP_FOREIGN				/* the dataset no longer belongs to the job's owner */
+	STOP_FOREIGN,				/* the dataset no longer belongs to the job's owner */
+	STOP_ROW_HELD				/* another transaction held the job's row: leave it, and the slot */
 } StopReason;
 
 /* What the worker knows of its job; counters as committed plus this batch. */
@@ -100,6 +101,8 @@ typedef struct JobState
 static int	my_slot = -1;
 static SPIPlanPtr read_status_plan = NULL;
 static SPIPlanPtr flush_plan = NULL;
+static SPIPlanPtr lock_row_plan = NULL;
+static SPIPlanPtr row_exists_plan = NULL;
 static char *event_channel = NULL;	/* the owner's, looked up once */
 static SPIPlanPtr finish_plans[STOP_FOREIGN + 1];	/* by StopReason; STOP_NONE unused */
 
@@ -429,6 +432,9 @@ prepare_plans(HgStorage *storage, const JobState *job, const hg_config *cfg)
 	hg_storage_prepare(storage, (uint64) job->seed, cfg);
 	read_status_plan = hg_prepare_kept("SELECT " STATUS_COLUMNS " FROM heimdall_gen.jobs j WHERE j.job_id = $1",
 									   2, status_types);
+	lock_row_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+									1, status_types);
+	row_exists_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1", 1, status_types);
 	flush_plan = hg_prepare_kept("UPDATE heimdall_gen.jobs j SET samples_done = $3, attempts = $4, next_attempt = $5, "
 								 "rejected_too_few_detected = $6, rejected_low_mean_snr = $7, rejected_gdop = $8 "
 								 "WHERE j.job_id = $1 RETURNING " STATUS_COLUMNS, 8, flush_types);
@@ -488,6 +494,57 @@ counter_args(const JobState *job, Datum *args)
 	args[5] = Int64GetDatum(job->rejected[HG_REJECT_TOO_FEW_DETECTED]);
 	args[6] = Int64GetDatum(job->rejected[HG_REJECT_LOW_MEAN_SNR]);
 	args[7] = Int64GetDatum(job->rejected[HG_REJECT_GDOP]);
+}
+
+/*
+ * Locks the job's row before the worker writes it (a batch's counters, the
+ * final status), without ever waiting on another session's lock: its
+ * owner may hold it (SELECT ... FOR UPDATE, which the hand-cancel grant
+ * allows), and a worker that waited would hold its slot, with no end and
+ * at no cost to that role, while other roles' jobs stay queued; start a
+ * few jobs, lock their rows, and every slot is taken.  Brief locks (a
+ * pause, a cancel or a hand UPDATE being committed) are waited out on the
+ * latch, ROW_LOCK_WAIT_MS at most.  STOP_NONE once the row is locked (or
+ * gone: the UPDATE that follows then says so), the flagged stop if a
+ * cancel or pause came while it waited and stop_on_flags, STOP_ROW_HELD if
+ * the row stayed locked: the worker then writes nothing more and leaves
+ * its slot; the job stays 'running', and the launcher resumes it at its
+ * last committed batch once the lock is gone (counting a restart).
+ */
+#define ROW_LOCK_WAIT_MS 2000
+
+static StopReason
+lock_job_row(const JobState *job, HgSlot *slot, bool stop_on_flags)
+{
+	Datum		args[1] = {Int64GetDatum(job->job_id)};
+	TimestampTz give_up = 0;
+
+	for (;;)
+	{
+		if (SPI_execute_plan(lock_row_plan, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
+		if (SPI_processed == 1)
+			return STOP_NONE;
+		if (SPI_execute_plan(row_exists_plan, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read job " INT64_FORMAT, job->job_id);
+		if (SPI_processed == 0)
+			return STOP_NONE;
+		if (stop_on_flags && flagged_stop(slot) != STOP_NONE)
+			return flagged_stop(slot);
+		if (give_up == 0)
+			give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ROW_LOCK_WAIT_MS);
+		else if (GetCurrentTimestamp() >= give_up)
+		{
+			ereport(LOG,
+					(errmsg("heimdall_gen: job " INT64_FORMAT " leaves its worker slot: another transaction "
+							"has held its row locked for %d ms", job->job_id, ROW_LOCK_WAIT_MS),
+					 errdetail("The job resumes at its last committed batch once that lock is released.")));
+			return STOP_ROW_HELD;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* Write the counters of this batch; returns what the status row asks for. */
@@ -872,8 +929,10 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			 * after waits for this commit.  So no sample of a job commits
 			 * after cancel_job() has returned, whatever the timing.
 			 */
-			stop = flush_counters(job);
-			if (stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN)
+			stop = lock_job_row(job, slot, true);
+			if (stop == STOP_NONE)
+				stop = flush_counters(job);
+			if (stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN || stop == STOP_ROW_HELD)
 				break;
 			if (TimestampDifferenceExceeds(last_progress_notify, GetCurrentTimestamp(), 250))
 			{
@@ -904,7 +963,8 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	/* the model threads finish their attempts while the last transaction runs */
 	hg_prefetch_request_stop(prefetch);
 
-	if (in_transaction && (stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN))
+	if (in_transaction &&
+		(stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN || stop == STOP_ROW_HELD))
 	{
 		/*
 		 * Stop at once: drop the uncommitted batch instead of writing and
@@ -926,6 +986,20 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	 */
 	if (!in_transaction)
 		hg_begin_transaction("heimdall_gen: finishing");
+	if (stop != STOP_ROW_HELD && lock_job_row(job, slot, false) == STOP_ROW_HELD)
+		stop = STOP_ROW_HELD;
+	if (stop == STOP_ROW_HELD)
+	{
+		/*
+		 * Writing the final status would wait for that lock, on the slot:
+		 * write nothing (the open transaction, a batch or not, is dropped),
+		 * leave the job 'running' for the launcher to resume, and the slot.
+		 */
+		drop_batch(job, &committed);
+		hg_prefetch_stop(prefetch);
+		hg_workspace_destroy(ws);
+		return stop;
+	}
 	if (!finish_job(job, stop) && in_transaction)
 	{
 		/*

@@ -276,28 +276,43 @@ is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($unhurried, '60 s'
 $node->safe_psql('postgres', "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()");
 $probe->quit;
 
-# -- a running job whose row its owner holds locked: its worker waits at
-# its next batch commit, and a cancel_job(wait => true) must wait for that
-# transaction too.  It says so, naming the process, instead of waiting
-# without a word, and returns once the lock goes.
-my $held = $node->safe_psql('postgres', "SET ROLE pinner1; SELECT heimdall_gen.start_job('held', 100000, 7, '$small')");
-ok(wait_samples($node, $held, 1), 'a job runs');
+# -- running jobs whose rows their owner holds locked (FOR UPDATE, which the
+# hand-cancel grant allows): a worker must not wait for that lock on its
+# slot, where a role could take every slot at no cost (start two jobs, lock
+# their rows) and keep other roles' jobs queued for as long as it liked.
+# Each worker leaves its slot within a few seconds, its job stays 'running'
+# and resumes at its last committed batch once the lock is gone.  A
+# cancel_job(wait => true) meanwhile must record the cancel in that row:
+# it says it waits for a lock, and returns once the lock goes.
+my @held = map { $node->safe_psql('postgres', "SET ROLE pinner1; SELECT heimdall_gen.start_job('held_$_', 100000, $_, '$small')") } 1 .. 2;
+ok(wait_samples($node, $held[0], 1) && wait_samples($node, $held[1], 1), "pinner1's two jobs hold both slots");
+my $held_log = -s $node->logfile;
 my $locker = $node->background_psql('postgres');
-$locker->query_safe("SET ROLE pinner1; BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $held FOR UPDATE");
-my $locker_pid = $locker->query_safe('SELECT pg_backend_pid()');
-ok($node->poll_query_until('postgres',
-		"SELECT $locker_pid = ANY (pg_blocking_pids(pid)) FROM heimdall_gen.worker_slots() WHERE job_id = $held"),
-	"its worker waits for the owner's lock on the row");
+$locker->query_safe("SET ROLE pinner1; BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id IN ($held[0], $held[1]) FOR UPDATE");
+my $queued_behind = $node->safe_psql('postgres', "SET ROLE bystander; SELECT heimdall_gen.start_job('behind_held', 3, 14, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($queued_behind, '60 s')"), 'completed',
+	"another role's job gets a slot and completes while pinner1 holds her jobs' rows locked");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM heimdall_gen.worker_slots() WHERE job_id IN ($held[0], $held[1])"),
+	'the workers of the locked jobs have left their slots');
+is($node->safe_psql('postgres', "SELECT string_agg(status, ',') FROM heimdall_gen.jobs WHERE job_id IN ($held[0], $held[1])"),
+	'running,running', 'their jobs stay running, untouched');
+like(slurp_file($node->logfile, $held_log), qr/job $held[0] leaves its worker slot: another transaction has held its row locked/,
+	'the log says why the worker left');
 my $canceller = $node->background_psql('postgres');
-$canceller->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.cancel_job($held, wait => true);\n");
+$canceller->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.cancel_job($held[0], wait => true);\n");
 ok(pump_until($canceller->{run}, $canceller->{timeout}, \$canceller->{stderr},
-		qr/the worker of job $held is waiting for a lock held by process $locker_pid/),
-	'cancel_job(wait => true) says which process it waits for');
+		qr/another transaction holds the row of job $held[0] locked; this call waits for that lock/),
+	'cancel_job(wait => true) says that it waits for a lock on the row');
 $locker->query_safe('COMMIT');
 $locker->quit;
 like($canceller->query_until(qr/done/, "\\echo done\n"), qr/^t$/m, 'and returns true once the lock is gone');
 $canceller->quit;
-is(job_row($node, $held, 'status'), 'cancelled', 'the job is cancelled');
+is(job_row($node, $held[0], 'status'), 'cancelled', 'the job is cancelled');
+ok($node->poll_query_until('postgres', "SELECT j.restarts = 1 FROM heimdall_gen.jobs j "
+		. "JOIN heimdall_gen.worker_slots() s USING (job_id) WHERE j.job_id = $held[1]"),
+	'the other one is resumed once the lock is gone, counting a restart');
+ok(wait_samples($node, $held[1], live_samples($node, $held[1]) + 1), '... and generates again');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($held[1], wait => true)");
 
 # -- a role dropped while a session of it holds its rows locked (DROP ROLE
 # ends neither that session nor a prepared transaction): the launcher, which
