@@ -76,6 +76,19 @@ $src->safe_psql('postgres', 'CREATE DATABASE restored');
 command_ok(['pg_restore', @conn, '--single-transaction', '--exit-on-error', '-d', 'restored', "$tmp/db.dump"],
 	'pg_restore --single-transaction into a fresh database');
 
+# --- and into a database no launcher serves: its jobs stay as they were, and
+# a wait without a timeout is refused rather than left to wait for ever
+$src->safe_psql('postgres', 'CREATE DATABASE unserved');
+command_ok(['pg_restore', @conn, '--single-transaction', '--exit-on-error', '-d', 'unserved', "$tmp/db.dump"],
+	'pg_restore into a database that is not in heimdall_gen.database');
+my ($ret, $out, $err) = $src->psql('unserved', "SELECT heimdall_gen.wait_job($jr)");
+like($err, qr/ERROR:  job $jr is running, and database "unserved" has no heimdall_gen launcher/,
+	'unserved: wait_job without a timeout on a running job is refused');
+is($src->safe_psql('unserved', "SELECT heimdall_gen.wait_job($jr, '0 s')"), 'running',
+	'unserved: with a timeout it reads the status');
+is($src->safe_psql('unserved', "SELECT heimdall_gen.wait_job($ja)"), 'completed',
+	'unserved: a completed job is waited for as anywhere');
+
 # --- and into a second cluster: roles first (they are global), then the plain dump
 my $dst = hg_node('dump_dst', 'heimdall_gen.database' => "'postgres,moved'", 'heimdall_gen.max_workers' => 2);
 # the globals hold a CREATE ROLE for roles the new cluster has already (its superuser): not an error to stop at
