@@ -223,17 +223,47 @@ lock_reaches_our_tables(Node *node, LockWalk *walk)
 	return expression_tree_walker(node, lock_reaches_our_tables, walk);
 }
 
-static void
+/*
+ * The name as LOCK must resolve it: qualified with the schema of the
+ * relation that was checked.  LOCK looks the name up again itself, and
+ * while it waits for the lock it looks again; an unqualified name could
+ * then mean another relation: another session drops the table the name
+ * first found (its own, which LOCK waited for), and the name falls through
+ * to heimdall_gen's in the search_path.  A qualified name cannot: no one
+ * but its owner may rename or drop the schema heimdall_gen.  The caller's
+ * temporary tables, which no other session can touch, keep their name.
+ */
+static RangeVar *
+qualified_as_checked(RangeVar *rv, Oid relid)
+{
+	RangeVar   *q = copyObject(rv);
+	Oid			nsp = get_rel_namespace(relid);
+
+	if (isTempNamespace(nsp))
+		return q;
+	q->catalogname = NULL;
+	q->schemaname = get_namespace_name(nsp);
+	return q;
+}
+
+/*
+ * Returns the statement PostgreSQL is to run: the LOCK itself, or for a
+ * guarded caller's strong LOCK a copy whose names are those checked.
+ */
+static Node *
 refuse_strong_locks(Node *parsetree)
 {
 	LockStmt   *stmt;
+	LockStmt   *checked;
 	ListCell   *lc;
 
 	if (!IsA(parsetree, LockStmt))
-		return;
+		return parsetree;
 	stmt = (LockStmt *) parsetree;
 	if (stmt->mode <= RowExclusiveLock || !caller_is_guarded())
-		return;
+		return parsetree;
+	checked = copyObject(stmt);
+	checked->relations = NIL;
 	foreach(lc, stmt->relations)
 	{
 		RangeVar   *rv = lfirst_node(RangeVar, lc);
@@ -241,7 +271,11 @@ refuse_strong_locks(Node *parsetree)
 		LockWalk	walk = {.schema = get_namespace_oid("heimdall_gen", true)};
 
 		if (!OidIsValid(relid))
+		{
+			checked->relations = lappend(checked->relations, copyObject(rv));
 			continue;			/* LOCK itself says it does not exist */
+		}
+		checked->relations = lappend(checked->relations, qualified_as_checked(rv, relid));
 		/* a view the caller may not lock in this mode fails in LOCK before anything is locked */
 		if (get_rel_relkind(relid) == RELKIND_VIEW &&
 			pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE) != ACLCHECK_OK)
@@ -252,6 +286,7 @@ refuse_strong_locks(Node *parsetree)
 		refuse_if_ours_or_through_view(relid, &walk);
 		list_free(walk.visited_views);
 	}
+	return (Node *) checked;
 }
 
 /*
@@ -350,9 +385,17 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	bool		drop = drops_this_extension(pstmt->utilityStmt) &&
 		OidIsValid(get_extension_oid("heimdall_gen", true));
 
+	Node	   *to_run;
+
 	refuse_unsafe_existing_schema(pstmt->utilityStmt);
-	refuse_strong_locks(pstmt->utilityStmt);
+	to_run = refuse_strong_locks(pstmt->utilityStmt);
 	refuse_locks_taken_before_checks(pstmt->utilityStmt);
+	if (to_run != pstmt->utilityStmt)
+	{
+		/* the statement is not ours to change (it may be cached): run a copy */
+		pstmt = copyObject(pstmt);
+		pstmt->utilityStmt = to_run;
+	}
 
 	if (prev_utility_hook)
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);

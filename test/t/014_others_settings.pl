@@ -11,7 +11,9 @@
 #   workers died at its connection and the next started at once;
 # - a database that allows no connection (its owner may say so): each
 #   worker of a queued job dies at its connection, and the launcher waits
-#   longer before each next one, where it started dozens a second.
+#   longer before each next one, where it started dozens a second;
+# - a LOCK whose name another session re-points while it waits, from the
+#   role's own table to heimdall_gen's, passed the check on the first.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -112,6 +114,35 @@ $node->safe_psql('template1', 'ALTER DATABASE postgres ALLOW_CONNECTIONS true');
 is($session->query_safe("SELECT heimdall_gen.wait_job($waiting, '60 s')"), 'completed',
 	'once the database allows connections, the job runs');
 $session->quit;
+
+# --- a LOCK whose name another session re-points while it waits: the check
+# saw mallory's own m.receivers; she drops that table in a second session,
+# which held it while the LOCK waited, and the unqualified name would then
+# fall through to heimdall_gen.receivers (her search_path puts m first).  An
+# ACCESS EXCLUSIVE lock there blocks the launcher, pg_dump and every role's
+# receiver networks for as long as she likes.  The LOCK now locks the
+# relation it checked, by its qualified name, or fails.
+$node->safe_psql('postgres', q{
+	CREATE SCHEMA m AUTHORIZATION mallory;
+	SET ROLE mallory; CREATE TABLE m.receivers (x int);
+});
+my $dropper = $node->background_psql('postgres');
+$dropper->query_safe('SET ROLE mallory; BEGIN; DROP TABLE m.receivers');
+my $locker = $node->background_psql('postgres', on_error_stop => 0);
+$locker->query_safe('SET ROLE mallory; SET search_path = m, heimdall_gen');
+my $locker_pid = $locker->query_safe('SELECT pg_backend_pid()');
+$locker->query_until(qr/sent/, "\\echo sent\nBEGIN; LOCK receivers IN ACCESS EXCLUSIVE MODE;\n");
+ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $locker_pid AND NOT granted"),
+	"mallory's LOCK waits for her own table, which another of her sessions is dropping");
+$dropper->query_safe('COMMIT');
+$dropper->quit;
+ok(pump_until($locker->{run}, $locker->{timeout}, \$locker->{stderr}, qr/relation "m\.receivers" does not exist/),
+	'the LOCK fails on the table it checked');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_locks WHERE pid = $locker_pid AND relation = 'heimdall_gen.receivers'::regclass"),
+	'0', 'and holds no lock on heimdall_gen.receivers');
+$locker->quit;
+my $after = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('after_lock_race', 3, 5, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($after, '60 s')"), 'completed', 'jobs still run');
 
 $node->stop;
 done_testing();
