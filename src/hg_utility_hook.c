@@ -9,7 +9,8 @@
  *    it.  A role is cluster-wide and the extension is per database, so
  *    while another database still has the extension (its policies name the
  *    role, which PostgreSQL records as a shared dependency) DROP ROLE fails;
- *    the role is then kept, silently.
+ *    the role is then kept, silently.  And it refuses to drop the
+ *    extension while jobs are queued or running.
  */
 #include "postgres.h"
 
@@ -30,6 +31,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "hg_shmem.h"
 #include "hg_sql.h"
 #include "hg_utility_hook.h"
 
@@ -52,6 +54,103 @@ drops_this_extension(Node *parsetree)
 		if (strcmp(strVal(lfirst(lc)), "heimdall_gen") == 0)
 			return true;
 	return false;
+}
+
+/* DROP SCHEMA heimdall_gen CASCADE: it drops the extension too. */
+static bool
+drops_its_schema(Node *parsetree)
+{
+	DropStmt   *stmt;
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropStmt))
+		return false;
+	stmt = (DropStmt *) parsetree;
+	if (stmt->removeType != OBJECT_SCHEMA || stmt->behavior != DROP_CASCADE)
+		return false;
+	foreach(lc, stmt->objects)
+		if (strcmp(strVal(lfirst(lc)), "heimdall_gen") == 0)
+			return true;
+	return false;
+}
+
+/* Workers holding a slot in this database: running a job, or starting to. */
+static int
+workers_in_this_database(void)
+{
+	int			n = 0;
+	int			i;
+
+	if (hg_shared == NULL)
+		return 0;				/* not preloaded: no worker anywhere */
+	LWLockAcquire(hg_shared->lock, LW_SHARED);
+	for (i = 0; i < hg_shared->n_slots; i++)
+		if (hg_shared->slots[i].in_use && hg_shared->slots[i].database_oid == MyDatabaseId)
+			n++;
+	LWLockRelease(hg_shared->lock);
+	return n;
+}
+
+/*
+ * DROP EXTENSION heimdall_gen (or DROP SCHEMA heimdall_gen CASCADE) while
+ * jobs are under way would drop the tables their workers write into: each
+ * worker would die at its next statement, and the caller would not be told
+ * that anything was running.  Refused while a job of this database is
+ * queued or running, or a worker still holds a slot here.  The jobs table
+ * is locked first, as the drop would lock it anyway, so that neither
+ * start_job nor the launcher can start a job between this check and the
+ * drop.  Only for the extension's owner or a superuser: anyone else's drop
+ * fails on its privileges, and must not queue that lock.  Paused jobs run
+ * nothing; they go with the rest of the data, as completed ones do.
+ */
+static void
+refuse_drop_while_jobs_run(Node *parsetree)
+{
+	Oid			extension_owner;
+	Oid			schema;
+	Oid			jobs;
+	int			workers;
+	int64		active;
+	char	   *some;
+	bool		isnull;
+	Datum		value;
+
+	if (!drops_this_extension(parsetree) && !drops_its_schema(parsetree))
+		return;
+	if (!hg_extension_info(&extension_owner, NULL) || (!superuser() && GetUserId() != extension_owner))
+		return;
+	schema = get_namespace_oid("heimdall_gen", true);
+	jobs = OidIsValid(schema) ? get_relname_relid("jobs", schema) : InvalidOid;
+	if (!OidIsValid(jobs))
+		return;
+	LockRelationOid(jobs, AccessExclusiveLock);
+	workers = workers_in_this_database();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* every name and operator qualified: the caller's search_path is in force */
+	if (hg_spi_as_owner("SELECT pg_catalog.count(*), "
+						"       pg_catalog.string_agg(j.job_id::pg_catalog.text, ', ' ORDER BY j.job_id) "
+						"         FILTER (WHERE j.rank OPERATOR(pg_catalog.<=) 10) "
+						"  FROM (SELECT j.job_id, pg_catalog.row_number() OVER (ORDER BY j.job_id) AS rank "
+						"          FROM heimdall_gen.jobs j "
+						"         WHERE j.status OPERATOR(pg_catalog.=) ANY ('{queued,running}'::pg_catalog.text[])) j",
+						0, NULL, NULL, NULL, true) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read heimdall_gen.jobs");
+	active = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	some = isnull ? "" : TextDatumGetCString(value);
+	SPI_finish();
+	if (active > 0 || workers > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("extension \"heimdall_gen\" cannot be dropped while jobs are queued or running"),
+				 active > 0 ?
+				 errdetail("%lld job(s) queued or running in this database (%s%s); dropping the extension "
+						   "would drop the tables their workers write into.",
+						   (long long) active, some, active > 10 ? ", ..." : "") :
+				 errdetail("%d worker(s) still stopping in this database.", workers),
+				 errhint("Cancel or pause them first: SELECT heimdall_gen.cancel_job(job_id, wait => true) "
+						 "FROM heimdall_gen.jobs WHERE status IN ('queued', 'running');")));
 }
 
 /* Drop the marked admin role, if it is there. */
@@ -388,6 +487,7 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	Node	   *to_run;
 
 	refuse_unsafe_existing_schema(pstmt->utilityStmt);
+	refuse_drop_while_jobs_run(pstmt->utilityStmt);
 	to_run = refuse_strong_locks(pstmt->utilityStmt);
 	refuse_locks_taken_before_checks(pstmt->utilityStmt);
 	if (to_run != pstmt->utilityStmt)

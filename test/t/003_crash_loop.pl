@@ -1,6 +1,6 @@
 # A job whose worker keeps dying at the same sample ends 'failed' with an
-# error instead of looping; DROP EXTENSION during a running job completes and
-# the worker goes away; a terminated launcher comes back; DROP DATABASE of
+# error instead of looping; DROP EXTENSION during a running job is refused,
+# and completes once the jobs are cancelled; a terminated launcher comes back; DROP DATABASE of
 # the served database during a job is refused or, WITH (FORCE), completes
 # (nothing hangs).
 use strict;
@@ -37,15 +37,40 @@ sleep 1;
 is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.worker_slots() WHERE job_id = $job"), '0',
 	'and it is not started again');
 
-# DROP EXTENSION while a job writes: it waits at most for the worker's open
-# batch (commit_interval_ms), then completes, and the worker leaves
+# DROP EXTENSION while a job writes (or one is queued) is refused, naming
+# the jobs, and changes nothing: it would drop the tables under the worker.
+# It waits at most for the worker's open batch (commit_interval_ms) to
+# check.  DROP SCHEMA ... CASCADE, which drops the extension too, likewise.
+# Once the jobs are cancelled, it completes.
 $node->append_conf('postgresql.conf', "heimdall_gen.batch_size = 10\nheimdall_gen.commit_interval_ms = 1000");
 $node->reload;
 $job = hg_start_job($node, 'dropped', 100000, 4);
 ok(wait_samples($node, $job, 2), 'a job is writing');
 my $worker = worker_pid($node, $job);
+my $paused = hg_start_job($node, 'paused_one', 100000, 6);
+$node->safe_psql('postgres', "SELECT heimdall_gen.pause_job($paused)");
+my $queued = hg_start_job($node, 'queued_one', 100000, 7);
+for my $drop ('DROP EXTENSION heimdall_gen CASCADE', 'DROP SCHEMA heimdall_gen CASCADE')
+{
+	my ($ret, $out, $err) = $node->psql('postgres', "SET statement_timeout = '60s'; $drop");
+	like($err, qr/ERROR:  extension "heimdall_gen" cannot be dropped while jobs are queued or running/,
+		"$drop is refused while a job runs");
+	like($err, qr/DETAIL:  \d+ job\(s\) queued or running in this database \(.*\b$job\b/, '... naming the job');
+	like($err, qr/HINT:  Cancel or pause them first/, '... and saying what to do');
+}
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'heimdall_gen'"), '1',
+	'the extension is still there');
+is(worker_pid($node, $job), $worker, 'the same worker still runs the job');
+my $before_drop = live_samples($node, $job);
+ok(wait_samples($node, $job, $before_drop + 1), '... and still writes');
+# a role that does not own the extension takes no lock on its tables by trying
+$node->safe_psql('postgres', 'CREATE ROLE dropper LOGIN');
+my ($ret, $out, $err) = $node->psql('postgres', 'SET ROLE dropper; DROP EXTENSION heimdall_gen');
+like($err, qr/must be owner of extension heimdall_gen/, 'a role that does not own it is refused as before');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job(job_id, wait => true) FROM heimdall_gen.jobs "
+	  . "WHERE status IN ('queued', 'running')");
 $node->safe_psql('postgres', "SET statement_timeout = '60s'; DROP EXTENSION heimdall_gen CASCADE");
-pass('DROP EXTENSION returned');
+pass('DROP EXTENSION completes once no job is queued or running (a paused one goes with the data)');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $worker"),
 	'the worker is gone');
 $node->safe_psql('postgres', 'CREATE EXTENSION heimdall_gen');
