@@ -51,6 +51,9 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receive
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "a", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "uniform", "fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
+-- a modulation that cannot fit in the channel (2-FSK tones, FM swing)
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"weight_fsk": 1, "fsk_shift_hz": 500000}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fm_deviation_hz": 100000}')$$);
 -- local_enu: coordinates that are not coordinates, named
 SELECT pg_temp.try($$SELECT heimdall_gen.local_enu(95, 7, 0, 45, 7, 0)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.local_enu(45, 7, 0, 'NaN', 7, 0)$$);

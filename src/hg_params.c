@@ -253,6 +253,7 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 {
 	int			i,
 				j;
+	char		err[HG_ERRMSG_LEN];
 
 	if (cfg->rx_layout != HG_LAYOUT_FIXED &&
 		(cfg->area_lat_max - cfg->area_lat_min < MIN_AREA_SPAN_DEG ||
@@ -269,6 +270,8 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 		bad_params(psprintf("the %d fixed receivers stand on one line (or at one point): seen from any "
 							"transmitter they give no fix (infinite GDOP), so no sample could be kept; "
 							"move at least one receiver off that line", cfg->n_fixed_rx));
+	if (!hg_config_modulations_fit_channel(cfg, err, sizeof(err)))
+		bad_params(pstrdup(err));
 	if (explicit_layout != NULL && cfg->n_fixed_rx > 0 && strcmp(explicit_layout, "\"fixed\"") != 0)
 		bad_params(psprintf("\"rx_layout\": %s does not go with fixed receivers (\"fixed_receivers\" or "
 							"\"receiver_network\"): leave it out, or make it \"fixed\"", explicit_layout));

@@ -508,6 +508,23 @@ hg_config_set(hg_config *cfg, const char *key, const char *value,
 	} while (0)
 
 bool
+hg_config_modulations_fit_channel(const hg_config *cfg, char *errmsg, size_t errmsg_len)
+{
+	if (cfg->weight_fsk > 0.0 && cfg->fsk_shift_hz + cfg->symbol_rate_hz > cfg->channel_bw_hz)
+		return set_error(errmsg, errmsg_len,
+						 "parameter \"fsk_shift_hz\" (%.10g) with \"symbol_rate_hz\" (%.10g) occupies more than "
+						 "\"channel_bw_hz\" (%.10g): the 2-FSK tones must fit in the channel (shift + symbol rate "
+						 "at most the channel bandwidth), or set \"weight_fsk\" to 0",
+						 cfg->fsk_shift_hz, cfg->symbol_rate_hz, cfg->channel_bw_hz);
+	if (cfg->weight_fm > 0.0 && 2.0 * cfg->fm_deviation_hz > cfg->channel_bw_hz)
+		return set_error(errmsg, errmsg_len,
+						 "parameter \"fm_deviation_hz\" (%.10g) swings the FM carrier beyond \"channel_bw_hz\" "
+						 "(%.10g): at most half the channel bandwidth, or set \"weight_fm\" to 0",
+						 cfg->fm_deviation_hz, cfg->channel_bw_hz);
+	return true;
+}
+
+bool
 hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len)
 {
 	double		n_iq = cfg->duration_ms * cfg->sample_rate_hz / 1000.0;

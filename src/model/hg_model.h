@@ -271,6 +271,17 @@ bool		hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len);
  */
 bool		hg_config_fixed_network_on_a_line(const hg_config *cfg);
 
+/*
+ * Whether each modulation that can be drawn fits in the channel: the two
+ * 2-FSK tones (at +-fsk_shift_hz/2, each symbol_rate_hz wide) and the FM
+ * carrier's swing (+-fm_deviation_hz) within channel_bw_hz.  Beyond it the
+ * transmitter's channel filter removes what the labels describe (a tone
+ * outside the channel, and past sample_rate_hz/2, aliased).  False with
+ * the message naming the parameters.  Not part of hg_config_validate, for
+ * the same reason as above: start_job refuses such parameters.
+ */
+bool		hg_config_modulations_fit_channel(const hg_config *cfg, char *errmsg, size_t errmsg_len);
+
 /* Add one receiver of a fixed network (the layout becomes "fixed"). */
 bool		hg_config_add_fixed_receiver(hg_config *cfg, const hg_fixed_receiver *rx,
 										 char *errmsg, size_t errmsg_len);

@@ -147,6 +147,51 @@ test_cross_field_constraints(void)
 	HG_CHECK(c.n_fixed_rx == 1, "rejected receivers were added");
 }
 
+/*
+ * The modulations that can be drawn must fit in the channel: the 2-FSK
+ * tones (shift + symbol rate) and the FM swing (twice the deviation); a
+ * modulation whose weight is 0 is not checked.  The defaults fit.
+ */
+static void
+test_modulations_fit_the_channel(void)
+{
+	static const struct
+	{
+		const char *settings[3][2];
+		bool		fits;
+		const char *mentions;
+	}			cases[] = {
+		{{{NULL, NULL}}, true, NULL},
+		{{{"weight_fsk", "1"}}, true, NULL},	/* 2000 + 4800 within 12500 */
+		{{{"weight_fsk", "1"}, {"fsk_shift_hz", "7701"}}, false, "\"fsk_shift_hz\" (7701)"},
+		{{{"weight_fsk", "1"}, {"fsk_shift_hz", "7700"}}, true, NULL},
+		{{{"fsk_shift_hz", "500000"}}, true, NULL},	/* no FSK drawn */
+		{{{"fm_deviation_hz", "6250"}}, true, NULL},
+		{{{"fm_deviation_hz", "6251"}}, false, "\"fm_deviation_hz\" (6251)"},
+		{{{"fm_deviation_hz", "100000"}, {"weight_fm", "0"}, {"weight_am", "1"}}, true, NULL},
+		{{{"channel_bw_hz", "8000"}}, false, "\"channel_bw_hz\" (8000)"},
+	};
+	size_t		i;
+	int			k;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		hg_config	c;
+		char		err[HG_ERRMSG_LEN] = "";
+		bool		fits;
+
+		hg_config_init(&c);
+		for (k = 0; k < 3 && cases[i].settings[k][0] != NULL; k++)
+			HG_CHECK(hg_config_set(&c, cases[i].settings[k][0], cases[i].settings[k][1], err, sizeof(err)), "%s", err);
+		HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "case %d: %s", (int) i, err);
+		fits = hg_config_modulations_fit_channel(&c, err, sizeof(err));
+		HG_CHECK(fits == cases[i].fits, "case %d: fits %d: %s", (int) i, (int) fits, err);
+		if (!fits && cases[i].mentions != NULL)
+			HG_CHECK(strstr(err, cases[i].mentions) != NULL && strstr(err, "\"channel_bw_hz\"") != NULL,
+					 "case %d: message: %s", (int) i, err);
+	}
+}
+
 /* Read the JSON text of "key"'s value out of a flat object (test helper, scalars only). */
 static bool
 json_value_of(const char *json, const char *key, char *out, size_t out_len)
@@ -249,6 +294,7 @@ main(void)
 	HG_RUN(test_bad_values_rejected_with_field_and_range);
 	HG_RUN(test_underflow_is_a_small_number);
 	HG_RUN(test_cross_field_constraints);
+	HG_RUN(test_modulations_fit_the_channel);
 	HG_RUN(test_resolved_json_round_trip);
 	HG_RUN(test_receiver_name_with_control_characters);
 	HG_RUN(test_names);
