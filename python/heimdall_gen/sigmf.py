@@ -78,9 +78,16 @@ def sample_files(conn_or_dsn, dataset: str, sample_idx: int, _ds: Optional[Datas
     return files
 
 
+def _open_for_writing(path: str):
+    """The file at path, truncated, for writing; a symbolic link planted under
+    that name is not followed (an error), as another user of a shared output
+    directory could point it at any file the exporting user may write."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644), "wb")
+
+
 def _write_archive(path: str, files: Dict[str, bytes]) -> None:
     # deterministic: fixed owner, mode and time, so an export is reproducible
-    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+    with _open_for_writing(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -102,8 +109,7 @@ def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archi
     paths = []
     for name, data in files.items():
         p = os.path.join(outdir, name)
-        # a symbolic link planted under an exported name is not followed
-        with os.fdopen(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644), "wb") as f:
+        with _open_for_writing(p) as f:
             f.write(data)
         paths.append(p)
     return paths
@@ -139,6 +145,8 @@ def read_export(path: str) -> dict:
                     files[os.path.basename(m.name)] = tar.extractfile(m).read()
     else:
         d = os.path.dirname(path) or "."
+        if not path.endswith(".sigmf-collection"):
+            raise ValueError(f"{path}: read_export reads a .sigmf-collection file or a .sigmf archive")
         with open(path, "rb") as f:
             files[os.path.basename(path)] = f.read()
         coll = json.loads(files[os.path.basename(path)])["collection"]

@@ -85,6 +85,8 @@ class TorchDataset(_MapDataset):
 def collate(items):
     """Pads receivers to the batch's largest count; "mask" marks the real ones."""
     b = len(items)
+    if b == 0:
+        raise ValueError("collate needs at least one item (a batch of no sample has no shape)")
     r = max(it["iq"].shape[0] for it in items)
     n = items[0]["iq"].shape[1]
     out = {"sample_idx": torch.tensor([it["sample_idx"] for it in items], dtype=torch.int64),

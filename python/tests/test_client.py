@@ -41,6 +41,20 @@ def test_indexing_matches_stream(dsn, stored):
         hg.Dataset(dsn, "no_such_dataset")
 
 
+def test_bad_arguments_are_refused_at_the_call(dsn, stored):
+    ds = hg.Dataset(dsn, stored)
+    assert ds[np.int64(2)].sample_idx == ds[2].sample_idx      # a numpy integer is a position
+    for bad in (slice(0, 2), 1.5, "1", None):
+        with pytest.raises(TypeError, match="sample positions are integers"):
+            ds[bad]
+    for bad in (0, -1, 2.5, True, "4"):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            ds.batches(bad)                                     # at the call, before any row is read
+    assert [len(b) for b in ds.batches(np.int32(16))] == [16, len(ds) - 16]
+    with pytest.raises(TypeError, match="dataset name must be a str"):
+        hg.Dataset(dsn, None)
+
+
 def test_virtual_reads_like_stored(dsn, conn, stored, virtual):
     assert conn.execute("SELECT count(*) FROM heimdall_gen.receptions r JOIN heimdall_gen.datasets d USING (dataset_id)"
                         " WHERE d.name = %s AND r.iq IS NOT NULL", (virtual,)).fetchone()[0] == 0
@@ -52,6 +66,8 @@ def test_virtual_reads_like_stored(dsn, conn, stored, virtual):
 def test_torch_dataloader_two_workers(dsn, stored):
     torch = pytest.importorskip("torch")
     from heimdall_gen.torch import TorchDataset, TorchIterableDataset, collate
+    with pytest.raises(ValueError, match="collate needs at least one item"):
+        collate([])
     ds = hg.Dataset(dsn, stored, split="train")
     want = sorted(int(i) for i in ds.sample_indices)
     assert len(want) > 10

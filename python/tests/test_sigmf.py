@@ -227,6 +227,11 @@ def test_export_refuses_names_that_leave_the_directory(tmp_path, conn):
         with pytest.raises(OSError):
             sigmf.export_sample(conn, "pyt_link", idx, str(out))
         assert target.read_bytes() == b"untouched"
+        # the archive too
+        (out / f"pyt_link-s{idx}.sigmf").symlink_to(target)
+        with pytest.raises(OSError):
+            sigmf.export_sample(conn, "pyt_link", idx, str(out), archive=True)
+        assert target.read_bytes() == b"untouched"
     finally:
         conn.execute("SELECT heimdall_gen.drop_dataset('pyt_link')")
 
@@ -243,6 +248,10 @@ def test_read_export_opens_nothing_outside_the_collection_directory(tmp_path):
         coll.write_text(json.dumps({"collection": {"core:streams": [{"name": bad, "hash": "0"}]}}))
         with pytest.raises(ValueError, match="refusing to read a stream named"):
             sigmf.read_export(str(coll))
+    data = d / "rx0.sigmf-data"
+    data.write_bytes(b"\xff\xfe\x00\x80" * 8)
+    with pytest.raises(ValueError, match="reads a .sigmf-collection file or a .sigmf archive"):
+        sigmf.read_export(str(data))
 
 
 def test_export_round_trip_is_bit_identical(tmp_path, dsn, conn, stored, virtual):
