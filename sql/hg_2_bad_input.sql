@@ -65,6 +65,13 @@ SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(987654)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(987654, interval '-1 s')$$);
+-- a NULL argument of a command is refused, naming it, not answered with NULL
+SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(NULL)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.cancel_job(987654, NULL)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(NULL)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(NULL)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.materialize(NULL)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.free_iq(NULL)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset('no such dataset')$$);
 
 -- nothing was created by any of them

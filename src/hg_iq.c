@@ -230,10 +230,10 @@ hg_iq(PG_FUNCTION_ARGS)
 Datum
 hg_free_iq(PG_FUNCTION_ARGS)
 {
-	text	   *dataset = PG_GETARG_TEXT_PP(0);
+	text	   *dataset;
 	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {PointerGetDatum(dataset)};
-	char	   *name = text_to_cstring(dataset);
+	Datum		args[1];
+	char	   *name;
 	int64		dataset_id;
 	int64		seed;
 	Jsonb	   *params;
@@ -243,6 +243,10 @@ hg_free_iq(PG_FUNCTION_ARGS)
 	Oid			id_type[1] = {INT8OID};
 	Datum		id_arg[1];
 
+	hg_require_arg(0, "dataset");
+	dataset = PG_GETARG_TEXT_PP(0);
+	args[0] = PointerGetDatum(dataset);
+	name = text_to_cstring(dataset);
 	hg_require_current_schema();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -613,11 +613,16 @@ mark_cancelled(int64 job_id, Oid owner)
 Datum
 hg_cancel_job(PG_FUNCTION_ARGS)
 {
-	int64		job_id = PG_GETARG_INT64(0);
-	bool		wait = PG_GETARG_BOOL(1);
+	int64		job_id;
+	bool		wait;
 	char	   *status;
 	WorkerSeen	seen = {0};
 	Oid			owner;
+
+	hg_require_arg(0, "job_id");
+	hg_require_arg(1, "wait");
+	job_id = PG_GETARG_INT64(0);
+	wait = PG_GETARG_BOOL(1);
 
 	require_writable_job_command("cancel");
 	require_read_committed("cancel_job", UPDATED_BY_WORKER);
@@ -681,9 +686,12 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 Datum
 hg_pause_job(PG_FUNCTION_ARGS)
 {
-	int64		job_id = PG_GETARG_INT64(0);
+	int64		job_id;
 	char	   *status;
 	Oid			owner;
+
+	hg_require_arg(0, "job_id");
+	job_id = PG_GETARG_INT64(0);
 
 	require_writable_job_command("pause");
 	require_read_committed("pause_job", UPDATED_BY_WORKER);
@@ -835,10 +843,13 @@ require_same_model_version(int64 job_id)
 Datum
 hg_resume_job(PG_FUNCTION_ARGS)
 {
-	int64		job_id = PG_GETARG_INT64(0);
+	int64		job_id;
 	char	   *status;
 	bool		resumed;
 	Oid			owner;
+
+	hg_require_arg(0, "job_id");
+	job_id = PG_GETARG_INT64(0);
 
 	require_writable_job_command("resume");
 	status = open_job_for(job_id, "resume", &owner);
@@ -1102,9 +1113,13 @@ Datum
 hg_materialize(PG_FUNCTION_ARGS)
 {
 	Oid			types[2] = {InvalidOid, TEXTOID};
-	Datum		args[2] = {0, PG_GETARG_DATUM(0)};
+	Datum		args[2];
 	bool		isnull;
 	Datum		job;
+
+	hg_require_arg(0, "dataset");
+	args[0] = 0;
+	args[1] = PG_GETARG_DATUM(0);
 
 	require_shared_memory();
 	hg_require_current_schema();

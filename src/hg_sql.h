@@ -17,7 +17,7 @@
 #include "executor/spi.h"
 
 /* The SQL version this library serves (the control file's default_version). */
-#define HG_SQL_VERSION "0.5.0"
+#define HG_SQL_VERSION "0.6.0"
 
 /* The search_path every privileged statement runs under. */
 #define HG_PINNED_SEARCH_PATH "pg_catalog, heimdall_gen, pg_temp"
@@ -52,6 +52,17 @@ extern bool hg_extension_info(Oid *owner, char **version);
  * rows of the wrong shape.  Checked once per transaction.
  */
 extern void hg_require_current_schema(void);
+
+/*
+ * A function CALLED ON NULL INPUT refuses a NULL argument, naming it
+ * (22023), rather than return NULL as a STRICT one would: a command that
+ * did nothing must not read like one that worked.
+ */
+#define hg_require_arg(argno, name) \
+	do { \
+		if (PG_ARGISNULL(argno)) \
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s must not be null", (name)))); \
+	} while (0)
 
 /*
  * SPI_execute_with_args as the extension's owner (the caller must already

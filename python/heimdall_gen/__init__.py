@@ -9,7 +9,7 @@
 """
 from .client import Dataset, Sample, connect
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 __all__ = ["Dataset", "Sample", "connect", "__version__"]
 
 
