@@ -39,8 +39,9 @@
 
 static ProcessUtility_hook_type prev_utility_hook = NULL;
 
+/* A DROP of this kind of object that names heimdall_gen. */
 static bool
-drops_this_extension(Node *parsetree)
+drop_names_heimdall_gen(Node *parsetree, ObjectType kind)
 {
 	DropStmt   *stmt;
 	ListCell   *lc;
@@ -48,7 +49,7 @@ drops_this_extension(Node *parsetree)
 	if (!IsA(parsetree, DropStmt))
 		return false;
 	stmt = (DropStmt *) parsetree;
-	if (stmt->removeType != OBJECT_EXTENSION)
+	if (stmt->removeType != kind)
 		return false;
 	foreach(lc, stmt->objects)
 		if (strcmp(strVal(lfirst(lc)), "heimdall_gen") == 0)
@@ -56,22 +57,17 @@ drops_this_extension(Node *parsetree)
 	return false;
 }
 
+static bool
+drops_this_extension(Node *parsetree)
+{
+	return drop_names_heimdall_gen(parsetree, OBJECT_EXTENSION);
+}
+
 /* DROP SCHEMA heimdall_gen CASCADE: it drops the extension too. */
 static bool
 drops_its_schema(Node *parsetree)
 {
-	DropStmt   *stmt;
-	ListCell   *lc;
-
-	if (!IsA(parsetree, DropStmt))
-		return false;
-	stmt = (DropStmt *) parsetree;
-	if (stmt->removeType != OBJECT_SCHEMA || stmt->behavior != DROP_CASCADE)
-		return false;
-	foreach(lc, stmt->objects)
-		if (strcmp(strVal(lfirst(lc)), "heimdall_gen") == 0)
-			return true;
-	return false;
+	return drop_names_heimdall_gen(parsetree, OBJECT_SCHEMA) && ((DropStmt *) parsetree)->behavior == DROP_CASCADE;
 }
 
 /* Workers holding a slot in this database: running a job, or starting to. */
