@@ -81,6 +81,17 @@ abandon_now(const void *arg)
 		(p->stop_requested != NULL && p->stop_requested(p->stop_arg));
 }
 
+/*
+ * A thread at work that sees the caller's stop ends, and wakes those
+ * waiting for room in the ring to end too.  Called with the mutex held.
+ */
+static void
+end_all_threads(HgPrefetch *p)
+{
+	p->stopping = true;
+	pthread_cond_broadcast(&p->changed);
+}
+
 static void *
 producer(void *arg)
 {
@@ -95,8 +106,13 @@ producer(void *arg)
 		/* room: an index may be claimed while its slot is not the consumer's or still unread */
 		while (!p->stopping && p->next_to_compute >= p->next_to_consume + (uint64_t) p->ring)
 			pthread_cond_wait(&p->changed, &p->mutex);
-		if (p->stopping || abandon_now(p))
+		if (p->stopping)
 			break;
+		if (abandon_now(p))
+		{
+			end_all_threads(p);
+			break;
+		}
 		attempt = p->next_to_compute++;
 		slot = (int) (attempt % (uint64_t) p->ring);
 		pthread_mutex_unlock(&p->mutex);
@@ -110,8 +126,7 @@ producer(void *arg)
 			 * Maybe cut short: never handed out.  The stop stays up, so the
 			 * consumer, which must check it before it waits, stops too.
 			 */
-			p->stopping = true;
-			pthread_cond_broadcast(&p->changed);
+			end_all_threads(p);
 			break;
 		}
 		p->done[slot] = attempt + 1;

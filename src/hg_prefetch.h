@@ -22,10 +22,12 @@ typedef struct HgPrefetch HgPrefetch;
  * hg_attempt_ex flags; NULL if no thread or not enough memory could be had.
  * stop_requested(stop_arg), unless NULL, is the caller's own stop (a
  * worker's cancel and pause flags), asked by the threads between receivers
- * and called from them (an atomic read): once it is true they abandon what
- * they compute, hand out nothing more and end by themselves.  It must stay
- * true, and the consumer must check it before waiting for an attempt
- * (hg_prefetch_wait_fd) and stop, as no attempt not yet done will come.
+ * and called from them (an atomic read): once it is true, a thread at work
+ * abandons its attempt, and the threads hand out nothing more and end by
+ * themselves (all asleep, the ring full, they end at hg_prefetch_stop).
+ * It must stay true, and the consumer must check it before waiting for an
+ * attempt (hg_prefetch_wait_fd) and stop, as no attempt not yet done will
+ * come.
  */
 extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first,
 									 int threads, unsigned flags,

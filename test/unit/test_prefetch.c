@@ -329,19 +329,35 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 	hg_workspace_destroy(ws);
 }
 
-static bool
-flag_is_up(const void *flag)
+/*
+ * A caller's stop that comes up at the nth time the threads ask it, so
+ * from a model thread at work: between two receivers, before an attempt
+ * or after one.
+ */
+typedef struct StopAtLook
 {
-	return __atomic_load_n((const int *) flag, __ATOMIC_RELAXED) != 0;
+	int			nth;
+	int		   *looks;
+	int		   *up;
+} StopAtLook;
+
+static bool
+up_from_nth_look(const void *arg)
+{
+	const StopAtLook *s = arg;
+
+	if (__atomic_add_fetch(s->looks, 1, __ATOMIC_SEQ_CST) >= s->nth)
+		__atomic_store_n(s->up, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(s->up, __ATOMIC_SEQ_CST) != 0;
 }
 
 /*
  * The caller's own stop (the worker's cancel and pause flags): the threads
- * see it by themselves, with no hg_prefetch_request_stop, abandon the
- * attempts they are in and end; and whatever can still be polled after it
- * is whole, byte-identical to a sequential run (an abandoned attempt is
- * never handed out).  Attempts of 7 receivers, so that the stop comes
- * while the threads are in the middle of one.
+ * see it by themselves, with no hg_prefetch_request_stop; the one at work
+ * abandons its attempt, and every thread ends, those waiting for room in
+ * the ring too.  Nothing handed out, before or after it, is cut short: it
+ * is byte-identical to a sequential run.  The consumer checks the stop
+ * before it waits, as the worker does.  Attempts of 7 receivers.
  */
 static void
 test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
@@ -362,11 +378,11 @@ test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 	for (round = 0; round < 10; round++)
 	{
 		uint64_t	seed = 3000 + (uint64_t) round;
-		int			stop = 0;
-		HgPrefetch *p = hg_prefetch_start(&c, seed, 0, 2, 0, flag_is_up, &stop);
+		int			looks = 0;
+		int			up = 0;
+		StopAtLook	stop = {.nth = 3 + 11 * round,.looks = &looks,.up = &up};
+		HgPrefetch *p = hg_prefetch_start(&c, seed, 0, 2, 0, up_from_nth_look, &stop);
 		ModelThreads threads;
-		hg_sample  *got = NULL;
-		hg_outcome	o = HG_KEPT;
 		uint64_t	next = 0;
 		int			waited_ms = 0;
 
@@ -374,12 +390,31 @@ test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 		if (p == NULL)
 			break;
 		HG_CHECK(list_model_threads(2, &threads) == 2, "round %d: %d threads found", round, threads.n);
-		if (round % 2)
+		/* consume until the stop, then what is left without waiting: all of it whole */
+		while (next < 200)
 		{
-			(void) next_in_order(p, &got);	/* and with the consumer holding a slot */
-			next = 1;
+			hg_sample  *got = NULL;
+			hg_outcome	o = HG_KEPT;
+			hg_outcome	want;
+
+			if (!hg_prefetch_poll(p, &got, &o))
+			{
+				struct pollfd wake = {.fd = hg_prefetch_wait_fd(p),.events = POLLIN};
+
+				if (__atomic_load_n(&up, __ATOMIC_SEQ_CST) && still_running(&threads) == 0)
+					break;
+				(void) poll(&wake, 1, 10);
+				continue;
+			}
+			want = hg_attempt(&c, seed, next, ws, &expected);
+			HG_CHECK(o == want, "round %d, attempt %d: outcome %d, sequential %d", round, (int) next, (int) o,
+					 (int) want);
+			if (o == HG_KEPT && want == HG_KEPT)
+				HG_CHECK(same_sample(got, &expected), "round %d, attempt %d: handed out cut short", round,
+						 (int) next);
+			next++;
 		}
-		__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+		HG_CHECK(__atomic_load_n(&up, __ATOMIC_SEQ_CST), "round %d: the threads never asked the caller's stop", round);
 		while (still_running(&threads) > 0 && waited_ms < 10000)
 		{
 			usleep(1000);
@@ -387,16 +422,6 @@ test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 		}
 		HG_CHECK(still_running(&threads) == 0, "round %d: %d threads still running %d ms after the caller's stop",
 				 round, still_running(&threads), waited_ms);
-		for (; hg_prefetch_poll(p, &got, &o); next++)
-		{
-			hg_outcome	want = hg_attempt(&c, seed, next, ws, &expected);
-
-			HG_CHECK(o == want, "round %d, attempt %d: outcome %d, sequential %d", round, (int) next, (int) o,
-					 (int) want);
-			if (o == HG_KEPT && want == HG_KEPT)
-				HG_CHECK(same_sample(got, &expected), "round %d, attempt %d: handed out cut short", round,
-						 (int) next);
-		}
 		hg_prefetch_stop(p);
 	}
 	hg_workspace_destroy(ws);
