@@ -337,6 +337,7 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 typedef struct StopAtLook
 {
 	int			nth;
+	int		   *armed;			/* looks count once the test has listed the threads */
 	int		   *looks;
 	int		   *up;
 } StopAtLook;
@@ -346,7 +347,7 @@ up_from_nth_look(const void *arg)
 {
 	const StopAtLook *s = arg;
 
-	if (__atomic_add_fetch(s->looks, 1, __ATOMIC_SEQ_CST) >= s->nth)
+	if (__atomic_load_n(s->armed, __ATOMIC_SEQ_CST) && __atomic_add_fetch(s->looks, 1, __ATOMIC_SEQ_CST) >= s->nth)
 		__atomic_store_n(s->up, 1, __ATOMIC_SEQ_CST);
 	return __atomic_load_n(s->up, __ATOMIC_SEQ_CST) != 0;
 }
@@ -378,9 +379,10 @@ test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 	for (round = 0; round < 10; round++)
 	{
 		uint64_t	seed = 3000 + (uint64_t) round;
+		int			armed = 0;
 		int			looks = 0;
 		int			up = 0;
-		StopAtLook	stop = {.nth = 3 + 11 * round,.looks = &looks,.up = &up};
+		StopAtLook	stop = {.nth = 3 + 11 * round,.armed = &armed,.looks = &looks,.up = &up};
 		HgPrefetch *p = hg_prefetch_start(&c, seed, 0, 2, 0, up_from_nth_look, &stop);
 		ModelThreads threads;
 		uint64_t	next = 0;
@@ -390,6 +392,7 @@ test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 		if (p == NULL)
 			break;
 		HG_CHECK(list_model_threads(2, &threads) == 2, "round %d: %d threads found", round, threads.n);
+		__atomic_store_n(&armed, 1, __ATOMIC_SEQ_CST);
 		/* consume until the stop, then what is left without waiting: all of it whole */
 		while (next < 200)
 		{
