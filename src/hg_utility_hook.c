@@ -14,8 +14,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -28,6 +32,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
@@ -261,10 +266,8 @@ typedef struct LockWalk
 static bool lock_reaches_our_tables(Node *node, LockWalk *walk);
 
 static void
-refuse_if_ours_or_through_view(Oid relid, LockWalk *walk)
+refuse_if_ours(Oid relid, const LockWalk *walk)
 {
-	Relation	view;
-
 	if (get_rel_namespace(relid) == walk->schema)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -276,6 +279,21 @@ refuse_if_ours_or_through_view(Oid relid, LockWalk *walk)
 				 errdetail("Such a lock would block every other role's use of heimdall_gen."),
 				 errhint("Lock only your own tables; a view that reads heimdall_gen's tables can be locked "
 						 "in ROW EXCLUSIVE mode or weaker.")));
+}
+
+static void
+refuse_if_ours_or_through_view(Oid relid, LockWalk *walk)
+{
+	Relation	view;
+
+	refuse_if_ours(relid, walk);
+	/*
+	 * Held until the transaction ends, so that what is read here stays so
+	 * until the LOCK that follows: a view cannot be redefined, nor a table
+	 * turned into a view (CREATE OR REPLACE VIEW and CREATE RULE need ACCESS
+	 * EXCLUSIVE).  Its kind is read once the lock is held.
+	 */
+	LockRelationOid(relid, AccessShareLock);
 	if (get_rel_relkind(relid) != RELKIND_VIEW || list_member_oid(walk->visited_views, relid))
 		return;
 	/*
@@ -284,12 +302,6 @@ refuse_if_ours_or_through_view(Oid relid, LockWalk *walk)
 	 * caller; refusing a LOCK that would have failed anyway costs nothing.
 	 */
 	walk->visited_views = lappend_oid(walk->visited_views, relid);
-	/*
-	 * Held until the transaction ends, so that the view cannot be redefined
-	 * (CREATE OR REPLACE VIEW needs ACCESS EXCLUSIVE) between this check and
-	 * the LOCK that follows it: both read the same definition.
-	 */
-	LockRelationOid(relid, AccessShareLock);
 	view = relation_open(relid, NoLock);
 	(void) lock_reaches_our_tables((Node *) get_view_query(view), walk);
 	relation_close(view, NoLock);
@@ -319,14 +331,38 @@ lock_reaches_our_tables(Node *node, LockWalk *walk)
 }
 
 /*
- * The name as LOCK must resolve it: qualified with the schema of the
- * relation that was checked.  LOCK looks the name up again itself, and
- * while it waits for the lock it looks again; an unqualified name could
- * then mean another relation: another session drops the table the name
- * first found (its own, which LOCK waited for), and the name falls through
- * to heimdall_gen's in the search_path.  A qualified name cannot: no one
- * but its owner may rename or drop the schema heimdall_gen.  The caller's
- * temporary tables, which no other session can touch, keep their name.
+ * Called by RangeVarGetRelidExtended before it locks the relation a LOCK
+ * names, and again each time the name has come to mean another relation
+ * while it waited: what would be locked is checked, not what the name meant
+ * when the statement began.  Also refuses, as LOCK itself would, a
+ * relation LOCK cannot take or the caller may not lock in this mode, so that
+ * nothing is locked here that LOCK would refuse.
+ */
+static void
+check_before_locking(const RangeVar *rv, Oid relid, Oid old_relid, void *arg)
+{
+	LockWalk   *walk = arg;
+	char		relkind;
+
+	if (!OidIsValid(relid))
+		return;
+	refuse_if_ours(relid, walk);
+	relkind = get_rel_relkind(relid);
+	if (relkind == '\0')
+		return;					/* dropped meanwhile: the lookup will say so */
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE && relkind != RELKIND_VIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot lock relation \"%s\"", rv->relname),
+				 errdetail_relkind_not_supported(relkind)));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(relkind), rv->relname);
+}
+
+/*
+ * The name as LOCK is to resolve it again: qualified with the schema of the
+ * relation locked and checked here.  The caller's temporary tables, which
+ * no other session can touch, keep their name.
  */
 static RangeVar *
 qualified_as_checked(RangeVar *rv, Oid relid)
@@ -342,8 +378,20 @@ qualified_as_checked(RangeVar *rv, Oid relid)
 }
 
 /*
- * Returns the statement PostgreSQL is to run: the LOCK itself, or for a
- * guarded caller's strong LOCK a copy whose names are those checked.
+ * A guarded caller's strong LOCK is checked against what it will lock, not
+ * against what its names meant when it began.  An attacker's review found
+ * two ways past a check made first: the name was made to mean another
+ * relation while LOCK waited for the one checked (another session dropped
+ * that table, and the unqualified name fell through to heimdall_gen's; or
+ * put a view over heimdall_gen's tables in its place), or the table
+ * checked was turned into such a view (CREATE RULE "_RETURN") while LOCK
+ * waited for it.  So each named relation is locked here, in the LOCK's
+ * mode, by RangeVarGetRelidExtended, which checks each relation before it
+ * locks it (check_before_locking); once it is held its kind is read and a
+ * view's definition walked (every relation inside locked before it is
+ * read, so nothing changes before LOCK locks them in turn); and LOCK is
+ * handed the names qualified, to find the relations locked here.
+ * Returns the statement PostgreSQL is to run: the LOCK itself, or that copy.
  */
 static Node *
 refuse_strong_locks(Node *parsetree)
@@ -362,8 +410,10 @@ refuse_strong_locks(Node *parsetree)
 	foreach(lc, stmt->relations)
 	{
 		RangeVar   *rv = lfirst_node(RangeVar, lc);
-		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
 		LockWalk	walk = {.schema = get_namespace_oid("heimdall_gen", true)};
+		Oid			relid = RangeVarGetRelidExtended(rv, stmt->mode,
+													 RVR_MISSING_OK | (stmt->nowait ? RVR_NOWAIT : 0),
+													 check_before_locking, &walk);
 
 		if (!OidIsValid(relid))
 		{
@@ -371,10 +421,6 @@ refuse_strong_locks(Node *parsetree)
 			continue;			/* LOCK itself says it does not exist */
 		}
 		checked->relations = lappend(checked->relations, qualified_as_checked(rv, relid));
-		/* a view the caller may not lock in this mode fails in LOCK before anything is locked */
-		if (get_rel_relkind(relid) == RELKIND_VIEW &&
-			pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE | ACL_DELETE | ACL_TRUNCATE) != ACLCHECK_OK)
-			continue;
 		if (get_rel_relkind(relid) == RELKIND_VIEW)
 			walk.named = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													get_rel_name(relid));
@@ -382,6 +428,49 @@ refuse_strong_locks(Node *parsetree)
 		list_free(walk.visited_views);
 	}
 	return (Node *) checked;
+}
+
+/*
+ * After the LOCK: this transaction holds no lock stronger than ROW
+ * EXCLUSIVE on the extension's tables, or it fails (and so lets go of it).
+ * A last line, should LOCK have found another relation under a name
+ * anyway (its schema renamed, and another made under that name, between
+ * the check above and LOCK's own look).
+ */
+static void
+refuse_strong_locks_held(Node *parsetree)
+{
+	Oid			schema;
+	Relation	pg_class_rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+
+	if (!IsA(parsetree, LockStmt) || ((LockStmt *) parsetree)->mode <= RowExclusiveLock || !caller_is_guarded())
+		return;
+	schema = get_namespace_oid("heimdall_gen", true);
+	if (!OidIsValid(schema))
+		return;
+	pg_class_rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(schema));
+	scan = systable_beginscan(pg_class_rel, InvalidOid, false, NULL, 1, &key);	/* a few hundred rows */
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_class c = (Form_pg_class) GETSTRUCT(tuple);
+		LOCKTAG		tag;
+		LOCKMODE	mode;
+
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, c->oid);
+		for (mode = ShareUpdateExclusiveLock; mode <= AccessExclusiveLock; mode++)
+			if (LockHeldByMe(&tag, mode))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("permission denied to lock heimdall_gen.%s in a mode stronger than ROW EXCLUSIVE",
+								NameStr(c->relname)),
+						 errdetail("Such a lock would block every other role's use of heimdall_gen.")));
+	}
+	systable_endscan(scan);
+	table_close(pg_class_rel, AccessShareLock);
 }
 
 /*
@@ -497,6 +586,7 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	refuse_strong_locks_held(pstmt->utilityStmt);
 
 	if (drop && !OidIsValid(get_extension_oid("heimdall_gen", true)))
 		drop_admin_role();

@@ -12,8 +12,9 @@
 # - a database that allows no connection (its owner may say so): each
 #   worker of a queued job dies at its connection, and the launcher waits
 #   longer before each next one, where it started dozens a second;
-# - a LOCK whose name another session re-points while it waits, from the
-#   role's own table to heimdall_gen's, passed the check on the first.
+# - a LOCK whose relation another session changed while it waited (the
+#   name re-pointed, a view put in its place, the table turned into a
+#   view) passed the check made on what the name first meant.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -115,32 +116,51 @@ is($session->query_safe("SELECT heimdall_gen.wait_job($waiting, '60 s')"), 'comp
 	'once the database allows connections, the job runs');
 $session->quit;
 
-# --- a LOCK whose name another session re-points while it waits: the check
-# saw mallory's own m.receivers; she drops that table in a second session,
-# which held it while the LOCK waited, and the unqualified name would then
-# fall through to heimdall_gen.receivers (her search_path puts m first).  An
-# ACCESS EXCLUSIVE lock there blocks the launcher, pg_dump and every role's
-# receiver networks for as long as she likes.  The LOCK now locks the
-# relation it checked, by its qualified name, or fails.
+# --- a LOCK whose relation another session changes while it waits.  An
+# ACCESS EXCLUSIVE lock on heimdall_gen.receivers (the table-level grant
+# for receiver networks lets any role lock it so) blocks the launcher,
+# pg_dump and every role's receiver networks for as long as its holder
+# likes.  mallory's LOCK waits for her own table, which a second session
+# of hers holds, and changes meanwhile; what the LOCK finally locks is what
+# must be checked:
+# - the table is dropped, and her search_path (m first) then falls through
+#   to heimdall_gen.receivers;
+# - the table is dropped and a view over heimdall_gen.receivers made under
+#   its name;
+# - the table is turned into such a view (CREATE RULE "_RETURN"), keeping
+#   its OID.
 $node->safe_psql('postgres', q{
 	CREATE SCHEMA m AUTHORIZATION mallory;
-	SET ROLE mallory; CREATE TABLE m.receivers (x int);
+	SET ROLE mallory;
+	CREATE TABLE m.receivers (x int);
+	CREATE TABLE m.swap (x int);
+	CREATE TABLE m.conv AS SELECT * FROM heimdall_gen.receivers WITH NO DATA;
 });
-my $dropper = $node->background_psql('postgres');
-$dropper->query_safe('SET ROLE mallory; BEGIN; DROP TABLE m.receivers');
-my $locker = $node->background_psql('postgres', on_error_stop => 0);
-$locker->query_safe('SET ROLE mallory; SET search_path = m, heimdall_gen');
-my $locker_pid = $locker->query_safe('SELECT pg_backend_pid()');
-$locker->query_until(qr/sent/, "\\echo sent\nBEGIN; LOCK receivers IN ACCESS EXCLUSIVE MODE;\n");
-ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $locker_pid AND NOT granted"),
-	"mallory's LOCK waits for her own table, which another of her sessions is dropping");
-$dropper->query_safe('COMMIT');
-$dropper->quit;
-ok(pump_until($locker->{run}, $locker->{timeout}, \$locker->{stderr}, qr/relation "m\.receivers" does not exist/),
-	'the LOCK fails on the table it checked');
-is($node->safe_psql('postgres', "SELECT count(*) FROM pg_locks WHERE pid = $locker_pid AND relation = 'heimdall_gen.receivers'::regclass"),
-	'0', 'and holds no lock on heimdall_gen.receivers');
-$locker->quit;
+for my $race (
+	[ 'DROP TABLE m.receivers', 'LOCK receivers', qr/permission denied to lock heimdall_gen\.receivers/,
+		'the name falls through' ],
+	[ 'DROP TABLE m.swap; CREATE VIEW m.swap AS SELECT * FROM heimdall_gen.receivers', 'LOCK m.swap',
+		qr/permission denied to lock heimdall_gen\.receivers/, 'a view replaces the table' ],
+	[ 'LOCK m.conv; CREATE RULE "_RETURN" AS ON SELECT TO m.conv DO INSTEAD SELECT * FROM heimdall_gen.receivers',
+		'LOCK m.conv', qr/permission denied to lock heimdall_gen\.receivers/, 'the table becomes a view' ])
+{
+	my ($change, $lock, $refused, $what) = @$race;
+	my $changer = $node->background_psql('postgres');
+	$changer->query_safe("SET ROLE mallory; BEGIN; $change");
+	my $locker = $node->background_psql('postgres', on_error_stop => 0);
+	$locker->query_safe('SET ROLE mallory; SET search_path = m, heimdall_gen');
+	my $locker_pid = $locker->query_safe('SELECT pg_backend_pid()');
+	$locker->query_until(qr/sent/, "\\echo sent\nBEGIN; $lock IN ACCESS EXCLUSIVE MODE;\n");
+	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $locker_pid AND NOT granted"),
+		"$what: mallory's LOCK waits for her own table");
+	$changer->query_safe('COMMIT');
+	$changer->quit;
+	ok(pump_until($locker->{run}, $locker->{timeout}, \$locker->{stderr}, $refused), "$what: the LOCK is refused");
+	is($node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_locks WHERE pid = $locker_pid AND relation = 'heimdall_gen.receivers'::regclass"),
+		'0', "$what: and holds no lock on heimdall_gen.receivers");
+	$locker->quit;
+}
 my $after = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('after_lock_race', 3, 5, '$small')");
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($after, '60 s')"), 'completed', 'jobs still run');
 
