@@ -115,6 +115,7 @@ refuse_drop_while_jobs_run(Node *parsetree)
 	char	   *some;
 	bool		isnull;
 	Datum		value;
+	MemoryContext caller_context = CurrentMemoryContext;
 
 	if (!drops_this_extension(parsetree) && !drops_its_schema(parsetree))
 		return;
@@ -139,7 +140,8 @@ refuse_drop_while_jobs_run(Node *parsetree)
 		elog(ERROR, "could not read heimdall_gen.jobs");
 	active = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	some = isnull ? "" : TextDatumGetCString(value);
+	/* copied out of SPI's memory, which SPI_finish frees, for the message below */
+	some = isnull ? "" : MemoryContextStrdup(caller_context, TextDatumGetCString(value));
 	SPI_finish();
 	if (active > 0 || workers > 0)
 		ereport(ERROR,
