@@ -69,8 +69,10 @@ free_prefetch(HgPrefetch *p)
  * Whether the attempts in progress are thrown away: the consumer asked the
  * threads to stop, or the caller's own stop came up, which the threads see
  * between two receivers, without waiting for the consumer to notice it
- * (the worker sees a cancel between two rows it writes: the threads free
- * the CPUs its stop and exit need a few tenths of a millisecond earlier).
+ * (the worker sees a cancel between two rows it writes, and a row of a
+ * large job takes milliseconds: 15 receivers of 262144 samples cancelled
+ * in 12.9 ms instead of 14.6 at the median; for the default configuration
+ * no change beyond the noise, docs/performance.md).
  */
 static bool
 abandon_now(const void *arg)

@@ -521,14 +521,21 @@ lock_job_row(const JobState *job, HgSlot *slot, bool stop_on_flags)
 
 	for (;;)
 	{
+		bool		got;
+
+		/* up to 400 tries in one transaction: each result is freed, not left to the transaction's end */
 		if (SPI_execute_plan(lock_row_plan, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
-		if (SPI_processed == 1)
+		got = SPI_processed == 1;
+		SPI_freetuptable(SPI_tuptable);
+		if (got)
 			return STOP_NONE;
 		if (SPI_execute_plan(row_exists_plan, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read job " INT64_FORMAT, job->job_id);
-		if (SPI_processed == 0)
-			return STOP_NONE;
+		got = SPI_processed == 1;
+		SPI_freetuptable(SPI_tuptable);
+		if (!got)
+			return STOP_NONE;	/* gone: the UPDATE that follows says so */
 		if (stop_on_flags && flagged_stop(slot) != STOP_NONE)
 			return flagged_stop(slot);
 		if (give_up == 0)
