@@ -269,55 +269,91 @@ fail_claimed_job(JobState *job, const char *error)
 }
 
 /*
- * Locks the job's row for the claim, without ever waiting on another
- * session's lock: its owner may hold it (SELECT ... FOR UPDATE is allowed
- * by the grant that lets a user cancel by hand), and a claim that waited
- * would hold a worker slot for as long as that transaction stays open, a
- * slot other roles' jobs are queued for.  The launcher skips a queued job
- * whose row is locked; this covers a lock taken after the launcher looked.
- * Brief locks (a pause or cancel being committed) are waited out on the
- * latch, CLAIM_LOCK_WAIT_MS at most, where a cancel or pause flag ends the
- * wait.  False if the job is no longer queued, was flagged, or its row
- * stayed locked: the job then stays as it is, and the worker leaves its
- * slot (waking the launcher, which passes the job over while it is locked).
+ * Locks the job's row without ever waiting on another session's lock: its
+ * owner may hold it (SELECT ... FOR UPDATE is allowed by the grant that
+ * lets a user cancel by hand), and a worker that waited would hold its
+ * slot, with no end and at no cost to that role, while other roles' jobs
+ * stay queued.  Brief locks (a pause, a cancel or a hand UPDATE being
+ * committed) are waited out on the latch, ROW_LOCK_WAIT_MS at most, where
+ * a cancel or pause flag ends the wait if stop_on_flags.  lock_plan locks
+ * the row with SKIP LOCKED; still_plan tells a row skipped because another
+ * session holds it from one that no longer matches (then there is nothing
+ * to wait for).  Both take the job id, and are run not read-only, so that
+ * each takes a new snapshot and sees what was committed meanwhile.  Used
+ * by the claim and before every write of a running job's row.
  */
-#define CLAIM_LOCK_WAIT_MS 2000
+#define ROW_LOCK_WAIT_MS 2000
 
+typedef enum RowLock
+{
+	ROW_LOCKED,
+	ROW_NOT_THERE,				/* still_plan found nothing */
+	ROW_FLAGGED,				/* a cancel or pause came while it waited */
+	ROW_HELD					/* another session held it ROW_LOCK_WAIT_MS */
+} RowLock;
+
+static RowLock
+wait_for_job_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, const JobState *job, HgSlot *slot,
+				 bool stop_on_flags)
+{
+	Datum		args[1] = {Int64GetDatum(job->job_id)};
+	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ROW_LOCK_WAIT_MS);
+
+	for (;;)
+	{
+		bool		got;
+
+		/* up to 200 tries in one transaction: each result is freed, not left to the transaction's end */
+		if (SPI_execute_plan(lock_plan, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
+		got = SPI_processed == 1;
+		SPI_freetuptable(SPI_tuptable);
+		if (got)
+			return ROW_LOCKED;
+		if (SPI_execute_plan(still_plan, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read job " INT64_FORMAT, job->job_id);
+		got = SPI_processed == 1;
+		SPI_freetuptable(SPI_tuptable);
+		if (!got)
+			return ROW_NOT_THERE;
+		if (stop_on_flags && flagged_stop(slot) != STOP_NONE)
+			return ROW_FLAGGED;
+		if (GetCurrentTimestamp() >= give_up)
+			return ROW_HELD;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Locks the job's row for the claim (wait_for_job_row): the launcher skips
+ * a queued job whose row is locked; this covers a lock taken after the
+ * launcher looked.  False if the job is no longer queued, was flagged, or
+ * its row stayed locked: the job then stays as it is, and the worker
+ * leaves its slot (waking the launcher, which passes the job over while it
+ * is locked).
+ */
 static bool
 lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 {
 	Oid			types[1] = {INT8OID};
-	Datum		args[1] = {Int64GetDatum(job->job_id)};
-	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CLAIM_LOCK_WAIT_MS);
+	SPIPlanPtr	lock_plan = hg_prepare_kept(HG_LOCK_QUEUED_JOB_SQL, 1, types);
+	SPIPlanPtr	queued_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued'",
+											  1, types);
 
-	for (;;)
+	switch (wait_for_job_row(lock_plan, queued_plan, job, slot, true))
 	{
-		if (SPI_execute_with_args(HG_LOCK_QUEUED_JOB_SQL,
-								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
-		if (SPI_processed == 1)
+		case ROW_LOCKED:
 			return true;
-		/*
-		 * Skipped: locked by someone, or no longer queued (then there is
-		 * nothing to wait for).  Not read-only, so that the statement takes a
-		 * new snapshot and sees a pause or cancel committed meanwhile.
-		 */
-		if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued'",
-								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read job " INT64_FORMAT, job->job_id);
-		if (SPI_processed == 0 || flagged_stop(slot) != STOP_NONE)
-			return false;
-		if (GetCurrentTimestamp() >= give_up)
-		{
+		case ROW_HELD:
 			ereport(LOG,
 					(errmsg("heimdall_gen: job " INT64_FORMAT " stays queued: another transaction holds its row locked",
 							job->job_id)));
 			hg_wake_launcher_now(MyDatabaseId);
 			return false;
-		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		default:
+			return false;
 	}
 }
 
@@ -497,60 +533,31 @@ counter_args(const JobState *job, Datum *args)
 }
 
 /*
- * Locks the job's row before the worker writes it (a batch's counters, the
- * final status), without ever waiting on another session's lock: its
- * owner may hold it (SELECT ... FOR UPDATE, which the hand-cancel grant
- * allows), and a worker that waited would hold its slot, with no end and
- * at no cost to that role, while other roles' jobs stay queued; start a
- * few jobs, lock their rows, and every slot is taken.  Brief locks (a
- * pause, a cancel or a hand UPDATE being committed) are waited out on the
- * latch, ROW_LOCK_WAIT_MS at most.  STOP_NONE once the row is locked (or
- * gone: the UPDATE that follows then says so), the flagged stop if a
- * cancel or pause came while it waited and stop_on_flags, STOP_ROW_HELD if
- * the row stayed locked: the worker then writes nothing more and leaves
- * its slot; the job stays 'running', and the launcher resumes it at its
- * last committed batch once the lock is gone (counting a restart).
+ * Locks a running job's row before the worker writes it (a batch's
+ * counters, the final status), through wait_for_job_row: one role could
+ * otherwise take every slot by starting a few jobs and locking their rows.
+ * STOP_NONE once the row is locked (or gone: the UPDATE that follows then
+ * says so), the flagged stop if a cancel or pause came while it waited and
+ * stop_on_flags, STOP_ROW_HELD if the row stayed locked: the worker then
+ * writes nothing more and leaves its slot; the job stays 'running', and
+ * the launcher resumes it at its last committed batch once the lock is
+ * gone (counting a restart).
  */
-#define ROW_LOCK_WAIT_MS 2000
-
 static StopReason
 lock_job_row(const JobState *job, HgSlot *slot, bool stop_on_flags)
 {
-	Datum		args[1] = {Int64GetDatum(job->job_id)};
-	TimestampTz give_up = 0;
-
-	for (;;)
+	switch (wait_for_job_row(lock_row_plan, row_exists_plan, job, slot, stop_on_flags))
 	{
-		bool		got;
-
-		/* up to 400 tries in one transaction: each result is freed, not left to the transaction's end */
-		if (SPI_execute_plan(lock_row_plan, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
-		got = SPI_processed == 1;
-		SPI_freetuptable(SPI_tuptable);
-		if (got)
-			return STOP_NONE;
-		if (SPI_execute_plan(row_exists_plan, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read job " INT64_FORMAT, job->job_id);
-		got = SPI_processed == 1;
-		SPI_freetuptable(SPI_tuptable);
-		if (!got)
-			return STOP_NONE;	/* gone: the UPDATE that follows says so */
-		if (stop_on_flags && flagged_stop(slot) != STOP_NONE)
+		case ROW_FLAGGED:
 			return flagged_stop(slot);
-		if (give_up == 0)
-			give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ROW_LOCK_WAIT_MS);
-		else if (GetCurrentTimestamp() >= give_up)
-		{
+		case ROW_HELD:
 			ereport(LOG,
 					(errmsg("heimdall_gen: job " INT64_FORMAT " leaves its worker slot: another transaction "
 							"has held its row locked for %d ms", job->job_id, ROW_LOCK_WAIT_MS),
 					 errdetail("The job resumes at its last committed batch once that lock is released.")));
 			return STOP_ROW_HELD;
-		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		default:
+			return STOP_NONE;
 	}
 }
 
