@@ -894,8 +894,7 @@ hg_wait_job(PG_FUNCTION_ARGS)
 	MemoryContext caller_context = CurrentMemoryContext;
 	char	   *status = NULL;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("job_id must not be null")));
+	hg_require_arg(0, "job_id");
 	job_id = PG_GETARG_INT64(0);
 	args[0] = Int64GetDatum(job_id);
 	if (has_deadline)
