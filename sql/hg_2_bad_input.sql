@@ -72,6 +72,7 @@ SELECT pg_temp.try($$SELECT heimdall_gen.pause_job(NULL)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(NULL)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.materialize(NULL)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.free_iq(NULL)$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset(NULL)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset('no such dataset')$$);
 
 -- nothing was created by any of them

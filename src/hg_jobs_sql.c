@@ -1082,6 +1082,7 @@ hg_drop_dataset(PG_FUNCTION_ARGS)
 	Datum		removed;
 
 	hg_require_current_schema();
+	hg_require_arg(0, "name");
 	PreventCommandIfReadOnly("drop_dataset()");
 	removed = call_internal("SELECT heimdall_gen._drop_dataset($1, $2)", 2, types, args, nulls,
 							&isnull, sizeof(int64), FLOAT8PASSBYVAL);
