@@ -172,9 +172,14 @@ SELECT pg_temp.try('ALTER TABLE evil.fk ADD COLUMN y bigint REFERENCES heimdall_
 SELECT pg_temp.try('CREATE TABLE evil.fk2 (x bigint, FOREIGN KEY (x) REFERENCES heimdall_gen.datasets (dataset_id))');
 SELECT pg_temp.try('CREATE TABLE evil.part PARTITION OF heimdall_gen.jobs FOR VALUES IN (1)');
 SELECT pg_temp.try('ALTER TABLE evil.parted ATTACH PARTITION heimdall_gen.jobs FOR VALUES IN (1)');
+SELECT pg_temp.try('ALTER INDEX heimdall_gen.jobs_pkey DEPENDS ON EXTENSION plpgsql');
+SELECT pg_temp.try('ALTER INDEX heimdall_gen.datasets_name_key NO DEPENDS ON EXTENSION plpgsql');
+SELECT pg_temp.try('ALTER TRIGGER status_guard ON heimdall_gen.jobs DEPENDS ON EXTENSION plpgsql');
 -- the same statements on its own tables are its business
 SELECT pg_temp.try('CREATE TRIGGER t BEFORE INSERT ON evil.fk FOR EACH ROW EXECUTE FUNCTION evil.trig()');
 SELECT pg_temp.try('CREATE TABLE evil.part PARTITION OF evil.parted FOR VALUES IN (1)');
+CREATE INDEX own_index ON evil.fk (x);
+SELECT pg_temp.try('ALTER INDEX evil.own_index DEPENDS ON EXTENSION plpgsql');
 -- the victim's rows are invisible, and a status UPDATE of them changes nothing
 SELECT (SELECT count(*) FROM heimdall_gen.jobs) AS jobs_seen, (SELECT count(*) FROM heimdall_gen.datasets) AS datasets_seen,
 	   (SELECT count(*) FROM heimdall_gen.receivers) AS receivers_seen,

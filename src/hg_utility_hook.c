@@ -362,21 +362,20 @@ check_before_locking(const RangeVar *rv, Oid relid, Oid old_relid, void *arg)
 }
 
 /*
- * The name as LOCK is to resolve it again: qualified with the schema of the
- * relation locked and checked here.  The caller's temporary tables, which
- * no other session can touch, keep their name.
+ * rv, from the hook's copy of a statement, as PostgreSQL is to resolve it
+ * again: qualified with the schema of the relation relid checked here, so
+ * that it can mean no relation of another schema.  The caller's temporary
+ * tables, which no other session can touch, keep their name.
  */
-static RangeVar *
-qualified_as_checked(RangeVar *rv, Oid relid)
+static void
+qualify_as_checked(RangeVar *rv, Oid relid)
 {
-	RangeVar   *q = copyObject(rv);
 	Oid			nsp = get_rel_namespace(relid);
 
 	if (isTempNamespace(nsp))
-		return q;
-	q->catalogname = NULL;
-	q->schemaname = get_namespace_name(nsp);
-	return q;
+		return;
+	rv->catalogname = NULL;
+	rv->schemaname = get_namespace_name(nsp);
 }
 
 /*
@@ -422,7 +421,8 @@ refuse_strong_locks(Node *parsetree)
 			checked->relations = lappend(checked->relations, copyObject(rv));
 			continue;			/* LOCK itself says it does not exist */
 		}
-		checked->relations = lappend(checked->relations, qualified_as_checked(rv, relid));
+		checked->relations = lappend(checked->relations, copyObject(rv));
+		qualify_as_checked(llast(checked->relations), relid);
 		if (get_rel_relkind(relid) == RELKIND_VIEW)
 			walk.named = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													get_rel_name(relid));
@@ -476,38 +476,52 @@ refuse_strong_locks_held(Node *parsetree)
 }
 
 /*
- * Statements that PostgreSQL lets queue for a lock on a table they name
+ * Statements that PostgreSQL lets queue for a lock on a relation they name
  * before it checks whether the caller may act on it: CREATE RULE (ACCESS
  * EXCLUSIVE), CREATE TRIGGER and a FOREIGN KEY's referenced table (SHARE
- * ROW EXCLUSIVE), CREATE TABLE ... PARTITION OF and ALTER TABLE ...
- * ATTACH / DETACH PARTITION (ACCESS EXCLUSIVE).  The statement fails with
- * "must be owner" once it has the lock, but while it waits, every later
- * lock request on the table waits behind it; a role that holds an ordinary
- * lock on the table in another session (a SELECT, an UPDATE of its own
- * job's status in an open transaction) makes that wait, and so every
- * worker's, the launcher's and every start_job's, last as long as it
- * likes.  Only the extension's owner may do any of these to its tables:
- * everyone else is refused before the lock is asked for.
+ * ROW EXCLUSIVE), CREATE TABLE ... PARTITION OF, ALTER TABLE ... ATTACH /
+ * DETACH PARTITION and ALTER INDEX ... [NO] DEPENDS ON EXTENSION (ACCESS
+ * EXCLUSIVE).  The statement fails with "must be owner" once it has the
+ * lock, but while it waits, every later lock request on the relation waits
+ * behind it (on an index: every query and write of its table, which lock
+ * all its indexes); a role that holds an ordinary lock on the table in
+ * another session (a SELECT, an UPDATE of its own job's status in an open
+ * transaction) makes that wait, and so every worker's, the launcher's and
+ * every start_job's, last as long as it likes.  Only the extension's owner
+ * may do any of these to its relations: everyone else is refused before the
+ * lock is asked for.
+ *
+ * The name is checked as PostgreSQL will look it up, not only as it reads
+ * now: an attacker's review made an unqualified name mean her own table
+ * when it was checked and fall through her search_path to heimdall_gen's
+ * once PostgreSQL looked again (she dropped her table while the statement
+ * waited for it).  So a name that is not ours is handed on qualified with
+ * the schema it was found in (rv belongs to the hook's copy of the
+ * statement): from then on it can only mean a relation of that schema,
+ * which is not heimdall_gen.
  */
 static void
-refuse_if_names_ours(RangeVar *rv, const char *verb, const char *complement)
+qualify_unless_ours(RangeVar *rv, const char *verb, const char *complement)
 {
 	Oid			relid;
 
 	if (rv == NULL)
 		return;
 	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (OidIsValid(relid) && get_rel_namespace(relid) == get_namespace_oid("heimdall_gen", true))
+	if (!OidIsValid(relid))
+		return;					/* PostgreSQL says it does not exist, or finds one not ours */
+	if (get_rel_namespace(relid) == get_namespace_oid("heimdall_gen", true))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s heimdall_gen.%s%s", verb, get_rel_name(relid), complement),
 				 errdetail("Only the extension's owner may.  PostgreSQL would wait for a lock on the table "
 						   "before checking, and every other role's use of heimdall_gen would wait behind it.")));
+	qualify_as_checked(rv, relid);
 }
 
 /* FOREIGN KEY constraints among a list of Constraint (or ColumnDef, with theirs) nodes. */
 static void
-refuse_foreign_keys_to_ours(List *elements)
+qualify_foreign_keys_unless_ours(List *elements)
 {
 	ListCell   *lc;
 
@@ -516,51 +530,58 @@ refuse_foreign_keys_to_ours(List *elements)
 		Node	   *element = lfirst(lc);
 
 		if (IsA(element, ColumnDef))
-			refuse_foreign_keys_to_ours(((ColumnDef *) element)->constraints);
+			qualify_foreign_keys_unless_ours(((ColumnDef *) element)->constraints);
 		else if (IsA(element, Constraint) && ((Constraint *) element)->contype == CONSTR_FOREIGN)
-			refuse_if_names_ours(((Constraint *) element)->pktable, "reference", " in a foreign key");
+			qualify_unless_ours(((Constraint *) element)->pktable, "reference", " in a foreign key");
 	}
 }
 
-static void
+/* Returns the statement PostgreSQL is to run: parsetree itself, or a copy with its names checked and qualified. */
+static Node *
 refuse_locks_taken_before_checks(Node *parsetree)
 {
+	Node	   *checked;
 	ListCell   *lc;
 
 	if (!IsA(parsetree, RuleStmt) && !IsA(parsetree, CreateTrigStmt) && !IsA(parsetree, CreateStmt) &&
-		!IsA(parsetree, CreateForeignTableStmt) && !IsA(parsetree, AlterTableStmt))
-		return;
+		!IsA(parsetree, CreateForeignTableStmt) && !IsA(parsetree, AlterTableStmt) &&
+		!IsA(parsetree, AlterObjectDependsStmt))
+		return parsetree;
 	if (!caller_is_guarded())
-		return;
-	if (IsA(parsetree, RuleStmt))
-		refuse_if_names_ours(((RuleStmt *) parsetree)->relation, "create a rule on", "");
-	else if (IsA(parsetree, CreateTrigStmt))
-		refuse_if_names_ours(((CreateTrigStmt *) parsetree)->relation, "create a trigger on", "");
-	else if (IsA(parsetree, AlterTableStmt))
+		return parsetree;
+	checked = copyObject(parsetree);
+	if (IsA(checked, RuleStmt))
+		qualify_unless_ours(((RuleStmt *) checked)->relation, "create a rule on", "");
+	else if (IsA(checked, CreateTrigStmt))
+		qualify_unless_ours(((CreateTrigStmt *) checked)->relation, "create a trigger on", "");
+	else if (IsA(checked, AlterObjectDependsStmt))
+		qualify_unless_ours(((AlterObjectDependsStmt *) checked)->relation, "change the dependencies of", "");
+	else if (IsA(checked, AlterTableStmt))
 	{
-		foreach(lc, ((AlterTableStmt *) parsetree)->cmds)
+		foreach(lc, ((AlterTableStmt *) checked)->cmds)
 		{
 			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 
 			if (cmd->subtype == AT_AttachPartition || cmd->subtype == AT_DetachPartition ||
 				cmd->subtype == AT_DetachPartitionFinalize)
-				refuse_if_names_ours(castNode(PartitionCmd, cmd->def)->name, "attach or detach the partition", "");
+				qualify_unless_ours(castNode(PartitionCmd, cmd->def)->name, "attach or detach the partition", "");
 			else if ((cmd->subtype == AT_AddConstraint || cmd->subtype == AT_AddColumn) && cmd->def != NULL)
-				refuse_foreign_keys_to_ours(list_make1(cmd->def));
+				qualify_foreign_keys_unless_ours(list_make1(cmd->def));
 		}
 	}
 	else
 	{
 		/* CREATE TABLE, or CREATE FOREIGN TABLE, whose statement begins with one */
-		CreateStmt *stmt = IsA(parsetree, CreateStmt) ? (CreateStmt *) parsetree :
-			&((CreateForeignTableStmt *) parsetree)->base;
+		CreateStmt *stmt = IsA(checked, CreateStmt) ? (CreateStmt *) checked :
+			&((CreateForeignTableStmt *) checked)->base;
 
 		if (stmt->partbound != NULL)
 			foreach(lc, stmt->inhRelations)
-				refuse_if_names_ours(lfirst_node(RangeVar, lc), "create a partition of", "");
-		refuse_foreign_keys_to_ours(stmt->tableElts);
-		refuse_foreign_keys_to_ours(stmt->constraints);
+				qualify_unless_ours(lfirst_node(RangeVar, lc), "create a partition of", "");
+		qualify_foreign_keys_unless_ours(stmt->tableElts);
+		qualify_foreign_keys_unless_ours(stmt->constraints);
 	}
+	return checked;
 }
 
 static void
@@ -576,7 +597,7 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	refuse_unsafe_existing_schema(pstmt->utilityStmt);
 	refuse_drop_while_jobs_run(pstmt->utilityStmt);
 	to_run = refuse_strong_locks(pstmt->utilityStmt);
-	refuse_locks_taken_before_checks(pstmt->utilityStmt);
+	to_run = refuse_locks_taken_before_checks(to_run);
 	if (to_run != pstmt->utilityStmt)
 	{
 		/* the statement is not ours to change (it may be cached): run a copy */

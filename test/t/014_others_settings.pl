@@ -14,7 +14,9 @@
 #   longer before each next one, where it started dozens a second;
 # - a LOCK whose relation another session changed while it waited (the
 #   name re-pointed, a view put in its place, the table turned into a
-#   view) passed the check made on what the name first meant.
+#   view) passed the check made on what the name first meant; so did
+#   CREATE RULE, a foreign key and ALTER INDEX ... DEPENDS ON EXTENSION,
+#   whose names fell through to heimdall_gen's.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -161,6 +163,59 @@ for my $race (
 		'0', "$what: and holds no lock on heimdall_gen.receivers");
 	$locker->quit;
 }
+# --- the same race against the statements PostgreSQL lets wait for a lock
+# on a relation before it checks the caller's rights (CREATE RULE, a
+# foreign key's referenced table, ALTER INDEX ... DEPENDS ON EXTENSION):
+# mallory's statement names her own relation, checked and found not ours,
+# and waits for it; her other session drops it, and her search_path (m
+# first) falls through to heimdall_gen's.  A third session holds the
+# ordinary locks any use of heimdall_gen.jobs takes (its indexes too), so
+# a statement that went on to heimdall_gen.jobs would queue there, with
+# every worker, the launcher and every start_job behind it (found by an
+# attacker's review).  The statement must fail on the name it was checked
+# with, and hold or wait for nothing on heimdall_gen's.
+$node->safe_psql('postgres', q{
+	SET ROLE mallory;
+	CREATE TABLE m.jobs (job_id bigint PRIMARY KEY);	-- and so an index m.jobs_pkey
+	CREATE TABLE m.fk (a bigint);
+});
+my $user_of_jobs = $node->background_psql('postgres');
+$user_of_jobs->query_safe(
+	'BEGIN; LOCK heimdall_gen.jobs IN ROW EXCLUSIVE MODE; SELECT * FROM heimdall_gen.jobs WHERE job_id = 0');
+for my $race (
+	[ 'DROP TABLE m.jobs', 'CREATE RULE r AS ON INSERT TO jobs DO INSTEAD NOTHING', 'CREATE RULE' ],
+	[ 'CREATE TABLE m.jobs (job_id bigint PRIMARY KEY)', undef, undef ],
+	[ 'DROP TABLE m.jobs', 'ALTER TABLE m.fk ADD FOREIGN KEY (a) REFERENCES jobs', 'a foreign key' ],
+	[ 'CREATE TABLE m.jobs (job_id bigint PRIMARY KEY)', undef, undef ],
+	[ 'DROP TABLE m.jobs', 'ALTER INDEX jobs_pkey DEPENDS ON EXTENSION plpgsql', 'ALTER INDEX DEPENDS' ])
+{
+	my ($change, $statement, $what) = @$race;
+	if (!defined $statement)
+	{
+		$node->safe_psql('postgres', "SET ROLE mallory; $change");	# set the stage again
+		next;
+	}
+	my $changer = $node->background_psql('postgres');
+	$changer->query_safe("SET ROLE mallory; BEGIN; $change");
+	my $waiter = $node->background_psql('postgres', on_error_stop => 0);
+	$waiter->query_safe("SET ROLE mallory; SET search_path = m, heimdall_gen; SET lock_timeout = '20s'");
+	my $waiter_pid = $waiter->query_safe('SELECT pg_backend_pid()');
+	$waiter->query_until(qr/sent/, "\\echo sent\n$statement;\n");
+	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $waiter_pid AND NOT granted"),
+		"$what: mallory's statement waits for her own relation");
+	$changer->query_safe('COMMIT');
+	$changer->quit;
+	ok(pump_until($waiter->{run}, $waiter->{timeout}, \$waiter->{stderr}, qr/ERROR:.*(does not exist|lock timeout)/),
+		"$what: the statement fails");
+	like($waiter->{stderr}, qr/relation "m\.jobs(_pkey)?" does not exist/,
+		"$what: on the name it was checked with, not queued on heimdall_gen's (it would end by lock timeout)");
+	is($node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+			  WHERE l.pid = $waiter_pid AND c.relnamespace = 'heimdall_gen'::regnamespace AND l.mode <> 'AccessShareLock'"),
+		'0', "$what: and holds no strong lock on heimdall_gen's relations");
+	$waiter->quit;
+}
+$user_of_jobs->quit;
 my $after = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('after_lock_race', 3, 5, '$small')");
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($after, '60 s')"), 'completed', 'jobs still run');
 
