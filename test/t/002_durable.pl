@@ -139,19 +139,11 @@ $node->append_conf('postgresql.conf',
 	"heimdall_gen.sample_delay_ms = 0\nheimdall_gen.batch_size = 10000\nheimdall_gen.commit_interval_ms = 600000");
 $node->reload;
 $job = hg_start_job($node, 'memory', 100000, 10, '{"rx_count_min": 7, "rx_count_max": 7}');
-sub worker_rss_kb
-{
-	my ($pid) = @_;
-	open(my $fh, '<', "/proc/$pid/status") or return -1;
-	my ($kb) = map { /^RssAnon:\s+(\d+)/ ? $1 : () } <$fh>;
-	close($fh);
-	return $kb // -1;
-}
 ok(wait_samples($node, $job, 40), 'a job fills one batch with full-size samples (7 x 80 kB of IQ each)');
 my $wpid = worker_pid($node, $job);
-my $rss_early = worker_rss_kb($wpid);
+my $rss_early = rss_anon_kb($wpid);
 ok(wait_samples($node, $job, 240), 'two hundred samples later, still uncommitted');
-my $rss_late = worker_rss_kb($wpid);
+my $rss_late = rss_anon_kb($wpid);
 ok($rss_early > 0 && $rss_late > 0 && $rss_late - $rss_early < 16 * 1024,
 	"worker private memory flat: $rss_early kB -> $rss_late kB (holding the rows would add ~110 MB)");
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($job, wait => true)");

@@ -11,7 +11,7 @@ use Test::More;
 use Exporter 'import';
 
 our @EXPORT = qw(hg_node hg_start_job dataset_checksum wait_samples live_samples worker_pid
-				 wait_no_worker job_row);
+				 wait_no_worker job_row rss_anon_kb);
 
 # Small, fast samples: 1,000 complex samples per reception.
 our $SMALL = '{"duration_ms": 20, "rx_count_min": 4, "rx_count_max": 6}';
@@ -82,6 +82,16 @@ sub worker_pid
 {
 	my ($node, $job) = @_;
 	return $node->safe_psql('postgres', "SELECT pid FROM heimdall_gen.worker_slots() WHERE job_id = $job");
+}
+
+# A process's private memory (RssAnon) in kB, from /proc; -1 once it is gone.
+sub rss_anon_kb
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/status") or return -1;
+	my ($kb) = map { /^RssAnon:\s+(\d+)/ ? $1 : () } <$fh>;
+	close($fh);
+	return $kb // -1;
 }
 
 sub wait_no_worker
