@@ -1069,6 +1069,11 @@ disk_full_error(const JobState *job, const char *message)
 		where = psprintf("%s", text_to_cstring(DatumGetTextPP(
 			DirectFunctionCall1(pg_tablespace_location, ObjectIdGetDatum(spc)))));
 	dataset = quote_literal_cstr(job->dataset_name ? job->dataset_name : "");
+	if (job->materialize)
+		return psprintf("%s: the disk is full (tablespace \"%s\", %s); the IQ of the %d samples filled is kept. "
+						"Free space there, then SELECT heimdall_gen.materialize(%s) fills the rest, "
+						"byte for byte",
+						message, name ? name : "?", where, job->samples_done, dataset);
 	return psprintf("%s: the disk is full (tablespace \"%s\", %s); the %d committed samples are kept. "
 					"Free space there, then SELECT heimdall_gen.start_job(name, %d, NULL, params) "
 					"FROM heimdall_gen.datasets WHERE name = %s continues the dataset where it stopped, "
