@@ -144,12 +144,17 @@ def cmd_list(args) -> int:
     with _conn(args) as conn:
         if args.datasets:
             rows = conn.execute(
-                "SELECT d.name, d.seed, d.model_version, d.params ->> 'iq_storage', "
+                # where the IQ is now, not what the params asked for: materialize()
+                # stores a virtual dataset's IQ, free_iq() drops a stored one's
+                "SELECT d.name, d.seed, d.model_version, "
+                "(SELECT CASE WHEN count(*) = 0 THEN '-' WHEN bool_and(r.iq IS NOT NULL) THEN 'stored' "
+                "             WHEN bool_or(r.iq IS NOT NULL) THEN 'partial' ELSE 'virtual' END "
+                "   FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id), "
                 "(SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id), d.created_at "
                 "FROM heimdall_gen.datasets d ORDER BY d.name").fetchall()
             print(f"{'dataset':24} {'seed':>20} {'model':>5} {'iq':8} {'samples':>8} created")
-            for name, seed, mv, st, n, created in rows:
-                print(f"{name:24} {seed:>20} {mv:>5} {st or 'stored':8} {n:>8} {created:%Y-%m-%d %H:%M}")
+            for name, seed, mv, iq, n, created in rows:
+                print(f"{name:24} {seed:>20} {mv:>5} {iq:8} {n:>8} {created:%Y-%m-%d %H:%M}")
         else:
             rows = conn.execute(
                 "SELECT job_id, dataset, status, samples_done, num_samples, percent, samples_per_s "
@@ -170,9 +175,10 @@ def cmd_export(args) -> int:
         else:
             paths = sigmf.export_dataset(conn, args.dataset, args.output, args.split, args.archive,
                                          progress=not args.quiet)
-    for p in paths:
-        if p.endswith((".sigmf-collection", ".sigmf")):
-            print(p)
+    if not args.quiet:
+        for p in paths:
+            if p.endswith((".sigmf-collection", ".sigmf")):
+                print(p)
     return EXIT_OK
 
 
@@ -236,7 +242,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True, help="output directory")
     e.add_argument("--split", choices=("train", "val", "test"))
     e.add_argument("--archive", action="store_true", help="one .sigmf archive (tar) per sample")
-    e.add_argument("-q", "--quiet", action="store_true")
+    e.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing but errors (no progress bar, no list of the files written)")
     e.set_defaults(func=cmd_export)
 
     pl = command("plot", help="one PNG of a sample: map, spectrograms, cross-correlations, constellation")

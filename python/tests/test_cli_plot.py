@@ -42,8 +42,12 @@ def test_start_watch_list_export_plot(tmp_path, dsn):
     r = cli(dsn, "list")
     assert r.returncode == 0 and f"{job:>5} pyt_cli" in r.stdout
     r = cli(dsn, "list", "--datasets")
-    assert r.returncode == 0 and "pyt_cli" in r.stdout
-    r = cli(dsn, "export", "pyt_cli", "-o", str(tmp_path), "--archive", "-q")
+    assert r.returncode == 0
+    assert [line.split()[3] for line in r.stdout.splitlines() if line.startswith("pyt_cli ")] == ["stored"]
+    quiet_dir = tmp_path / "quiet"
+    r = cli(dsn, "export", "pyt_cli", "-o", str(quiet_dir), "--archive", "-q")
+    assert r.returncode == 0 and r.stdout == "" and len(list(quiet_dir.glob("*.sigmf"))) == 25
+    r = cli(dsn, "export", "pyt_cli", "-o", str(tmp_path), "--archive")
     assert r.returncode == 0 and len(r.stdout.split()) == 25
     assert cli(dsn, "export", "no_such", "-o", str(tmp_path)).returncode == 1
     png = tmp_path / "s.png"
