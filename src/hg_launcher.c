@@ -173,9 +173,8 @@ requeue_orphaned_jobs(void)
 								  "       status = CASE WHEN c.at_point >= $2 THEN 'failed' ELSE 'queued' END, "
 								  "       finished_at = CASE WHEN c.at_point >= $2 THEN pg_catalog.now() END, "
 								  "       error = CASE WHEN c.at_point >= $2 THEN pg_catalog.format("
-								  "           'the worker stopped unexpectedly %s times at sample %s of %s (a crash, "
-								  "or a restart of the server while it ran); see the server log', "
-								  "c.at_point, j.samples_done, j.num_samples) END "
+								  "           'the worker stopped unexpectedly %s times at sample %s of %s; "
+								  "see the server log', c.at_point, j.samples_done, j.num_samples) END "
 								  "  FROM c WHERE j.job_id = c.job_id AND j.status = 'running' "
 								  "RETURNING j.status, j.restarts, j.owner",
 								  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)

@@ -138,9 +138,9 @@ _PG_init(void)
 							NULL, &hg_commit_interval_ms, 1000, 10, 3600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("heimdall_gen.max_restarts",
-							"Stops of a job's worker at the same sample, by a crash or a server restart, after which the job ends 'failed'.",
-							"A worker that ends without recording why is counted: a crash, kill -9, pg_terminate_backend, "
-							"or a fast or immediate shutdown while it runs. The count starts again once a sample commits.",
+							"Crashes of a job's worker at the same sample after which the job ends 'failed'.",
+							"A crash, kill -9 of the worker or an immediate shutdown counts; a fast or smart shutdown or "
+							"pg_terminate_backend does not. The count starts again once a sample commits.",
 							&hg_max_restarts, 3, 1, 1000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("heimdall_gen.sample_delay_ms",

@@ -1111,6 +1111,60 @@ record_end(JobState *job, const char *status, const char *message, bool disk_ful
 }
 
 /*
+ * Told to end (the server's fast or smart shutdown, pg_terminate_backend):
+ * SIGTERM, which stays PostgreSQL's die() (the worker ends at its next
+ * CHECK_FOR_INTERRUPTS, wherever it waits), and is remembered here.
+ */
+static volatile sig_atomic_t told_to_end = false;
+
+static void
+die_told_to_end(SIGNAL_ARGS)
+{
+	told_to_end = true;
+	die(postgres_signal_arg);
+}
+
+/*
+ * A job whose worker was told to end is queued again by the worker itself,
+ * on its way out (a before_shmem_exit callback, which may still run a
+ * transaction: PostgreSQL removes temporary tables so), counting a restart:
+ * the next worker resumes at the last committed batch, byte for byte.  Left
+ * 'running', the launcher queued it as after a crash, counting it against
+ * max_restarts at that sample: three fast restarts of the server during one
+ * slow sample failed the job (a user's review).  Only the status and the
+ * restart count move; the open batch was rolled back.  A row held by another
+ * session, an error here, or a second signal leave the job 'running' for the
+ * launcher, as before.  A crash or kill -9 runs no callback at all, and an
+ * immediate shutdown none of this.
+ */
+static void
+requeue_when_told_to_end(int code, Datum arg)
+{
+	JobState   *job = (JobState *) DatumGetPointer(arg);
+	Oid			types[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(job->job_id)};
+
+	if (!told_to_end || job_status_final)
+		return;
+	AbortOutOfAnyTransaction();
+	SetConfigOption("lock_timeout", "1000", PGC_USERSET, PGC_S_SESSION);	/* a shutdown waits for this */
+	hg_begin_transaction("heimdall_gen: queueing the job again, told to end");
+	if (SPI_execute_with_args("WITH c AS (SELECT job_id FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'running' "
+							  "            FOR NO KEY UPDATE SKIP LOCKED) "
+							  "UPDATE heimdall_gen.jobs j SET status = 'queued', restarts = j.restarts + 1 "
+							  "  FROM c WHERE j.job_id = c.job_id AND j.status = 'running' "
+							  "RETURNING j.samples_done",
+							  1, types, args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING && SPI_processed == 1)
+	{
+		job->samples_done = DatumGetInt32(hg_spi_get_notnull(0, 1, "jobs.samples_done"));
+		notify_status(job, "queued");
+		ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " queued again at sample %d: its worker was told to end",
+							 job->job_id, job->samples_done)));
+	}
+	hg_commit_transaction();
+}
+
+/*
  * From here on the worker's statements run as the extension's owner (the
  * role that owns its tables); the session stays the job owner's.  An abort
  * restores the user id a transaction started with, so this holds for the
@@ -1145,7 +1199,7 @@ hg_worker_main(Datum main_arg)
 
 	my_slot = DatumGetInt32(main_arg);
 	slot = &hg_shared->slots[my_slot];
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, die_told_to_end);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
@@ -1173,6 +1227,8 @@ hg_worker_main(Datum main_arg)
 	pgstat_report_appname(psprintf("heimdall_gen job " INT64_FORMAT, job.job_id));
 	hg_pin_worker_settings();
 	act_as_extension_owner();
+	/* registered after the connection's own callbacks, so it runs before they close it */
+	before_shmem_exit(requeue_when_told_to_end, PointerGetDatum(&job));
 
 #ifdef __GLIBC__
 
@@ -1226,7 +1282,7 @@ hg_worker_main(Datum main_arg)
 		 * pg_cancel_backend() on a worker cancels its job, keeping what was
 		 * committed; any other error ends the job 'failed' with the message.
 		 * (A shutdown or pg_terminate_backend is FATAL and never gets here:
-		 * the job stays 'running' and the launcher resumes it.)
+		 * requeue_when_told_to_end queues the job again.)
 		 */
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			record_end(&job, "cancelled", "cancelled by pg_cancel_backend()", false);

@@ -1,5 +1,6 @@
 # A job whose worker keeps dying at the same sample ends 'failed' with an
-# error instead of looping; DROP EXTENSION during a running job is refused,
+# error instead of looping, while fast restarts of the server do not count
+# against it; DROP EXTENSION during a running job is refused,
 # and completes once the jobs are cancelled; a terminated launcher comes back; DROP DATABASE of
 # the served database during a job is refused or, WITH (FORCE), completes
 # (nothing hangs).
@@ -36,6 +37,37 @@ like(job_row($node, $job, 'error'), qr/stopped unexpectedly 2 times at sample 0/
 sleep 1;
 is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.worker_slots() WHERE job_id = $job"), '0',
 	'and it is not started again');
+
+# a worker told to end (a fast restart of the server, pg_terminate_backend)
+# did not crash: it queues its job again itself, counting a restart but not
+# against max_restarts (three fast restarts during one slow sample failed the
+# job, found by a user's review); the job resumes each time
+my $told = hg_start_job($node, 'told_to_end', 1000, 8);
+for my $how ('restart', 'terminate', 'restart', 'restart')
+{
+	ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM heimdall_gen.worker_slots() WHERE job_id = $told AND samples_done >= 1"),
+		"the worker runs, before a $how at sample 0");
+	my $told_pid = worker_pid($node, $told);
+	if ($how eq 'restart')
+	{
+		$node->restart;			# fast
+	}
+	else
+	{
+		is($node->safe_psql('postgres', "SELECT pg_terminate_backend($told_pid)"), 't', "pg_terminate_backend($told_pid)");
+		ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $told_pid"),
+			'the worker is gone');
+	}
+}
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM heimdall_gen.worker_slots() WHERE job_id = $told AND samples_done >= 1"),
+	'the job runs again after three fast restarts and a pg_terminate_backend at the same sample');
+is(job_row($node, $told, "status || ' ' || restarts || ' ' || restarts_at_point"), 'running 4 0',
+	'each counted as a restart, none as a crash (max_restarts is 2)');
+like(slurp_file($node->logfile), qr/job $told queued again at sample 0: its worker was told to end/,
+	'the log says why');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($told, wait => true)");
 
 # DROP EXTENSION while a job writes (or one is queued) is refused, naming
 # the jobs, and changes nothing: it would drop the tables under the worker.
