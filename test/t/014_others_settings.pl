@@ -138,6 +138,27 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE m.swap (x int);
 	CREATE TABLE m.conv AS SELECT * FROM heimdall_gen.receivers WITH NO DATA;
 });
+# mallory's $statement (in a session with $setup) waits for a relation her
+# other session holds while it runs $change; once that commits, the
+# statement's error is read until it matches $ends.  Returns the waiting
+# session and its pid.
+sub race_against_change
+{
+	my ($change, $statement, $setup, $ends, $what) = @_;
+	my $changer = $node->background_psql('postgres');
+	$changer->query_safe("SET ROLE mallory; BEGIN; $change");
+	my $waiter = $node->background_psql('postgres', on_error_stop => 0);
+	$waiter->query_safe("SET ROLE mallory; SET search_path = m, heimdall_gen; $setup");
+	my $pid = $waiter->query_safe('SELECT pg_backend_pid()');
+	$waiter->query_until(qr/sent/, "\\echo sent\n$statement;\n");
+	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $pid AND NOT granted"),
+		"$what: mallory's statement waits for her own relation");
+	$changer->query_safe('COMMIT');
+	$changer->quit;
+	ok(pump_until($waiter->{run}, $waiter->{timeout}, \$waiter->{stderr}, $ends), "$what: the statement fails");
+	return ($waiter, $pid);
+}
+
 for my $race (
 	[ 'DROP TABLE m.receivers', 'LOCK receivers', qr/permission denied to lock heimdall_gen\.receivers/,
 		'the name falls through' ],
@@ -147,17 +168,7 @@ for my $race (
 		'LOCK m.conv', qr/permission denied to lock heimdall_gen\.receivers/, 'the table becomes a view' ])
 {
 	my ($change, $lock, $refused, $what) = @$race;
-	my $changer = $node->background_psql('postgres');
-	$changer->query_safe("SET ROLE mallory; BEGIN; $change");
-	my $locker = $node->background_psql('postgres', on_error_stop => 0);
-	$locker->query_safe('SET ROLE mallory; SET search_path = m, heimdall_gen');
-	my $locker_pid = $locker->query_safe('SELECT pg_backend_pid()');
-	$locker->query_until(qr/sent/, "\\echo sent\nBEGIN; $lock IN ACCESS EXCLUSIVE MODE;\n");
-	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $locker_pid AND NOT granted"),
-		"$what: mallory's LOCK waits for her own table");
-	$changer->query_safe('COMMIT');
-	$changer->quit;
-	ok(pump_until($locker->{run}, $locker->{timeout}, \$locker->{stderr}, $refused), "$what: the LOCK is refused");
+	my ($locker, $locker_pid) = race_against_change($change, "BEGIN; $lock IN ACCESS EXCLUSIVE MODE", '', $refused, $what);
 	is($node->safe_psql('postgres',
 			"SELECT count(*) FROM pg_locks WHERE pid = $locker_pid AND relation = 'heimdall_gen.receivers'::regclass"),
 		'0', "$what: and holds no lock on heimdall_gen.receivers");
@@ -195,18 +206,8 @@ for my $race (
 		$node->safe_psql('postgres', "SET ROLE mallory; $change");	# set the stage again
 		next;
 	}
-	my $changer = $node->background_psql('postgres');
-	$changer->query_safe("SET ROLE mallory; BEGIN; $change");
-	my $waiter = $node->background_psql('postgres', on_error_stop => 0);
-	$waiter->query_safe("SET ROLE mallory; SET search_path = m, heimdall_gen; SET lock_timeout = '20s'");
-	my $waiter_pid = $waiter->query_safe('SELECT pg_backend_pid()');
-	$waiter->query_until(qr/sent/, "\\echo sent\n$statement;\n");
-	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $waiter_pid AND NOT granted"),
-		"$what: mallory's statement waits for her own relation");
-	$changer->query_safe('COMMIT');
-	$changer->quit;
-	ok(pump_until($waiter->{run}, $waiter->{timeout}, \$waiter->{stderr}, qr/ERROR:.*(does not exist|lock timeout)/),
-		"$what: the statement fails");
+	my ($waiter, $waiter_pid) = race_against_change($change, $statement, "SET lock_timeout = '20s'",
+		qr/ERROR:.*(does not exist|lock timeout)/, $what);
 	like($waiter->{stderr}, qr/relation "m\.jobs(_pkey)?" does not exist/,
 		"$what: on the name it was checked with, not queued on heimdall_gen's (it would end by lock timeout)");
 	is($node->safe_psql('postgres',
