@@ -16,15 +16,32 @@
  * dropped instead, long before the queue is full: the check is made
  * milliseconds before the commit, and filling the other half of the queue
  * takes tens of seconds.
+ *
+ * Also the lookup of a role's channel for the events the extension's own
+ * processes send (the launcher, the workers, a cancel or pause of another
+ * role's job): they read the channel's row and never make it.  Making it
+ * (INSERT ... ON CONFLICT, in _channel_of) waits for any transaction that
+ * has inserted the same role's row and not committed, and the role itself
+ * can leave one open (BEGIN; SELECT heimdall_gen.event_channel();): an
+ * attacker's review stopped the launcher for every role, and pinned her
+ * workers in their slots, holding their job rows against an admin's
+ * cancel, for as long as she liked.  A role without a committed channel has
+ * no listener (its name comes from event_channel()), so nothing is lost by
+ * sending it nothing.
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "hg_events.h"
 #include "hg_guc.h"
+#include "hg_sql.h"
 
 #define WARNING_INTERVAL_MS 10000
 
@@ -61,4 +78,35 @@ Datum
 hg_event_queue_has_room_sql(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(hg_event_queue_has_room());
+}
+
+char *
+hg_event_channel_of(Oid role, MemoryContext result_context)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(role)};
+	bool		isnull;
+	Datum		channel;
+
+	if (hg_spi_as_owner("SELECT c.channel FROM heimdall_gen.event_channels c WHERE c.role_id = $1::pg_catalog.regrole",
+						1, types, args, NULL, true) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the event channel of role %u", role);
+	if (SPI_processed != 1)
+		return NULL;
+	channel = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return NULL;
+	return MemoryContextStrdup(result_context, TextDatumGetCString(channel));
+}
+
+void
+hg_send_event(Oid role, const char *payload)
+{
+	char	   *channel;
+
+	if (!hg_event_queue_has_room())
+		return;
+	channel = hg_event_channel_of(role, CurrentMemoryContext);
+	if (channel != NULL)
+		Async_Notify(channel, payload);
 }

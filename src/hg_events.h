@@ -1,10 +1,13 @@
 /*
  * hg_events.h
  *    Whether a job's event (a NOTIFY on its owner's channel) may be sent now:
- *    only while the server's NOTIFY queue has room (hg_events.c says why).
+ *    only while the server's NOTIFY queue has room, and only on a channel
+ *    already made (hg_events.c says why).
  */
 #ifndef HG_EVENTS_H
 #define HG_EVENTS_H
+
+#include "utils/palloc.h"
 
 /*
  * True while the NOTIFY queue is below heimdall_gen.event_queue_limit of its
@@ -12,5 +15,15 @@
  * not fail for it; a WARNING says so, at most once every 10 s per process.
  */
 extern bool hg_event_queue_has_room(void);
+
+/*
+ * The channel of role, copied into result_context; NULL while the role has
+ * no committed one (hg_events.c: never made here, so never waited for).
+ * The caller is connected to SPI.
+ */
+extern char *hg_event_channel_of(Oid role, MemoryContext result_context);
+
+/* A NOTIFY on role's channel, sent at commit: only with room in the queue and a channel to send it on. */
+extern void hg_send_event(Oid role, const char *payload);
 
 #endif							/* HG_EVENTS_H */

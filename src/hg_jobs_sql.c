@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "hg_events.h"
 #include "hg_guc.h"
 #include "hg_model.h"
 #include "hg_shmem.h"
@@ -345,13 +346,8 @@ signal_worker_early(int64 job_id, SlotFlag flag, WorkerSeen *seen)
 static void
 send_status_event(int64 job_id, Oid owner, const char *status)
 {
-	Oid			types[2] = {REGROLEOID, TEXTOID};
-	Datum		args[2] = {ObjectIdGetDatum(owner),
-		CStringGetTextDatum(psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", "
-									 "\"status\": \"%s\"}", job_id, status))};
-
-	if (hg_spi_as_owner("SELECT heimdall_gen._notify($1, $2)", 2, types, args, NULL, false) != SPI_OK_SELECT)
-		elog(ERROR, "could not send an event");
+	hg_send_event(owner, psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\"}",
+								  job_id, status));
 }
 
 /* Set the status if it is one of from_statuses; notify. */

@@ -35,6 +35,7 @@
 #include "utils/memutils.h"
 
 #include "hg_backoff.h"
+#include "hg_events.h"
 #include "hg_guc.h"
 #include "hg_shmem.h"
 #include "hg_sql.h"
@@ -92,11 +93,7 @@ extension_ready(void)
 static void
 notify_owner(Datum owner, const char *payload)
 {
-	Oid			types[2] = {REGROLEOID, TEXTOID};
-	Datum		args[2] = {owner, CStringGetTextDatum(payload)};
-
-	if (SPI_execute_with_args("SELECT heimdall_gen._notify($1, $2)", 2, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not send an event");
+	hg_send_event(DatumGetObjectId(owner), payload);
 }
 
 /* End a queued job 'failed' with the reason (it was never started). */

@@ -218,16 +218,9 @@ send_event(const JobState *job, const char *payload)
 	if (!hg_event_queue_has_room())
 		return;					/* the commit carrying it would fail when the queue is full */
 	if (event_channel == NULL)
-	{
-		Oid			types[1] = {REGROLEOID};
-		Datum		args[1] = {ObjectIdGetDatum(job->owner)};
-
-		if (SPI_execute_with_args("SELECT heimdall_gen._channel_of($1)", 1, types, args, NULL, false, 1)
-			!= SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not find the event channel of job " INT64_FORMAT "'s owner", job->job_id);
-		event_channel = MemoryContextStrdup(TopMemoryContext,
-											TextDatumGetCString(hg_spi_get_notnull(0, 1, "event_channels.channel")));
-	}
+		event_channel = hg_event_channel_of(job->owner, TopMemoryContext);
+	if (event_channel == NULL)
+		return;					/* the owner has no channel yet, so no listener: read again next time */
 	Async_Notify(event_channel, payload);
 }
 
@@ -1147,7 +1140,8 @@ requeue_when_told_to_end(int code, Datum arg)
 	if (!told_to_end || job_status_final)
 		return;
 	AbortOutOfAnyTransaction();
-	SetConfigOption("lock_timeout", "1000", PGC_USERSET, PGC_S_SESSION);	/* a shutdown waits for this */
+	/* a shutdown waits for this: over the worker's pinned settings (PGC_S_OVERRIDE), as they are */
+	SetConfigOption("lock_timeout", "1000", PGC_SUSET, PGC_S_OVERRIDE);
 	hg_begin_transaction("heimdall_gen: queueing the job again, told to end");
 	if (SPI_execute_with_args("WITH c AS (SELECT job_id FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'running' "
 							  "            FOR NO KEY UPDATE SKIP LOCKED) "

@@ -245,5 +245,39 @@ is(statuses_heard($q_out, $free_done), 'queued,running,completed', 'with room ag
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.event_queue_limit');
 $node->reload;
 
+# --- a role's own uncommitted channel stops no one else.  A role whose jobs
+# started while the queue was over the limit has no channel yet; a session
+# of it that asks for one (event_channel() makes it) and stays in its
+# transaction holds that row uncommitted.  The worker, the launcher and an
+# admin's cancel made the channel too, and so waited for that transaction
+# without end: the launcher stopped for every role, the worker sat in its
+# slot holding its job's row (found by an attacker's review).  They only
+# read channels now: no listener can know a channel not yet made.
+$node->safe_psql('postgres', 'CREATE ROLE chanless LOGIN');
+$node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.event_queue_limit = 0');	# even an empty queue is full
+$node->reload;
+ok($node->poll_query_until('postgres', "SELECT current_setting('heimdall_gen.event_queue_limit') = '0'"),
+	'no room for events');
+my $cl_job = $node->safe_psql('postgres',
+	"SET ROLE chanless; SELECT heimdall_gen.start_job('chanless_job', 100000, 3, '$HeimdallTest::SMALL')");
+ok(wait_samples($node, $cl_job, 2), 'a job of a role without a channel runs');
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.event_channels WHERE role_id = 'chanless'::regrole"),
+	'0', 'the role has no channel (its start_job sent no event)');
+my $channel_maker = $node->background_psql('postgres');
+$channel_maker->query_safe('SET ROLE chanless; BEGIN; SELECT heimdall_gen.event_channel()');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.event_queue_limit');
+$node->reload;
+ok($node->poll_query_until('postgres', 'SELECT heimdall_gen.event_queue_has_room()'), 'room again');
+my $cl_at = live_samples($node, $cl_job);
+ok(wait_samples($node, $cl_job, $cl_at + 60), 'its worker goes on past its progress events (1.2 s of samples)');
+my $beside = hg_start_job($node, 'beside_chanless', 3, 4, $HeimdallTest::SMALL);
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($beside, '60 s')"), 'completed',
+	"another role's job starts and completes meanwhile");
+my (undef, $cl_cancel) = $node->psql('postgres',
+	"SET statement_timeout = '30s'; SELECT heimdall_gen.cancel_job($cl_job, wait => true)");
+is($cl_cancel, 't', "an admin's cancel of the job returns");
+$channel_maker->query_safe('COMMIT');
+$channel_maker->quit;
+
 $node->stop;
 done_testing();
