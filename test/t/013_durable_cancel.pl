@@ -26,8 +26,9 @@ my $ref_job = hg_start_job($node, 'reference', $N, 515151);
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($ref_job, '300 s')"), 'completed', 'reference run');
 my $reference = dataset_checksum($node, 'reference');
 
-# slow enough to cancel mid-flight
-$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 20');
+# slow enough to cancel mid-flight (2 s a job: a loaded machine once let a
+# job of 0.8 s end between the poll that saw it running and its cancel)
+$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 50');
 $node->reload;
 
 # cancel at a random point with the setting as given, then crash the server at once
@@ -37,6 +38,7 @@ sub cancel_then_crash
 	my $job = hg_start_job($node, $dataset, $N, 515151);
 	wait_samples($node, $job, 3 + int(rand(10))) or die "job $job did not start";
 	my $pid = worker_pid($node, $job);
+	die "job $job ended before it could be cancelled" if $pid !~ /^\d+$/;
 	$node->safe_psql('postgres', qq{
 		SET heimdall_gen.durable_cancel = $durable;
 		SELECT heimdall_gen.cancel_job($job, wait => true)});
