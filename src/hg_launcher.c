@@ -90,12 +90,6 @@ extension_ready(void)
 	return false;
 }
 
-static void
-notify_owner(Datum owner, const char *payload)
-{
-	hg_send_event(DatumGetObjectId(owner), payload);
-}
-
 /* End a queued job 'failed' with the reason (it was never started). */
 static void
 fail_queued_job(int64 job_id, const char *error)
@@ -117,8 +111,9 @@ fail_queued_job(int64 job_id, const char *error)
 		Datum		owner = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			notify_owner(owner, psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"failed\"}",
-										 job_id));
+			hg_send_event(DatumGetObjectId(owner),
+						  psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"failed\"}",
+								   job_id));
 	}
 }
 
@@ -182,10 +177,10 @@ requeue_orphaned_jobs(void)
 		ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " lost its worker; %s", ids[i],
 							 strcmp(status, "failed") == 0 ? "it failed: too many restarts at the same sample"
 							 : "queued again to resume")));
-		notify_owner(hg_spi_get_notnull(0, 3, "jobs.owner"),
-					 psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
-							  "\"restarts\": %d}", ids[i], status,
-							  DatumGetInt32(hg_spi_get_notnull(0, 2, "jobs.restarts"))));
+		hg_send_event(DatumGetObjectId(hg_spi_get_notnull(0, 3, "jobs.owner")),
+					  psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
+							   "\"restarts\": %d}", ids[i], status,
+							   DatumGetInt32(hg_spi_get_notnull(0, 2, "jobs.restarts"))));
 	}
 }
 
