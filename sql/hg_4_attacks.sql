@@ -175,11 +175,26 @@ SELECT pg_temp.try('ALTER TABLE evil.parted ATTACH PARTITION heimdall_gen.jobs F
 SELECT pg_temp.try('ALTER INDEX heimdall_gen.jobs_pkey DEPENDS ON EXTENSION plpgsql');
 SELECT pg_temp.try('ALTER INDEX heimdall_gen.datasets_name_key NO DEPENDS ON EXTENSION plpgsql');
 SELECT pg_temp.try('ALTER TRIGGER status_guard ON heimdall_gen.jobs DEPENDS ON EXTENSION plpgsql');
+-- these wait for SHARE UPDATE EXCLUSIVE before the check: behind a VACUUM of
+-- the table, which PostgreSQL cancels when an autovacuum blocks someone
+SELECT pg_temp.try('COMMENT ON TABLE heimdall_gen.jobs IS ''x''');
+SELECT pg_temp.try('COMMENT ON COLUMN heimdall_gen.jobs.status IS ''x''');
+SELECT pg_temp.try('COMMENT ON INDEX heimdall_gen.jobs_pkey IS ''x''');
+SELECT pg_temp.try('CREATE STATISTICS evil.st ON job_id, status FROM heimdall_gen.jobs');
+SELECT pg_temp.try('CREATE TABLE evil.kid () INHERITS (heimdall_gen.jobs)');
+SELECT pg_temp.try('ALTER TABLE evil.fk INHERIT heimdall_gen.receptions');
+SELECT pg_temp.try('ALTER TABLE evil.fk NO INHERIT heimdall_gen.receptions');
+SELECT pg_temp.try('ALTER EXTENSION plpgsql ADD TABLE heimdall_gen.samples');
+SELECT pg_temp.try('CREATE PUBLICATION evil_pub FOR TABLE heimdall_gen.jobs');
 -- the same statements on its own tables are its business
 SELECT pg_temp.try('CREATE TRIGGER t BEFORE INSERT ON evil.fk FOR EACH ROW EXECUTE FUNCTION evil.trig()');
 SELECT pg_temp.try('CREATE TABLE evil.part PARTITION OF evil.parted FOR VALUES IN (1)');
 CREATE INDEX own_index ON evil.fk (x);
 SELECT pg_temp.try('ALTER INDEX evil.own_index DEPENDS ON EXTENSION plpgsql');
+SELECT pg_temp.try('COMMENT ON TABLE evil.fk IS ''mine''');
+SELECT pg_temp.try('COMMENT ON COLUMN evil.fk.x IS ''mine''');
+SELECT pg_temp.try('CREATE TABLE evil.kid (z int) INHERITS (evil.fk)');
+SELECT pg_temp.try('CREATE STATISTICS evil.st ON x, z FROM evil.kid');
 -- the victim's rows are invisible, and a status UPDATE of them changes nothing
 SELECT (SELECT count(*) FROM heimdall_gen.jobs) AS jobs_seen, (SELECT count(*) FROM heimdall_gen.datasets) AS datasets_seen,
 	   (SELECT count(*) FROM heimdall_gen.receivers) AS receivers_seen,
