@@ -13,10 +13,13 @@ extern int	hg_commit_interval_ms;
 extern int	hg_max_restarts;
 extern int	hg_sample_delay_ms;
 extern int	hg_model_threads;
-extern bool hg_durable_cancel;
-extern double hg_event_queue_limit;	/* fraction of the NOTIFY queue above which no event is sent */	/* cancel_job(wait => true) flushes the WAL before returning */
+extern bool hg_durable_cancel;	/* cancel_job(wait => true) flushes the WAL before returning */
+extern double hg_event_queue_limit;	/* fraction of the NOTIFY queue above which no event is sent */
 
 /* Whether a database of this name is in heimdall_gen.database. */
 extern bool hg_database_listed(const char *name);
+
+/* Listed, and its launcher registered (max_worker_processes may leave one out). */
+extern bool hg_database_has_launcher(const char *name);
 
 #endif							/* HG_GUC_H */

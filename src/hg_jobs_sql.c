@@ -235,7 +235,21 @@ open_job_for(int64 job_id, const char *what, Oid *owner)
 static void
 require_served_database(void)
 {
-	if (!hg_database_is_served(MyDatabaseId))
+	char	   *name;
+
+	if (hg_database_is_served(MyDatabaseId))
+		return;
+	name = get_database_name(MyDatabaseId);
+	if (name != NULL && hg_database_listed(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("database \"%s\" has no heimdall_gen launcher: max_worker_processes (%d) was too low "
+						"when the server started", name, max_worker_processes),
+				 errdetail("It is listed in heimdall_gen.database, but the server could not register its launcher, "
+						   "so no job would ever run here."),
+				 errhint("Set max_worker_processes to at least one per database in heimdall_gen.database, plus "
+						 "heimdall_gen.max_workers, plus the other background workers of the server, and restart.")));
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("database \"%s\" has no heimdall_gen launcher", get_database_name(MyDatabaseId)),

@@ -42,6 +42,8 @@
 
 PGDLLEXPORT void hg_launcher_main(Datum main_arg);
 
+#define CONNECT_RETRY_MAX_S 60	/* the longest pause before another attempt to connect */
+
 #define IDLE_TIMEOUT_MS 5000	/* safety net only: every event sets the latch */
 #define LOCKED_RETRY_MS 1000	/* a queued job skipped for a row lock or a wait: nothing signals their end */
 
@@ -607,6 +609,41 @@ hg_launcher_database(void)
 	return MyBgworkerEntry ? MyBgworkerEntry->bgw_extra : "";
 }
 
+/*
+ * A launcher that cannot connect to its database (dropped, or not made
+ * yet) ends with FATAL, and the postmaster starts it again 5 s later: a
+ * FATAL line every 5 s for as long as the database is listed, 17,000 a
+ * day (a user's review).  Each attempt after a failed one pauses longer
+ * first, doubling up to CONNECT_RETRY_MAX_S, and says why.  A connection
+ * that succeeds counts from zero again, so a launcher that crashes later
+ * comes back after the postmaster's 5 s as before.
+ */
+static void
+pause_after_failed_connections(HgLauncher *me, const char *database)
+{
+	int			failed;
+	long		pause_s;
+
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	failed = me->connect_attempts++;
+	LWLockRelease(hg_shared->lock);
+	if (failed == 0)
+		return;
+	/* the postmaster has waited 5 s already: 5, 15, 35, 55 s more (10, 20, 40, 60 s in all) */
+	pause_s = Min(5L << Min(failed, 4), (long) CONNECT_RETRY_MAX_S) - 5;
+	ereport(LOG,
+			(errmsg("heimdall_gen launcher: %d failed attempts to connect to database \"%s\"; the next in %ld s",
+					failed, database, pause_s + 5),
+			 errhint("Create that database, or remove it from heimdall_gen.database (a restart).")));
+	while (pause_s-- > 0 && !ShutdownRequestPending)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	if (ShutdownRequestPending)
+		proc_exit(1);
+}
+
 void
 hg_launcher_main(Datum main_arg)
 {
@@ -619,11 +656,13 @@ hg_launcher_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
+	pause_after_failed_connections(me, hg_launcher_database());
 	BackgroundWorkerInitializeConnection(hg_launcher_database(), NULL, 0);
 	hg_pin_worker_settings();
 	pgstat_report_appname("heimdall_gen launcher");
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	me->connect_attempts = 0;
 	me->database_oid = MyDatabaseId;
 	me->pid = MyProcPid;
 	me->latch = MyLatch;

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/bgworker_internals.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
 #include "utils/varlena.h"
@@ -80,6 +81,55 @@ hg_database_listed(const char *name)
 	return false;
 }
 
+/*
+ * Listed databases whose launcher the postmaster refused to register
+ * (max_worker_processes reached: it logs only "too many background
+ * workers").  Set in the postmaster by _PG_init, inherited by every backend.
+ */
+static char unregistered[HG_MAX_LAUNCHERS][NAMEDATALEN];
+static int	n_unregistered = 0;
+
+bool
+hg_database_has_launcher(const char *name)
+{
+	int			i;
+
+	if (!hg_database_listed(name))
+		return false;
+	for (i = 0; i < n_unregistered; i++)
+		if (strcmp(unregistered[i], name) == 0)
+			return false;
+	return true;
+}
+
+/* Whether the postmaster holds a registration of this name (RegisterBackgroundWorker says nothing). */
+static bool
+registered(const char *bgw_name)
+{
+	slist_iter	iter;
+
+	slist_foreach(iter, &BackgroundWorkerList)
+	{
+		RegisteredBgWorker *rw = slist_container(RegisteredBgWorker, rw_lnode, iter.cur);
+
+		if (strcmp(rw->rw_worker.bgw_name, bgw_name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Background workers registered so far, the server's own and other libraries' included. */
+static int
+registered_count(void)
+{
+	slist_iter	iter;
+	int			n = 0;
+
+	slist_foreach(iter, &BackgroundWorkerList)
+		n++;
+	return n;
+}
+
 static void
 register_launcher(int index, const char *database)
 {
@@ -96,6 +146,15 @@ register_launcher(int index, const char *database)
 	worker.bgw_main_arg = Int32GetDatum(index);
 	strlcpy(worker.bgw_extra, database, BGW_EXTRALEN);
 	RegisterBackgroundWorker(&worker);
+	if (registered(worker.bgw_name))
+		return;
+	strlcpy(unregistered[n_unregistered++], database, NAMEDATALEN);
+	ereport(WARNING,
+			(errmsg("heimdall_gen: database \"%s\" gets no launcher: max_worker_processes (%d) is too low",
+					database, max_worker_processes),
+			 errdetail("Jobs started there would never run; start_job refuses them."),
+			 errhint("Set max_worker_processes to at least one per database in heimdall_gen.database, plus "
+					 "heimdall_gen.max_workers, plus the other background workers of the server, and restart.")));
 }
 
 void
@@ -198,4 +257,11 @@ _PG_init(void)
 		if (!seen)
 			register_launcher(index++, name);
 	}
+	if (registered_count() + hg_max_workers > max_worker_processes)
+		ereport(WARNING,
+				(errmsg("heimdall_gen: %d background workers registered at start (%d of them its launchers) and "
+						"heimdall_gen.max_workers (%d) need more than max_worker_processes (%d)",
+						registered_count(), index - n_unregistered, hg_max_workers, max_worker_processes),
+				 errdetail("Fewer jobs run at once than heimdall_gen.max_workers says; those left wait in the queue."),
+				 errhint("Raise max_worker_processes and restart.")));
 }

@@ -110,7 +110,7 @@ hg_database_is_served(Oid database_oid)
 {
 	char	   *name = get_database_name(database_oid);
 
-	return name != NULL && hg_database_listed(name);
+	return name != NULL && hg_database_has_launcher(name);
 }
 
 void

@@ -63,6 +63,7 @@ typedef struct HgLauncher
 	pid_t		pid;
 	Latch	   *latch;
 	bool		wants_slot;		/* a queued job of its last round found no free slot */
+	int			connect_attempts;	/* since the last connection that succeeded */
 } HgLauncher;
 
 typedef struct HgShared

@@ -1,0 +1,58 @@
+# Launchers the server cannot give: a database listed in heimdall_gen.database
+# whose launcher the postmaster refuses to register (max_worker_processes too
+# low) is named in a WARNING at start, and start_job there fails (53400)
+# instead of queueing a job no worker would ever run (a user's review: the
+# job was accepted and stayed queued, and the log named no database).  A
+# listed database that does not exist is retried with growing pauses, not a
+# FATAL line every 5 s for ever, and its launcher connects once it is made.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use HeimdallTest;
+
+# the server's own logical replication launcher and two of ours fit (postgres,
+# hg_late); hg_unserved, listed third, does not
+my $node = hg_node('launchers',
+	'heimdall_gen.database' => "'postgres, hg_late, hg_unserved'",
+	'heimdall_gen.max_workers' => 1,
+	max_worker_processes => 3);
+my $log = sub { slurp_file($node->logfile) };
+
+like($log->(), qr/WARNING:  heimdall_gen: database "hg_unserved" gets no launcher: max_worker_processes \(3\) is too low/,
+	'the database left without a launcher is named at start');
+like($log->(), qr/WARNING:  heimdall_gen: 3 background workers registered at start \(2 of them its launchers\) and heimdall_gen.max_workers \(1\) need more than max_worker_processes \(3\)/,
+	'and that no worker would fit beside the launchers');
+unlike($log->(), qr/gets no launcher.*"(postgres|hg_late)"/, 'the databases that got one are not');
+
+$node->safe_psql('postgres', 'CREATE DATABASE hg_unserved');
+$node->safe_psql('hg_unserved', 'CREATE EXTENSION heimdall_gen');
+my ($rc, $out, $err) = $node->psql('hg_unserved',
+	qq{\\set VERBOSITY verbose
+	   SELECT heimdall_gen.start_job('never', 3, 1, '$HeimdallTest::SMALL')});
+isnt($rc, 0, 'start_job refuses in the database without a launcher');
+like($err, qr/53400: database "hg_unserved" has no heimdall_gen launcher: max_worker_processes \(3\) was too low/,
+	'with SQLSTATE 53400 and the setting to raise');
+is($node->safe_psql('hg_unserved', 'SELECT count(*) FROM heimdall_gen.jobs'), '0', 'and no job was queued');
+is($node->safe_psql('hg_unserved', 'SELECT count(*) FROM heimdall_gen.datasets'), '0', 'nor a dataset made');
+
+# hg_late does not exist yet: attempt 1 fails, the postmaster starts the
+# launcher again 5 s later, attempt 2 pauses 5 s more, fails, and attempt 3
+# says it will pause 15 s more: by then exactly two attempts have failed
+ok($node->wait_for_log(qr/2 failed attempts to connect to database "hg_late"; the next in 20 s/),
+	'failed connections are retried with growing pauses, and said so');
+my @fatal = ($log->() =~ /FATAL:  database "hg_late" does not exist/g);
+is(scalar @fatal, 2, 'two failed attempts so far, not one every 5 s');
+$node->safe_psql('postgres', 'CREATE DATABASE hg_late');
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND datname = 'hg_late'}),
+	'the launcher connects once the database exists');
+is($node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND datname = 'postgres'}),
+	'1', 'the first database kept its launcher all along');
+
+$node->stop;
+done_testing();
