@@ -20,12 +20,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hg_prefetch.h"
 
 #define MAX_THREADS 16			/* heimdall_gen.model_threads' maximum */
 #define MAX_RING (MAX_THREADS * 2 + 2)
+#define STEP_ASIDE_NAP_NS 250000	/* a stop is seen within this while stepping aside */
 
 struct HgPrefetch
 {
@@ -45,6 +47,7 @@ struct HgPrefetch
 	bool		stopping;
 	int			abandon;		/* stopping, for the model: read without the mutex */
 	hg_abandon_fn stop_requested;	/* the caller's own stop, asked by the threads; may be NULL */
+	hg_step_aside_fn step_aside;	/* asked by the threads between receivers; may be NULL */
 	const void *stop_arg;
 	uint64_t	done[MAX_RING]; /* attempt index + 1 of the result a slot holds, 0 if none */
 	hg_workspace *ws[MAX_RING];
@@ -81,6 +84,26 @@ abandon_now(const void *arg)
 
 	return __atomic_load_n(&p->abandon, __ATOMIC_RELAXED) != 0 ||
 		(p->stop_requested != NULL && p->stop_requested(p->stop_arg));
+}
+
+/*
+ * What a thread asks between two receivers, outside the mutex: first it
+ * steps aside while the caller says so (another worker is stopping and
+ * wants the CPUs), then whether to abandon the attempt.
+ */
+static bool
+between_receivers(const void *arg)
+{
+	const HgPrefetch *p = arg;
+	uint64_t	aside;
+
+	while (p->step_aside != NULL && !abandon_now(p) && (aside = p->step_aside(p->stop_arg)) > 0)
+	{
+		struct timespec nap = {0, (long) (aside < STEP_ASIDE_NAP_NS ? aside : STEP_ASIDE_NAP_NS)};
+
+		nanosleep(&nap, NULL);
+	}
+	return abandon_now(p);
 }
 
 /*
@@ -147,7 +170,7 @@ producer(void *arg)
 
 HgPrefetch *
 hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threads, unsigned flags,
-				  hg_abandon_fn stop_requested, const void *stop_arg)
+				  hg_abandon_fn stop_requested, hg_step_aside_fn step_aside, const void *stop_arg)
 {
 	HgPrefetch *p = calloc(1, sizeof(HgPrefetch));
 	sigset_t	all,
@@ -165,6 +188,7 @@ hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threa
 	p->seed = seed;
 	p->flags = flags;
 	p->stop_requested = stop_requested;
+	p->step_aside = step_aside;
 	p->stop_arg = stop_arg;
 	p->next_to_compute = first;
 	p->next_to_consume = first;
@@ -172,7 +196,7 @@ hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threa
 	{
 		if ((p->ws[k] = hg_workspace_create(cfg)) == NULL)
 			goto fail;
-		hg_workspace_abandon_when(p->ws[k], abandon_now, p);
+		hg_workspace_abandon_when(p->ws[k], between_receivers, p);
 	}
 	if ((p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 		goto fail;

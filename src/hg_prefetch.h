@@ -18,6 +18,13 @@
 typedef struct HgPrefetch HgPrefetch;
 
 /*
+ * How long the threads should step aside now, in nanoseconds (0: not at
+ * all): asked between receivers, outside any lock of the ring; they sleep
+ * in short naps while it stays above 0, unless a stop comes.
+ */
+typedef uint64_t (*hg_step_aside_fn) (const void *arg);
+
+/*
  * Start threads model threads computing attempts first, first+1, ... with
  * hg_attempt_ex flags; NULL if no thread or not enough memory could be had.
  * stop_requested(stop_arg), unless NULL, is the caller's own stop (a
@@ -27,11 +34,13 @@ typedef struct HgPrefetch HgPrefetch;
  * themselves (all asleep, the ring full, they end at hg_prefetch_stop).
  * It must stay true, and the consumer must check it before waiting for an
  * attempt (hg_prefetch_wait_fd) and stop, as no attempt not yet done will
- * come.
+ * come.  step_aside(stop_arg), unless NULL, is asked between receivers
+ * too (a worker: whether another one is stopping, see hg_shmem.h).
  */
 extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first,
 									 int threads, unsigned flags,
-									 hg_abandon_fn stop_requested, const void *stop_arg);
+									 hg_abandon_fn stop_requested, hg_step_aside_fn step_aside,
+									 const void *stop_arg);
 
 /*
  * The next attempt in order, without waiting: true with its outcome and

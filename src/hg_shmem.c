@@ -5,6 +5,8 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -46,6 +48,8 @@ hg_shmem_startup_hook(void)
 		memset(hg_shared, 0, hg_shmem_size());
 		hg_shared->lock = &(GetNamedLWLockTranche("heimdall_gen"))->lock;
 		ConditionVariableInit(&hg_shared->job_ended);
+		pg_atomic_init_u64(&hg_shared->step_aside_until_ns, 0);
+		pg_atomic_init_u64(&hg_shared->step_aside_last_begun_ns, 0);
 		hg_shared->n_slots = hg_max_workers;
 		for (i = 0; i < hg_max_workers; i++)
 		{
@@ -118,4 +122,50 @@ hg_announce_job_ended(void)
 {
 	if (hg_shared)
 		ConditionVariableBroadcast(&hg_shared->job_ended);
+}
+
+/* CLOCK_MONOTONIC: the same clock in every process and thread, never set back. */
+static uint64
+monotonic_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64) now.tv_sec * UINT64CONST(1000000000) + (uint64) now.tv_nsec;
+}
+
+uint64
+hg_step_aside_begin(void)
+{
+	uint64		now = monotonic_ns();
+	uint64		last = pg_atomic_read_u64(&hg_shared->step_aside_last_begun_ns);
+
+	/* one asker per period: a cancel that loses the race goes without */
+	if (last != 0 && now - last < (uint64) HG_STEP_ASIDE_EVERY_MS * 1000000)
+		return 0;
+	if (!pg_atomic_compare_exchange_u64(&hg_shared->step_aside_last_begun_ns, &last, now))
+		return 0;
+	pg_atomic_write_u64(&hg_shared->step_aside_until_ns, now + (uint64) HG_STEP_ASIDE_MAX_MS * 1000000);
+	return now + (uint64) HG_STEP_ASIDE_MAX_MS * 1000000;
+}
+
+void
+hg_step_aside_end(uint64 until_ns)
+{
+	uint64		expected = until_ns;
+
+	if (until_ns != 0)
+		(void) pg_atomic_compare_exchange_u64(&hg_shared->step_aside_until_ns, &expected, 0);
+}
+
+uint64
+hg_step_aside_remaining_ns(void)
+{
+	uint64		until = pg_atomic_read_u64(&hg_shared->step_aside_until_ns);
+	uint64		now;
+
+	if (until == 0)
+		return 0;
+	now = monotonic_ns();
+	return until > now ? until - now : 0;
 }

@@ -71,6 +71,9 @@ typedef struct HgShared
 	LWLock	   *lock;
 	HgLauncher	launchers[HG_MAX_LAUNCHERS];
 	ConditionVariable job_ended;	/* broadcast when a worker leaves its slot */
+	/* others step aside for a stopping worker until then (CLOCK_MONOTONIC ns; 0: no one) */
+	pg_atomic_uint64 step_aside_until_ns;
+	pg_atomic_uint64 step_aside_last_begun_ns;
 	int			n_slots;
 	HgSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } HgShared;
@@ -98,5 +101,23 @@ extern bool hg_database_is_served(Oid database_oid);
  * a job stopped or changed to a final status, look again.
  */
 extern void hg_announce_job_ended(void);
+
+/*
+ * The other workers step aside for a worker that is being stopped while
+ * someone waits for it (cancel_job(id, wait => true)): between two rows,
+ * and their model threads between two receivers, they sleep until
+ * hg_step_aside_end, so that the stopping worker has the CPUs for its
+ * last transaction and its exit.  hg_step_aside_begin returns the
+ * deadline to pass to hg_step_aside_end, or 0 when the others were asked
+ * to step aside too recently: however often a role cancels its own jobs,
+ * other jobs lose at most HG_STEP_ASIDE_MAX_MS in every
+ * HG_STEP_ASIDE_EVERY_MS.
+ */
+#define HG_STEP_ASIDE_MAX_MS 15
+#define HG_STEP_ASIDE_EVERY_MS 250
+extern uint64 hg_step_aside_begin(void);
+extern void hg_step_aside_end(uint64 until_ns);
+/* How long the others should still step aside; any thread may ask (atomic reads). */
+extern uint64 hg_step_aside_remaining_ns(void);
 
 #endif							/* HG_SHMEM_H */

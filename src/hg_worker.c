@@ -638,6 +638,36 @@ slot_stop_requested_by_model(const void *arg)
 	return flagged_stop(unconstify(HgSlot *, (const HgSlot *) arg)) != STOP_NONE;
 }
 
+/*
+ * How long to step aside for another worker that is stopping while its
+ * canceller waits (hg_step_aside_begin), unless this one is told to stop
+ * too; atomic reads, so the model threads ask it as well.
+ */
+static uint64_t
+step_aside_ns(const void *arg)
+{
+	if (flagged_stop(unconstify(HgSlot *, (const HgSlot *) arg)) != STOP_NONE)
+		return 0;
+	return hg_step_aside_remaining_ns();
+}
+
+/*
+ * The stop check between two rows of a sample: the worker steps aside
+ * there first, on its latch (a cancel or pause of its own ends that at
+ * once; the end of the others' stop is seen within a millisecond).
+ */
+static bool
+stop_requested_between_rows(void *arg)
+{
+	while (step_aside_ns(arg) > 0)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return slot_stop_requested(arg);
+}
+
 static void
 publish_progress(HgSlot *slot, const JobState *job)
 {
@@ -818,7 +848,7 @@ start_model(const JobState *job, const hg_config *cfg, HgSlot *slot, HgPrefetch 
 	if (!job->materialize)
 		*prefetch = hg_prefetch_start(cfg, (uint64) job->seed, (uint64) job->next_attempt, hg_model_threads,
 									  cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0,
-									  slot_stop_requested_by_model, slot);
+									  slot_stop_requested_by_model, step_aside_ns, slot);
 	if (*prefetch == NULL)
 		*ws = hg_workspace_create(cfg);
 	if (*prefetch == NULL && *ws == NULL)
@@ -901,9 +931,9 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			/* wait on the latch, not in the kernel, while the disk is behind */
 			written = hg_pace_wait(slot_stop_requested, slot);
 			if (written && job->materialize)
-				written = hg_storage_fill_iq(&storage, job->dataset_id, sample, slot_stop_requested, slot);
+				written = hg_storage_fill_iq(&storage, job->dataset_id, sample, stop_requested_between_rows, slot);
 			else if (written)
-				written = hg_storage_write(&storage, job->dataset_id, sample, slot_stop_requested, slot);
+				written = hg_storage_write(&storage, job->dataset_id, sample, stop_requested_between_rows, slot);
 			if (!written)
 			{
 				/* cancel or pause arrived mid-sample: the batch is dropped below */

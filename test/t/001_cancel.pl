@@ -134,6 +134,13 @@ is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($b, '120 s')"), 'c
 is(job_row($node, $a, 'status'), 'cancelled', 'the cancelled one stays cancelled');
 is(job_row($node, $queued, "status || ' ' || samples_done || ' ' || (started_at IS NULL)"), 'cancelled 0 true',
 	'the cancelled queued job never started, even with a slot free');
+# the other job stepped aside (between rows, its model threads between
+# receivers) while the cancel waited for its neighbour: its bytes are those
+# of a run alone
+my $alone = hg_start_job($node, 'busy_b_alone', 150, 5);
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($alone, '120 s')"), 'completed', 'the same job alone');
+is(dataset_checksum($node, 'busy_b'), dataset_checksum($node, 'busy_b_alone'),
+	'a job that stepped aside for a cancel is byte-identical to one run alone');
 
 # --- a freed slot goes to the queued job at once: the launcher is woken by
 # the worker leaving its slot when a queued job waits for one, and by the

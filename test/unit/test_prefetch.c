@@ -189,7 +189,7 @@ test_in_order_and_identical_whatever_the_threads(void)
 		return;
 	for (t = 0; t < sizeof(thread_counts) / sizeof(thread_counts[0]); t++)
 	{
-		HgPrefetch *p = hg_prefetch_start(&c, 42, first, thread_counts[t], 0, NULL, NULL);
+		HgPrefetch *p = hg_prefetch_start(&c, 42, first, thread_counts[t], 0, NULL, NULL, NULL);
 		ModelThreads threads;
 		int			i;
 		int			kept = 0;
@@ -232,7 +232,7 @@ test_stop_mid_attempt_ends_every_thread(void)
 	for (round = 0; round < 20; round++)
 	{
 		/* stopped at once: the threads are in their first attempts */
-		HgPrefetch *p = hg_prefetch_start(&c, 1000 + (uint64_t) round, 0, 4, 0, NULL, NULL);
+		HgPrefetch *p = hg_prefetch_start(&c, 1000 + (uint64_t) round, 0, 4, 0, NULL, NULL, NULL);
 		ModelThreads threads;
 
 		HG_CHECK(p != NULL, "start");
@@ -260,7 +260,7 @@ test_requested_stop_winds_down_without_a_join(void)
 	small_config(&c);
 	for (round = 0; round < 10; round++)
 	{
-		HgPrefetch *p = hg_prefetch_start(&c, 2000 + (uint64_t) round, 0, 4, 0, NULL, NULL);
+		HgPrefetch *p = hg_prefetch_start(&c, 2000 + (uint64_t) round, 0, 4, 0, NULL, NULL, NULL);
 		ModelThreads threads;
 		hg_sample  *s;
 		int			waited_ms = 0;
@@ -298,7 +298,7 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 
 	small_config(&c);
 	ws = hg_workspace_create(&c);
-	p = hg_prefetch_start(&c, 77, 3, 1, 0, NULL, NULL);
+	p = hg_prefetch_start(&c, 77, 3, 1, 0, NULL, NULL, NULL);
 	HG_CHECK(ws != NULL && p != NULL, "start");
 	if (ws == NULL || p == NULL)
 		return;
@@ -383,7 +383,7 @@ test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 		int			looks = 0;
 		int			up = 0;
 		StopAtLook	stop = {.nth = 3 + 11 * round,.armed = &armed,.looks = &looks,.up = &up};
-		HgPrefetch *p = hg_prefetch_start(&c, seed, 0, 2, 0, up_from_nth_look, &stop);
+		HgPrefetch *p = hg_prefetch_start(&c, seed, 0, 2, 0, up_from_nth_look, NULL, &stop);
 		ModelThreads threads;
 		uint64_t	next = 0;
 		int			waited_ms = 0;
@@ -430,6 +430,111 @@ test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 	hg_workspace_destroy(ws);
 }
 
+/* Another worker's stop, as the threads see it: step aside for a second at every look while it is up. */
+typedef struct AsideWhileUp
+{
+	int			up;
+	int			looks;
+} AsideWhileUp;
+
+static uint64_t
+aside_while_up(const void *arg)
+{
+	AsideWhileUp *a = (AsideWhileUp *) arg;
+
+	(void) __atomic_add_fetch(&a->looks, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&a->up, __ATOMIC_SEQ_CST) ? UINT64_C(1000000000) : 0;
+}
+
+/*
+ * Threads asked to step aside (another worker is stopping) hand out
+ * nothing meanwhile, go on where they were once it ends, byte-identical
+ * to a sequential run, and still end at once when stopped while they
+ * step aside (they must not wait out the step aside, which here would
+ * never end).
+ */
+static void
+test_threads_step_aside_and_a_stop_ends_it(void)
+{
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN];
+	hg_workspace *ws;
+	AsideWhileUp aside = {.up = 1};
+	HgPrefetch *p;
+	ModelThreads threads;
+	uint64_t	next = 0;
+	int			waited_ms = 0;
+
+	hg_config_init(&c);
+	if (!hg_config_set(&c, "rx_count_min", "7", err, sizeof(err)) ||
+		!hg_config_set(&c, "rx_count_max", "7", err, sizeof(err)))
+		HG_CHECK(0, "%s", err);
+	ws = hg_workspace_create(&c);
+	HG_CHECK(ws != NULL, "workspace");
+	if (ws == NULL)
+		return;
+	p = hg_prefetch_start(&c, 4000, 0, 2, 0, NULL, aside_while_up, &aside);
+	HG_CHECK(p != NULL, "start");
+	if (p == NULL)
+	{
+		hg_workspace_destroy(ws);
+		return;
+	}
+	HG_CHECK(list_model_threads(2, &threads) == 2, "%d threads found", threads.n);
+	/* an attempt takes about a millisecond: none comes in 200 ms while the threads step aside */
+	for (waited_ms = 0; waited_ms < 200; waited_ms++)
+	{
+		hg_sample  *got = NULL;
+		hg_outcome	o = HG_KEPT;
+
+		HG_CHECK(!hg_prefetch_poll(p, &got, &o), "attempt handed out after %d ms of stepping aside", waited_ms);
+		usleep(1000);
+	}
+	HG_CHECK(__atomic_load_n(&aside.looks, __ATOMIC_SEQ_CST) > 0, "the threads never asked whether to step aside");
+	__atomic_store_n(&aside.up, 0, __ATOMIC_SEQ_CST);
+	while (next < 20)
+	{
+		hg_sample  *got = NULL;
+		hg_outcome	o = HG_KEPT;
+		hg_outcome	want;
+
+		if (!hg_prefetch_poll(p, &got, &o))
+		{
+			struct pollfd wake = {.fd = hg_prefetch_wait_fd(p),.events = POLLIN};
+
+			(void) poll(&wake, 1, 10);
+			continue;
+		}
+		want = hg_attempt(&c, 4000, next, ws, &expected);
+		HG_CHECK(o == want, "attempt %d: outcome %d, sequential %d", (int) next, (int) o, (int) want);
+		if (o == HG_KEPT && want == HG_KEPT)
+			HG_CHECK(same_sample(got, &expected), "attempt %d differs from a sequential run", (int) next);
+		next++;
+	}
+	/*
+	 * Aside again, with room in the ring (what is ready taken) so that the
+	 * threads are inside attempts, then stopped: they end without waiting
+	 * for the step aside to end.
+	 */
+	__atomic_store_n(&aside.up, 1, __ATOMIC_SEQ_CST);
+	for (;;)
+	{
+		hg_sample  *got = NULL;
+		hg_outcome	o = HG_KEPT;
+
+		if (!hg_prefetch_poll(p, &got, &o))
+			break;
+	}
+	usleep(20000);
+	hg_prefetch_request_stop(p);
+	for (waited_ms = 0; still_running(&threads) > 0 && waited_ms < 10000; waited_ms++)
+		usleep(1000);
+	HG_CHECK(still_running(&threads) == 0, "%d threads still stepping aside %d ms after the stop",
+			 still_running(&threads), waited_ms);
+	hg_prefetch_stop(p);
+	hg_workspace_destroy(ws);
+}
+
 int
 main(void)
 {
@@ -438,5 +543,6 @@ main(void)
 	HG_RUN(test_requested_stop_winds_down_without_a_join);
 	HG_RUN(test_poll_wakes_when_the_awaited_attempt_is_ready);
 	HG_RUN(test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short);
+	HG_RUN(test_threads_step_aside_and_a_stop_ends_it);
 	return HG_TEST_SUMMARY();
 }
