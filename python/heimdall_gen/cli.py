@@ -9,7 +9,10 @@ Exit codes (for scripts):
     3  watch: a job failed
     4  watch: a job was cancelled
     5  watch: timed out, or a job is paused
-    6  pause / resume / cancel: nothing to do (the job was already in a final state)
+    6  nothing to do: pause / resume / cancel of a job already in a final state;
+       export of a dataset (or split) with no sample
+  130  interrupted (Ctrl-C); a watched job keeps running
+  141  standard output closed early (e.g. | head): quiet, as a tool killed by SIGPIPE
 """
 from __future__ import annotations
 
@@ -17,25 +20,81 @@ import argparse
 import json
 import os
 import select
+import signal
 import sys
 import time
+from contextlib import closing
+from typing import Optional
 
 import psycopg
 from psycopg import sql as pgsql
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_NOOP = range(7)
+# what a shell reports for a process killed by these signals (128 + signal number)
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 FINAL = ("completed", "failed", "cancelled")
 
 
+class ExtensionNotInstalled(Exception):
+    """The database connected to has no heimdall_gen extension."""
+
+
 def _conn(args) -> psycopg.Connection:
-    return psycopg.connect(args.dsn or os.environ.get("HEIMDALL_GEN_DSN", ""), autocommit=True)
+    """A connection to a database where heimdall_gen is installed: checked
+    first, so that every command says so, rather than 'relation
+    heimdall_gen.jobs does not exist' or 'schema heimdall_gen does not exist'.
+    In autocommit: used as closing(_conn(args)), since psycopg's own context
+    would roll back on an exception, and a connection that Ctrl-C stopped in
+    the middle of a query cannot: a warning under the one-line message."""
+    conn = psycopg.connect(args.dsn or os.environ.get("HEIMDALL_GEN_DSN", ""), autocommit=True)
+    try:
+        installed = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'heimdall_gen')").fetchone()[0]
+    except BaseException:
+        conn.close()
+        raise
+    if not installed:
+        database = conn.info.dbname
+        conn.close()
+        raise ExtensionNotInstalled(
+            f'the extension heimdall_gen is not installed in database "{database}" '
+            "(CREATE EXTENSION heimdall_gen installs it; or give the --dsn of the database that has it)")
+    return conn
+
+
+def _usage_error(message: str) -> int:
+    print(f"heimdall-gen: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _not_json_constant(name: str):
+    # Python's json reads NaN and Infinity; PostgreSQL's jsonb does not
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _params_error(text: str) -> Optional[str]:
+    """What is wrong with --params, or None: checked here, before any job is
+    queued, because the server's error names only its query parameter $4."""
+    try:
+        value = json.loads(text, parse_constant=_not_json_constant)
+    except ValueError as e:
+        return f"--params is not valid JSON: {e}"
+    if not isinstance(value, dict):
+        return f"--params must be a JSON object ({{\"name\": value, ...}}), not {text.strip()[:40]}"
+    return None
 
 
 def cmd_start(args) -> int:
     if not 1 <= args.num_samples <= 10_000_000:
-        print(f"heimdall-gen: num_samples must be between 1 and 10000000, not {args.num_samples}", file=sys.stderr)
-        return EXIT_USAGE
-    with _conn(args) as conn:
+        return _usage_error(f"num_samples must be between 1 and 10000000, not {args.num_samples}")
+    if args.timeout is not None and not args.watch:
+        # without --watch nothing waits, so there is nothing to time out
+        return _usage_error("--timeout needs --watch (it limits how long the job is watched)")
+    problem = _params_error(args.params)
+    if problem:
+        return _usage_error(problem)
+    with closing(_conn(args)) as conn:
         job = conn.execute("SELECT heimdall_gen.start_job(%s, %s, %s, %s::jsonb)",
                            (args.dataset, args.num_samples, args.seed, args.params)).fetchone()[0]
         print(job)
@@ -56,7 +115,33 @@ def cmd_watch(args) -> int:
     """Progress bars fed by the role's NOTIFY channel: LISTEN first, then read
     the current state once, then only events (no polling; a silent minute
     re-reads the state in case a worker died without a word)."""
-    from tqdm import tqdm
+    bars, status = {}, {}
+    try:
+        return _watch(args, bars, status)
+    except KeyboardInterrupt:
+        for bar in bars.values():
+            bar.close()         # ends the bars' lines before the message
+        # Ctrl-C stops the watching, not the jobs: say which go on and how to
+        # stop them (of those read: an interrupt before that names none)
+        going_on = [j for j, st in status.items() if st not in FINAL]
+        if not going_on:
+            print("heimdall-gen: interrupted", file=sys.stderr)
+        elif len(going_on) == 1:
+            j = going_on[0]
+            print(f"heimdall-gen: interrupted; job {j} keeps running "
+                  f"(heimdall-gen watch {j} to watch it again, heimdall-gen cancel {j} to cancel it)", file=sys.stderr)
+        else:
+            ids = " ".join(map(str, going_on))
+            print(f"heimdall-gen: interrupted; jobs {ids} keep running "
+                  f"(heimdall-gen watch {ids} to watch them again, heimdall-gen cancel JOB to cancel one)",
+                  file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _watch(args, bars, status) -> int:
+    """cmd_watch's loop; bars and status (job id -> last known status) are
+    filled in for cmd_watch's message if it is interrupted."""
+    from ._progress import progress_bar
     conn = _conn(args)
     try:
         channel = conn.execute("SELECT heimdall_gen.event_channel()").fetchone()[0]
@@ -66,12 +151,11 @@ def cmd_watch(args) -> int:
         if missing:
             print(f"heimdall-gen: job {missing[0]} does not exist", file=sys.stderr)
             return EXIT_ERROR
-        status = {j: rows[j][2] for j in args.job_ids}
-        bars = {}
+        status.update({j: rows[j][2] for j in args.job_ids})
         for pos, j in enumerate(args.job_ids):
             _, ds, st, done, total, _, _ = rows[j]
-            bars[j] = tqdm(total=total, initial=done, desc=f"job {j} {ds}", unit="sample", position=pos,
-                           file=sys.stderr, dynamic_ncols=True, disable=args.quiet)
+            bars[j] = progress_bar(total=total, initial=done, desc=f"job {j} {ds}", unit="sample", position=pos,
+                                   file=sys.stderr, dynamic_ncols=True, disable=args.quiet)
             bars[j].set_postfix_str(st)
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
         pgconn = conn.pgconn
@@ -129,7 +213,7 @@ def cmd_watch(args) -> int:
 
 def _job_call(fn):
     def run(args) -> int:
-        with _conn(args) as conn:
+        with closing(_conn(args)) as conn:
             if fn == "cancel_job":
                 ok = conn.execute("SELECT heimdall_gen.cancel_job(%s, %s)", (args.job_id, args.wait)).fetchone()[0]
             else:
@@ -141,7 +225,7 @@ def _job_call(fn):
 
 
 def cmd_list(args) -> int:
-    with _conn(args) as conn:
+    with closing(_conn(args)) as conn:
         if args.datasets:
             rows = conn.execute(
                 # where the IQ is now, not what the params asked for: materialize()
@@ -167,7 +251,11 @@ def cmd_list(args) -> int:
 
 def cmd_export(args) -> int:
     from . import sigmf
-    with _conn(args) as conn:
+    if args.sample_idx and args.split:
+        # exporting only those listed that are in the split, or all of the
+        # split, or the listed ones: a guess either way, so refused
+        return _usage_error("export takes sample indices or --split, not both")
+    with closing(_conn(args)) as conn:
         if args.sample_idx:
             paths = []
             for i in args.sample_idx:
@@ -175,6 +263,12 @@ def cmd_export(args) -> int:
         else:
             paths = sigmf.export_dataset(conn, args.dataset, args.output, args.split, args.archive,
                                          progress=not args.quiet)
+            if not paths:
+                # said even with -q: it explains the exit code, and that -o was not created
+                where = f" in split {args.split}" if args.split else ""
+                print(f'heimdall-gen: dataset "{args.dataset}" has no sample{where}: nothing exported',
+                      file=sys.stderr)
+                return EXIT_NOOP
     if not args.quiet:
         for p in paths:
             if p.endswith((".sigmf-collection", ".sigmf")):
@@ -185,7 +279,7 @@ def cmd_export(args) -> int:
 def cmd_plot(args) -> int:
     from .client import Dataset
     from .plot import plot_sample
-    with _conn(args) as conn:
+    with closing(_conn(args)) as conn:
         ds = Dataset(conn, args.dataset)
         s = ds.sample(args.sample_idx)
         plot_sample(s, ds.params, args.output)
@@ -211,12 +305,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("num_samples", type=int)
     s.add_argument("--seed", type=int, help="dataset seed (new datasets; default random)")
     s.add_argument("--params", default="{}", help="generator parameters as a JSON object")
-    s.add_argument("--watch", action="store_true", help="then watch the job until it ends (exit code as watch)")
-    s.add_argument("--timeout", type=float, help="with --watch: give up after this many seconds")
+    s.add_argument("--watch", action="store_true", help="then watch the job until it ends (exit code as watch; "
+                                                        "Ctrl-C stops watching, not the job)")
+    s.add_argument("--timeout", type=float,
+                   help="with --watch (refused without): stop watching after this many seconds (exit 5; "
+                        "the job keeps running)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_start)
 
-    w = command("watch", help="live progress bars of jobs (NOTIFY events) until they end")
+    w = command("watch", help="live progress bars of jobs (NOTIFY events) until they end; "
+                              "Ctrl-C stops watching, not the jobs")
     w.add_argument("job_ids", type=int, nargs="+", metavar="JOB_ID")
     w.add_argument("--timeout", type=float, help="give up after this many seconds (exit 5)")
     w.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the final lines")
@@ -236,11 +334,16 @@ def parser() -> argparse.ArgumentParser:
     li.set_defaults(func=cmd_list)
 
     e = command("export", help="SigMF export: per sample a .sigmf-collection and per reception "
-                                      ".sigmf-meta + .sigmf-data, or one .sigmf archive per sample")
+                                      ".sigmf-meta + .sigmf-data, or one .sigmf archive per sample",
+                description="Each file is written under a temporary name and renamed once complete, a "
+                            ".sigmf-collection after its recordings: an interrupted export leaves no "
+                            "partial file. No sample to export: exit 6, nothing written.")
     e.add_argument("dataset")
-    e.add_argument("sample_idx", type=int, nargs="*", help="samples to export (default: all of the split)")
+    e.add_argument("sample_idx", type=int, nargs="*",
+                   help="samples to export (default: all, or all of --split; not with --split)")
     e.add_argument("-o", "--output", required=True, help="output directory")
-    e.add_argument("--split", choices=("train", "val", "test"))
+    e.add_argument("--split", choices=("train", "val", "test"),
+                   help="export the samples of this split (not with sample indices)")
     e.add_argument("--archive", action="store_true", help="one .sigmf archive (tar) per sample")
     e.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing but errors (no progress bar, no list of the files written)")
@@ -254,10 +357,32 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_stdout() -> None:
+    """Standard output's reader is gone (| head): point it at /dev/null, so
+    that Python's own flush at exit does not fail again with a traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        # a reader that went away shows here, while it can still be handled
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:
+        # Ctrl-C: one line, no traceback (export leaves no partial file: sigmf._write_whole)
+        print("heimdall-gen: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # before OSError: as head or grep's producer would, stop without a word
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except ExtensionNotInstalled as e:
+        print(f"heimdall-gen: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except psycopg.Error as e:
         diag = getattr(e, "diag", None)
         code = f" [{diag.sqlstate}]" if diag is not None and diag.sqlstate else ""

@@ -9,16 +9,23 @@ The metadata is the server's ``heimdall_gen.sigmf(dataset, sample_idx)``
 written byte for byte as PostgreSQL prints the jsonb: the collection's
 ``core:streams`` hashes are the SHA-512 of exactly these bytes.  The data
 files are the stored (or regenerated) cf32_le IQ, unchanged.
+
+An export that stops half-way (Ctrl-C, a full disk, a lost connection)
+leaves no file that looks complete but is not: each file is written under a
+hidden temporary name in its directory and renamed into place once whole,
+and a collection is written only after every recording it names.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import re
+import secrets
 import tarfile
-from typing import Dict, Iterable, List, Optional
+from typing import BinaryIO, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
@@ -78,22 +85,56 @@ def sample_files(conn_or_dsn, dataset: str, sample_idx: int, _ds: Optional[Datas
     return files
 
 
-def _open_for_writing(path: str):
-    """The file at path, truncated, for writing; a symbolic link planted under
-    that name is not followed (an error), as another user of a shared output
-    directory could point it at any file the exporting user may write."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644), "wb")
+def _write_whole(path: str, write: Callable[[BinaryIO], None]) -> None:
+    """Writes the file at path with write(f), so that path is either its
+    complete content or what was there before, never a truncated file: the
+    content goes to a temporary file in the same directory, renamed over path
+    once complete; removed instead on any error or interrupt (KeyboardInterrupt)."""
+    if os.path.islink(path):
+        # the rename would replace the link itself, never write through it; but
+        # a link planted under an exported name, in a shared output directory,
+        # is someone's doing: refused, as export always has
+        raise OSError(errno.ELOOP, "refusing to replace a symbolic link", path)
+    directory, name = os.path.split(path)
+    temporary = None
+    try:
+        for attempt in range(100):
+            # hidden and ending in .tmp; no exported name starts with '.'
+            # (_FILE_NAME), so it never stands for, or replaces, an export;
+            # name cut to stay within 255 bytes.  Named before it is made: a
+            # Ctrl-C just after os.open still finds it to remove.
+            temporary = os.path.join(directory or ".", f".{name[:200]}.{secrets.token_hex(4)}.tmp")
+            try:
+                # O_EXCL: a file or symbolic link someone planted under that name is never opened
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                break
+            except FileExistsError:
+                temporary = None        # someone else's: not ours to remove
+                if attempt == 99:
+                    raise
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(temporary, path)
+    except BaseException:
+        if temporary is not None:
+            try:
+                os.unlink(temporary)
+            except FileNotFoundError:   # never made, or already renamed
+                pass
+        raise
 
 
 def _write_archive(path: str, files: Dict[str, bytes]) -> None:
-    # deterministic: fixed owner, mode and time, so an export is reproducible
-    with _open_for_writing(path) as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = 0
-            tar.addfile(info, io.BytesIO(data))
+    def write_tar(f):
+        # deterministic: fixed owner, mode and time, so an export is reproducible
+        with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mode = 0o644
+                info.mtime = 0
+                tar.addfile(info, io.BytesIO(data))
+    _write_whole(path, write_tar)
 
 
 def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archive: bool = False,
@@ -106,29 +147,38 @@ def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archi
         path = os.path.join(outdir, base + ".sigmf")
         _write_archive(path, files)
         return [path]
-    paths = []
-    for name, data in files.items():
-        p = os.path.join(outdir, name)
-        with _open_for_writing(p) as f:
-            f.write(data)
-        paths.append(p)
-    return paths
+    # the data before its metadata, and the collection last: a .sigmf-meta
+    # exists only beside its .sigmf-data, a .sigmf-collection only once
+    # every recording it names does (files: the collection first)
+    collection, recordings = next(iter(files)), list(files)[1:]
+    order = [n for n in recordings if n.endswith(".sigmf-data")] + \
+            [n for n in recordings if not n.endswith(".sigmf-data")] + [collection]
+    for name in order:
+        _write_whole(os.path.join(outdir, name), lambda f, data=files[name]: f.write(data))
+    return [os.path.join(outdir, name) for name in files]
 
 
 def export_dataset(conn_or_dsn, dataset: str, outdir: str, split: Optional[str] = None,
                    archive: bool = False, sample_indices: Optional[Iterable[int]] = None,
                    progress: bool = False) -> List[str]:
-    """Writes every sample (of a split, or those listed) into outdir; returns the paths written."""
+    """Writes every sample (of a split, or those listed) into outdir; returns
+    the paths written ([] if there is no such sample: outdir is not created)."""
+    if split is not None and sample_indices is not None:
+        # which was meant, the listed samples or those of the split, is a guess: refused
+        raise ValueError("export_dataset takes a split or sample_indices, not both")
     conn = connect(conn_or_dsn)
     ds = Dataset(conn, dataset, split)
     idx = list(sample_indices) if sample_indices is not None else list(ds.sample_indices)
-    it = idx
-    if progress:
-        from tqdm import tqdm
-        it = tqdm(idx, unit="sample", desc=f"export {dataset}")
     paths: List[str] = []
-    for i in it:
-        paths += export_sample(conn, dataset, int(i), outdir, archive, ds)
+    if not idx:
+        return paths
+    from ._progress import progress_bar
+    # a context manager, so that an interrupted export ends the bar's line
+    # before the caller's message
+    with progress_bar(total=len(idx), unit="sample", desc=f"export {dataset}", disable=not progress) as bar:
+        for i in idx:
+            paths += export_sample(conn, dataset, int(i), outdir, archive, ds)
+            bar.update(1)
     return paths
 
 

@@ -5,6 +5,7 @@ receivers) so that the suite stays short on 2 cores."""
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 import psycopg
@@ -31,6 +32,16 @@ def dsn():
     finally:
         subprocess.run(["bash", tc, "stop", d])
         shutil.rmtree(d, ignore_errors=True)
+
+
+def cli_command(dsn, *args):
+    """The heimdall-gen command line: the installed command, else the module."""
+    exe = shutil.which("heimdall-gen")
+    return ([exe] if exe else [sys.executable, "-m", "heimdall_gen.cli"]) + ["--dsn", dsn] + list(args)
+
+
+def cli(dsn, *args, timeout=120):
+    return subprocess.run(cli_command(dsn, *args), capture_output=True, text=True, timeout=timeout)
 
 
 def run_job(conn, dataset, n, seed=None, params=SMALL, timeout="120 s"):

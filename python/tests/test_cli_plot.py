@@ -6,13 +6,7 @@ import sys
 
 import pytest
 
-from conftest import SMALL, run_job
-
-
-def cli(dsn, *args, timeout=120):
-    exe = shutil.which("heimdall-gen")
-    cmd = [exe] if exe else [sys.executable, "-m", "heimdall_gen.cli"]
-    return subprocess.run(cmd + ["--dsn", dsn] + list(args), capture_output=True, text=True, timeout=timeout)
+from conftest import SMALL, cli, run_job
 
 
 def test_help_and_usage(dsn):

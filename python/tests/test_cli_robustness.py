@@ -1,0 +1,193 @@
+"""heimdall-gen where a user's session goes wrong: Ctrl-C during an export or
+a watch, a reader that closes the pipe, a database without the extension,
+arguments that contradict each other or say nothing to do.  Each command
+must say what happened in one line, with its documented exit code, and
+leave no export file that looks complete but is not."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import SMALL, cli, cli_command, run_job
+
+from heimdall_gen import sigmf as hs
+
+
+def dataset_exists(conn, name):
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM heimdall_gen.datasets WHERE name = %s)", (name,)).fetchone()[0]
+
+
+def job_status(conn, job):
+    return conn.execute("SELECT status FROM heimdall_gen.jobs WHERE job_id = %s", (job,)).fetchone()[0]
+
+
+def assert_export_is_whole(outdir):
+    """Every collection and archive in outdir reads back with every hash
+    right, and no temporary file is left."""
+    names = os.listdir(outdir)
+    assert [n for n in names if n.startswith(".")] == []
+    for n in names:
+        if n.endswith((".sigmf-collection", ".sigmf")):
+            hs.read_export(os.path.join(outdir, n))
+
+
+def sigint_once_files_appear(cmd, outdir, timeout=60):
+    """Runs cmd, sends it SIGINT once outdir holds a file, returns (rc, stderr)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not (os.path.isdir(outdir) and os.listdir(outdir)):
+        assert p.poll() is None and time.monotonic() < deadline, "the export ended before it wrote a file"
+        time.sleep(0.005)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    return p.returncode, err
+
+
+@pytest.fixture(scope="module")
+def export_400(conn):
+    """'pyt_int': 400 stored samples, a couple of seconds to export."""
+    run_job(conn, "pyt_int", 400, 11)
+    return "pyt_int"
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["files", "archive"])
+def test_ctrl_c_during_export_is_one_line_exit_130_and_leaves_whole_files(tmp_path, dsn, export_400, archive):
+    out = str(tmp_path / "out")
+    rc, err = sigint_once_files_appear(cli_command(dsn, "export", export_400, "-o", out, "-q")
+                                       + (["--archive"] if archive else []), out)
+    assert rc == 130 and err == "heimdall-gen: interrupted\n", err
+    assert_export_is_whole(out)
+    # interrupted, so not every sample is there
+    assert len([n for n in os.listdir(out) if n.endswith(".sigmf" if archive else ".sigmf-collection")]) < 400
+
+
+def test_failed_export_writes_no_collection_before_its_recordings(tmp_path, conn, stored):
+    idx = conn.execute("SELECT min(sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                       "USING (dataset_id) WHERE d.name = %s", (stored,)).fetchone()[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    # a directory where the second recording's data goes: that file cannot be written
+    (out / f"{stored}-s{idx}-rx1.sigmf-data").mkdir()
+    with pytest.raises(OSError):
+        hs.export_sample(conn, stored, idx, str(out))
+    assert sorted(p.name for p in out.iterdir()) == \
+        [f"{stored}-s{idx}-rx0.sigmf-data", f"{stored}-s{idx}-rx1.sigmf-data"]
+    assert_export_is_whole(str(out))
+
+
+def test_interrupted_archive_leaves_no_truncated_archive(tmp_path, conn, stored, monkeypatch):
+    import tarfile
+    idx = conn.execute("SELECT min(sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                       "USING (dataset_id) WHERE d.name = %s", (stored,)).fetchone()[0]
+    addfile, added = tarfile.TarFile.addfile, []
+
+    def ctrl_c_at_the_third_member(tar, info, fileobj=None):
+        if len(added) == 2:
+            raise KeyboardInterrupt
+        added.append(info.name)
+        return addfile(tar, info, fileobj)
+    monkeypatch.setattr(tarfile.TarFile, "addfile", ctrl_c_at_the_third_member)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        hs.export_sample(conn, stored, idx, str(out), archive=True)
+    assert list(out.iterdir()) == []
+
+
+def ctrl_c_once_watching(cmd):
+    """Runs cmd (it watches a job), sends SIGINT once its progress bar shows;
+    returns (rc, stdout, stderr)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.read(p.stderr.fileno(), 1)       # the progress bar's first byte: watching has begun
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    return p.returncode, out.decode(), err.decode()
+
+
+def test_ctrl_c_during_watch_says_the_job_keeps_running(dsn, conn):
+    # start --watch, then watch: both stop watching on Ctrl-C, not the job, and say how to cancel it
+    rc, out, err = ctrl_c_once_watching(cli_command(dsn, "start", "pyt_cli_int", "100000", "--params", SMALL,
+                                                    "--watch"))
+    job = int(out.split()[0])
+    try:
+        for rc, out, err in ((rc, out, err), ctrl_c_once_watching(cli_command(dsn, "watch", str(job)))):
+            assert rc == 130 and "Traceback" not in err, err
+            last = err.replace("\r", "\n").strip().splitlines()[-1]
+            assert last == (f"heimdall-gen: interrupted; job {job} keeps running (heimdall-gen watch {job} "
+                            f"to watch it again, heimdall-gen cancel {job} to cancel it)"), err
+            assert job_status(conn, job) in ("queued", "running")
+    finally:
+        conn.execute("SELECT heimdall_gen.cancel_job(%s, true)", (job,))
+
+
+def test_export_refuses_indices_with_split(tmp_path, dsn, stored):
+    r = cli(dsn, "export", stored, "0", "--split", "val", "-o", str(tmp_path / "out"))
+    assert r.returncode == 2 and r.stderr == "heimdall-gen: export takes sample indices or --split, not both\n"
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ValueError, match="a split or sample_indices, not both"):
+        hs.export_dataset(dsn, stored, str(tmp_path / "out"), split="val", sample_indices=[0])
+
+
+def test_export_of_no_sample_says_so_and_exits_6(tmp_path, dsn, conn):
+    # a dataset whose only job was cancelled before it wrote a sample
+    with conn.transaction():
+        job = conn.execute("SELECT heimdall_gen.start_job('pyt_empty', 5, 1, %s::jsonb)", (SMALL,)).fetchone()[0]
+        conn.execute("SELECT heimdall_gen.cancel_job(%s)", (job,))
+    # and one whose samples are all in train
+    run_job(conn, "pyt_train_only", 3, 1, SMALL[:-1] + ', "split_ratios": [1, 0, 0]}')
+    out = tmp_path / "out"
+    for args, said in ((("pyt_empty",), 'dataset "pyt_empty" has no sample: nothing exported'),
+                       (("pyt_train_only", "--split", "val"),
+                        'dataset "pyt_train_only" has no sample in split val: nothing exported')):
+        for quiet in ((), ("-q",)):
+            r = cli(dsn, "export", *args, "-o", str(out), *quiet)
+            assert r.returncode == 6 and r.stderr == f"heimdall-gen: {said}\n" and r.stdout == "", r.stderr
+            assert not out.exists()
+
+
+def test_params_that_are_not_json_are_refused_before_a_job(dsn, conn):
+    for params, said in (("{bad", "--params is not valid JSON: Expecting property name enclosed in double quotes"),
+                         ('{"duration_ms": NaN}', "--params is not valid JSON: NaN is not a JSON value"),
+                         ("[1, 2]", "--params must be a JSON object")):
+        r = cli(dsn, "start", "pyt_badparams", "3", "--params", params)
+        assert r.returncode == 2 and r.stderr.startswith(f"heimdall-gen: {said}"), r.stderr
+        assert "$4" not in r.stderr
+    assert not dataset_exists(conn, "pyt_badparams")
+
+
+def test_start_refuses_timeout_without_watch(dsn, conn):
+    r = cli(dsn, "start", "pyt_timeout", "3", "--timeout", "5")
+    assert r.returncode == 2 and "--timeout needs --watch" in r.stderr
+    assert not dataset_exists(conn, "pyt_timeout")
+
+
+def test_database_without_the_extension_is_named(dsn, conn):
+    conn.execute("DROP DATABASE IF EXISTS pyt_noext")
+    conn.execute("CREATE DATABASE pyt_noext")
+    try:
+        other = dsn.replace("dbname=postgres", "dbname=pyt_noext")
+        assert other != dsn
+        for args in (("list",), ("list", "--datasets"), ("start", "x", "3"), ("watch", "1"), ("pause", "1"),
+                     ("resume", "1"), ("cancel", "1"), ("export", "x", "-o", "/nonexistent/out"),
+                     ("plot", "x", "0", "-o", "/nonexistent/x.png")):
+            r = cli(other, *args)
+            assert r.returncode == 1, (args, r.stderr)
+            assert r.stderr == ('heimdall-gen: the extension heimdall_gen is not installed in database "pyt_noext" '
+                                "(CREATE EXTENSION heimdall_gen installs it; or give the --dsn of the database "
+                                "that has it)\n"), (args, r.stderr)
+    finally:
+        conn.execute("DROP DATABASE pyt_noext")
+
+
+def test_closed_stdout_is_a_quiet_exit(dsn, stored):
+    # as `heimdall-gen list --datasets | head -1` once head has exited
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        for args in (("list", "--datasets"), ("list",)):
+            r = subprocess.run(cli_command(dsn, *args), stdout=write_end, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+            assert r.returncode == 141 and r.stderr == "", (args, r.returncode, r.stderr)
+    finally:
+        os.close(write_end)
