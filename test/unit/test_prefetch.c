@@ -329,6 +329,18 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 	hg_workspace_destroy(ws);
 }
 
+/* The configuration of the stop tests: attempts of 7 receivers. */
+static void
+seven_receivers(hg_config *c)
+{
+	char		err[HG_ERRMSG_LEN];
+
+	hg_config_init(c);
+	if (!hg_config_set(c, "rx_count_min", "7", err, sizeof(err)) ||
+		!hg_config_set(c, "rx_count_max", "7", err, sizeof(err)))
+		HG_CHECK(0, "%s", err);
+}
+
 /*
  * A caller's stop that comes up at the nth time the threads ask it, so
  * from a model thread at work: between two receivers, before an attempt
@@ -364,14 +376,10 @@ static void
 test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 {
 	hg_config	c;
-	char		err[HG_ERRMSG_LEN];
 	hg_workspace *ws;
 	int			round;
 
-	hg_config_init(&c);
-	if (!hg_config_set(&c, "rx_count_min", "7", err, sizeof(err)) ||
-		!hg_config_set(&c, "rx_count_max", "7", err, sizeof(err)))
-		HG_CHECK(0, "%s", err);
+	seven_receivers(&c);
 	ws = hg_workspace_create(&c);
 	HG_CHECK(ws != NULL, "workspace");
 	if (ws == NULL)
@@ -457,18 +465,14 @@ static void
 test_threads_step_aside_and_a_stop_ends_it(void)
 {
 	hg_config	c;
-	char		err[HG_ERRMSG_LEN];
 	hg_workspace *ws;
 	AsideWhileUp aside = {.up = 1};
 	HgPrefetch *p;
 	ModelThreads threads;
-	uint64_t	next = 0;
+	uint64_t	next;
 	int			waited_ms = 0;
 
-	hg_config_init(&c);
-	if (!hg_config_set(&c, "rx_count_min", "7", err, sizeof(err)) ||
-		!hg_config_set(&c, "rx_count_max", "7", err, sizeof(err)))
-		HG_CHECK(0, "%s", err);
+	seven_receivers(&c);
 	ws = hg_workspace_create(&c);
 	HG_CHECK(ws != NULL, "workspace");
 	if (ws == NULL)
@@ -492,24 +496,15 @@ test_threads_step_aside_and_a_stop_ends_it(void)
 	}
 	HG_CHECK(__atomic_load_n(&aside.looks, __ATOMIC_SEQ_CST) > 0, "the threads never asked whether to step aside");
 	__atomic_store_n(&aside.up, 0, __ATOMIC_SEQ_CST);
-	while (next < 20)
+	for (next = 0; next < 20; next++)
 	{
 		hg_sample  *got = NULL;
-		hg_outcome	o = HG_KEPT;
-		hg_outcome	want;
+		hg_outcome	o = next_in_order(p, &got);
+		hg_outcome	want = hg_attempt(&c, 4000, next, ws, &expected);
 
-		if (!hg_prefetch_poll(p, &got, &o))
-		{
-			struct pollfd wake = {.fd = hg_prefetch_wait_fd(p),.events = POLLIN};
-
-			(void) poll(&wake, 1, 10);
-			continue;
-		}
-		want = hg_attempt(&c, 4000, next, ws, &expected);
 		HG_CHECK(o == want, "attempt %d: outcome %d, sequential %d", (int) next, (int) o, (int) want);
 		if (o == HG_KEPT && want == HG_KEPT)
 			HG_CHECK(same_sample(got, &expected), "attempt %d differs from a sequential run", (int) next);
-		next++;
 	}
 	/*
 	 * Aside again, with room in the ring (what is ready taken) so that the
