@@ -252,7 +252,7 @@ require_served_database(void)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("database \"%s\" has no heimdall_gen launcher", get_database_name(MyDatabaseId)),
+				 errmsg("database \"%s\" has no heimdall_gen launcher", name),
 				 errdetail("Here the extension serves its data, but no job would ever run."),
 				 errhint("Add this database to heimdall_gen.database in postgresql.conf and restart the server.")));
 }
