@@ -58,7 +58,9 @@ SELECT heimdall_gen.cancel_job(:alice_job2);
 RESET ROLE;
 SELECT owner, status FROM heimdall_gen.jobs WHERE job_id = :alice_job2;
 
--- ordinary roles get USAGE and EXECUTE on the interface, not on internals
+-- ordinary roles get USAGE and EXECUTE on the interface, not on internals,
+-- but _own_statement(): the status trigger runs it as whoever updates a job,
+-- and it tells only whether the caller's own statement is the library's
 SELECT has_schema_privilege('regress_hg_bob', 'heimdall_gen', 'USAGE') AS usage,
        has_function_privilege('regress_hg_bob', 'heimdall_gen.start_job(text, integer, bigint, jsonb)', 'EXECUTE') AS execute;
 SELECT p.proname AS internal_executable_by_public FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

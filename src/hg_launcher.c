@@ -659,6 +659,7 @@ hg_launcher_main(Datum main_arg)
 	pause_after_failed_connections(me, hg_launcher_database());
 	BackgroundWorkerInitializeConnection(hg_launcher_database(), NULL, 0);
 	hg_pin_worker_settings();
+	hg_all_statements_are_own();
 	pgstat_report_appname("heimdall_gen launcher");
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);

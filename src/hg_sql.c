@@ -2,7 +2,8 @@
  * hg_sql.c
  *    Running the extension's own SQL safely (see hg_sql.h), and the small
  *    SQL-callable functions that expose what the library knows:
- *    current_role_id(), model_version(), _check_library().
+ *    current_role_id(), model_version(), _check_library(),
+ *    _own_statement().
  */
 #include "postgres.h"
 
@@ -32,6 +33,24 @@
 PG_FUNCTION_INFO_V1(hg_current_role_id);
 PG_FUNCTION_INFO_V1(hg_sql_model_version);
 PG_FUNCTION_INFO_V1(hg_check_library);
+PG_FUNCTION_INFO_V1(hg_own_statement_sql);
+
+/*
+ * Whether the statement now running is the extension's own: one that
+ * hg_spi_as_owner runs, or any statement of a process that runs nothing
+ * else (the worker, the launcher).  The trigger that sends the status
+ * event of a hand UPDATE asks, so that the extension's own updates, which
+ * send their events themselves, are not announced twice, while a hand
+ * UPDATE by the role that owns the extension is announced like anyone's.
+ */
+static int	own_statement_depth = 0;
+static bool own_process = false;
+
+void
+hg_all_statements_are_own(void)
+{
+	own_process = true;
+}
 
 void
 hg_pin_worker_settings(void)
@@ -203,12 +222,14 @@ hg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *args,
 	}
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	own_statement_depth++;
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(sql, nargs, types, args, nulls, read_only, 0);
 	}
 	PG_FINALLY();
 	{
+		own_statement_depth--;
 		SetUserIdAndSecContext(save_userid, save_sec);
 	}
 	PG_END_TRY();
@@ -287,6 +308,13 @@ Datum
 hg_current_role_id(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_OID(GetUserId());
+}
+
+/* SQL: heimdall_gen._own_statement() -> boolean (see own_statement_depth) */
+Datum
+hg_own_statement_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(own_process || own_statement_depth > 0);
 }
 
 /* SQL: heimdall_gen.model_version() -> integer */

@@ -17,7 +17,7 @@
 #include "executor/spi.h"
 
 /* The SQL version this library serves (the control file's default_version). */
-#define HG_SQL_VERSION "0.6.0"
+#define HG_SQL_VERSION "0.7.0"
 
 /* The search_path every privileged statement runs under. */
 #define HG_PINNED_SEARCH_PATH "pg_catalog, heimdall_gen, pg_temp"
@@ -71,6 +71,12 @@ extern void hg_require_current_schema(void);
  */
 extern int	hg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *args,
 							const char *nulls, bool read_only);
+
+/*
+ * Every statement of this process is the extension's own (the worker and
+ * the launcher call it once): heimdall_gen._own_statement() says true.
+ */
+extern void hg_all_statements_are_own(void);
 
 /* SPI_prepare + SPI_keepplan, or ERROR naming the statement. */
 extern SPIPlanPtr hg_prepare_kept(const char *sql, int nargs, Oid *types);

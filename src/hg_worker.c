@@ -1250,6 +1250,7 @@ hg_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(database_oid, owner_oid, 0);
 	pgstat_report_appname(psprintf("heimdall_gen job " INT64_FORMAT, job.job_id));
 	hg_pin_worker_settings();
+	hg_all_statements_are_own();
 	act_as_extension_owner();
 	/* registered after the connection's own callbacks, so it runs before they close it */
 	before_shmem_exit(requeue_when_told_to_end, PointerGetDatum(&job));

@@ -159,6 +159,34 @@ is(statuses_heard($hand_out, $hand_job), 'queued,paused,cancelled',
 is($node->safe_psql('postgres', "SELECT status || ': ' || message FROM heimdall_gen.jobs WHERE job_id = $hand_job"),
 	'cancelled: cancelled at 0 of 100000 samples', 'and the row says how far it got');
 
+# ... by the role that owns the extension as well (one role doing everything,
+# the usual setup): the trigger knows the extension's own statements from
+# the library, not from the role they run as.  And the extension's own
+# commands, run by that role, are still heard once each.
+my ($own_out, $own_err) = ('', '');
+$node->psql('postgres', q{
+SELECT heimdall_gen.event_channel() AS channel \gset
+LISTEN :channel;
+BEGIN;
+SELECT heimdall_gen.start_job('owner_hand', 100000, 3, '} . $HeimdallTest::SMALL . q{') AS hand_job \gset
+UPDATE heimdall_gen.jobs SET status = 'paused' WHERE job_id = :hand_job;
+SELECT heimdall_gen.start_job('owner_commands', 100000, 3, '} . $HeimdallTest::SMALL . q{') AS command_job \gset
+SELECT heimdall_gen.pause_job(:command_job);
+COMMIT;
+UPDATE heimdall_gen.jobs SET status = 'cancelled' WHERE job_id = :hand_job;
+SELECT heimdall_gen.resume_job(:command_job);
+SELECT heimdall_gen.cancel_job(:command_job);
+SELECT pg_sleep(0.2);
+SELECT 'jobs=' || :hand_job || ',' || :command_job;
+}, stdout => \$own_out, stderr => \$own_err, on_error_die => 1);
+my ($owner_hand_job, $owner_command_job) = $own_out =~ /jobs=(\d+),(\d+)/;
+is($node->safe_psql('postgres', q{SELECT pg_catalog.pg_get_userbyid(extowner) FROM pg_extension WHERE extname = 'heimdall_gen'}),
+	'postgres', 'those statements ran as the role that owns the extension');
+is(statuses_heard($own_out, $owner_hand_job), 'queued,paused,cancelled',
+	"the extension owner's hand pause and hand cancel: each an event, in order");
+like(statuses_heard($own_out, $owner_command_job), qr/^queued,paused,queued,(running,)?cancelled$/,
+	"the extension's own commands: each status heard once, none twice");
+
 # --- a NOTIFY queue that no listener empties stops nothing
 # A session that LISTENs and stays in a transaction keeps the server's
 # NOTIFY queue from emptying; any role can then fill it, and a NOTIFY that
