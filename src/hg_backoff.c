@@ -12,6 +12,11 @@
  * Now each such end doubles the job's wait before its next worker, from 1 s
  * to at most 30 s; the job keeps its place, and runs once the cause is gone.
  * A job is tracked from its first worker until it is no longer queued.
+ * Whether a worker took its job is read from the job's row: its claim
+ * writes it, so a row still the version it was started on was not taken
+ * (inferring it from the launcher's rounds counted a job paused and
+ * resumed between two rounds, or queued again by a restart, as an early
+ * end, with its wait and a misleading line in the log).
  */
 #include "postgres.h"
 
@@ -27,6 +32,7 @@ typedef struct TrackedJob
 {
 	int64		job_id;			/* 0: a free entry */
 	bool		worker_started; /* since the job was last seen without a worker */
+	TransactionId row_version;	/* the xmin of the job's row when it was started */
 	int			early_ends;		/* workers in a row that ended before taking it */
 	TimestampTz next_start;		/* no worker before this */
 } TrackedJob;
@@ -45,12 +51,18 @@ find(int64 job_id)
 }
 
 bool
-hg_backoff_may_start(int64 job_id, TimestampTz now)
+hg_backoff_may_start(int64 job_id, TransactionId row_version, TimestampTz now)
 {
 	TrackedJob *t = find(job_id);
 
 	if (t == NULL)
 		return true;
+	if (t->worker_started && t->row_version != row_version)
+	{
+		/* its worker claimed it (a write), and it was queued again since */
+		memset(t, 0, sizeof(TrackedJob));
+		return true;
+	}
 	if (t->worker_started)
 	{
 		int			wait_ms = FIRST_WAIT_MS;
@@ -71,7 +83,7 @@ hg_backoff_may_start(int64 job_id, TimestampTz now)
 }
 
 void
-hg_backoff_started(int64 job_id)
+hg_backoff_started(int64 job_id, TransactionId row_version)
 {
 	TrackedJob *t = find(job_id);
 
@@ -81,6 +93,7 @@ hg_backoff_started(int64 job_id)
 		return;					/* every entry taken: this job goes without a wait */
 	t->job_id = job_id;
 	t->worker_started = true;
+	t->row_version = row_version;
 }
 
 void

@@ -10,13 +10,16 @@
 
 /*
  * Whether a worker may be started now for the queued job, which has no
- * worker left (no slot).  A worker started for it that ended while the job
- * stayed queued counts as an early end, and doubles the job's wait.
+ * worker left (no slot); row_version is the xmin of its row.  A worker
+ * started for it that ended while the row stayed the version it started
+ * on counts as an early end, and doubles the job's wait.  A row written
+ * since was claimed by that worker (and queued again since: a pause and
+ * a resume, a restart): the worker took the job, the wait starts over.
  */
-extern bool hg_backoff_may_start(int64 job_id, TimestampTz now);
+extern bool hg_backoff_may_start(int64 job_id, TransactionId row_version, TimestampTz now);
 
-/* A worker was started for the job. */
-extern void hg_backoff_started(int64 job_id);
+/* A worker was started for the job, whose row was row_version. */
+extern void hg_backoff_started(int64 job_id, TransactionId row_version);
 
 /* Forget every job not among the n queued ones: taken, ended or dropped. */
 extern void hg_backoff_keep_only(const int64 *queued_job_ids, int n);

@@ -390,6 +390,7 @@ typedef struct QueuedJob
 {
 	int64		job_id;
 	Oid			owner;
+	TransactionId row_version;	/* the xmin of its row: which write made it queued */
 	const char *unrunnable;		/* why it cannot run (a constant string), or NULL */
 } QueuedJob;
 
@@ -414,7 +415,8 @@ start_queued_jobs(void)
 	hg_shared->launchers[my_index].wants_slot = false;	/* set again below if still so */
 	LWLockRelease(hg_shared->lock);
 	if (SPI_execute("SELECT j.job_id, j.owner, r.oid, r.rolcanlogin, d.owner, "
-					"       pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CONNECT') "
+					"       pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'CONNECT'), "
+					"       j.xmin "
 					"  FROM heimdall_gen.jobs j "
 					"  LEFT JOIN pg_catalog.pg_roles r ON r.oid = j.owner "
 					"  LEFT JOIN heimdall_gen.datasets d ON d.dataset_id = j.dataset_id "
@@ -432,6 +434,7 @@ start_queued_jobs(void)
 	{
 		queued[i].job_id = DatumGetInt64(hg_spi_get_notnull(i, 1, "jobs.job_id"));
 		queued[i].owner = DatumGetObjectId(hg_spi_get_notnull(i, 2, "jobs.owner"));
+		queued[i].row_version = DatumGetTransactionId(hg_spi_get_notnull(i, 7, "jobs.xmin"));
 		queued[i].unrunnable = unrunnable_reason(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 		queued_ids[i] = queued[i].job_id;
 	}
@@ -451,7 +454,7 @@ start_queued_jobs(void)
 		has_slot = hg_slot_of_job(MyDatabaseId, queued[i].job_id) >= 0;
 		LWLockRelease(hg_shared->lock);
 		/* (a job whose worker is still there: claim_slot below makes it wait for that one) */
-		if (!has_slot && !hg_backoff_may_start(queued[i].job_id, GetCurrentTimestamp()))
+		if (!has_slot && !hg_backoff_may_start(queued[i].job_id, queued[i].row_version, GetCurrentTimestamp()))
 		{
 			skipped_for_now = true;	/* its workers ended before taking it: it waits */
 			continue;
@@ -479,7 +482,7 @@ start_queued_jobs(void)
 			break;
 		}
 		warned_no_worker = false;
-		hg_backoff_started(queued[i].job_id);
+		hg_backoff_started(queued[i].job_id, queued[i].row_version);
 	}
 	pfree(queued);
 	pfree(queued_ids);

@@ -118,6 +118,25 @@ is($session->query_safe("SELECT heimdall_gen.wait_job($waiting, '60 s')"), 'comp
 	'once the database allows connections, the job runs');
 $session->quit;
 
+# ... but a job paused and resumed while its worker was starting, or after
+# that worker took it, before the launcher looked again, is no early end:
+# its row tells (a pause, a resume and a claim write it; a worker that died
+# at its connection wrote nothing)
+$log_offset = -s $node->logfile;
+my @paused_early;
+for my $i (1 .. 8)
+{
+	my $job = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('paused_early_$i', 3, $i, '$small')");
+	$node->safe_psql('postgres', "SELECT heimdall_gen.pause_job($job); SELECT heimdall_gen.resume_job($job);");
+	push @paused_early, $job;
+}
+is(join(',', map { $node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($_, '60 s')") } @paused_early),
+	join(',', ('completed') x 8), 'jobs paused and resumed at once all complete');
+$log = slurp_file($node->logfile, $log_offset);
+my $early = join('|', @paused_early);
+unlike($log, qr/the worker of job ($early) ended before it took the job/,
+	'with no wait for workers that ended before taking them, nor that line in the log');
+
 # --- a LOCK whose relation another session changes while it waits.  An
 # ACCESS EXCLUSIVE lock on heimdall_gen.receivers (the table-level grant
 # for receiver networks lets any role lock it so) blocks the launcher,
