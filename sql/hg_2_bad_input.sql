@@ -109,8 +109,11 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('ro', 1)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset('ro')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.materialize('ro')$$);
 COMMIT;
--- a timeout too large to add to the current time is named
-SELECT heimdall_gen.wait_job(1, '1000000 years');
+-- a timeout beyond a century is refused, naming the limit (added to the
+-- current time it would overflow); a century itself is taken
+SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(1, '1000000 years')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(1, '100 years 1 day')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(987654, '100 years')$$);
 -- nor may a REPEATABLE READ or SERIALIZABLE one cancel, pause or wait: the
 -- worker updates the job's row at every batch, which such a snapshot would
 -- miss; the job (paused here, so that it stays put) is left as it was

@@ -909,12 +909,12 @@ hg_wake_launcher(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* "timestamp out of range" from a huge timeout: say which argument */
-static void
-timeout_context(void *arg)
-{
-	errcontext("wait_job's timeout, added to the current time");
-}
+/*
+ * The longest timeout wait_job takes: a century is "no limit" to anyone,
+ * and what is beyond it would overflow the deadline ("timestamp out of
+ * range", which names no argument).
+ */
+#define WAIT_JOB_LONGEST_TIMEOUT_YEARS 100
 
 Datum
 hg_wait_job(PG_FUNCTION_ARGS)
@@ -932,14 +932,18 @@ hg_wait_job(PG_FUNCTION_ARGS)
 	args[0] = Int64GetDatum(job_id);
 	if (has_deadline)
 	{
-		ErrorContextCallback context = {.previous = error_context_stack, .callback = timeout_context};
-
+		Interval   *timeout = PG_GETARG_INTERVAL_P(1);
 		TimestampTz now = GetCurrentTimestamp();
+		double		timeout_s = (double) timeout->month * DAYS_PER_MONTH * SECS_PER_DAY +
+			(double) timeout->day * SECS_PER_DAY + (double) timeout->time / USECS_PER_SEC;
 
-		error_context_stack = &context;
+		if (timeout_s > (double) WAIT_JOB_LONGEST_TIMEOUT_YEARS * MONTHS_PER_YEAR * DAYS_PER_MONTH * SECS_PER_DAY)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait_job's timeout must be at most %d years", WAIT_JOB_LONGEST_TIMEOUT_YEARS),
+					 errhint("Give NULL to wait without limit.")));
 		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-														   TimestampTzGetDatum(now), PG_GETARG_DATUM(1)));
-		error_context_stack = context.previous;
+														   TimestampTzGetDatum(now), PointerGetDatum(timeout)));
 		/* zero looks once and returns the status; a negative timeout is a mistake, not a shorter one */
 		if (deadline < now)
 			ereport(ERROR,
