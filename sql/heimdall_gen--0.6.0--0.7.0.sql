@@ -11,6 +11,9 @@
  *      does everything, was announced to nobody, and a watcher waited for
  *      its next re-read of the row.  The library now says which statements
  *      are its own.
+ *    - sigmf() writes its labels at full precision whatever the caller's
+ *      extra_float_digits (a session, role or database setting below 0
+ *      rounded delay_s to one digit; an attacker's review).
  */
 \echo Use "ALTER EXTENSION heimdall_gen UPDATE TO '0.7.0'" to load this file. \quit
 
@@ -44,3 +47,7 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+
+-- jsonb_build_object writes a double precision as float8out does, to the
+-- caller's extra_float_digits: the function sets its own
+ALTER FUNCTION heimdall_gen.sigmf(text, bigint) SET extra_float_digits = 3;

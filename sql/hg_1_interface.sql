@@ -37,6 +37,13 @@ SELECT s.sample_idx, s.n_detected = count(*) FILTER (WHERE r.signal_present) AS 
   FROM heimdall_gen.samples s JOIN heimdall_gen.receptions r USING (dataset_id, sample_idx)
  GROUP BY s.sample_idx, s.n_detected ORDER BY 1;
 
+-- sigmf()'s labels are full precision whatever the caller's extra_float_digits
+SELECT heimdall_gen.sigmf('small', min(sample_idx))::text AS sigmf_default FROM heimdall_gen.samples \gset
+SET extra_float_digits = -15;
+SELECT heimdall_gen.sigmf('small', min(sample_idx))::text = :'sigmf_default' AS sigmf_same_with_fewer_digits
+  FROM heimdall_gen.samples;
+RESET extra_float_digits;
+
 -- the iq column is stored uncompressed, out of line
 SELECT attstorage FROM pg_attribute WHERE attrelid = 'heimdall_gen.receptions'::regclass AND attname = 'iq';
 
