@@ -13,6 +13,7 @@ extern int	hg_commit_interval_ms;
 extern int	hg_max_restarts;
 extern int	hg_sample_delay_ms;
 extern int	hg_model_threads;
+extern int	hg_model_memory_kb;	/* a worker's model workspaces, at most (kB) */
 extern bool hg_durable_cancel;	/* cancel_job(wait => true) flushes the WAL before returning */
 extern double hg_event_queue_limit;	/* fraction of the NOTIFY queue above which no event is sent */
 

@@ -32,6 +32,7 @@ int			hg_commit_interval_ms = 1000;
 int			hg_max_restarts = 3;
 int			hg_sample_delay_ms = 0;
 int			hg_model_threads = 2;
+int			hg_model_memory_kb = 256 * 1024;
 bool		hg_durable_cancel = false;
 double		hg_event_queue_limit = 0.5;
 
@@ -212,6 +213,13 @@ _PG_init(void)
 							"The dataset's bytes and numbering do not depend on it.  The default is the number of CPUs.",
 							&hg_model_threads, default_model_threads(), 1, 16,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.model_memory",
+							"Memory a worker's model threads may hold for the attempts they compute ahead.",
+							"A job whose attempts are large runs fewer model threads and computes fewer attempts "
+							"ahead, never less than one thread and two attempts.  The dataset's bytes do not "
+							"depend on it.",
+							&hg_model_memory_kb, 256 * 1024, 1024, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomBoolVariable("heimdall_gen.durable_cancel",
 							 "Whether cancel_job(wait => true) waits for its cancel to reach the disk.",
 							 "Off: the cancel is committed and the worker gone when the call returns, and the "

@@ -38,6 +38,7 @@ struct HgPrefetch
 	unsigned	flags;			/* hg_attempt_ex flags: labels only for virtual datasets */
 	int			ring;			/* slots: what is computed ahead, plus the one being written */
 	int			threads;		/* started, and joined by hg_prefetch_stop */
+	size_t		workspace_bytes;	/* what one workspace reserved */
 	pthread_t	thread[MAX_THREADS];
 	uint64_t	next_to_compute;	/* next attempt index no thread has claimed */
 	uint64_t	next_to_consume;	/* the consumer's next attempt index */
@@ -168,9 +169,30 @@ producer(void *arg)
 	return NULL;
 }
 
+/*
+ * Threads and ring within the memory budget, once one workspace has shown
+ * its size: as many threads as fit with one workspace more, and the ring
+ * (2 per thread + 2 at most) as long as the rest allows.
+ */
+static void
+fit_in_budget(HgPrefetch *p, int *threads, size_t memory_budget)
+{
+	size_t		fit;
+
+	if (memory_budget == 0)
+		return;
+	fit = memory_budget / p->workspace_bytes;
+	if (fit < 2)
+		fit = 2;
+	if ((size_t) *threads > fit - 1)
+		*threads = (int) (fit - 1);
+	if ((size_t) p->ring > fit)
+		p->ring = (int) fit;
+}
+
 HgPrefetch *
-hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threads, unsigned flags,
-				  hg_abandon_fn stop_requested, hg_step_aside_fn step_aside, const void *stop_arg)
+hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threads, size_t memory_budget,
+				  unsigned flags, hg_abandon_fn stop_requested, hg_step_aside_fn step_aside, const void *stop_arg)
 {
 	HgPrefetch *p = calloc(1, sizeof(HgPrefetch));
 	sigset_t	all,
@@ -184,6 +206,13 @@ hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threa
 	if (threads > MAX_THREADS)
 		threads = MAX_THREADS;
 	p->ring = threads * 2 + 2;
+	if ((p->ws[0] = hg_workspace_create(cfg)) == NULL)
+	{
+		free(p);
+		return NULL;
+	}
+	p->workspace_bytes = hg_workspace_bytes(p->ws[0]);
+	fit_in_budget(p, &threads, memory_budget);
 	p->cfg = cfg;
 	p->seed = seed;
 	p->flags = flags;
@@ -194,7 +223,7 @@ hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first, int threa
 	p->next_to_consume = first;
 	for (k = 0; k < p->ring; k++)
 	{
-		if ((p->ws[k] = hg_workspace_create(cfg)) == NULL)
+		if (p->ws[k] == NULL && (p->ws[k] = hg_workspace_create(cfg)) == NULL)
 			goto fail;
 		hg_workspace_abandon_when(p->ws[k], between_receivers, p);
 	}
@@ -224,6 +253,24 @@ fail:
 		hg_workspace_destroy(p->ws[k]);
 	free(p);
 	return NULL;
+}
+
+int
+hg_prefetch_threads(const HgPrefetch *p)
+{
+	return p->threads;
+}
+
+int
+hg_prefetch_ring(const HgPrefetch *p)
+{
+	return p->ring;
+}
+
+size_t
+hg_prefetch_workspace_bytes(const HgPrefetch *p)
+{
+	return p->workspace_bytes;
 }
 
 bool

@@ -36,11 +36,20 @@ typedef uint64_t (*hg_step_aside_fn) (const void *arg);
  * attempt (hg_prefetch_wait_fd) and stop, as no attempt not yet done will
  * come.  step_aside(stop_arg), unless NULL, is asked between receivers
  * too (a worker: whether another one is stopping, see hg_shmem.h).
+ * memory_budget (bytes, 0: none) bounds the workspaces, one per attempt
+ * computed ahead: when an attempt is large, fewer threads and a shorter
+ * ring, but never less than one thread and two workspaces (one attempt
+ * computed while the caller writes another).  The bytes do not change.
  */
 extern HgPrefetch *hg_prefetch_start(const hg_config *cfg, uint64_t seed, uint64_t first,
-									 int threads, unsigned flags,
+									 int threads, size_t memory_budget, unsigned flags,
 									 hg_abandon_fn stop_requested, hg_step_aside_fn step_aside,
 									 const void *stop_arg);
+
+/* What hg_prefetch_start made of its threads and budget: threads, and workspaces. */
+extern int	hg_prefetch_threads(const HgPrefetch *p);
+extern int	hg_prefetch_ring(const HgPrefetch *p);
+extern size_t hg_prefetch_workspace_bytes(const HgPrefetch *p);
 
 /*
  * The next attempt in order, without waiting: true with its outcome and

@@ -846,9 +846,19 @@ start_model(const JobState *job, const hg_config *cfg, HgSlot *slot, HgPrefetch 
 		return;
 	}
 	if (!job->materialize)
+	{
 		*prefetch = hg_prefetch_start(cfg, (uint64) job->seed, (uint64) job->next_attempt, hg_model_threads,
+									  (size_t) hg_model_memory_kb * 1024,
 									  cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0,
 									  slot_stop_requested_by_model, step_aside_ns, slot);
+		if (*prefetch != NULL && hg_prefetch_threads(*prefetch) < hg_model_threads)
+			ereport(LOG,
+					(errmsg("heimdall_gen: job " INT64_FORMAT " runs %d model thread(s) (heimdall_gen.model_threads = %d) "
+							"with %d workspaces of %zu kB (heimdall_gen.model_memory = %d kB)",
+							job->job_id, hg_prefetch_threads(*prefetch), hg_model_threads,
+							hg_prefetch_ring(*prefetch), hg_prefetch_workspace_bytes(*prefetch) / 1024,
+							hg_model_memory_kb)));
+	}
 	if (*prefetch == NULL)
 		*ws = hg_workspace_create(cfg);
 	if (*prefetch == NULL && *ws == NULL)

@@ -120,6 +120,12 @@ hg_model_version(void)
 	return HG_MODEL_VERSION;
 }
 
+size_t
+hg_workspace_bytes(const hg_workspace *ws)
+{
+	return sizeof(hg_workspace) + ws->block_size + hg_waveform_bytes(ws->wave);
+}
+
 uint64_t
 hg_workspace_receptions_synthesized(const hg_workspace *ws)
 {

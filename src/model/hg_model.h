@@ -358,6 +358,9 @@ typedef struct hg_workspace hg_workspace;
 hg_workspace *hg_workspace_create(const hg_config *cfg);
 void		hg_workspace_destroy(hg_workspace *ws);
 
+/* Bytes the workspace reserved: what attempts in it may touch, at most. */
+size_t		hg_workspace_bytes(const hg_workspace *ws);
+
 /* Receptions whose IQ this workspace has synthesised (rejections add none). */
 uint64_t	hg_workspace_receptions_synthesized(const hg_workspace *ws);
 

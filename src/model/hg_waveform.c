@@ -105,6 +105,12 @@ hg_waveform_create(const hg_config *cfg, int max_len)
 	return w;
 }
 
+size_t
+hg_waveform_bytes(const hg_waveform *w)
+{
+	return sizeof(hg_waveform) + w->block_size;
+}
+
 void
 hg_waveform_destroy(hg_waveform *w)
 {

@@ -17,6 +17,8 @@ typedef struct hg_waveform hg_waveform;
 /* Scratch for up to max_len complex samples; NULL if out of memory. */
 hg_waveform *hg_waveform_create(const hg_config *cfg, int max_len);
 void		hg_waveform_destroy(hg_waveform *w);
+/* Bytes the waveform generator reserved for its buffers. */
+size_t		hg_waveform_bytes(const hg_waveform *w);
 
 /* Draw the modulation (weight_fm..weight_qpsk) and the content (weight_voice..dtmf; DATA for digital). */
 void		hg_waveform_choose(const hg_config *cfg, hg_rng *rng, hg_modulation *mod, hg_content *content);

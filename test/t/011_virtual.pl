@@ -69,6 +69,17 @@ for my $threads (1, 2, 4)
 }
 is($by_threads{1}, $by_threads{2}, 'model_threads 1 and 2: identical datasets');
 is($by_threads{1}, $by_threads{4}, 'model_threads 1 and 4: identical datasets');
+# ... and so does a model_memory that holds fewer workspaces than 4 threads
+# want (10): a workspace of SMALL is about 220 kB, 1 MB holds 4, which is 3
+# threads; the worker logs it
+my $log_offset = -s $node->logfile;
+$node->safe_psql('postgres', "ALTER SYSTEM SET heimdall_gen.model_memory = '1MB'; SELECT pg_reload_conf()");
+run_job('threads_4_in_1MB', 12, 7, $HeimdallTest::SMALL);
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.model_memory; SELECT pg_reload_conf()');
+like(slurp_file($node->logfile, $log_offset),
+	qr/runs 3 model thread\(s\) \(heimdall_gen.model_threads = 4\) with 4 workspaces of 2\d\d kB \(heimdall_gen.model_memory = 1024 kB\)/,
+	'model_memory 1MB: three model threads and four workspaces, logged');
+is(dataset_checksum($node, 'threads_4_in_1MB'), $by_threads{4}, 'and the same dataset as with 4 threads');
 
 # a virtual job killed, then paused and resumed: the labels of an uninterrupted run
 my $vsmall = '{"iq_storage": "virtual", "duration_ms": 20, "rx_count_min": 4, "rx_count_max": 6}';

@@ -189,7 +189,7 @@ test_in_order_and_identical_whatever_the_threads(void)
 		return;
 	for (t = 0; t < sizeof(thread_counts) / sizeof(thread_counts[0]); t++)
 	{
-		HgPrefetch *p = hg_prefetch_start(&c, 42, first, thread_counts[t], 0, NULL, NULL, NULL);
+		HgPrefetch *p = hg_prefetch_start(&c, 42, first, thread_counts[t], 0, 0, NULL, NULL, NULL);
 		ModelThreads threads;
 		int			i;
 		int			kept = 0;
@@ -222,6 +222,62 @@ test_in_order_and_identical_whatever_the_threads(void)
 	hg_workspace_destroy(ws);
 }
 
+/*
+ * A memory budget shrinks the threads and the ring to what fits, never
+ * below one thread and two workspaces, and the attempts stay the same.
+ */
+static void
+test_memory_budget_fits_threads_and_ring(void)
+{
+	hg_config	c;
+	hg_workspace *ws;
+	size_t		one;
+	const struct
+	{
+		double		workspaces;	/* the budget, in workspaces; 0: none */
+		int			threads;	/* expected */
+		int			ring;
+	}			cases[] = {{0, 4, 10}, {5.5, 4, 5}, {3.9, 2, 3}, {2.5, 1, 2}, {0.5, 1, 2}};
+	size_t		k;
+
+	small_config(&c);
+	ws = hg_workspace_create(&c);
+	HG_CHECK(ws != NULL, "workspace");
+	if (ws == NULL)
+		return;
+	one = hg_workspace_bytes(ws);
+	HG_CHECK(one > (size_t) 8 * hg_config_iq_length(&c) * c.rx_count_max, "a workspace holds every receiver's IQ: %zu bytes",
+			 one);
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+	{
+		HgPrefetch *p = hg_prefetch_start(&c, 42, 0, 4, (size_t) (cases[k].workspaces * (double) one), 0,
+										  NULL, NULL, NULL);
+		ModelThreads threads;
+		int			i;
+
+		HG_CHECK(p != NULL, "start with a budget of %.1f workspaces", cases[k].workspaces);
+		if (p == NULL)
+			continue;
+		HG_CHECK(hg_prefetch_workspace_bytes(p) == one, "workspace bytes %zu, not %zu", hg_prefetch_workspace_bytes(p), one);
+		HG_CHECK(hg_prefetch_threads(p) == cases[k].threads && hg_prefetch_ring(p) == cases[k].ring,
+				 "a budget of %.1f workspaces: %d threads and %d workspaces, not %d and %d", cases[k].workspaces,
+				 hg_prefetch_threads(p), hg_prefetch_ring(p), cases[k].threads, cases[k].ring);
+		HG_CHECK(list_model_threads(cases[k].threads, &threads) == cases[k].threads,
+				 "%d threads running, not %d", threads.n, cases[k].threads);
+		for (i = 0; i < 12; i++)
+		{
+			hg_sample  *got;
+			hg_outcome	o = next_in_order(p, &got);
+			hg_outcome	want = hg_attempt(&c, 42, (uint64_t) i, ws, &expected);
+
+			HG_CHECK(o == want && (o != HG_KEPT || same_sample(got, &expected)),
+					 "a budget of %.1f workspaces, attempt %d: not what a sequential run gives", cases[k].workspaces, i);
+		}
+		hg_prefetch_stop(p);
+	}
+	hg_workspace_destroy(ws);
+}
+
 static void
 test_stop_mid_attempt_ends_every_thread(void)
 {
@@ -232,7 +288,7 @@ test_stop_mid_attempt_ends_every_thread(void)
 	for (round = 0; round < 20; round++)
 	{
 		/* stopped at once: the threads are in their first attempts */
-		HgPrefetch *p = hg_prefetch_start(&c, 1000 + (uint64_t) round, 0, 4, 0, NULL, NULL, NULL);
+		HgPrefetch *p = hg_prefetch_start(&c, 1000 + (uint64_t) round, 0, 4, 0, 0, NULL, NULL, NULL);
 		ModelThreads threads;
 
 		HG_CHECK(p != NULL, "start");
@@ -260,7 +316,7 @@ test_requested_stop_winds_down_without_a_join(void)
 	small_config(&c);
 	for (round = 0; round < 10; round++)
 	{
-		HgPrefetch *p = hg_prefetch_start(&c, 2000 + (uint64_t) round, 0, 4, 0, NULL, NULL, NULL);
+		HgPrefetch *p = hg_prefetch_start(&c, 2000 + (uint64_t) round, 0, 4, 0, 0, NULL, NULL, NULL);
 		ModelThreads threads;
 		hg_sample  *s;
 		int			waited_ms = 0;
@@ -298,7 +354,7 @@ test_poll_wakes_when_the_awaited_attempt_is_ready(void)
 
 	small_config(&c);
 	ws = hg_workspace_create(&c);
-	p = hg_prefetch_start(&c, 77, 3, 1, 0, NULL, NULL, NULL);
+	p = hg_prefetch_start(&c, 77, 3, 1, 0, 0, NULL, NULL, NULL);
 	HG_CHECK(ws != NULL && p != NULL, "start");
 	if (ws == NULL || p == NULL)
 		return;
@@ -391,7 +447,7 @@ test_callers_stop_ends_the_threads_and_hands_out_nothing_cut_short(void)
 		int			looks = 0;
 		int			up = 0;
 		StopAtLook	stop = {.nth = 3 + 11 * round,.armed = &armed,.looks = &looks,.up = &up};
-		HgPrefetch *p = hg_prefetch_start(&c, seed, 0, 2, 0, up_from_nth_look, NULL, &stop);
+		HgPrefetch *p = hg_prefetch_start(&c, seed, 0, 2, 0, 0, up_from_nth_look, NULL, &stop);
 		ModelThreads threads;
 		uint64_t	next = 0;
 		int			waited_ms = 0;
@@ -477,7 +533,7 @@ test_threads_step_aside_and_a_stop_ends_it(void)
 	HG_CHECK(ws != NULL, "workspace");
 	if (ws == NULL)
 		return;
-	p = hg_prefetch_start(&c, 4000, 0, 2, 0, NULL, aside_while_up, &aside);
+	p = hg_prefetch_start(&c, 4000, 0, 2, 0, 0, NULL, aside_while_up, &aside);
 	HG_CHECK(p != NULL, "start");
 	if (p == NULL)
 	{
@@ -534,6 +590,7 @@ int
 main(void)
 {
 	HG_RUN(test_in_order_and_identical_whatever_the_threads);
+	HG_RUN(test_memory_budget_fits_threads_and_ring);
 	HG_RUN(test_stop_mid_attempt_ends_every_thread);
 	HG_RUN(test_requested_stop_winds_down_without_a_join);
 	HG_RUN(test_poll_wakes_when_the_awaited_attempt_is_ready);
