@@ -75,7 +75,7 @@ hg_backoff_may_start(int64 job_id, TransactionId row_version, TimestampTz now)
 		wait_ms = Min(wait_ms, LONGEST_WAIT_MS);
 		t->next_start = TimestampTzPlusMilliseconds(now, wait_ms);
 		ereport(LOG,
-				(errmsg("heimdall_gen: the worker of job " INT64_FORMAT " ended before it took the job "
+				(errmsg("the worker of heimdall_gen job " INT64_FORMAT " ended before it took the job "
 						"(%d in a row); its next worker starts in %d ms", job_id, t->early_ends, wait_ms),
 				 errhint("The worker's own message above says why (a connection limit, a privilege, a setting).")));
 	}

@@ -83,7 +83,7 @@ extension_ready(void)
 	if (warned_version == NULL || strcmp(warned_version, version) != 0)
 	{
 		ereport(WARNING,
-				(errmsg("heimdall_gen launcher: the library serves SQL version %s, but version %s is installed in database \"%s\"",
+				(errmsg("the heimdall_gen library serves SQL version %s, but version %s is installed in database \"%s\"",
 						HG_SQL_VERSION, version, hg_launcher_database()),
 				 errdetail("No job is started until the extension is updated."),
 				 errhint("Run ALTER EXTENSION heimdall_gen UPDATE in that database.")));
@@ -106,7 +106,7 @@ fail_queued_job(int64 job_id, const char *error)
 							  "error = $2 FROM c WHERE j.job_id = c.job_id AND j.status = 'queued' RETURNING j.owner",
 							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not fail job " INT64_FORMAT, job_id);
-	ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " failed: %s", job_id, error)));
+	ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " failed: %s", job_id, error)));
 	if (SPI_processed == 1)
 	{
 		bool		isnull;
@@ -176,7 +176,7 @@ requeue_orphaned_jobs(void)
 		if (SPI_processed != 1)
 			continue;
 		status = TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status"));
-		ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " lost its worker; %s", ids[i],
+		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " lost its worker; %s", ids[i],
 							 strcmp(status, "failed") == 0 ? "it failed: too many restarts at the same sample"
 							 : "queued again to resume")));
 		hg_send_event(DatumGetObjectId(hg_spi_get_notnull(0, 3, "jobs.owner")),
@@ -476,7 +476,7 @@ start_queued_jobs(void)
 			give_slot_back(slot);
 			if (!warned_no_worker)
 				ereport(WARNING,
-						(errmsg("heimdall_gen: no background worker available for job " INT64_FORMAT, queued[i].job_id),
+						(errmsg("no background worker available for heimdall_gen job " INT64_FORMAT, queued[i].job_id),
 						 errhint("Raise max_worker_processes above heimdall_gen.max_workers plus the other workers.")));
 			warned_no_worker = true;
 			break;
@@ -575,11 +575,11 @@ forget_dropped_owners(void)
 		return;
 	if (!hg_try_in_subtransaction(clear_rows_of_dropped_roles, &cleared, &error))
 	{
-		ereport(WARNING, (errmsg("heimdall_gen: could not clear the rows of dropped roles: %s", error)));
+		ereport(WARNING, (errmsg("could not clear the heimdall_gen rows of dropped roles: %s", error)));
 		return;
 	}
 	if (cleared.changed > 0)
-		ereport(LOG, (errmsg("heimdall_gen: " UINT64_FORMAT " rows of dropped roles now belong to no role",
+		ereport(LOG, (errmsg(UINT64_FORMAT " heimdall_gen rows of dropped roles now belong to no role",
 							 cleared.changed)));
 	if (cleared.some_left)
 		return;					/* the signature is not recorded: looked at again next round */
@@ -635,7 +635,7 @@ pause_after_failed_connections(HgLauncher *me, const char *database)
 	/* the postmaster has waited 5 s already: 5, 15, 35, 55 s more (10, 20, 40, 60 s in all) */
 	pause_s = Min(5L << Min(failed, 4), (long) CONNECT_RETRY_MAX_S) - 5;
 	ereport(LOG,
-			(errmsg("heimdall_gen launcher: %d failed attempts to connect to database \"%s\"; the next in %ld s",
+			(errmsg("%d failed attempts of the heimdall_gen launcher to connect to database \"%s\"; the next in %ld s",
 					failed, database, pause_s + 5),
 			 errhint("Create that database, or remove it from heimdall_gen.database (a restart).")));
 	while (pause_s-- > 0 && !ShutdownRequestPending)

@@ -151,7 +151,7 @@ register_launcher(int index, const char *database)
 		return;
 	strlcpy(unregistered[n_unregistered++], database, NAMEDATALEN);
 	ereport(WARNING,
-			(errmsg("heimdall_gen: database \"%s\" gets no launcher: max_worker_processes (%d) is too low",
+			(errmsg("database \"%s\" gets no heimdall_gen launcher: max_worker_processes (%d) is too low",
 					database, max_worker_processes),
 			 errdetail("Jobs started there would never run; start_job refuses them."),
 			 errhint("Set max_worker_processes to at least one per database in heimdall_gen.database, plus "
@@ -267,7 +267,7 @@ _PG_init(void)
 	}
 	if (registered_count() + hg_max_workers > max_worker_processes)
 		ereport(WARNING,
-				(errmsg("heimdall_gen: %d background workers registered at start (%d of them its launchers) and "
+				(errmsg("%d background workers registered at start (%d of them heimdall_gen's launchers) and "
 						"heimdall_gen.max_workers (%d) need more than max_worker_processes (%d)",
 						registered_count(), index - n_unregistered, hg_max_workers, max_worker_processes),
 				 errdetail("Fewer jobs run at once than heimdall_gen.max_workers says; those left wait in the queue."),

@@ -81,7 +81,7 @@ hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 						reception_names, reception_types, &why_receptions);
 	if (!st->direct)
 		ereport(LOG,
-				(errmsg("heimdall_gen: inserting rows through the executor: %s",
+				(errmsg("inserting heimdall_gen rows through the executor: %s",
 						why_samples ? why_samples : why_receptions)));
 	st->lock_dataset = hg_prepare_kept("SELECT 1 FROM heimdall_gen.datasets d WHERE d.dataset_id = $1 "
 									   "FOR KEY SHARE", 1, lock_types);

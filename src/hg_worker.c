@@ -254,7 +254,7 @@ fail_claimed_job(JobState *job, const char *error)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		args[2] = {Int64GetDatum(job->job_id), CStringGetTextDatum(error)};
 
-	ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " failed: %s", job->job_id, error)));
+	ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " failed: %s", job->job_id, error)));
 	if (SPI_execute_with_args("UPDATE heimdall_gen.jobs SET status = 'failed', finished_at = pg_catalog.now(), "
 							  "error = $2 WHERE job_id = $1", 2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not fail job " INT64_FORMAT, job->job_id);
@@ -341,7 +341,7 @@ lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 			return true;
 		case ROW_HELD:
 			ereport(LOG,
-					(errmsg("heimdall_gen: job " INT64_FORMAT " stays queued: another transaction holds its row locked",
+					(errmsg("heimdall_gen job " INT64_FORMAT " stays queued: another transaction holds its row locked",
 							job->job_id)));
 			hg_wake_launcher_now(MyDatabaseId);
 			return false;
@@ -545,7 +545,7 @@ lock_job_row(const JobState *job, HgSlot *slot, bool stop_on_flags)
 			return flagged_stop(slot);
 		case ROW_HELD:
 			ereport(LOG,
-					(errmsg("heimdall_gen: job " INT64_FORMAT " leaves its worker slot: another transaction "
+					(errmsg("heimdall_gen job " INT64_FORMAT " leaves its worker slot: another transaction "
 							"has held its row locked for %d ms", job->job_id, ROW_LOCK_WAIT_MS),
 					 errdetail("The job resumes at its last committed batch once that lock is released.")));
 			return STOP_ROW_HELD;
@@ -809,7 +809,7 @@ wait_until_claim_written(const JobState *job, HgSlot *slot)
 		if (ProcGlobal->walwriterLatch == NULL || GetCurrentTimestamp() >= give_up)
 		{
 			/* no WAL writer, or one that does not get to it: write it here */
-			ereport(DEBUG1, (errmsg("heimdall_gen: job " INT64_FORMAT " flushes its claim itself", job->job_id)));
+			ereport(DEBUG1, (errmsg("heimdall_gen job " INT64_FORMAT " flushes its claim itself", job->job_id)));
 			XLogFlush(job->claim_end);
 			break;
 		}
@@ -853,7 +853,7 @@ start_model(const JobState *job, const hg_config *cfg, HgSlot *slot, HgPrefetch 
 									  slot_stop_requested_by_model, step_aside_ns, slot);
 		if (*prefetch != NULL && hg_prefetch_threads(*prefetch) < hg_model_threads)
 			ereport(LOG,
-					(errmsg("heimdall_gen: job " INT64_FORMAT " runs %d model thread(s) (heimdall_gen.model_threads = %d) "
+					(errmsg("heimdall_gen job " INT64_FORMAT " runs %d model thread(s) (heimdall_gen.model_threads = %d) "
 							"with %d workspaces of %zu kB (heimdall_gen.model_memory = %d kB)",
 							job->job_id, hg_prefetch_threads(*prefetch), hg_model_threads,
 							hg_prefetch_ring(*prefetch), hg_prefetch_workspace_bytes(*prefetch) / 1024,
@@ -1062,7 +1062,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	publish_progress(slot, job);
 	hg_prefetch_stop(prefetch);
 	if (hg_pace_waited_ms() > 0)
-		ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " waited %.0f ms for the disk to catch up",
+		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " waited %.0f ms for the disk to catch up",
 							 job->job_id, hg_pace_waited_ms())));
 	hg_workspace_destroy(ws);
 	return stop;
@@ -1192,7 +1192,7 @@ requeue_when_told_to_end(int code, Datum arg)
 	{
 		job->samples_done = DatumGetInt32(hg_spi_get_notnull(0, 1, "jobs.samples_done"));
 		notify_status(job, "queued");
-		ereport(LOG, (errmsg("heimdall_gen: job " INT64_FORMAT " queued again at sample %d: its worker was told to end",
+		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " queued again at sample %d: its worker was told to end",
 							 job->job_id, job->samples_done)));
 	}
 	hg_commit_transaction();

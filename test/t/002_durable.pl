@@ -100,7 +100,7 @@ is(dataset_checksum($node, 'through_executor'), $reference, 'inserted through th
 is($node->safe_psql('postgres', "SELECT n = (SELECT count(*) FROM heimdall_gen.receptions r JOIN heimdall_gen.datasets d "
 	  . "USING (dataset_id) WHERE d.name = 'through_executor') FROM public.seen_receptions"), 't',
 	'the trigger fired for every reception');
-ok($node->log_contains(qr/inserting rows through the executor: it has an INSERT trigger/),
+ok($node->log_contains(qr/inserting heimdall_gen rows through the executor: it has an INSERT trigger/),
 	'the worker said why it took the executor\'s way');
 $node->safe_psql('postgres', 'DROP TRIGGER count_reception ON heimdall_gen.receptions');
 

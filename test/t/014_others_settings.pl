@@ -108,7 +108,7 @@ my $waiting = $session->query_safe("SELECT heimdall_gen.start_job('waiting', 5, 
 $session->query_safe('RESET ROLE');
 sleep(8);
 $log = slurp_file($node->logfile, $log_offset);
-my $early_ends = () = $log =~ /the worker of job $waiting ended before it took the job/g;
+my $early_ends = () = $log =~ /the worker of heimdall_gen job $waiting ended before it took the job/g;
 my $refused = () = $log =~ /is not currently accepting connections/g;
 ok($early_ends >= 2 && $early_ends <= 6,
 	"in 8 s, $early_ends workers ended before taking the job, each wait longer (1, 2, 4 s ...)");
@@ -134,7 +134,7 @@ is(join(',', map { $node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($_
 	join(',', ('completed') x 8), 'jobs paused and resumed at once all complete');
 $log = slurp_file($node->logfile, $log_offset);
 my $early = join('|', @paused_early);
-unlike($log, qr/the worker of job ($early) ended before it took the job/,
+unlike($log, qr/the worker of heimdall_gen job ($early) ended before it took the job/,
 	'with no wait for workers that ended before taking them, nor that line in the log');
 
 # --- a LOCK whose relation another session changes while it waits.  An

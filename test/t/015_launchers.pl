@@ -22,11 +22,11 @@ my $node = hg_node('launchers',
 	max_worker_processes => 3);
 my $log = sub { slurp_file($node->logfile) };
 
-like($log->(), qr/WARNING:  heimdall_gen: database "hg_unserved" gets no launcher: max_worker_processes \(3\) is too low/,
+like($log->(), qr/WARNING:  database "hg_unserved" gets no heimdall_gen launcher: max_worker_processes \(3\) is too low/,
 	'the database left without a launcher is named at start');
-like($log->(), qr/WARNING:  heimdall_gen: 3 background workers registered at start \(2 of them its launchers\) and heimdall_gen.max_workers \(1\) need more than max_worker_processes \(3\)/,
+like($log->(), qr/WARNING:  3 background workers registered at start \(2 of them heimdall_gen's launchers\) and heimdall_gen.max_workers \(1\) need more than max_worker_processes \(3\)/,
 	'and that no worker would fit beside the launchers');
-unlike($log->(), qr/gets no launcher.*"(postgres|hg_late)"/, 'the databases that got one are not');
+unlike($log->(), qr/gets no heimdall_gen launcher.*"(postgres|hg_late)"/, 'the databases that got one are not');
 
 $node->safe_psql('postgres', 'CREATE DATABASE hg_unserved');
 $node->safe_psql('hg_unserved', 'CREATE EXTENSION heimdall_gen');
@@ -42,7 +42,7 @@ is($node->safe_psql('hg_unserved', 'SELECT count(*) FROM heimdall_gen.datasets')
 # hg_late does not exist yet: attempt 1 fails, the postmaster starts the
 # launcher again 5 s later, attempt 2 pauses 5 s more, fails, and attempt 3
 # says it will pause 15 s more: by then exactly two attempts have failed
-ok($node->wait_for_log(qr/2 failed attempts to connect to database "hg_late"; the next in 20 s/),
+ok($node->wait_for_log(qr/2 failed attempts of the heimdall_gen launcher to connect to database "hg_late"; the next in 20 s/),
 	'failed connections are retried with growing pauses, and said so');
 my @fatal = ($log->() =~ /FATAL:  database "hg_late" does not exist/g);
 is(scalar @fatal, 2, 'two failed attempts so far, not one every 5 s');
