@@ -8,6 +8,7 @@
 extern char *hg_database;		/* a comma-separated list of databases */
 extern int	hg_max_workers;
 extern int	hg_max_workers_per_role;	/* 0: no limit */
+extern int	hg_max_queued_jobs_per_role;	/* 0: no limit */
 extern int	hg_batch_size;
 extern int	hg_commit_interval_ms;
 extern int	hg_max_restarts;

@@ -873,6 +873,46 @@ require_same_model_version(int64 job_id)
 				 errhint("Cancel the job; its committed samples stay readable.  Generate into a new dataset name.")));
 }
 
+/*
+ * The owner's queued jobs, this call's included, within
+ * heimdall_gen.max_queued_jobs_per_role (0: no limit).  Checked once the
+ * job is queued, in the same statement, so that bad arguments are named
+ * first; the error undoes the job.  Why a limit: the launcher reads and
+ * orders every queued job at each round, and one role that queued 100,000
+ * one-sample jobs kept it at 94 % of a core, every role's jobs starting
+ * behind those rounds (an attacker's review).  Concurrent calls of one
+ * role may each pass it by one: a bound on the queue, not an exact count.
+ */
+static void
+require_room_in_queue(Oid owner)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(owner)};
+	int64		queued;
+	char	   *owner_name;
+
+	if (hg_max_queued_jobs_per_role == 0)
+		return;
+	/* not read-only: a new snapshot, which sees the job this statement queued */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (hg_spi_as_owner("SELECT pg_catalog.count(*) FROM heimdall_gen.jobs j "
+						" WHERE j.status = 'queued' AND j.owner::pg_catalog.oid = $1",
+						1, types, args, NULL, false) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count queued jobs");
+	queued = DatumGetInt64(hg_spi_get_notnull(0, 1, "count"));
+	SPI_finish();
+	if (queued <= hg_max_queued_jobs_per_role)
+		return;
+	owner_name = GetUserNameFromId(owner, true);
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("role \"%s\" may have at most %d queued jobs (heimdall_gen.max_queued_jobs_per_role)",
+					owner_name ? owner_name : psprintf("%u", owner), hg_max_queued_jobs_per_role),
+			 errdetail("This job would be queued job number " INT64_FORMAT " of that role.", queued),
+			 errhint("Wait for queued jobs to start, or cancel some.")));
+}
+
 Datum
 hg_resume_job(PG_FUNCTION_ARGS)
 {
@@ -897,7 +937,10 @@ hg_resume_job(PG_FUNCTION_ARGS)
 	resumed = set_status(job_id, owner, "queued", "'paused'", ", message = NULL");
 	SPI_finish();
 	if (resumed)
+	{
+		require_room_in_queue(owner);
 		wake_launcher_at_commit();
+	}
 	PG_RETURN_BOOL(resumed);
 }
 
@@ -1105,6 +1148,7 @@ hg_start_job(PG_FUNCTION_ARGS)
 						&isnull, sizeof(int64), FLOAT8PASSBYVAL);
 	if (isnull)
 		elog(ERROR, "start_job created no job");
+	require_room_in_queue(GetUserId());
 	PG_RETURN_DATUM(job);
 }
 
@@ -1166,5 +1210,6 @@ hg_materialize(PG_FUNCTION_ARGS)
 						&isnull, sizeof(int64), FLOAT8PASSBYVAL);
 	if (isnull)
 		elog(ERROR, "materialize created no job");
+	require_room_in_queue(GetUserId());
 	PG_RETURN_DATUM(job);
 }

@@ -27,6 +27,7 @@ PG_MODULE_MAGIC;
 char	   *hg_database = NULL;
 int			hg_max_workers = 2;
 int			hg_max_workers_per_role = 0;
+int			hg_max_queued_jobs_per_role = 1000;
 int			hg_batch_size = 10;
 int			hg_commit_interval_ms = 1000;
 int			hg_max_restarts = 3;
@@ -188,6 +189,12 @@ _PG_init(void)
 							"Slots go to the roles with the fewest running jobs first; this also caps each role, "
 							"so that one role's long jobs cannot hold every slot.",
 							&hg_max_workers_per_role, 0, 0, 64,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("heimdall_gen.max_queued_jobs_per_role",
+							"Maximum number of queued jobs of one role (0: no limit).",
+							"start_job, materialize and resume_job refuse a job beyond it.  The launcher orders "
+							"every queued job at each round: an unbounded queue slows the rounds for every role.",
+							&hg_max_queued_jobs_per_role, 1000, 0, INT_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("heimdall_gen.batch_size",
 							"Kept samples a worker writes per transaction.",

@@ -239,5 +239,38 @@ $user_of_jobs->quit;
 my $after = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('after_lock_race', 3, 5, '$small')");
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($after, '60 s')"), 'completed', 'jobs still run');
 
+# --- one role's queue is bounded (heimdall_gen.max_queued_jobs_per_role):
+# start_job, materialize and resume_job refuse a job beyond it, naming the
+# setting, and undo that job; other roles' queues are their own
+$node->safe_psql('postgres', 'CREATE ROLE quentin LOGIN; ALTER SYSTEM SET heimdall_gen.max_queued_jobs_per_role = 3; '
+	  . 'SELECT pg_reload_conf()');
+ok($node->poll_query_until('postgres', 'SHOW heimdall_gen.max_queued_jobs_per_role', '3'), 'a limit of 3 queued jobs');
+($rc, $out, $err) = $node->psql('postgres', qq{
+\\set VERBOSITY verbose
+SET ROLE quentin;
+BEGIN;
+SELECT heimdall_gen.start_job('quota_' || i, 5, i, '$small') FROM generate_series(1, 3) i;
+SAVEPOINT at_limit;
+SELECT heimdall_gen.start_job('quota_4', 5, 4, '$small');
+ROLLBACK TO at_limit;
+SELECT 'after_start: queued=' || count(*) || ', quota_4=' || (SELECT count(*) FROM heimdall_gen.datasets WHERE name = 'quota_4')
+  FROM heimdall_gen.jobs WHERE status = 'queued';
+SELECT heimdall_gen.pause_job(max(job_id)) FROM heimdall_gen.jobs;
+SELECT heimdall_gen.start_job('quota_5', 5, 5, '$small');
+SAVEPOINT at_limit;
+SELECT heimdall_gen.resume_job(min(job_id)) FROM heimdall_gen.jobs WHERE status = 'paused';
+ROLLBACK TO at_limit;
+SELECT 'after_resume: queued=' || count(*) FILTER (WHERE status = 'queued') || ', paused=' || count(*) FILTER (WHERE status = 'paused')
+  FROM heimdall_gen.jobs;
+ROLLBACK;
+}, on_error_stop => 0);
+my @refusals = $err =~ /ERROR:  53400: role "quentin" may have at most 3 queued jobs \(heimdall_gen.max_queued_jobs_per_role\)/g;
+is(scalar @refusals, 2, 'a fourth queued job is refused (53400, naming the setting), by start_job and by resume_job');
+like($out, qr/after_start: queued=3, quota_4=0/, 'the refused start_job left no dataset and no job');
+like($out, qr/after_resume: queued=3, paused=1/, 'the refused resume_job left its job paused');
+my $others = $node->safe_psql('postgres', "SET ROLE alice; SELECT heimdall_gen.start_job('quota_other', 3, 1, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($others, '60 s')"), 'completed', 'another role queues and runs');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.max_queued_jobs_per_role; SELECT pg_reload_conf()');
+
 $node->stop;
 done_testing();
