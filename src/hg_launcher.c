@@ -120,6 +120,27 @@ fail_queued_job(int64 job_id, const char *error)
 }
 
 /*
+ * Say on a queued job's row that no background worker could be had for it
+ * (max_worker_processes spent by other workers, parallel queries among
+ * them): the server log said it, but a user watching the job saw only
+ * 'queued'.  The worker's claim clears the message.  A row someone holds
+ * locked is left as it is; written only when it changes.
+ */
+static void
+note_no_worker_for(int64 job_id)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(job_id),
+		CStringGetTextDatum("waiting for a background worker: the server's max_worker_processes are all in use")};
+
+	if (SPI_execute_with_args("WITH c AS (SELECT job_id FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'queued' "
+							  "           AND message IS DISTINCT FROM $2 FOR NO KEY UPDATE SKIP LOCKED) "
+							  "UPDATE heimdall_gen.jobs j SET message = $2 FROM c WHERE j.job_id = c.job_id",
+							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not write the message of job " INT64_FORMAT, job_id);
+}
+
+/*
  * A job left 'running' with no worker in a slot lost its worker: crash,
  * restart, fast shutdown, pg_terminate_backend.  Queue it again to resume
  * at its committed next attempt, unless it died max_restarts times at the
@@ -474,6 +495,7 @@ start_queued_jobs(void)
 		if (!start_worker(slot, queued[i].job_id))
 		{
 			give_slot_back(slot);
+			note_no_worker_for(queued[i].job_id);
 			if (!warned_no_worker)
 				ereport(WARNING,
 						(errmsg("no background worker available for heimdall_gen job " INT64_FORMAT, queued[i].job_id),

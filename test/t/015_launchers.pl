@@ -54,5 +54,13 @@ is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND datname = 'postgres'}),
 	'1', 'the first database kept its launcher all along');
 
+# a job in a served database, with no background worker left for it: it
+# stays queued, and its row says why
+my $waiting = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('no_worker', 3, 1, '$HeimdallTest::SMALL')");
+ok($node->poll_query_until('postgres',
+		"SELECT status || ': ' || message FROM heimdall_gen.jobs WHERE job_id = $waiting",
+		"queued: waiting for a background worker: the server's max_worker_processes are all in use"),
+	'a job no worker can be had for stays queued, and its message says why');
+
 $node->stop;
 done_testing();
