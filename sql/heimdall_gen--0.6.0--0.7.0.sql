@@ -14,6 +14,8 @@
  *    - sigmf() writes its labels at full precision whatever the caller's
  *      extra_float_digits (a session, role or database setting below 0
  *      rounded delay_s to one digit; an attacker's review).
+ *    - drop_dataset names the status of the job that holds the dataset: a
+ *      paused job was said to be "writing" it (a user's review).
  */
 \echo Use "ALTER EXTENSION heimdall_gen UPDATE TO '0.7.0'" to load this file. \quit
 
@@ -51,3 +53,41 @@ $$;
 -- jsonb_build_object writes a double precision as float8out does, to the
 -- caller's extra_float_digits: the function sets its own
 ALTER FUNCTION heimdall_gen.sigmf(text, bigint) SET extra_float_digits = 3;
+
+-- As in 0.2.0, the refusal naming the job's status: a paused or queued job
+-- holds the dataset without writing it.
+CREATE OR REPLACE FUNCTION heimdall_gen._drop_dataset(caller regrole, name text)
+RETURNS bigint LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, heimdall_gen, pg_temp
+AS $$
+DECLARE
+	me			regrole := caller;
+	ds			heimdall_gen.datasets;
+	busy		heimdall_gen.jobs;
+	removed		bigint;
+BEGIN
+	SELECT * INTO ds FROM heimdall_gen.datasets d WHERE d.name = _drop_dataset.name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'dataset "%" does not exist', _drop_dataset.name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	IF ds.owner <> me AND NOT pg_catalog.pg_has_role(me, 'heimdall_gen_admin', 'USAGE') THEN
+		RAISE EXCEPTION 'permission denied to drop dataset "%"', _drop_dataset.name
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Only the dataset''s owner or a member of heimdall_gen_admin may drop it.';
+	END IF;
+	SELECT * INTO busy FROM heimdall_gen.jobs j
+	 WHERE j.dataset_id = ds.dataset_id AND j.status IN ('queued', 'running', 'paused') ORDER BY j.job_id LIMIT 1;
+	IF FOUND THEN
+		RAISE EXCEPTION 'dataset "%" has a job that is not over: job % is %', _drop_dataset.name, busy.job_id, busy.status
+			USING ERRCODE = 'object_in_use',
+				  HINT = 'Cancel the job first: SELECT heimdall_gen.cancel_job(' || busy.job_id || ', wait => true);';
+	END IF;
+	SELECT count(*) INTO removed FROM heimdall_gen.samples s WHERE s.dataset_id = ds.dataset_id;
+	DELETE FROM heimdall_gen.receptions r WHERE r.dataset_id = ds.dataset_id;
+	DELETE FROM heimdall_gen.samples s WHERE s.dataset_id = ds.dataset_id;
+	DELETE FROM heimdall_gen.jobs j WHERE j.dataset_id = ds.dataset_id;
+	DELETE FROM heimdall_gen.datasets d WHERE d.dataset_id = ds.dataset_id;
+	RETURN removed;
+END
+$$;
