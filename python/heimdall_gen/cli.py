@@ -365,6 +365,21 @@ def _quiet_stdout() -> None:
     os.close(devnull)
 
 
+def server_error_text(e) -> str:
+    """A server's error as a user reads it: the message and its SQLSTATE,
+    then DETAIL and HINT; not the CONTEXT lines, which name the extension's
+    internal functions and statements and say nothing to the caller."""
+    diag = getattr(e, "diag", None)
+    if diag is None or not diag.message_primary:
+        return str(e).strip()
+    lines = [diag.message_primary + (f" [{diag.sqlstate}]" if diag.sqlstate else "")]
+    if diag.message_detail:
+        lines.append(f"DETAIL: {diag.message_detail}")
+    if diag.message_hint:
+        lines.append(f"HINT: {diag.message_hint}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -384,9 +399,7 @@ def main(argv=None) -> int:
         print(f"heimdall-gen: {e}", file=sys.stderr)
         return EXIT_ERROR
     except psycopg.Error as e:
-        diag = getattr(e, "diag", None)
-        code = f" [{diag.sqlstate}]" if diag is not None and diag.sqlstate else ""
-        print(f"heimdall-gen: {str(e).strip()}{code}", file=sys.stderr)
+        print(f"heimdall-gen: {server_error_text(e)}", file=sys.stderr)
         return EXIT_ERROR
     except (LookupError, KeyError, OSError, ValueError) as e:
         # a KeyError's str() is the repr of its argument: print the message itself

@@ -156,6 +156,14 @@ def test_params_that_are_not_json_are_refused_before_a_job(dsn, conn):
     assert not dataset_exists(conn, "pyt_badparams")
 
 
+def test_server_errors_say_message_detail_and_hint_without_internal_context(dsn, conn):
+    run_job(conn, "pyt_context", 2, seed=5)
+    r = cli(dsn, "start", "pyt_context", "2", "--seed", "6")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == ('heimdall-gen: dataset "pyt_context" exists with seed 5, not 6 [22023]\n'
+                        "HINT: Omit the seed to extend the dataset, or choose another dataset name.\n"), r.stderr
+
+
 def test_start_refuses_timeout_without_watch(dsn, conn):
     r = cli(dsn, "start", "pyt_timeout", "3", "--timeout", "5")
     assert r.returncode == 2 and "--timeout needs --watch" in r.stderr
