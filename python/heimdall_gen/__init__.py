@@ -7,15 +7,18 @@
     plot           one figure of a sample for a direction-finding engineer
     cli            the heimdall-gen command
 """
-from .client import Dataset, Sample, connect
-
 __version__ = "0.6.0"
 __all__ = ["Dataset", "Sample", "connect", "__version__"]
 
 
 def __getattr__(name):
-    # heimdall_gen.torch only when asked for: torch is optional and slow to import
+    # Imported when first asked for: the client brings numpy, and the
+    # heimdall-gen command, which imports this package first, must be able to
+    # take a Ctrl-C quietly from its first statement (cli.py); torch is
+    # optional and slow to import.
+    import importlib
+    if name in ("Dataset", "Sample", "connect"):
+        return getattr(importlib.import_module(".client", __name__), name)
     if name == "torch":
-        import importlib
         return importlib.import_module(".torch", __name__)
     raise AttributeError(name)

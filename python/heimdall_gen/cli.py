@@ -16,18 +16,31 @@ Exit codes (for scripts):
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import select
 import signal
-import sys
-import time
-from contextlib import closing
-from typing import Optional
 
-import psycopg
-from psycopg import sql as pgsql
+
+def _interrupted_while_starting(signum, frame):
+    # Ctrl-C while the modules load (psycopg and libpq: a sixth of a second):
+    # the same one line as later, not a traceback from inside an import
+    os.write(2, b"heimdall-gen: interrupted\n")
+    os._exit(128 + signal.SIGINT)
+
+
+_sigint_handler = signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import argparse  # noqa: E402 (after the handler above)
+import json  # noqa: E402
+import select  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from contextlib import closing  # noqa: E402
+from typing import Optional  # noqa: E402
+
+import psycopg  # noqa: E402
+from psycopg import sql as pgsql  # noqa: E402
+
+signal.signal(signal.SIGINT, _sigint_handler)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_NOOP = range(7)
 # what a shell reports for a process killed by these signals (128 + signal number)

@@ -105,6 +105,29 @@ def ctrl_c_once_watching(cmd):
     return p.returncode, out.decode(), err.decode()
 
 
+def test_ctrl_c_while_the_command_starts_is_one_line(dsn, conn):
+    # Ctrl-C while heimdall-gen is still importing psycopg (libpq mapped, the
+    # import not done): one line and 130, as later, not a traceback
+    job = conn.execute("SELECT heimdall_gen.start_job('pyt_cli_start_int', 100000, 1, %s::jsonb)",
+                       (SMALL,)).fetchone()[0]
+    try:
+        for _ in range(3):
+            p = subprocess.Popen(cli_command(dsn, "watch", str(job)), stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with open(f"/proc/{p.pid}/maps") as maps:
+                    if "libpq" in maps.read():
+                        break
+                time.sleep(0.0002)
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=30)
+            assert p.returncode == 130 and "Traceback" not in err, err
+            assert err.replace("\r", "\n").strip().splitlines()[-1].startswith("heimdall-gen: interrupted"), err
+    finally:
+        conn.execute("SELECT heimdall_gen.cancel_job(%s, true)", (job,))
+
+
 def test_ctrl_c_during_watch_says_the_job_keeps_running(dsn, conn):
     # start --watch, then watch: both stop watching on Ctrl-C, not the job, and say how to cancel it
     rc, out, err = ctrl_c_once_watching(cli_command(dsn, "start", "pyt_cli_int", "100000", "--params", SMALL,
