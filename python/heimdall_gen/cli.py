@@ -53,6 +53,32 @@ class ExtensionNotInstalled(Exception):
     """The database connected to has no heimdall_gen extension."""
 
 
+class ConnectionFailed(Exception):
+    """No connection could be made: said with where it was tried."""
+
+
+def _connect(dsn: str) -> psycopg.Connection:
+    """psycopg.connect, its failure naming the database, host and port it
+    tried (libpq's own message may name none: 'connection is bad: No such
+    file or directory'), with libpq's advice as a HINT line."""
+    try:
+        return psycopg.connect(dsn, autocommit=True)
+    except psycopg.OperationalError as e:
+        try:
+            given = psycopg.conninfo.conninfo_to_dict(dsn)
+        except psycopg.Error:
+            given = {}
+        where = " ".join(f"{k}={given.get(k) or os.environ.get(env) or default}"
+                         for k, env, default in (("dbname", "PGDATABASE", "(your user name)"),
+                                                 ("host", "PGHOST", "(the default socket)"),
+                                                 ("port", "PGPORT", "5432")))
+        said = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+        message = f"could not connect ({where}): {said[0] if said else 'no reason given'}"
+        if len(said) > 1:
+            message += "\nHINT: " + " ".join(said[1:])
+        raise ConnectionFailed(message) from None
+
+
 def _conn(args) -> psycopg.Connection:
     """A connection to a database where heimdall_gen is installed: checked
     first, so that every command says so, rather than 'relation
@@ -60,7 +86,7 @@ def _conn(args) -> psycopg.Connection:
     In autocommit: used as closing(_conn(args)), since psycopg's own context
     would roll back on an exception, and a connection that Ctrl-C stopped in
     the middle of a query cannot: a warning under the one-line message."""
-    conn = psycopg.connect(args.dsn or os.environ.get("HEIMDALL_GEN_DSN", ""), autocommit=True)
+    conn = _connect(args.dsn or os.environ.get("HEIMDALL_GEN_DSN", ""))
     try:
         installed = conn.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'heimdall_gen')").fetchone()[0]
@@ -408,7 +434,7 @@ def main(argv=None) -> int:
         # before OSError: as head or grep's producer would, stop without a word
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
-    except ExtensionNotInstalled as e:
+    except (ExtensionNotInstalled, ConnectionFailed) as e:
         print(f"heimdall-gen: {e}", file=sys.stderr)
         return EXIT_ERROR
     except psycopg.Error as e:

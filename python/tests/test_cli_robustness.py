@@ -187,6 +187,13 @@ def test_server_errors_say_message_detail_and_hint_without_internal_context(dsn,
                         "HINT: Omit the seed to extend the dataset, or choose another dataset name.\n"), r.stderr
 
 
+def test_a_server_that_cannot_be_reached_is_named(tmp_path):
+    r = cli(f"host={tmp_path}/nosock port=5999 user=postgres dbname=postgres", "list")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith(f"heimdall-gen: could not connect (dbname=postgres host={tmp_path}/nosock port=5999): "), \
+        r.stderr
+
+
 def test_start_refuses_timeout_without_watch(dsn, conn):
     r = cli(dsn, "start", "pyt_timeout", "3", "--timeout", "5")
     assert r.returncode == 2 and "--timeout needs --watch" in r.stderr
