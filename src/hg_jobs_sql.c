@@ -874,14 +874,42 @@ require_same_model_version(int64 job_id)
 }
 
 /*
+ * One role's job submissions, one transaction at a time: the owner's row
+ * of event_channels (made if missing), locked until the transaction ends.
+ * Without it each session counted only the jobs committed and its own, and
+ * four sessions of one role each queued the whole limit at once (an
+ * attacker's review).  Taken before the job is queued, so that two
+ * sessions never wait for each other's lock and each other's dataset name.
+ * Only the role itself (or an admin acting on its jobs) can hold that row:
+ * row-level security hides it from the others.
+ */
+static void
+lock_queue_of(Oid owner)
+{
+	Oid			types[1] = {REGROLEOID};
+	Datum		args[1] = {ObjectIdGetDatum(owner)};
+
+	if (hg_max_queued_jobs_per_role == 0 || !OidIsValid(owner))
+		return;					/* no limit, or a dropped role's job (the launcher fails it) */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (hg_spi_as_owner("SELECT heimdall_gen._channel_of($1)", 1, types, args, NULL, false) != SPI_OK_SELECT ||
+		hg_spi_as_owner("SELECT 1 FROM heimdall_gen.event_channels c WHERE c.role_id = $1 FOR UPDATE",
+						1, types, args, NULL, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not lock the job queue of role %u", owner);
+	SPI_finish();
+}
+
+/*
  * The owner's queued jobs, this call's included, within
  * heimdall_gen.max_queued_jobs_per_role (0: no limit).  Checked once the
  * job is queued, in the same statement, so that bad arguments are named
  * first; the error undoes the job.  Why a limit: the launcher reads and
  * orders every queued job at each round, and one role that queued 100,000
  * one-sample jobs kept it at 94 % of a core, every role's jobs starting
- * behind those rounds (an attacker's review).  Concurrent calls of one
- * role may each pass it by one: a bound on the queue, not an exact count.
+ * behind those rounds (an attacker's review).  The caller took the
+ * owner's queue lock (lock_queue_of) before it queued the job, so that
+ * the count sees every other session's jobs of that role.
  */
 static void
 require_room_in_queue(Oid owner)
@@ -934,6 +962,7 @@ hg_resume_job(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 	require_same_model_version(job_id);
+	lock_queue_of(owner);
 	resumed = set_status(job_id, owner, "queued", "'paused'", ", message = NULL");
 	SPI_finish();
 	if (resumed)
@@ -1144,6 +1173,7 @@ hg_start_job(PG_FUNCTION_ARGS)
 		nulls[k + 1] = PG_ARGISNULL(k) ? 'n' : ' ';
 		args[k + 1] = PG_ARGISNULL(k) ? (Datum) 0 : PG_GETARG_DATUM(k);
 	}
+	lock_queue_of(GetUserId());
 	job = call_internal("SELECT heimdall_gen._start_job($1, $2, $3, $4, $5)", 5, types, args, nulls,
 						&isnull, sizeof(int64), FLOAT8PASSBYVAL);
 	if (isnull)
@@ -1206,6 +1236,7 @@ hg_materialize(PG_FUNCTION_ARGS)
 	hg_require_current_schema();
 	PreventCommandIfReadOnly("materialize()");
 	require_served_database();
+	lock_queue_of(GetUserId());
 	job = call_internal("SELECT heimdall_gen._materialize($1, $2)", 2, types, args, NULL,
 						&isnull, sizeof(int64), FLOAT8PASSBYVAL);
 	if (isnull)

@@ -270,7 +270,35 @@ like($out, qr/after_start: queued=3, quota_4=0/, 'the refused start_job left no 
 like($out, qr/after_resume: queued=3, paused=1/, 'the refused resume_job left its job paused');
 my $others = $node->safe_psql('postgres', "SET ROLE alice; SELECT heimdall_gen.start_job('quota_other', 3, 1, '$small')");
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($others, '60 s')"), 'completed', 'another role queues and runs');
-$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.max_queued_jobs_per_role; SELECT pg_reload_conf()');
+# ... and two sessions of the role at once count each other's jobs: the
+# second start_job waits for the first session's transaction (the role's
+# queue lock), then sees its three jobs.  quentin runs one long job, and
+# max_workers_per_role = 1 keeps the others queued.
+$node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.max_workers_per_role = 1; SELECT pg_reload_conf()');
+ok($node->poll_query_until('postgres', 'SHOW heimdall_gen.max_workers_per_role', '1'), 'one running job per role');
+my $long = $node->safe_psql('postgres', "SET ROLE quentin; SELECT heimdall_gen.start_job('quota_long', 100000, 9, '$small')");
+ok(wait_samples($node, $long, 1), 'quentin runs one job');
+my $first = $node->background_psql('postgres');
+$first->query_safe('SET ROLE quentin; BEGIN');
+$first->query_safe("SELECT heimdall_gen.start_job('quota_c' || i, 5, i, '$small') FROM generate_series(1, 3) i");
+my $second = $node->background_psql('postgres', on_error_stop => 0);
+$second->query_safe('SET ROLE quentin; SET client_min_messages = error');
+my $second_pid = $second->query_safe('SELECT pg_backend_pid()');
+$second->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.start_job('quota_c4', 5, 4, '$small');\n");
+ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $second_pid AND NOT granted"),
+	"a second session's start_job waits for the first session's transaction");
+$first->query_safe('COMMIT');
+$first->quit;
+ok(pump_until($second->{run}, $second->{timeout}, \$second->{stderr},
+		qr/may have at most 3 queued jobs.*\n.*queued job number 4/s),
+	'then counts its three jobs, and refuses a fourth');
+$second->quit;
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.datasets WHERE name = 'quota_c4'"), '0',
+	'which left nothing behind');
+$node->safe_psql('postgres', 'SELECT heimdall_gen.cancel_job(job_id, wait => true) FROM heimdall_gen.jobs '
+	  . "WHERE owner = 'quentin'::regrole AND status IN ('queued', 'running')");
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.max_queued_jobs_per_role; '
+	  . 'ALTER SYSTEM RESET heimdall_gen.max_workers_per_role; SELECT pg_reload_conf()');
 
 $node->stop;
 done_testing();
