@@ -114,6 +114,10 @@ COMMIT;
 SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(1, '1000000 years')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(1, '100 years 1 day')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(987654, '100 years')$$);
+-- each part too (the months of the first overflow, though it sums to nothing),
+-- and a negative one is named as such before it is added
+SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(1, '12000000 months -360000000 days')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(1, '-1000000 years')$$);
 -- nor may a REPEATABLE READ or SERIALIZABLE one cancel, pause or wait: the
 -- worker updates the job's row at every batch, which such a snapshot would
 -- miss; the job (paused here, so that it stays put) is left as it was

@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include <signal.h>
 
 #include "access/xact.h"
@@ -988,6 +990,15 @@ hg_wake_launcher(PG_FUNCTION_ARGS)
  */
 #define WAIT_JOB_LONGEST_TIMEOUT_YEARS 100
 
+static void
+negative_timeout(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("wait_job's timeout must not be negative"),
+			 errhint("Give '0 s' to read the status without waiting, or NULL to wait without limit.")));
+}
+
 Datum
 hg_wait_job(PG_FUNCTION_ARGS)
 {
@@ -1006,22 +1017,31 @@ hg_wait_job(PG_FUNCTION_ARGS)
 	{
 		Interval   *timeout = PG_GETARG_INTERVAL_P(1);
 		TimestampTz now = GetCurrentTimestamp();
-		double		timeout_s = (double) timeout->month * DAYS_PER_MONTH * SECS_PER_DAY +
-			(double) timeout->day * SECS_PER_DAY + (double) timeout->time / USECS_PER_SEC;
+		const double longest_s = (double) WAIT_JOB_LONGEST_TIMEOUT_YEARS * MONTHS_PER_YEAR * DAYS_PER_MONTH * SECS_PER_DAY;
+		const double months_s = (double) timeout->month * DAYS_PER_MONTH * SECS_PER_DAY;
+		const double days_s = (double) timeout->day * SECS_PER_DAY;
+		const double time_s = (double) timeout->time / USECS_PER_SEC;
 
-		if (timeout_s > (double) WAIT_JOB_LONGEST_TIMEOUT_YEARS * MONTHS_PER_YEAR * DAYS_PER_MONTH * SECS_PER_DAY)
+		/* zero looks once and returns the status; a negative timeout is a mistake, not a shorter one */
+		if (months_s + days_s + time_s < 0)
+			negative_timeout();
+
+		/*
+		 * Each part too, not only their sum: '12000000 months -360000000
+		 * days' sums to nothing, but its months alone overflow the deadline.
+		 */
+		if (months_s + days_s + time_s > longest_s ||
+			fabs(months_s) > longest_s || fabs(days_s) > longest_s || fabs(time_s) > longest_s)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("wait_job's timeout must be at most %d years", WAIT_JOB_LONGEST_TIMEOUT_YEARS),
+					 errdetail("Its months, days and time must each be within %d years either way.",
+							   WAIT_JOB_LONGEST_TIMEOUT_YEARS),
 					 errhint("Give NULL to wait without limit.")));
 		deadline = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
 														   TimestampTzGetDatum(now), PointerGetDatum(timeout)));
-		/* zero looks once and returns the status; a negative timeout is a mistake, not a shorter one */
 		if (deadline < now)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("wait_job's timeout must not be negative"),
-					 errhint("Give '0 s' to read the status without waiting, or NULL to wait without limit.")));
+			negative_timeout(); /* '1 month -31 days' in a month of 30 */
 	}
 	require_read_committed("wait_job", "In a snapshot-isolated transaction the job's status would never change.");
 	require_shared_memory();
