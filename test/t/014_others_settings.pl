@@ -157,21 +157,21 @@ $node->safe_psql('postgres', q{
 	CREATE TABLE m.swap (x int);
 	CREATE TABLE m.conv AS SELECT * FROM heimdall_gen.receivers WITH NO DATA;
 });
-# mallory's $statement (in a session with $setup) waits for a relation her
-# other session holds while it runs $change; once that commits, the
-# statement's error is read until it matches $ends.  Returns the waiting
-# session and its pid.
+# $role's $statement (in a session with $setup) waits for a lock her other
+# session holds in the transaction where it ran $change; once that commits,
+# the statement's error is read until it matches $ends.  Returns the
+# waiting session and its pid.
 sub race_against_change
 {
-	my ($change, $statement, $setup, $ends, $what) = @_;
+	my ($role, $change, $statement, $setup, $ends, $what) = @_;
 	my $changer = $node->background_psql('postgres');
-	$changer->query_safe("SET ROLE mallory; BEGIN; $change");
+	$changer->query_safe("SET ROLE $role; BEGIN; $change");
 	my $waiter = $node->background_psql('postgres', on_error_stop => 0);
-	$waiter->query_safe("SET ROLE mallory; SET search_path = m, heimdall_gen; $setup");
+	$waiter->query_safe("SET ROLE $role; $setup");
 	my $pid = $waiter->query_safe('SELECT pg_backend_pid()');
 	$waiter->query_until(qr/sent/, "\\echo sent\n$statement;\n");
 	ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $pid AND NOT granted"),
-		"$what: mallory's statement waits for her own relation");
+		"$what: ${role}'s statement waits for her other session");
 	$changer->query_safe('COMMIT');
 	$changer->quit;
 	ok(pump_until($waiter->{run}, $waiter->{timeout}, \$waiter->{stderr}, $ends), "$what: the statement fails");
@@ -187,7 +187,8 @@ for my $race (
 		'LOCK m.conv', qr/permission denied to lock heimdall_gen\.receivers/, 'the table becomes a view' ])
 {
 	my ($change, $lock, $refused, $what) = @$race;
-	my ($locker, $locker_pid) = race_against_change($change, "BEGIN; $lock IN ACCESS EXCLUSIVE MODE", '', $refused, $what);
+	my ($locker, $locker_pid) = race_against_change('mallory', $change, "BEGIN; $lock IN ACCESS EXCLUSIVE MODE",
+		'SET search_path = m, heimdall_gen', $refused, $what);
 	is($node->safe_psql('postgres',
 			"SELECT count(*) FROM pg_locks WHERE pid = $locker_pid AND relation = 'heimdall_gen.receivers'::regclass"),
 		'0', "$what: and holds no lock on heimdall_gen.receivers");
@@ -225,8 +226,8 @@ for my $race (
 		$node->safe_psql('postgres', "SET ROLE mallory; $change");	# set the stage again
 		next;
 	}
-	my ($waiter, $waiter_pid) = race_against_change($change, $statement, "SET lock_timeout = '20s'",
-		qr/ERROR:.*(does not exist|lock timeout)/, $what);
+	my ($waiter, $waiter_pid) = race_against_change('mallory', $change, $statement,
+		"SET search_path = m, heimdall_gen; SET lock_timeout = '20s'", qr/ERROR:.*(does not exist|lock timeout)/, $what);
 	like($waiter->{stderr}, qr/relation "m\.jobs(_pkey)?" does not exist/,
 		"$what: on the name it was checked with, not queued on heimdall_gen's (it would end by lock timeout)");
 	is($node->safe_psql('postgres',
@@ -278,20 +279,11 @@ $node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.max_workers_per_role
 ok($node->poll_query_until('postgres', 'SHOW heimdall_gen.max_workers_per_role', '1'), 'one running job per role');
 my $long = $node->safe_psql('postgres', "SET ROLE quentin; SELECT heimdall_gen.start_job('quota_long', 100000, 9, '$small')");
 ok(wait_samples($node, $long, 1), 'quentin runs one job');
-my $first = $node->background_psql('postgres');
-$first->query_safe('SET ROLE quentin; BEGIN');
-$first->query_safe("SELECT heimdall_gen.start_job('quota_c' || i, 5, i, '$small') FROM generate_series(1, 3) i");
-my $second = $node->background_psql('postgres', on_error_stop => 0);
-$second->query_safe('SET ROLE quentin; SET client_min_messages = error');
-my $second_pid = $second->query_safe('SELECT pg_backend_pid()');
-$second->query_until(qr/sent/, "\\echo sent\nSELECT heimdall_gen.start_job('quota_c4', 5, 4, '$small');\n");
-ok($node->poll_query_until('postgres', "SELECT count(*) > 0 FROM pg_locks WHERE pid = $second_pid AND NOT granted"),
-	"a second session's start_job waits for the first session's transaction");
-$first->query_safe('COMMIT');
-$first->quit;
-ok(pump_until($second->{run}, $second->{timeout}, \$second->{stderr},
-		qr/may have at most 3 queued jobs.*\n.*queued job number 4/s),
-	'then counts its three jobs, and refuses a fourth');
+my ($second) = race_against_change('quentin',
+	"SELECT heimdall_gen.start_job('quota_c' || i, 5, i, '$small') FROM generate_series(1, 3) i",
+	"SELECT heimdall_gen.start_job('quota_c4', 5, 4, '$small')", 'SET client_min_messages = error',
+	qr/may have at most 3 queued jobs.*\n.*queued job number 4/s,
+	'queue limit, two sessions');
 $second->quit;
 is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.datasets WHERE name = 'quota_c4'"), '0',
 	'which left nothing behind');
