@@ -280,12 +280,16 @@ $node->reload;
 # admin's cancel made the channel too, and so waited for that transaction
 # without end: the launcher stopped for every role, the worker sat in its
 # slot holding its job's row (found by an attacker's review).  They only
-# read channels now: no listener can know a channel not yet made.
+# read channels now: no listener can know a channel not yet made.  (Without
+# a queue limit: the limit's lock is on the role's channel row, which
+# start_job then makes.)
 $node->safe_psql('postgres', 'CREATE ROLE chanless LOGIN');
 $node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.event_queue_limit = 0');	# even an empty queue is full
+$node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.max_queued_jobs_per_role = 0');
 $node->reload;
-ok($node->poll_query_until('postgres', "SELECT current_setting('heimdall_gen.event_queue_limit') = '0'"),
-	'no room for events');
+ok($node->poll_query_until('postgres', "SELECT current_setting('heimdall_gen.event_queue_limit') = '0' "
+		  . "AND current_setting('heimdall_gen.max_queued_jobs_per_role') = '0'"),
+	'no room for events, and no queue limit');
 my $cl_job = $node->safe_psql('postgres',
 	"SET ROLE chanless; SELECT heimdall_gen.start_job('chanless_job', 100000, 3, '$HeimdallTest::SMALL')");
 ok(wait_samples($node, $cl_job, 2), 'a job of a role without a channel runs');
@@ -294,6 +298,7 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.event_channel
 my $channel_maker = $node->background_psql('postgres');
 $channel_maker->query_safe('SET ROLE chanless; BEGIN; SELECT heimdall_gen.event_channel()');
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.event_queue_limit');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.max_queued_jobs_per_role');
 $node->reload;
 ok($node->poll_query_until('postgres', 'SELECT heimdall_gen.event_queue_has_room()'), 'room again');
 my $cl_at = live_samples($node, $cl_job);
