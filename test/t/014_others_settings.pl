@@ -27,7 +27,8 @@ use FindBin;
 use lib $FindBin::RealBin;
 use HeimdallTest;
 
-my $node = hg_node('others_settings', 'heimdall_gen.sample_delay_ms' => 2);
+my $node = hg_node('others_settings', 'heimdall_gen.sample_delay_ms' => 2,
+	shared_preload_libraries => "'heimdall_gen,pg_stat_statements'", 'pg_stat_statements.track' => "'all'");
 $node->safe_psql('postgres', q{
 	CREATE ROLE alice LOGIN; CREATE ROLE mallory LOGIN; CREATE ROLE dave LOGIN; CREATE ROLE dbowner LOGIN;
 	ALTER DATABASE postgres OWNER TO dbowner;
@@ -60,6 +61,39 @@ my $alices = $node->safe_psql('postgres',
 is($node->safe_psql('postgres', "SET ROLE NONE; SELECT heimdall_gen.wait_job($alices, '60 s')"), 'completed',
 	'another role\'s job still runs (the launcher pins its role)');
 $node->safe_psql('postgres', 'ALTER DATABASE postgres RESET ALL', extra_params => [ '-U', 'dbowner' ]);
+
+# --- the database's owner has every statement JIT-compiled: a job went from
+# 0.06 s to 3 s, a cancel from 20 to 150 ms; the workers and launcher pin jit off
+SKIP:
+{
+	skip 'this PostgreSQL has no JIT provider', 2
+	  unless $node->safe_psql('postgres', 'SELECT pg_jit_available()') eq 't';
+	$node->safe_psql('postgres', q{
+		ALTER DATABASE postgres SET jit = on;
+		ALTER DATABASE postgres SET jit_above_cost = 0;
+		ALTER DATABASE postgres SET jit_inline_above_cost = 0;
+		ALTER DATABASE postgres SET jit_optimize_above_cost = 0;
+	}, extra_params => [ '-U', 'dbowner' ]);
+	# a new launcher, under those settings; this test's own sessions turn jit off
+	my $before = launcher_pid();
+	$node->safe_psql('postgres', "SET ROLE NONE; SELECT pg_terminate_backend($before)");
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity "
+		  . "WHERE backend_type = 'heimdall_gen launcher' AND pid <> $before"), 'a new launcher is up');
+	$node->safe_psql('postgres', 'SET jit = off; SET ROLE NONE; CREATE EXTENSION pg_stat_statements; '
+		  . 'SELECT pg_stat_statements_reset()');
+	my $jitted = $node->safe_psql('postgres',
+		"SET jit = off; SET ROLE NONE; SET ROLE alice; SELECT heimdall_gen.start_job('alices_jit', 20, 1, '$small')");
+	$node->safe_psql('postgres', "SET jit = off; SET ROLE NONE; SELECT heimdall_gen.wait_job($jitted, '60 s')");
+	is($node->safe_psql('postgres', q{
+		SET jit = off; SET ROLE NONE;
+		SELECT count(*) FILTER (WHERE query LIKE '%samples_done%') > 0 AS job_statements_seen,
+		       coalesce(sum(jit_functions), 0) AS jit_functions
+		  FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'postgres')}),
+		't|0', "no statement of the job's worker or of the launcher was JIT-compiled");
+	$node->safe_psql('postgres', 'SET jit = off; SET ROLE NONE; DROP EXTENSION pg_stat_statements');
+	$node->safe_psql('postgres', 'ALTER DATABASE postgres RESET ALL', extra_params => [ '-U', 'dbowner' ]);
+}
+
 $node->safe_psql('postgres', 'SET ROLE NONE; ALTER DATABASE postgres OWNER TO postgres');
 
 # --- a role's own exit_on_error, and a pg_cancel_backend() of its worker
