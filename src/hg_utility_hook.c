@@ -22,6 +22,7 @@
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -673,6 +674,98 @@ refuse_locks_taken_before_checks(Node *parsetree)
 }
 
 static void
+refuse_rewrite(const char *what, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s", what),
+			 errdetail("It would hold an ACCESS EXCLUSIVE lock on heimdall_gen's tables while it rewrites "
+					   "them: every role's jobs, workers and reads would wait, and every later lock request "
+					   "queues behind it while it waits for its own.  Only the extension's owner or a "
+					   "superuser may."),
+			 errhint("%s", hint)));
+}
+
+/*
+ * A database's owner, not otherwise privileged, may VACUUM every table of
+ * it, and REINDEX DATABASE: VACUUM FULL (of named tables, or of all of
+ * them) rewrites each table under ACCESS EXCLUSIVE, and REINDEX DATABASE
+ * holds a SHARE lock on each table (no writes) and ACCESS EXCLUSIVE on each
+ * index it rebuilds (no reads through it).  An attacker's review queued a
+ * VACUUM FULL of heimdall_gen.jobs behind an open transaction of its own:
+ * every role, the launcher and every worker waited behind it.  Such a
+ * caller is refused these; plain VACUUM, ANALYZE and REINDEX DATABASE
+ * CONCURRENTLY take locks that let jobs run.  A name that is not ours is
+ * handed on qualified with the schema it was found in, as above, so that
+ * it cannot come to mean one of ours while VACUUM waits for it.  Returns
+ * the statement to run.
+ */
+static Node *
+refuse_rewrites_of_our_tables(Node *parsetree)
+{
+	ListCell   *lc;
+
+	if (IsA(parsetree, VacuumStmt))
+	{
+		VacuumStmt *stmt = (VacuumStmt *) parsetree;
+		VacuumStmt *checked;
+		bool		full = false;
+
+		if (!stmt->is_vacuumcmd)
+			return parsetree;
+		foreach(lc, stmt->options)
+		{
+			DefElem    *option = lfirst_node(DefElem, lc);
+
+			if (strcmp(option->defname, "full") == 0)
+				full = defGetBoolean(option);
+		}
+		if (!full || !caller_is_guarded() || !pg_database_ownercheck(MyDatabaseId, GetUserId()))
+			return parsetree;
+		if (stmt->rels == NIL)
+			refuse_rewrite("VACUUM FULL every table of this database",
+						   "Name the tables to rewrite, or run a plain VACUUM, which lets jobs run.");
+		checked = copyObject(stmt);
+		foreach(lc, checked->rels)
+		{
+			VacuumRelation *target = lfirst_node(VacuumRelation, lc);
+			Oid			relid;
+
+			if (target->relation == NULL)
+				continue;
+			relid = RangeVarGetRelid(target->relation, NoLock, true);
+			if (!OidIsValid(relid))
+				continue;		/* VACUUM says it does not exist */
+			if (get_rel_namespace(relid) == get_namespace_oid("heimdall_gen", true))
+				refuse_rewrite(psprintf("VACUUM FULL %s.%s", get_namespace_name(get_rel_namespace(relid)),
+										get_rel_name(relid)),
+							   "Run a plain VACUUM, which lets jobs run.");
+			qualify_as_checked(target->relation, relid);
+		}
+		return (Node *) checked;
+	}
+	if (IsA(parsetree, ReindexStmt))
+	{
+		ReindexStmt *stmt = (ReindexStmt *) parsetree;
+		bool		concurrently = false;
+
+		if (stmt->kind != REINDEX_OBJECT_DATABASE)
+			return parsetree;	/* a table, an index or a schema of ours: only its owner's */
+		foreach(lc, stmt->params)
+		{
+			DefElem    *param = lfirst_node(DefElem, lc);
+
+			if (strcmp(param->defname, "concurrently") == 0)
+				concurrently = defGetBoolean(param);
+		}
+		if (!concurrently && caller_is_guarded() && OidIsValid(get_namespace_oid("heimdall_gen", true)))
+			refuse_rewrite("REINDEX DATABASE, which would rebuild heimdall_gen's indexes",
+						   "Run REINDEX DATABASE CONCURRENTLY, which lets jobs run, or reindex your own tables.");
+	}
+	return parsetree;
+}
+
+static void
 hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				   ProcessUtilityContext context, ParamListInfo params,
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
@@ -686,6 +779,7 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	refuse_drop_while_jobs_run(pstmt->utilityStmt);
 	to_run = refuse_strong_locks(pstmt->utilityStmt);
 	to_run = refuse_locks_taken_before_checks(to_run);
+	to_run = refuse_rewrites_of_our_tables(to_run);
 	if (to_run != pstmt->utilityStmt)
 	{
 		/* the statement is not ours to change (it may be cached): run a copy */
