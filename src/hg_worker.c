@@ -1258,7 +1258,14 @@ hg_worker_main(Datum main_arg)
 	 * the extension owner's rights, under pinned settings.
 	 */
 	BackgroundWorkerInitializeConnectionByOid(database_oid, owner_oid, 0);
-	pgstat_report_appname(psprintf("heimdall_gen job " INT64_FORMAT, job.job_id));
+
+	/*
+	 * Every role reads every session's application_name: with the job's id
+	 * in it, they saw which jobs of which roles ran, which worker_slots()
+	 * and job_progress show only to the owner and admins (heimdall_gen.
+	 * worker_slots() gives them the pid of each job's worker).
+	 */
+	pgstat_report_appname("heimdall_gen worker");
 	hg_pin_worker_settings();
 	hg_all_statements_are_own();
 	act_as_extension_owner();

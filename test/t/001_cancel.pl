@@ -314,8 +314,9 @@ for my $try (1 .. 100)
 ok($stopped_idle, 'the WAL writer is stopped while idle');
 $node->safe_psql('postgres', "SELECT heimdall_gen.resume_job($target)");
 ok($node->poll_query_until('postgres', qq{
-	SELECT count(*) = 1 FROM pg_stat_activity a JOIN heimdall_gen.jobs j ON j.job_id = $target
-	 WHERE a.application_name = 'heimdall_gen job $target' AND a.wait_event = 'Extension' AND j.status = 'running'}),
+	SELECT count(*) = 1 FROM pg_stat_activity a JOIN heimdall_gen.worker_slots() w ON w.pid = a.pid
+	  JOIN heimdall_gen.jobs j ON j.job_id = w.job_id
+	 WHERE j.job_id = $target AND a.wait_event = 'Extension' AND j.status = 'running'}),
 	'its worker claimed the job and waits for its claim to be written');
 my $log_offset = -s $node->logfile;
 is($node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($target, wait => true)"), 't',
