@@ -205,6 +205,8 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('stolen_net', 2, 1, '{"receiv
 -- a role without LOGIN cannot start a job (its worker could never connect)
 SET ROLE regress_hg_nologin;
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('nologin_data', 2, 1)$$);
+-- nor queue one with materialize(): it says so before it looks for the dataset
+SELECT pg_temp.try($$SELECT heimdall_gen.materialize('nologin_data')$$);
 RESET ROLE;
 
 -- the hand fallback still works for a job's owner, and only as a stop

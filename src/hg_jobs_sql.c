@@ -34,6 +34,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/syscache.h"
 #include "commands/dbcommands.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -274,6 +275,29 @@ require_connect_privilege(void)
 						GetUserNameFromId(GetUserId(), false), get_database_name(MyDatabaseId)),
 				 errdetail("A job's worker connects to the database as the role that starts the job."),
 				 errhint("GRANT CONNECT ON DATABASE to that role, or start the job as a role that may connect.")));
+}
+
+/*
+ * The same for LOGIN, which _start_job checks among its arguments:
+ * materialize() queued a job its owner's workers could not run, and the
+ * launcher failed it only later (an attacker's review).
+ */
+static void
+require_login(void)
+{
+	HeapTuple	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(GetUserId()));
+	bool		can_login;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for role %u", GetUserId());
+	can_login = ((Form_pg_authid) GETSTRUCT(tuple))->rolcanlogin;
+	ReleaseSysCache(tuple);
+	if (!can_login)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" cannot log in", GetUserNameFromId(GetUserId(), false)),
+				 errdetail("A job's worker connects as the role that started it."),
+				 errhint("Start the job as a role with LOGIN (SET ROLE to a login role, or ALTER ROLE ... LOGIN).")));
 }
 
 static bool
@@ -1256,6 +1280,8 @@ hg_materialize(PG_FUNCTION_ARGS)
 	hg_require_current_schema();
 	PreventCommandIfReadOnly("materialize()");
 	require_served_database();
+	require_login();
+	require_connect_privilege();
 	lock_queue_of(GetUserId());
 	job = call_internal("SELECT heimdall_gen._materialize($1, $2)", 2, types, args, NULL,
 						&isnull, sizeof(int64), FLOAT8PASSBYVAL);
