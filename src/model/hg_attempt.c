@@ -280,6 +280,14 @@ hg_attempt_ex(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 	out->n_detected = detected;
 	out->mean_snr_db = detected ? snr_sum / detected : -INFINITY;
 
+	/*
+	 * A TX placed in the margin past 180 degrees east or west is labelled on
+	 * the other side (an attacker's review found labels of 184.56, invalid in
+	 * GeoJSON).  Only the label: the geometry above used the longitude as
+	 * drawn, so the IQ and every other label stay as they were.
+	 */
+	out->tx_lon_deg = hg_geo_wrap_longitude(out->tx_lon_deg);
+
 	/* the filter: decided before any IQ exists */
 	if (detected < cfg->min_receivers)
 		return HG_REJECT_TOO_FEW_DETECTED;

@@ -241,6 +241,17 @@ hg_geo_place_tx(const hg_config *cfg, hg_rng *rng, hg_box box, double *lat, doub
 }
 
 double
+hg_geo_wrap_longitude(double lon_deg)
+{
+	/* a TX is drawn at most margin_deg (5) past the area, itself within +-180 */
+	if (lon_deg > 180.0)
+		return lon_deg - 360.0;
+	if (lon_deg < -180.0)
+		return lon_deg + 360.0;
+	return lon_deg;
+}
+
+double
 hg_geo_max_distance(const hg_config *cfg)
 {
 	hg_box		b = {cfg->area_lat_min, cfg->area_lat_max, cfg->area_lon_min, cfg->area_lon_max};

@@ -53,6 +53,9 @@ int			hg_geo_place_receivers(const hg_config *cfg, hg_rng *rng,
 void		hg_geo_place_tx(const hg_config *cfg, hg_rng *rng, hg_box rx_box,
 							double *lat, double *lon);
 
+/* The same meridian, as a longitude in [-180, 180]. */
+double		hg_geo_wrap_longitude(double lon_deg);
+
 /* Largest TX-RX distance any sample of cfg can have, in metres (for buffer sizing). */
 double		hg_geo_max_distance(const hg_config *cfg);
 

@@ -4,8 +4,10 @@
  *    (received power, noise at the floor, time differences of arrival,
  *    frequency offsets), the labels' definitions, reproducibility whatever
  *    was generated before, that a rejection synthesises no IQ, and that a
- *    fixed network judged to stand on one line can keep no sample.
+ *    fixed network judged to stand on one line can keep no sample, and that
+ *    a transmitter's longitude label stays within [-180, 180].
  */
+#include "hg_geo.h"
 #include "hg_model.h"
 #include "hg_test.h"
 #include "hg_test_dsp.h"
@@ -598,6 +600,47 @@ test_a_network_on_a_line_keeps_nothing(void)
 	HG_CHECK(!hg_config_fixed_network_on_a_line(&c), "a 400 km network is judged, beyond the bound");
 }
 
+/*
+ * A TX in the margin beyond the antimeridian is labelled in [-180, 180],
+ * and each distance label is the distance from that labelled position.
+ */
+static void
+test_tx_longitude_label_stays_within_180(void)
+{
+	hg_config	c;
+	hg_workspace *ws;
+	uint64_t	i;
+	int			k,
+				wrapped = 0;
+
+	hg_config_init(&c);
+	set(&c, "area_lon_min", "178");
+	set(&c, "area_lon_max", "180");
+	set(&c, "margin_deg", "5");
+	set(&c, "inside_ratio", "0");
+	ws = hg_workspace_create(&c);
+	for (i = 0; i < 300; i++)
+	{
+		hg_ecef		tx;
+
+		(void) hg_attempt_ex(&c, 77, i, ws, &sample_a, HG_ATTEMPT_LABELS_ONLY);
+		HG_CHECK(sample_a.tx_lon_deg >= -180.0 && sample_a.tx_lon_deg <= 180.0,
+				 "attempt %llu: tx_lon %.6f", (unsigned long long) i, sample_a.tx_lon_deg);
+		wrapped += sample_a.tx_lon_deg < 0;
+		tx = hg_geo_to_ecef(sample_a.tx_lat_deg, sample_a.tx_lon_deg, sample_a.tx_alt_m);
+		for (k = 0; k < sample_a.n_receivers; k++)
+		{
+			const hg_reception *r = &sample_a.rx[k];
+
+			HG_CHECK_NEAR(hg_geo_distance(tx, hg_geo_to_ecef(r->lat_deg, r->lon_deg, r->alt_m)),
+						  r->distance_m, 1e-3, "distance from the labelled TX position (m)");
+		}
+	}
+	HG_CHECK(wrapped > 0, "no TX fell past 180 degrees east: the test proves nothing");
+	printf("    %d of 300 transmitters labelled west of the antimeridian\n", wrapped);
+	hg_workspace_destroy(ws);
+}
+
 int
 main(void)
 {
@@ -611,5 +654,6 @@ main(void)
 	HG_RUN(test_rejection_synthesises_nothing);
 	HG_RUN(test_labels_only_matches_full);
 	HG_RUN(test_a_network_on_a_line_keeps_nothing);
+	HG_RUN(test_tx_longitude_label_stays_within_180);
 	return HG_TEST_SUMMARY();
 }
