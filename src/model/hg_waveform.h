@@ -25,7 +25,9 @@ void		hg_waveform_choose(const hg_config *cfg, hg_rng *rng, hg_modulation *mod, 
 
 /*
  * len complex samples as split arrays re[], im[], mean power 1, at
- * cfg->sample_rate_hz, 99 % of the power inside +-channel_bw_hz/2.  Draws
+ * cfg->sample_rate_hz.  Voice, AM, CW and PSK keep 99 % of the power inside
+ * +-channel_bw_hz/2; FM is not filtered, and a full-deviation tone spreads
+ * over about 2 (5 kHz + 2 f_tone) (97.8 % inside 12.5 kHz at worst).  Draws
  * only from rng.  Returns the audio or keying frequency drawn for tone and
  * DTMF content in *f1, *f2 (0 otherwise), for tests.
  */
