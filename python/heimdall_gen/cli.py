@@ -191,6 +191,11 @@ def _watch(args, bars, status) -> int:
             print(f"heimdall-gen: job {missing[0]} does not exist", file=sys.stderr)
             return EXIT_ERROR
         status.update({j: rows[j][2] for j in args.job_ids})
+        for j in args.job_ids:
+            reason = None if status[j] in FINAL or status[j] == "paused" else _why_it_never_ends(conn, j)
+            if reason:
+                print(f"heimdall-gen: job {j} will not end: {reason}", file=sys.stderr)
+                return EXIT_ERROR
         for pos, j in enumerate(args.job_ids):
             _, ds, st, done, total, _, _ = rows[j]
             bars[j] = progress_bar(total=total, initial=done, desc=f"job {j} {ds}", unit="sample", position=pos,
@@ -248,6 +253,24 @@ def _watch(args, bars, status) -> int:
         return EXIT_OK
     finally:
         conn.close()
+
+
+def _why_it_never_ends(conn, job_id) -> Optional[str]:
+    """The server's reason why waiting for this job could never end, or None.
+    A job restored into a database no launcher serves stays as it was
+    dumped ('running', with no worker): watch waited for it forever (a
+    user's review).  wait_job without a timeout refuses exactly such a wait
+    (55000) and otherwise waits, so it is asked with a short statement
+    timeout: a wait cut short by that timeout means the job is served."""
+    try:
+        with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = '200ms'")
+            conn.execute("SELECT heimdall_gen.wait_job(%s)", (job_id,))
+    except psycopg.errors.ObjectNotInPrerequisiteState as e:
+        return server_error_text(e)
+    except psycopg.errors.QueryCanceled:
+        pass
+    return None
 
 
 def _job_call(fn):

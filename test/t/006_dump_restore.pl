@@ -12,6 +12,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
+use IPC::Run ();
 use lib $FindBin::RealBin;
 use HeimdallTest;
 
@@ -88,6 +89,21 @@ is($src->safe_psql('unserved', "SELECT heimdall_gen.wait_job($jr, '0 s')"), 'run
 	'unserved: with a timeout it reads the status');
 is($src->safe_psql('unserved', "SELECT heimdall_gen.wait_job($ja)"), 'completed',
 	'unserved: a completed job is waited for as anywhere');
+# heimdall-gen watch asks the server the same: it waited for ever (a user's
+# review); -P: the build's heimdall_gen.so in the working directory is no module
+{
+	local $ENV{PYTHONPATH} = "$FindBin::RealBin/../../python";
+	my @watch = ('python3', '-P', '-m', 'heimdall_gen.cli', '--dsn',
+		'host=' . $src->host . ' port=' . $src->port . ' dbname=unserved', 'watch', '--quiet', '--timeout', '60');
+	my ($stdout, $stderr) = ('', '');
+	my $started = time;
+	my $rc = IPC::Run::run([ @watch, $jr ], '>', \$stdout, '2>', \$stderr) ? 0 : $? >> 8;
+	is($rc, 1, 'unserved: heimdall-gen watch of the running job exits 1 ...');
+	like($stderr, qr/job $jr will not end: job $jr is running, and database "unserved" has no heimdall_gen launcher/,
+		'... saying why, at once (' . (time - $started) . ' s), not at its timeout');
+	$rc = IPC::Run::run([ @watch, $ja ], '>', \$stdout, '2>', \$stderr) ? 0 : $? >> 8;
+	is($rc, 0, 'unserved: watch of a completed job exits 0');
+}
 
 # --- and into a second cluster: roles first (they are global), then the plain dump
 my $dst = hg_node('dump_dst', 'heimdall_gen.database' => "'postgres,moved'", 'heimdall_gen.max_workers' => 2);
