@@ -442,8 +442,21 @@ def server_error_text(e) -> str:
     return "\n".join(lines)
 
 
+def _parse(argv):
+    """parse_args, except that arguments no parser took are reported by the
+    command's own parser, with its usage: argparse leaves them to the top
+    parser, which printed heimdall-gen's usage for `list --bogus` (a user's
+    review)."""
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:
+        commands = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error("unrecognized arguments: " + " ".join(extra))
+    return args
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    args = _parse(argv)
     try:
         code = args.func(args)
         # a reader that went away shows here, while it can still be handled

@@ -152,6 +152,16 @@ def test_export_refuses_indices_with_split(tmp_path, dsn, stored):
         hs.export_dataset(dsn, stored, str(tmp_path / "out"), split="val", sample_indices=[0])
 
 
+def test_unknown_arguments_get_the_commands_usage(tmp_path, dsn, stored):
+    for args, command in ((("list", "--bogus"), "list"),
+                          (("export", stored, "--split", "train", "1", "-o", str(tmp_path / "out")), "export")):
+        r = cli(dsn, *args)
+        assert r.returncode == 2 and r.stderr.startswith(f"usage: heimdall-gen {command} "), r.stderr
+        assert r.stderr.rstrip().split("\n")[-1].startswith(f"heimdall-gen {command}: error: unrecognized arguments:"), \
+            r.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_export_of_no_sample_says_so_and_exits_6(tmp_path, dsn, conn):
     # a dataset whose only job was cancelled before it wrote a sample
     with conn.transaction():
