@@ -62,7 +62,8 @@ def _connect(dsn: str) -> psycopg.Connection:
     tried (libpq's own message may name none: 'connection is bad: No such
     file or directory'), with libpq's advice as a HINT line."""
     try:
-        return psycopg.connect(dsn, autocommit=True)
+        # UTF8 whatever the database says: at SQL_ASCII psycopg returns text as bytes (an attacker's review)
+        return psycopg.connect(dsn, autocommit=True, client_encoding="UTF8")
     except psycopg.OperationalError as e:
         try:
             given = psycopg.conninfo.conninfo_to_dict(dsn)
@@ -261,15 +262,19 @@ def _why_it_never_ends(conn, job_id) -> Optional[str]:
     dumped ('running', with no worker): watch waited for it forever (a
     user's review).  wait_job without a timeout refuses exactly such a wait
     (55000) and otherwise waits, so it is asked with a short statement
-    timeout: a wait cut short by that timeout means the job is served."""
+    timeout: a wait cut short by that timeout means the job is served.  Read
+    committed, which wait_job needs, whatever the role's default isolation;
+    any other error gives no verdict (an attacker's review: a role whose
+    default was repeatable read was told its served job would never end)."""
     try:
         with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             conn.execute("SET LOCAL statement_timeout = '200ms'")
             conn.execute("SELECT heimdall_gen.wait_job(%s)", (job_id,))
     except psycopg.errors.ObjectNotInPrerequisiteState as e:
         return server_error_text(e)
-    except psycopg.errors.QueryCanceled:
-        pass
+    except psycopg.Error:
+        pass                    # the timeout (served), or no verdict
     return None
 
 

@@ -44,9 +44,12 @@ _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 def connect(conn_or_dsn, **kw) -> psycopg.Connection:
     """A psycopg 3 connection from a DSN ('' means $HEIMDALL_GEN_DSN, else the PG*
-    environment, as for the heimdall-gen command), or the connection given."""
+    environment, as for the heimdall-gen command), or the connection given.
+    In UTF8 whatever the server's settings: with a database's client_encoding
+    at SQL_ASCII psycopg returns text as bytes, and names broke."""
     if isinstance(conn_or_dsn, psycopg.Connection):
         return conn_or_dsn
+    kw.setdefault("client_encoding", "UTF8")
     return psycopg.connect(conn_or_dsn or os.environ.get("HEIMDALL_GEN_DSN", ""), autocommit=True, **kw)
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import SMALL, cli, run_job
+from conftest import SMALL, cli, cli_command, run_job
 
 
 def test_help_and_usage(dsn):
@@ -77,6 +77,26 @@ def test_watch_running_job_until_cancelled(dsn, conn):
     out, err = p.communicate(timeout=30)
     assert p.returncode == 4, err
     assert f"job {job} pyt_cli_w: cancelled" in out
+
+
+def test_watch_under_a_roles_own_isolation_and_encoding(dsn, conn):
+    # a role's defaults: repeatable read (wait_job needs read committed) and
+    # SQL_ASCII (psycopg then returns text as bytes); watch must still follow its job
+    conn.execute("CREATE ROLE pyt_rr LOGIN")
+    conn.execute("ALTER ROLE pyt_rr SET default_transaction_isolation = 'repeatable read'")
+    conn.execute("ALTER ROLE pyt_rr SET client_encoding = 'SQL_ASCII'")
+    conn.execute("SET ROLE pyt_rr")
+    try:
+        job = conn.execute("SELECT heimdall_gen.start_job('pyt_rr_w', 100000, 1, %s::jsonb)", (SMALL,)).fetchone()[0]
+    finally:
+        conn.execute("RESET ROLE")
+    p = subprocess.Popen(cli_command(dsn.replace("user=postgres", "user=pyt_rr"), "watch", str(job)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    conn.execute("SELECT pg_sleep(1.5)")
+    conn.execute("SELECT heimdall_gen.cancel_job(%s)", (job,))
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 4, err
+    assert f"job {job} pyt_rr_w: cancelled" in out
 
 
 def png_size(path):
