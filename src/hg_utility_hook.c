@@ -674,34 +674,46 @@ refuse_locks_taken_before_checks(Node *parsetree)
 }
 
 static void
-refuse_rewrite(const char *what, const char *hint)
+refuse_rewrite(const char *what, const char *why, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to %s", what),
-			 errdetail("It would hold an ACCESS EXCLUSIVE lock on heimdall_gen's tables while it rewrites "
-					   "them: every role's jobs, workers and reads would wait, and every later lock request "
-					   "queues behind it while it waits for its own.  Only the extension's owner or a "
-					   "superuser may."),
+			 errdetail("%s  Only the extension's owner or a superuser may.", why),
 			 errhint("%s", hint)));
 }
 
+#define REWRITE_WHY "It would hold an ACCESS EXCLUSIVE lock on heimdall_gen's tables while it rewrites them: " \
+	"every role's jobs, workers and reads would wait, and every later lock request queues behind it while it " \
+	"waits for its own."
+#define ANALYZE_WHY "Its lock on heimdall_gen's tables would be kept until the transaction ends, and no VACUUM " \
+	"of them could run meanwhile."
+#define REINDEX_WHY "It stops writes to heimdall_gen's tables and reads through their indexes while it " \
+	"rebuilds them; cancelled, its CONCURRENTLY form leaves copies of their indexes behind that every " \
+	"insert updates and only the extension's owner may drop."
+
 /*
- * A database's owner, not otherwise privileged, may VACUUM every table of
- * it, and REINDEX DATABASE: VACUUM FULL (of named tables, or of all of
- * them) rewrites each table under ACCESS EXCLUSIVE, and REINDEX DATABASE
- * holds a SHARE lock on each table (no writes) and ACCESS EXCLUSIVE on each
- * index it rebuilds (no reads through it).  An attacker's review queued a
- * VACUUM FULL of heimdall_gen.jobs behind an open transaction of its own:
- * every role, the launcher and every worker waited behind it.  Such a
- * caller is refused these; plain VACUUM, ANALYZE and REINDEX DATABASE
- * CONCURRENTLY take locks that let jobs run.  A name that is not ours is
- * handed on qualified with the schema it was found in, as above, so that
- * it cannot come to mean one of ours while VACUUM waits for it.  Returns
- * the statement to run.
+ * A database's owner, not otherwise privileged, may VACUUM and ANALYZE every
+ * table of it, and REINDEX DATABASE.  VACUUM FULL (of named tables, or of
+ * all of them) rewrites each table under ACCESS EXCLUSIVE: an attacker's
+ * review queued one on heimdall_gen.jobs behind an open transaction of its
+ * own, and every role, the launcher and every worker waited behind it.
+ * REINDEX DATABASE holds a SHARE lock on each table (no writes) and ACCESS
+ * EXCLUSIVE on each index it rebuilds; its CONCURRENTLY form, cancelled,
+ * leaves invalid copies of the indexes behind, which every insert still
+ * updates and only the extension's owner may drop (a second review left
+ * 1 GB of them on receptions).  ANALYZE in a transaction block or a
+ * function keeps its SHARE UPDATE EXCLUSIVE lock until the transaction
+ * ends, and meanwhile no VACUUM of the table runs (autovacuum skips it):
+ * jobs, rewritten at every batch commit, would never be vacuumed.  Such a
+ * caller is refused these on heimdall_gen's tables; plain VACUUM and an
+ * ANALYZE of its own take locks that let jobs run.  A name that is not
+ * ours is handed on qualified with the schema it was found in, as above,
+ * so that it cannot come to mean one of ours while VACUUM waits for it.
+ * Returns the statement to run.
  */
 static Node *
-refuse_rewrites_of_our_tables(Node *parsetree)
+refuse_rewrites_of_our_tables(Node *parsetree, ProcessUtilityContext context)
 {
 	ListCell   *lc;
 
@@ -710,9 +722,10 @@ refuse_rewrites_of_our_tables(Node *parsetree)
 		VacuumStmt *stmt = (VacuumStmt *) parsetree;
 		VacuumStmt *checked;
 		bool		full = false;
+		bool		lock_kept = false;
+		const char *verb;
+		const char *hint;
 
-		if (!stmt->is_vacuumcmd)
-			return parsetree;
 		foreach(lc, stmt->options)
 		{
 			DefElem    *option = lfirst_node(DefElem, lc);
@@ -720,11 +733,21 @@ refuse_rewrites_of_our_tables(Node *parsetree)
 			if (strcmp(option->defname, "full") == 0)
 				full = defGetBoolean(option);
 		}
-		if (!full || !caller_is_guarded() || !pg_database_ownercheck(MyDatabaseId, GetUserId()))
+		/* VACUUM refuses to run in a transaction block itself; ANALYZE does not */
+		lock_kept = !stmt->is_vacuumcmd && (IsTransactionBlock() || context != PROCESS_UTILITY_TOPLEVEL);
+		if (!(stmt->is_vacuumcmd && full) && !lock_kept)
 			return parsetree;
+		if (!caller_is_guarded() || !pg_database_ownercheck(MyDatabaseId, GetUserId()))
+			return parsetree;
+		verb = lock_kept ? "ANALYZE" : "VACUUM FULL";
+		hint = lock_kept ? "Run ANALYZE of heimdall_gen's tables as a statement of its own, outside a transaction "
+			"block and a function: it then lets go of its lock at once." :
+			"Run a plain VACUUM, which lets jobs run.";
 		if (stmt->rels == NIL)
-			refuse_rewrite("VACUUM FULL every table of this database",
-						   "Name the tables to rewrite, or run a plain VACUUM, which lets jobs run.");
+			refuse_rewrite(psprintf("%s every table of this database%s", verb,
+									lock_kept ? " in a transaction block or a function" : ""),
+						   lock_kept ? ANALYZE_WHY : REWRITE_WHY,
+						   lock_kept ? hint : "Name the tables to rewrite, or run a plain VACUUM, which lets jobs run.");
 		checked = copyObject(stmt);
 		foreach(lc, checked->rels)
 		{
@@ -737,31 +760,18 @@ refuse_rewrites_of_our_tables(Node *parsetree)
 			if (!OidIsValid(relid))
 				continue;		/* VACUUM says it does not exist */
 			if (get_rel_namespace(relid) == get_namespace_oid("heimdall_gen", true))
-				refuse_rewrite(psprintf("VACUUM FULL %s.%s", get_namespace_name(get_rel_namespace(relid)),
-										get_rel_name(relid)),
-							   "Run a plain VACUUM, which lets jobs run.");
+				refuse_rewrite(psprintf("%s %s.%s%s", verb, get_namespace_name(get_rel_namespace(relid)),
+										get_rel_name(relid), lock_kept ? " in a transaction block or a function" : ""),
+							   lock_kept ? ANALYZE_WHY : REWRITE_WHY, hint);
 			qualify_as_checked(target->relation, relid);
 		}
 		return (Node *) checked;
 	}
-	if (IsA(parsetree, ReindexStmt))
-	{
-		ReindexStmt *stmt = (ReindexStmt *) parsetree;
-		bool		concurrently = false;
-
-		if (stmt->kind != REINDEX_OBJECT_DATABASE)
-			return parsetree;	/* a table, an index or a schema of ours: only its owner's */
-		foreach(lc, stmt->params)
-		{
-			DefElem    *param = lfirst_node(DefElem, lc);
-
-			if (strcmp(param->defname, "concurrently") == 0)
-				concurrently = defGetBoolean(param);
-		}
-		if (!concurrently && caller_is_guarded() && OidIsValid(get_namespace_oid("heimdall_gen", true)))
-			refuse_rewrite("REINDEX DATABASE, which would rebuild heimdall_gen's indexes",
-						   "Run REINDEX DATABASE CONCURRENTLY, which lets jobs run, or reindex your own tables.");
-	}
+	if (IsA(parsetree, ReindexStmt) && ((ReindexStmt *) parsetree)->kind == REINDEX_OBJECT_DATABASE &&
+		caller_is_guarded() && OidIsValid(get_namespace_oid("heimdall_gen", true)))
+		refuse_rewrite("REINDEX DATABASE, which would rebuild heimdall_gen's indexes", REINDEX_WHY,
+					   "Reindex your own schemas or tables (REINDEX SCHEMA, REINDEX TABLE), which leaves "
+					   "heimdall_gen's alone.");
 	return parsetree;
 }
 
@@ -779,7 +789,7 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	refuse_drop_while_jobs_run(pstmt->utilityStmt);
 	to_run = refuse_strong_locks(pstmt->utilityStmt);
 	to_run = refuse_locks_taken_before_checks(to_run);
-	to_run = refuse_rewrites_of_our_tables(to_run);
+	to_run = refuse_rewrites_of_our_tables(to_run, context);
 	if (to_run != pstmt->utilityStmt)
 	{
 		/* the statement is not ours to change (it may be cached): run a copy */

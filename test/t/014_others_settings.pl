@@ -95,18 +95,28 @@ SKIP:
 }
 
 # --- the database's owner may VACUUM FULL and REINDEX DATABASE: both hold
-# locks that stop every job; it is refused them on heimdall_gen's tables
+# locks that stop every job (and a cancelled REINDEX CONCURRENTLY leaves
+# index copies only the extension's owner may drop); an ANALYZE in a
+# transaction block keeps every VACUUM out: it is refused them on
+# heimdall_gen's tables
 $node->safe_psql('postgres', 'CREATE TABLE dbowners_own (x int)', extra_params => [ '-U', 'dbowner' ]);
 for my $refused ('VACUUM FULL heimdall_gen.jobs', 'VACUUM (FULL, ANALYZE) heimdall_gen.receptions',
-	'VACUUM FULL dbowners_own, heimdall_gen.samples', 'VACUUM FULL', 'REINDEX DATABASE postgres')
+	'VACUUM FULL dbowners_own, heimdall_gen.samples', 'VACUUM FULL', 'REINDEX DATABASE postgres',
+	'REINDEX DATABASE CONCURRENTLY postgres', 'BEGIN; ANALYZE heimdall_gen.jobs',
+	'BEGIN; ANALYZE', 'DO $$BEGIN ANALYZE heimdall_gen.receptions; END$$')
 {
 	my (undef, undef, $why) = $node->psql('postgres', "\\set VERBOSITY verbose\n$refused",
 		extra_params => [ '-U', 'dbowner' ]);
-	like($why, qr/42501: permission denied to (VACUUM FULL|REINDEX DATABASE)/, "the database's owner: $refused is refused");
+	like($why, qr/42501: permission denied to (VACUUM FULL|REINDEX DATABASE|ANALYZE)/,
+		"the database's owner: $refused is refused");
 }
-$node->safe_psql('postgres', 'VACUUM heimdall_gen.jobs; VACUUM FULL dbowners_own; DROP TABLE dbowners_own',
+$node->safe_psql('postgres', 'VACUUM heimdall_gen.jobs', extra_params => [ '-U', 'dbowner' ]);
+$node->safe_psql('postgres', 'ANALYZE heimdall_gen.jobs', extra_params => [ '-U', 'dbowner' ]);
+$node->safe_psql('postgres', 'VACUUM FULL dbowners_own', extra_params => [ '-U', 'dbowner' ]);
+$node->safe_psql('postgres', 'BEGIN; ANALYZE dbowners_own; COMMIT; DROP TABLE dbowners_own',
 	extra_params => [ '-U', 'dbowner' ]);
-pass("... a plain VACUUM of heimdall_gen's tables and a VACUUM FULL of its own table are not");
+pass("... a plain VACUUM or ANALYZE of heimdall_gen's tables, and VACUUM FULL or ANALYZE of its own table "
+	  . "in a transaction block, are not");
 $node->safe_psql('postgres', 'SET ROLE NONE; ALTER DATABASE postgres OWNER TO postgres');
 
 # --- a role's own exit_on_error, and a pg_cancel_backend() of its worker
