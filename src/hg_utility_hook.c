@@ -3,7 +3,8 @@
  *    A ProcessUtility hook that guards the extension's schema (CREATE
  *    EXTENSION adopts an existing one only if it is empty and the caller's;
  *    no one but its owner takes strong locks on its tables, directly, through
- *    a view, or by a statement that locks before it checks) and finishes
+ *    a view, by a statement that locks before it checks, or as a database's
+ *    owner by VACUUM FULL, REINDEX DATABASE or an ANALYZE held open) and finishes
  *    DROP EXTENSION heimdall_gen: the heimdall_gen_admin role, which CREATE
  *    EXTENSION made (or adopted empty) and marked with a comment, goes with
  *    it.  A role is cluster-wide and the extension is per database, so
