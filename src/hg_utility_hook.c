@@ -722,9 +722,12 @@ refuse_rewrites_of_our_tables(Node *parsetree, ProcessUtilityContext context)
 	{
 		VacuumStmt *stmt = (VacuumStmt *) parsetree;
 		VacuumStmt *checked;
+		Oid			schema;
 		bool		full = false;
-		bool		lock_kept = false;
+		bool		lock_kept;
 		const char *verb;
+		const char *held = "";	/* after the target: why an ANALYZE is refused */
+		const char *why;
 		const char *hint;
 
 		foreach(lc, stmt->options)
@@ -740,15 +743,24 @@ refuse_rewrites_of_our_tables(Node *parsetree, ProcessUtilityContext context)
 			return parsetree;
 		if (!caller_is_guarded() || !pg_database_ownercheck(MyDatabaseId, GetUserId()))
 			return parsetree;
-		verb = lock_kept ? "ANALYZE" : "VACUUM FULL";
-		hint = lock_kept ? "Run ANALYZE of heimdall_gen's tables as a statement of its own, outside a transaction "
-			"block and a function: it then lets go of its lock at once." :
-			"Run a plain VACUUM, which lets jobs run.";
+		if (lock_kept)
+		{
+			verb = "ANALYZE";
+			held = " in a transaction block or a function";
+			why = ANALYZE_WHY;
+			hint = "Run ANALYZE of heimdall_gen's tables as a statement of its own, outside a transaction "
+				"block and a function: it then lets go of its lock at once.";
+		}
+		else
+		{
+			verb = "VACUUM FULL";
+			why = REWRITE_WHY;
+			hint = stmt->rels == NIL ? "Name the tables to rewrite, or run a plain VACUUM, which lets jobs run." :
+				"Run a plain VACUUM, which lets jobs run.";
+		}
 		if (stmt->rels == NIL)
-			refuse_rewrite(psprintf("%s every table of this database%s", verb,
-									lock_kept ? " in a transaction block or a function" : ""),
-						   lock_kept ? ANALYZE_WHY : REWRITE_WHY,
-						   lock_kept ? hint : "Name the tables to rewrite, or run a plain VACUUM, which lets jobs run.");
+			refuse_rewrite(psprintf("%s every table of this database%s", verb, held), why, hint);
+		schema = get_namespace_oid("heimdall_gen", true);
 		checked = copyObject(stmt);
 		foreach(lc, checked->rels)
 		{
@@ -760,10 +772,8 @@ refuse_rewrites_of_our_tables(Node *parsetree, ProcessUtilityContext context)
 			relid = RangeVarGetRelid(target->relation, NoLock, true);
 			if (!OidIsValid(relid))
 				continue;		/* VACUUM says it does not exist */
-			if (get_rel_namespace(relid) == get_namespace_oid("heimdall_gen", true))
-				refuse_rewrite(psprintf("%s %s.%s%s", verb, get_namespace_name(get_rel_namespace(relid)),
-										get_rel_name(relid), lock_kept ? " in a transaction block or a function" : ""),
-							   lock_kept ? ANALYZE_WHY : REWRITE_WHY, hint);
+			if (get_rel_namespace(relid) == schema)
+				refuse_rewrite(psprintf("%s heimdall_gen.%s%s", verb, get_rel_name(relid), held), why, hint);
 			qualify_as_checked(target->relation, relid);
 		}
 		return (Node *) checked;
