@@ -51,6 +51,17 @@ static int	my_index = -1;		/* this launcher's entry in hg_shared->launchers */
 static bool warned_no_worker = false;
 static char *warned_version = NULL;
 
+/*
+ * The slot claim_slot gave this launcher whose worker is not registered
+ * yet (-1: none).  Between the two the launcher runs SQL that can fail
+ * (its lock test waits behind a table lock, and a cancel, a deadlock or a
+ * timeout there ends the launcher): a claimed slot has no handle, so
+ * nothing else would ever free it, and its job would stay queued for
+ * good, holding one of heimdall_gen.max_workers (a code review).  The
+ * launcher's exit gives it back.
+ */
+static int	slot_claimed_unregistered = -1;
+
 static const char *hg_launcher_database(void);
 
 static void
@@ -59,6 +70,14 @@ detach_launcher(int code, Datum arg)
 	HgLauncher *me = &hg_shared->launchers[my_index];
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	if (slot_claimed_unregistered >= 0)
+	{
+		HgSlot	   *s = &hg_shared->slots[slot_claimed_unregistered];
+
+		if (s->in_use && !s->has_handle && s->pid == 0 && s->database_oid == MyDatabaseId)
+			s->in_use = false;
+		slot_claimed_unregistered = -1;
+	}
 	if (me->pid == MyProcPid)
 	{
 		me->pid = 0;
@@ -256,6 +275,7 @@ start_worker(int slot_index, int64 job_id)
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	memcpy(&hg_shared->slots[slot_index].handle, handle, sizeof(HgWorkerHandle));
 	hg_shared->slots[slot_index].has_handle = true;
+	slot_claimed_unregistered = -1;
 	LWLockRelease(hg_shared->lock);
 	pfree(handle);
 	return true;
@@ -322,6 +342,7 @@ claim_slot(int64 job_id, Oid owner, bool *busy)
 		pg_atomic_write_u64(&s->attempts, 0);
 		s->samples_at_start = 0;
 		s->run_started_at = GetCurrentTimestamp();
+		slot_claimed_unregistered = free_slot;
 	}
 	else
 	{
@@ -338,6 +359,7 @@ give_slot_back(int slot_index)
 {
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	hg_shared->slots[slot_index].in_use = false;
+	slot_claimed_unregistered = -1;
 	LWLockRelease(hg_shared->lock);
 }
 

@@ -205,6 +205,43 @@ ok(wait_samples($node, $greedy[2], 1), "once greedy's running job ends, its queu
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($greedy[2], wait => true)");
 $node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.max_workers_per_role; SELECT pg_reload_conf()');
 
+# -- a launcher that ends between claiming a slot and registering its worker
+# gives the slot back (a code review: the slot had no handle, nothing freed
+# it, and its job stayed queued for good).  The launcher claims a slot for
+# a queued job, then tests the job's row lock, which waits behind a table
+# lock; cancelled there, it ends (ERROR is FATAL in a background worker).
+$node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.max_workers_per_role = 1; SELECT pg_reload_conf()');
+my $first = $node->safe_psql('postgres', "SET ROLE greedy; SELECT heimdall_gen.start_job('claim_1', 100000, 11, '$small')");
+ok(wait_samples($node, $first, 1), "greedy's first job runs");
+my $second = $node->safe_psql('postgres', "SET ROLE greedy; SELECT heimdall_gen.start_job('claim_2', 100000, 12, '$small')");
+my $table_lock = $node->background_psql('postgres');
+$table_lock->query_safe('BEGIN; LOCK heimdall_gen.jobs IN EXCLUSIVE MODE');
+$node->safe_psql('postgres', 'ALTER SYSTEM SET heimdall_gen.max_workers_per_role = 2; SELECT pg_reload_conf()');
+ok($node->poll_query_until('postgres', "SELECT count(*) = 1 FROM heimdall_gen.worker_slots() WHERE job_id = $second AND pid IS NULL"),
+	"the launcher claimed a slot for greedy's second job and waits behind the table lock");
+my $stuck_launcher = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND wait_event_type = 'Lock'");
+like($stuck_launcher, qr/^\d+$/, "pid $stuck_launcher is this cluster's launcher, waiting for a lock");
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($stuck_launcher)");
+$table_lock->query_safe('COMMIT');
+$table_lock->quit;
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND pid <> $stuck_launcher"),
+	'the launcher is started again');
+my $started = 0;
+for (1 .. 300)
+{
+	last if ($started = $node->safe_psql('postgres',
+		"SELECT count(*) FROM heimdall_gen.worker_slots() WHERE job_id = $second AND samples_done > 0") eq '1');
+	Time::HiRes::usleep(100_000);
+}
+ok($started, 'the slot it had claimed was given back: the job starts');
+# (a slot left claimed would keep a waiting cancel_job waiting: bounded)
+$node->safe_psql('postgres', "SET statement_timeout = '60s'; SELECT heimdall_gen.cancel_job($_, wait => true)")
+  for ($first, $second);
+is($node->safe_psql('postgres', 'SELECT count(*) FROM heimdall_gen.worker_slots()'), '0', 'and no slot is left in use');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.max_workers_per_role; SELECT pg_reload_conf()');
+
 # -- a role that holds its own job's row locked (FOR UPDATE: the hand-cancel
 # grant allows it) and ends that job's worker must not stop the launcher,
 # which requeues such orphans: other jobs still start
