@@ -704,6 +704,7 @@ hg_launcher_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 
 	pause_after_failed_connections(me, hg_launcher_database());
+	hg_remember_server_settings();
 	BackgroundWorkerInitializeConnection(hg_launcher_database(), NULL, 0);
 	hg_pin_worker_settings();
 	hg_all_statements_are_own();

@@ -21,6 +21,8 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
@@ -52,9 +54,99 @@ hg_all_statements_are_own(void)
 	own_process = true;
 }
 
+/*
+ * The server's user settings (PGC_USERSET: those a database's owner may
+ * ALTER DATABASE ... SET, and a role ALTER ROLE ... SET for itself) as this
+ * process had them before it connected: the configuration file's, the
+ * command line's, the defaults.  NULL until remembered.
+ */
+typedef struct ServerSetting
+{
+	char	   *name;
+	char	   *value;
+} ServerSetting;
+
+static ServerSetting *server_settings = NULL;
+static int	n_server_settings = 0;
+
+void
+hg_remember_server_settings(void)
+{
+	struct config_generic **variables = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	MemoryContext caller = MemoryContextSwitchTo(TopMemoryContext);
+	int			i;
+
+	server_settings = palloc(sizeof(ServerSetting) * n);
+	n_server_settings = 0;
+	for (i = 0; i < n; i++)
+	{
+		struct config_generic *v = variables[i];
+		const char *value;
+
+		if (v->context != PGC_USERSET || (v->flags & GUC_CUSTOM_PLACEHOLDER))
+			continue;
+		value = GetConfigOption(v->name, false, false);
+		server_settings[n_server_settings].name = pstrdup(v->name);
+		server_settings[n_server_settings].value = pstrdup(value ? value : "");
+		n_server_settings++;
+	}
+	MemoryContextSwitchTo(caller);
+}
+
+static const char *
+server_value_of(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < n_server_settings; i++)
+		if (strcmp(server_settings[i].name, name) == 0)
+			return server_settings[i].value;
+	return NULL;
+}
+
+/*
+ * Put back the server's value of every user setting that the database's or
+ * the role's settings changed at connection.  Pinning them one by one
+ * always left some out: with enable_indexscan, enable_bitmapscan and
+ * enable_indexonlyscan off for the database (its owner may), every
+ * statement of a materialize() job scanned all of receptions, and a job of
+ * 300 samples went from 3 s to over ten minutes (an attacker's review).
+ * The launcher and the workers run only the extension's own statements,
+ * so they run them as the server is configured, whoever owns the database.
+ * A superuser's per-database settings of superuser settings (log_statement,
+ * ...) stay: only user settings are put back.  client_encoding is left
+ * alone: no client reads a worker's output, and it needs a transaction.
+ */
+static void
+forget_database_and_role_settings(void)
+{
+	struct config_generic **variables = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			i;
+
+	if (server_settings == NULL)
+		return;
+	for (i = 0; i < n; i++)
+	{
+		struct config_generic *v = variables[i];
+		const char *value;
+
+		if (v->source != PGC_S_DATABASE && v->source != PGC_S_USER && v->source != PGC_S_DATABASE_USER)
+			continue;
+		if (strcmp(v->name, "client_encoding") == 0 || (value = server_value_of(v->name)) == NULL)
+			continue;
+		if (set_config_option(v->name, value, PGC_SUSET, PGC_S_OVERRIDE, GUC_ACTION_SET, true, WARNING, false) <= 0)
+			ereport(WARNING,
+					(errmsg("heimdall_gen could not put back the server's value of \"%s\" for its background process",
+							v->name)));
+	}
+}
+
 void
 hg_pin_worker_settings(void)
 {
+	forget_database_and_role_settings();
 	SetConfigOption("search_path", HG_PINNED_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);

@@ -32,10 +32,17 @@
 	"SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' FOR NO KEY UPDATE SKIP LOCKED"
 
 /*
- * In a background worker, after connecting: override what per-role and
- * per-database settings could change under the extension's statements
+ * In a background worker, before connecting: remember the server's user
+ * settings, which the database's and the role's settings then change.
+ */
+extern void hg_remember_server_settings(void);
+
+/*
+ * In a background worker, after connecting: put back the server's value of
+ * every user setting the database or the role changed (remembered above),
+ * and override what else could change under the extension's statements
  * (search_path, transaction isolation and read-only defaults, the current
- * role, timeouts, exit_on_error).
+ * role, timeouts, exit_on_error, JIT and parallel query).
  */
 extern void hg_pin_worker_settings(void);
 

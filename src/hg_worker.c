@@ -1257,16 +1257,19 @@ hg_worker_main(Datum main_arg)
 	 * pg_stat_activity shows it); the extension's tables are written with
 	 * the extension owner's rights, under pinned settings.
 	 */
+	hg_remember_server_settings();
 	BackgroundWorkerInitializeConnectionByOid(database_oid, owner_oid, 0);
+	hg_pin_worker_settings();
 
 	/*
 	 * Every role reads every session's application_name: with the job's id
 	 * in it, they saw which jobs of which roles ran, which worker_slots()
 	 * and job_progress show only to the owner and admins (heimdall_gen.
-	 * worker_slots() gives them the pid of each job's worker).
+	 * worker_slots() gives them the pid of each job's worker).  Reported
+	 * after the settings are pinned, which may put back the server's
+	 * application_name.
 	 */
 	pgstat_report_appname("heimdall_gen worker");
-	hg_pin_worker_settings();
 	hg_all_statements_are_own();
 	act_as_extension_owner();
 	/* registered after the connection's own callbacks, so it runs before they close it */

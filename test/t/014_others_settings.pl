@@ -94,6 +94,52 @@ SKIP:
 	$node->safe_psql('postgres', 'ALTER DATABASE postgres RESET ALL', extra_params => [ '-U', 'dbowner' ]);
 }
 
+# --- the database's owner turns index scans off for every session of it: a
+# materialize() job then scanned all of receptions for each reception it
+# filled (300 samples: 3 s, then over ten minutes).  The launcher and the
+# workers put back the server's value of every user setting the database or
+# the role changed.  Counted: sequential scans of receptions by two equal
+# materialize() jobs, before and under those settings.
+my $virtual = $small =~ s/^\{/{"iq_storage": "virtual", /r;
+for my $ds ([ 'virtual_bulk', 1500, 21 ], [ 'to_fill_before', 5, 22 ], [ 'to_fill_under', 5, 23 ])
+{
+	my $job = $node->safe_psql('postgres',
+		"SET ROLE NONE; SET ROLE alice; SELECT heimdall_gen.start_job('$ds->[0]', $ds->[1], $ds->[2], '$virtual')");
+	$node->safe_psql('postgres', "SET ROLE NONE; SELECT heimdall_gen.wait_job($job, '120 s')");
+}
+$node->safe_psql('postgres', 'SET ROLE NONE; ANALYZE heimdall_gen.receptions');
+my $seq_scans = sub {
+	return $node->safe_psql('postgres',
+		"SET ROLE NONE; SELECT seq_scan FROM pg_stat_all_tables WHERE relid = 'heimdall_gen.receptions'::regclass");
+};
+my $materialize = sub {
+	my ($ds) = @_;
+	# (alice's own session may set them back for itself: only the worker's scans are counted)
+	my $job = $node->safe_psql('postgres', "SET ROLE NONE; SET ROLE alice; SET enable_indexscan = on; "
+		  . "SET enable_bitmapscan = on; SET enable_indexonlyscan = on; SELECT heimdall_gen.materialize('$ds')");
+	is($node->safe_psql('postgres', "SET ROLE NONE; SELECT heimdall_gen.wait_job($job, '120 s')"), 'completed',
+		"materialize('$ds') completes");
+	ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM heimdall_gen.worker_slots() WHERE job_id = $job"),
+		'its worker is gone (its statistics are counted)');
+};
+my $receptions_filled = $node->safe_psql('postgres', "SET ROLE NONE; SELECT count(*) FROM heimdall_gen.receptions "
+	  . "JOIN heimdall_gen.datasets USING (dataset_id) WHERE name = 'to_fill_before'");
+my $s0 = $seq_scans->();
+$materialize->('to_fill_before');
+my $s1 = $seq_scans->();
+$node->safe_psql('postgres', q{
+	ALTER DATABASE postgres SET enable_indexscan = off;
+	ALTER DATABASE postgres SET enable_bitmapscan = off;
+	ALTER DATABASE postgres SET enable_indexonlyscan = off;
+}, extra_params => [ '-U', 'dbowner' ]);
+$materialize->('to_fill_under');
+my $s2 = $seq_scans->();
+note("sequential scans of receptions: materialize() of $receptions_filled receptions " . ($s1 - $s0)
+	  . ' before, ' . ($s2 - $s1) . " under the database owner's settings");
+cmp_ok($s1 - $s0, '<', $receptions_filled, 'a materialize() job finds receptions by index (the check can see a difference)');
+cmp_ok($s2 - $s1, '<=', $s1 - $s0, "and still does under the database owner's enable_*scan = off");
+$node->safe_psql('postgres', 'ALTER DATABASE postgres RESET ALL', extra_params => [ '-U', 'dbowner' ]);
+
 # --- the database's owner may VACUUM FULL and REINDEX DATABASE: both hold
 # locks that stop every job (and a cancelled REINDEX CONCURRENTLY leaves
 # index copies only the extension's owner may drop); an ANALYZE in a
