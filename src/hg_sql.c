@@ -180,6 +180,20 @@ hg_pin_worker_settings(void)
 	SetConfigOption("force_parallel_mode", "off", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/* The owner of a schema. */
+static Oid
+owner_of_schema(Oid schema)
+{
+	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(schema));
+	Oid			schema_owner;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for schema %u", schema);
+	schema_owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
+	ReleaseSysCache(tuple);
+	return schema_owner;
+}
+
 /*
  * The extension's schema must belong to the extension's owner.  Its
  * statements run with raised privileges under a search_path that includes
@@ -190,15 +204,10 @@ hg_pin_worker_settings(void)
 static void
 require_schema_owned_by(Oid schema, Oid extension_owner)
 {
-	HeapTuple	tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(schema));
-	Oid			schema_owner;
+	Oid			schema_owner = owner_of_schema(schema);
 	char	   *schema_owner_name;
 	char	   *extension_owner_name;
 
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for schema %u", schema);
-	schema_owner = ((Form_pg_namespace) GETSTRUCT(tuple))->nspowner;
-	ReleaseSysCache(tuple);
 	if (schema_owner == extension_owner)
 		return;
 	schema_owner_name = GetUserNameFromId(schema_owner, true);
@@ -213,16 +222,15 @@ require_schema_owned_by(Oid schema, Oid extension_owner)
 					 "which creates its schema itself.")));
 }
 
-bool
-hg_extension_info(Oid *owner, char **version)
+/* pg_extension's row of heimdall_gen, read directly: false if it is not installed. */
+static bool
+read_extension_row(Oid *owner, char **version, Oid *schema)
 {
 	Relation	rel;
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	bool		found = false;
-	Oid			extension_owner = InvalidOid;
-	Oid			schema = InvalidOid;
 
 	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
@@ -234,10 +242,8 @@ hg_extension_info(Oid *owner, char **version)
 		Form_pg_extension ext = (Form_pg_extension) GETSTRUCT(tuple);
 
 		found = true;
-		extension_owner = ext->extowner;
-		schema = ext->extnamespace;
-		if (owner)
-			*owner = ext->extowner;
+		*owner = ext->extowner;
+		*schema = ext->extnamespace;
 		if (version)
 		{
 			bool		isnull;
@@ -248,9 +254,32 @@ hg_extension_info(Oid *owner, char **version)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
-	if (found)
-		require_schema_owned_by(schema, extension_owner);
 	return found;
+}
+
+bool
+hg_extension_info(Oid *owner, char **version)
+{
+	Oid			extension_owner;
+	Oid			schema;
+
+	if (!read_extension_row(&extension_owner, version, &schema))
+		return false;
+	require_schema_owned_by(schema, extension_owner);
+	if (owner)
+		*owner = extension_owner;
+	return true;
+}
+
+bool
+hg_extension_installed(Oid *owner, bool *schema_trusted)
+{
+	Oid			schema;
+
+	if (!read_extension_row(owner, NULL, &schema))
+		return false;
+	*schema_trusted = owner_of_schema(schema) == *owner;
+	return true;
 }
 
 void

@@ -54,6 +54,14 @@ extern void hg_pin_worker_settings(void);
 extern bool hg_extension_info(Oid *owner, char **version);
 
 /*
+ * The same, without refusing a schema owned by another role: for what must
+ * still work then (dropping the extension, refusing others' locks).  Says
+ * whether the schema belongs to the extension's owner; run no SQL as that
+ * owner when it does not.
+ */
+extern bool hg_extension_installed(Oid *owner, bool *schema_trusted);
+
+/*
  * ERROR unless the installed SQL is the version this library serves: a
  * library that is newer than its SQL objects must refuse rather than write
  * rows of the wrong shape.  Checked once per transaction.

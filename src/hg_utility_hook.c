@@ -110,6 +110,7 @@ static void
 refuse_drop_while_jobs_run(Node *parsetree)
 {
 	Oid			extension_owner;
+	bool		schema_trusted;
 	Oid			schema;
 	Oid			jobs;
 	int			workers;
@@ -121,8 +122,26 @@ refuse_drop_while_jobs_run(Node *parsetree)
 
 	if (!drops_this_extension(parsetree) && !drops_its_schema(parsetree))
 		return;
-	if (!hg_extension_info(&extension_owner, NULL) || (!superuser() && GetUserId() != extension_owner))
+	if (!hg_extension_installed(&extension_owner, &schema_trusted) ||
+		(!superuser() && GetUserId() != extension_owner))
 		return;
+	if (!schema_trusted)
+	{
+		/*
+		 * Another role owns the schema (the extension refuses to run then,
+		 * and its error says to drop it): its tables may be anything now,
+		 * so no SQL reads them as the owner.  Only workers still stopping,
+		 * read from shared memory, hold the drop back.
+		 */
+		workers = workers_in_this_database();
+		if (workers > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("extension \"heimdall_gen\" cannot be dropped while jobs are queued or running"),
+					 errdetail("%d worker(s) still stopping in this database.", workers),
+					 errhint("Try again once they are gone.")));
+		return;
+	}
 	schema = get_namespace_oid("heimdall_gen", true);
 	jobs = OidIsValid(schema) ? get_relname_relid("jobs", schema) : InvalidOid;
 	if (!OidIsValid(jobs))
@@ -245,8 +264,11 @@ static bool
 caller_is_guarded(void)
 {
 	Oid			extension_owner;
+	bool		schema_trusted;
 
-	return !superuser() && hg_extension_info(&extension_owner, NULL) && GetUserId() != extension_owner;
+	/* (also while another role owns the schema: refusing a lock runs no SQL as the owner) */
+	return !superuser() && hg_extension_installed(&extension_owner, &schema_trusted) &&
+		GetUserId() != extension_owner;
 }
 
 /*

@@ -426,6 +426,19 @@ for my $call ('SELECT heimdall_gen.event_channel()', "SELECT heimdall_gen.start_
 }
 is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'planter'"), 'f',
 	'the planted operator never ran');
+# ... and the way out its error names works: the extension and the schema
+# can be dropped (the drop's own check refused it with that same error), and
+# other roles' statements in the database are not refused for it
+$node->safe_psql('db4', 'CREATE ROLE bystander4 LOGIN; GRANT CREATE ON SCHEMA public TO bystander4');
+$node->safe_psql('db4', 'SET ROLE bystander4; CREATE TABLE own4 (x int); BEGIN; LOCK own4 IN EXCLUSIVE MODE; COMMIT; '
+	  . "COMMENT ON TABLE own4 IS 'mine'; DROP TABLE own4");
+pass("another role's LOCK and COMMENT of its own table run while the schema is planter's");
+($rc, $out, $err) = $node->psql('db4', 'DROP EXTENSION heimdall_gen');
+is($rc, 0, 'the superuser may drop the extension whose schema another role owns') or diag($err);
+$node->safe_psql('db4', 'DROP SCHEMA heimdall_gen CASCADE; CREATE EXTENSION heimdall_gen');
+is($node->safe_psql('db4', 'SELECT heimdall_gen.model_version() > 0'), 't', 'and create it again, which then runs');
+is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'planter'"), 'f',
+	'the planted operator never ran meanwhile');
 
 # -- a worker crash: the server restarts, serves, and stops on a fast shutdown
 my $jx = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('crash', 100000, 5, '$small')");
