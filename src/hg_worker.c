@@ -159,6 +159,9 @@ release_slot(int code, Datum arg)
 	HgSlot	   *slot = &hg_shared->slots[DatumGetInt32(arg)];
 	HgLauncher *launcher;
 	bool		wake_launcher;
+	Latch	   *elsewhere[HG_MAX_LAUNCHERS];
+	int			n_elsewhere = 0;
+	int			i;
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	slot->in_use = false;
@@ -167,10 +170,20 @@ release_slot(int code, Datum arg)
 	slot->job_id = 0;
 	launcher = hg_launcher_of(MyDatabaseId);
 	wake_launcher = !job_status_final || code != 0 || (launcher != NULL && launcher->wants_slot);
+	/* slots are the cluster's: a launcher of another database may be waiting for one too */
+	for (i = 0; i < HG_MAX_LAUNCHERS; i++)
+	{
+		HgLauncher *other = &hg_shared->launchers[i];
+
+		if (other != launcher && other->wants_slot && other->latch != NULL)
+			elsewhere[n_elsewhere++] = other->latch;
+	}
 	LWLockRelease(hg_shared->lock);
 	hg_announce_job_ended();
 	if (wake_launcher)
 		hg_wake_launcher_now(MyDatabaseId);
+	for (i = 0; i < n_elsewhere; i++)
+		SetLatch(elsewhere[i]);
 }
 
 /*
