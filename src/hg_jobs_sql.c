@@ -442,11 +442,18 @@ worker_blocked_by(pid_t pid, bool *this_transaction)
 	char	   *pids = NULL;
 
 	*this_transaction = false;
-	if (pid == 0 ||
-		SPI_execute_with_args("SELECT pg_catalog.pg_backend_pid() = ANY (b), pg_catalog.array_to_string(b, ', ') "
-							  "  FROM pg_catalog.pg_blocking_pids($1) b WHERE pg_catalog.cardinality(b) > 0",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (pid == 0)
 		return NULL;
+	if (SPI_execute_with_args("SELECT pg_catalog.pg_backend_pid() = ANY (b), pg_catalog.array_to_string(b, ', ') "
+							  "  FROM pg_catalog.pg_blocking_pids($1) b WHERE pg_catalog.cardinality(b) > 0",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the locks worker %d waits for", (int) pid);
+	/* called every 100 ms while a cancel waits: its (usually empty) result is freed each time */
+	if (SPI_processed != 1)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return NULL;
+	}
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	*this_transaction = !isnull && DatumGetBool(value);
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -1023,12 +1030,26 @@ negative_timeout(void)
 			 errhint("Give '0 s' to read the status without waiting, or NULL to wait without limit.")));
 }
 
+/*
+ * Whether a launcher serves this database, asked once per wait (*served: -1
+ * until asked): the question allocates, and an endless wait asks it every
+ * second.  Which databases are served is set at server start.
+ */
+static bool
+database_served(int *served)
+{
+	if (*served < 0)
+		*served = hg_database_is_served(MyDatabaseId) ? 1 : 0;
+	return *served == 1;
+}
+
 Datum
 hg_wait_job(PG_FUNCTION_ARGS)
 {
 	int64		job_id;
 	TimestampTz deadline = 0;
 	bool		has_deadline = !PG_ARGISNULL(1);
+	int			served = -1;
 	Oid			types[1] = {INT8OID};
 	Datum		args[1];
 	MemoryContext caller_context = CurrentMemoryContext;
@@ -1100,7 +1121,7 @@ hg_wait_job(PG_FUNCTION_ARGS)
 					 errdetail("Its worker starts only once the transaction commits, so the wait would never end."),
 					 errhint("Commit first: call wait_job in a later statement, outside the transaction block.")));
 		/* restored into a database no launcher serves: no worker will ever end it */
-		if (!is_final(status) && !has_deadline && !hg_database_is_served(MyDatabaseId))
+		if (!is_final(status) && !has_deadline && !database_served(&served))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("job " INT64_FORMAT " is %s, and database \"%s\" has no heimdall_gen launcher",
