@@ -77,6 +77,7 @@ typedef struct PendingFlag
 	int64		job_id;
 	int			flag;			/* SlotFlag */
 	int			nest_level;		/* the (sub)transaction that asked */
+	uint64		claim_number;	/* the job's slot when asked: only its worker gets the flag */
 } PendingFlag;
 
 #define MAX_PENDING_FLAGS 64
@@ -352,6 +353,33 @@ signal_worker(int64 job_id, SlotFlag flag, WorkerSeen *seen)
 		pg_atomic_write_u32(flag == FLAG_CANCEL ? &s->cancel_requested : &s->pause_requested, 1);
 		latch = s->latch;
 		note_worker(s, seen);
+	}
+	LWLockRelease(hg_shared->lock);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * Raise the flag for the worker of one claim of the job's slot, and for no
+ * later one.  A flag asked for at commit is raised once the status row is
+ * visible: by then that worker may have read the row itself and left, the
+ * job been resumed and a new worker started for it, which the late flag
+ * would pause or cancel against the row (a code review).
+ */
+static void
+signal_worker_of_claim(int64 job_id, SlotFlag flag, uint64 claim_number)
+{
+	Latch	   *latch = NULL;
+	int			slot;
+
+	LWLockAcquire(hg_shared->lock, LW_SHARED);
+	slot = hg_slot_of_job(MyDatabaseId, job_id);
+	if (slot >= 0 && hg_shared->slots[slot].claim_number == claim_number)
+	{
+		HgSlot	   *s = &hg_shared->slots[slot];
+
+		pg_atomic_write_u32(flag == FLAG_CANCEL ? &s->cancel_requested : &s->pause_requested, 1);
+		latch = s->latch;
 	}
 	LWLockRelease(hg_shared->lock);
 	if (latch)
@@ -784,11 +812,8 @@ at_commit_xact_callback(XactEvent event, void *arg)
 
 		/* committed: the rows say so; no ERROR may come from here */
 		for (i = 0; i < n_pending_flags; i++)
-		{
-			WorkerSeen	ignored = {0};
-
-			signal_worker(pending_flags[i].job_id, (SlotFlag) pending_flags[i].flag, &ignored);
-		}
+			signal_worker_of_claim(pending_flags[i].job_id, (SlotFlag) pending_flags[i].flag,
+								   pending_flags[i].claim_number);
 	}
 	if (event == XACT_EVENT_COMMIT && wake_at_commit)
 		hg_wake_launcher_now(MyDatabaseId);
@@ -851,12 +876,23 @@ register_at_commit_callback(void)
 static void
 signal_worker_at_commit(int64 job_id, SlotFlag flag)
 {
+	int			slot;
+	uint64		claim_number = 0;
+
 	register_at_commit_callback();
 	if (n_pending_flags >= MAX_PENDING_FLAGS)
 		return;
+	LWLockAcquire(hg_shared->lock, LW_SHARED);
+	slot = hg_slot_of_job(MyDatabaseId, job_id);
+	if (slot >= 0)
+		claim_number = hg_shared->slots[slot].claim_number;
+	LWLockRelease(hg_shared->lock);
+	if (slot < 0)
+		return;					/* no worker: one claimed later waits for this row's lock, then reads it */
 	pending_flags[n_pending_flags].job_id = job_id;
 	pending_flags[n_pending_flags].flag = flag;
 	pending_flags[n_pending_flags].nest_level = GetCurrentTransactionNestLevel();
+	pending_flags[n_pending_flags].claim_number = claim_number;
 	n_pending_flags++;
 }
 

@@ -336,6 +336,7 @@ claim_slot(int64 job_id, Oid owner, bool *busy)
 		s->pid = 0;
 		s->latch = NULL;
 		s->has_handle = false;
+		s->claim_number = ++hg_shared->claims_made;
 		pg_atomic_write_u32(&s->cancel_requested, 0);
 		pg_atomic_write_u32(&s->pause_requested, 0);
 		pg_atomic_write_u64(&s->samples_done, 0);

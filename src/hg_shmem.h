@@ -41,6 +41,7 @@ typedef struct HgSlot
 	Latch	   *latch;			/* the worker's process latch, once attached */
 	bool		has_handle;		/* handle below is the registered worker's */
 	HgWorkerHandle handle;
+	uint64		claim_number;	/* which claim of a slot this is: HgShared.claims_made when claimed */
 
 	/* requests from SQL functions: read every iteration by the worker */
 	pg_atomic_uint32 cancel_requested;
@@ -74,6 +75,7 @@ typedef struct HgShared
 	/* others step aside for a stopping worker until then (CLOCK_MONOTONIC ns; 0: no one) */
 	pg_atomic_uint64 step_aside_until_ns;
 	pg_atomic_uint64 step_aside_last_begun_ns;
+	uint64		claims_made;	/* slots claimed since the server started, under lock */
 	int			n_slots;
 	HgSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } HgShared;
