@@ -561,9 +561,12 @@ hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len)
 		cfg->weight_voice + cfg->weight_tone + cfg->weight_dtmf <= 0.0)
 		return set_error(errmsg, errmsg_len,
 						 "parameters \"weight_voice\", \"weight_tone\", \"weight_dtmf\": at least one must be positive when FM or AM can be drawn");
-	if (cfg->symbol_rate_hz * (1.0 + cfg->rrc_rolloff) > cfg->channel_bw_hz)
+	/* only the RRC-shaped modulations occupy symbol_rate * (1 + rolloff) */
+	if (cfg->weight_bpsk + cfg->weight_qpsk > 0.0 &&
+		cfg->symbol_rate_hz * (1.0 + cfg->rrc_rolloff) > cfg->channel_bw_hz)
 		return set_error(errmsg, errmsg_len,
-						 "parameter \"symbol_rate_hz\" (%.10g) with \"rrc_rolloff\" (%.3g) occupies more than \"channel_bw_hz\" (%.10g)",
+						 "parameter \"symbol_rate_hz\" (%.10g) with \"rrc_rolloff\" (%.3g) occupies more than \"channel_bw_hz\" (%.10g), "
+						 "or set \"weight_bpsk\" and \"weight_qpsk\" to 0",
 						 cfg->symbol_rate_hz, cfg->rrc_rolloff, cfg->channel_bw_hz);
 
 	if (!check_split_ratios(cfg->split_ratios, 3, errmsg, errmsg_len))

@@ -74,7 +74,13 @@ hg_waveform_create(const hg_config *cfg, int max_len)
 	if (!w)
 		return NULL;
 	w->max_len = max_len;
-	w->symbols_cap = (int) ceil(max_len * cfg->symbol_rate_hz / cfg->sample_rate_hz) + 2 * RRC_SPAN + 4;
+	/*
+	 * At most one symbol per sample: every configuration that draws FSK or
+	 * PSK has symbol_rate_hz below sample_rate_hz; one that draws neither
+	 * may have any symbol rate (up to 62.5 per sample), never used.
+	 */
+	w->symbols_cap = (int) ceil(max_len * fmin(cfg->symbol_rate_hz, cfg->sample_rate_hz) / cfg->sample_rate_hz) +
+		2 * RRC_SPAN + 4;
 	{
 		const hg_slice slices[] = {
 			{(void **) &w->audio, sizeof(double) * (size_t) max_len, 0},

@@ -192,6 +192,31 @@ test_modulations_fit_the_channel(void)
 	}
 }
 
+/*
+ * The PSK occupancy check (symbol_rate_hz * (1 + rrc_rolloff) within the
+ * channel) applies only with BPSK or QPSK drawn: an FM-only dataset needs
+ * no dummy symbol rate.
+ */
+static void
+test_symbol_rate_checked_only_with_psk(void)
+{
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN] = "";
+
+	hg_config_init(&c);
+	HG_CHECK(hg_config_set(&c, "symbol_rate_hz", "500000", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "FM only: %s", err);
+	HG_CHECK(hg_config_set(&c, "weight_qpsk", "1", err, sizeof(err)), "%s", err);
+	HG_CHECK(!hg_config_validate(&c, err, sizeof(err)) && strstr(err, "\"symbol_rate_hz\"") != NULL,
+			 "QPSK drawn: %s", err);
+	hg_config_init(&c);
+	HG_CHECK(hg_config_set(&c, "channel_bw_hz", "6000", err, sizeof(err)), "%s", err);
+	HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "4800 symbols/s, FM only, 6 kHz: %s", err);
+	HG_CHECK(hg_config_set(&c, "weight_bpsk", "1", err, sizeof(err)), "%s", err);
+	HG_CHECK(!hg_config_validate(&c, err, sizeof(err)) && strstr(err, "\"weight_bpsk\"") != NULL,
+			 "BPSK drawn: %s", err);
+}
+
 /* Read the JSON text of "key"'s value out of a flat object (test helper, scalars only). */
 static bool
 json_value_of(const char *json, const char *key, char *out, size_t out_len)
@@ -295,6 +320,7 @@ main(void)
 	HG_RUN(test_underflow_is_a_small_number);
 	HG_RUN(test_cross_field_constraints);
 	HG_RUN(test_modulations_fit_the_channel);
+	HG_RUN(test_symbol_rate_checked_only_with_psk);
 	HG_RUN(test_resolved_json_round_trip);
 	HG_RUN(test_receiver_name_with_control_characters);
 	HG_RUN(test_names);
