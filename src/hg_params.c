@@ -244,7 +244,10 @@ add_network_receivers(hg_config *cfg, JsonbValue *value)
  *    rounding noise;
  *  - two fixed receivers of one name could not be told apart in the data;
  *  - an explicit rx_layout other than fixed beside fixed receivers would be
- *    silently replaced.
+ *    silently replaced;
+ *  - the modulations must fit the channel, and the channel the recording
+ *    (frequency error within the band, coherence time within 61 per
+ *    reception): else the IQ is not what the labels and params say.
  */
 #define MIN_AREA_SPAN_DEG 0.001
 
@@ -271,6 +274,8 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 							"transmitter they give no fix (infinite GDOP), so no sample could be kept; "
 							"move at least one receiver off that line", cfg->n_fixed_rx));
 	if (!hg_config_modulations_fit_channel(cfg, err, sizeof(err)))
+		bad_params(pstrdup(err));
+	if (!hg_config_channel_fits_recording(cfg, err, sizeof(err)))
 		bad_params(pstrdup(err));
 	if (explicit_layout != NULL && cfg->n_fixed_rx > 0 && strcmp(explicit_layout, "\"fixed\"") != 0)
 		bad_params(psprintf("\"rx_layout\": %s does not go with fixed receivers (\"fixed_receivers\" or "

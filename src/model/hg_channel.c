@@ -150,7 +150,7 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 				omega,
 				power = 0.0,
 				scale;
-	double		fading_amp[64];
+	double		fading_amp[HG_MAX_FADING_BLOCKS];
 	double		blocks_per_sample,
 				block_phase;
 	int			n_blocks,
@@ -185,11 +185,15 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 		blocks_per_sample = 1.0 / (tc * fs);
 		block_phase = hg_rng_uniform(channel_rng);
 		n_blocks = (int) ceil(n_iq * blocks_per_sample + block_phase) + 2;
-		if (n_blocks > 64)
+		if (n_blocks > HG_MAX_FADING_BLOCKS)
 		{
-			/* longer recordings than 64 coherence times: stretch the blocks */
-			blocks_per_sample = (62.0 - block_phase) / n_iq;
-			n_blocks = 64;
+			/*
+			 * longer recordings than 61 coherence times: stretch the blocks.
+			 * New params cannot ask for it (hg_config_channel_fits_recording);
+			 * kept so that a dataset made before that check regenerates.
+			 */
+			blocks_per_sample = ((double) (HG_MAX_FADING_BLOCKS - 2) - block_phase) / n_iq;
+			n_blocks = HG_MAX_FADING_BLOCKS;
 		}
 		for (b = 0; b < n_blocks; b++)
 			fading_amp[b] = sqrt(hg_rng_rician_power(channel_rng, hg_exp10(k_db / 10.0)));

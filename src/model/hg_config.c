@@ -524,6 +524,62 @@ hg_config_modulations_fit_channel(const hg_config *cfg, char *errmsg, size_t err
 	return true;
 }
 
+/*
+ * Coherence times of coherence_ms in one reception, computed as
+ * hg_channel_apply does: it holds ceil(that + phase) + 2 fading blocks,
+ * phase in [0, 1), so at most HG_MAX_FADING_BLOCKS when this is at most
+ * HG_MAX_FADING_BLOCKS - 3.
+ */
+static double
+coherence_times(const hg_config *cfg, double coherence_ms)
+{
+	return hg_config_iq_length(cfg) * (1.0 / (coherence_ms / 1000.0 * cfg->sample_rate_hz));
+}
+
+bool
+hg_config_channel_fits_recording(const hg_config *cfg, char *errmsg, size_t errmsg_len)
+{
+	double		occupied = 0.0,
+				largest_error;
+	const char *what = "";
+
+	/* the receiver's frequency error is the only shift added to the baseband */
+	if (cfg->weight_fm > 0.0)
+	{
+		occupied = 2.0 * cfg->fm_deviation_hz;
+		what = "2 x \"fm_deviation_hz\"";
+	}
+	if (cfg->weight_am + cfg->weight_cw + cfg->weight_fsk + cfg->weight_bpsk + cfg->weight_qpsk > 0.0 &&
+		cfg->channel_bw_hz > occupied)
+	{
+		occupied = cfg->channel_bw_hz;
+		what = "\"channel_bw_hz\"";
+	}
+	largest_error = 0.5 * (cfg->sample_rate_hz - occupied);
+	if (largest_error < 0.0)
+		largest_error = 0.0;
+	if (cfg->freq_error_max_hz > largest_error)
+		return set_error(errmsg, errmsg_len,
+						 "parameter \"freq_error_max_hz\" (%.10g) must be at most %.10g with \"sample_rate_hz\" (%.10g): "
+						 "the offset carrier plus half its band (%s, %.10g Hz) would pass sample_rate_hz/2 and wrap around",
+						 cfg->freq_error_max_hz, largest_error, cfg->sample_rate_hz, what, occupied);
+
+	if (cfg->block_fading && coherence_times(cfg, cfg->coherence_min_ms) > HG_MAX_FADING_BLOCKS - 3)
+	{
+		/* the shortest allowed, rounded up to 0.01 ms: the value shown is accepted */
+		double		shortest = ceil(100.0 * hg_config_iq_length(cfg) * 1000.0 /
+									((HG_MAX_FADING_BLOCKS - 3) * cfg->sample_rate_hz)) / 100.0;
+
+		while (coherence_times(cfg, shortest) > HG_MAX_FADING_BLOCKS - 3)
+			shortest += 0.01;
+		return set_error(errmsg, errmsg_len,
+						 "parameter \"coherence_min_ms\" (%.10g) is too short for \"duration_ms\" (%.10g): "
+						 "at most %d coherence times per reception, so at least %.10g, or \"block_fading\": false",
+						 cfg->coherence_min_ms, cfg->duration_ms, HG_MAX_FADING_BLOCKS - 3, shortest);
+	}
+	return true;
+}
+
 bool
 hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len)
 {

@@ -32,6 +32,12 @@
 #define HG_RX_NAME_LEN 32
 #define HG_ERRMSG_LEN 256
 #define HG_SPEED_OF_LIGHT 299792458.0
+/*
+ * Block-fading amplitudes one reception holds (hg_channel_apply); a
+ * reception longer than HG_MAX_FADING_BLOCKS - 3 coherence times would
+ * have its blocks stretched, so new params may not ask for one.
+ */
+#define HG_MAX_FADING_BLOCKS 64
 
 /*
  * Version of the model's output bytes: the labels and IQ that
@@ -281,6 +287,22 @@ bool		hg_config_fixed_network_on_a_line(const hg_config *cfg);
  * the same reason as above: start_job refuses such parameters.
  */
 bool		hg_config_modulations_fit_channel(const hg_config *cfg, char *errmsg, size_t errmsg_len);
+
+/*
+ * Whether the channel's draws fit the recording, for new params (not part
+ * of hg_config_validate, for the same reason as above):
+ *  - the receiver's frequency error, U(+-freq_error_max_hz) and the only
+ *    shift added to the baseband, keeps the occupied band inside
+ *    +-sample_rate_hz/2: the FM swing (2 fm_deviation_hz) and, for the
+ *    modulations that pass the transmitter's channel filter, channel_bw_hz.
+ *    Beyond it the carrier wraps around and freq_offset_hz no longer says
+ *    where it is in the IQ;
+ *  - with block fading, the shortest coherence time leaves at most
+ *    HG_MAX_FADING_BLOCKS blocks per reception (else they are stretched
+ *    and the coherence time in the params is not the one in the IQ).
+ * False with the message naming the parameters and the allowed value.
+ */
+bool		hg_config_channel_fits_recording(const hg_config *cfg, char *errmsg, size_t errmsg_len);
 
 /* Add one receiver of a fixed network (the layout becomes "fixed"). */
 bool		hg_config_add_fixed_receiver(hg_config *cfg, const hg_fixed_receiver *rx,

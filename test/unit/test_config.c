@@ -193,6 +193,58 @@ test_modulations_fit_the_channel(void)
 }
 
 /*
+ * New params' channel must fit the recording: the frequency error keeps the
+ * occupied band inside +-sample_rate_hz/2 (FM: 2 x deviation; the filtered
+ * modulations: channel_bw_hz), and the shortest coherence time leaves at
+ * most 61 coherence times per reception (what 64 fading blocks hold).
+ */
+static void
+test_channel_fits_the_recording(void)
+{
+	static const struct
+	{
+		const char *settings[5][2];
+		bool		fits;
+		const char *mentions;
+	}			cases[] = {
+		{{{NULL, NULL}}, true, NULL},
+		/* FM: 5000 + 5000 <= 25000 */
+		{{{"freq_error_max_hz", "5000"}}, true, NULL},
+		{{{"sample_rate_hz", "12500"}, {"channel_bw_hz", "12500"}, {"freq_error_max_hz", "1250"}}, true, NULL},
+		{{{"sample_rate_hz", "12500"}, {"channel_bw_hz", "12500"}, {"freq_error_max_hz", "1251"}}, false, "at most 1250"},
+		/* CW passes the channel filter: (8000 - 6000) / 2 */
+		{{{"sample_rate_hz", "8000"}, {"channel_bw_hz", "6000"}, {"weight_cw", "1"}, {"weight_fm", "0"},
+		{"freq_error_max_hz", "1000"}}, true, NULL},
+		{{{"sample_rate_hz", "8000"}, {"channel_bw_hz", "6000"}, {"weight_cw", "1"}, {"weight_fm", "0"},
+		{"freq_error_max_hz", "5000"}}, false, "at most 1000"},
+		/* 200 ms: at least 200 / 61 = 3.28 ms */
+		{{{"coherence_min_ms", "3.28"}}, true, NULL},
+		{{{"coherence_min_ms", "3.27"}}, false, "at least 3.28"},
+		{{{"coherence_min_ms", "1"}, {"block_fading", "false"}}, true, NULL},
+		{{{"duration_ms", "2000"}, {"coherence_min_ms", "10"}}, false, "at least 32.79"},
+		{{{"duration_ms", "2000"}, {"coherence_min_ms", "32.79"}}, true, NULL},
+	};
+	size_t		i;
+	int			k;
+	hg_config	c;
+	char		err[HG_ERRMSG_LEN] = "";
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		bool		fits;
+
+		hg_config_init(&c);
+		for (k = 0; k < 5 && cases[i].settings[k][0] != NULL; k++)
+			HG_CHECK(hg_config_set(&c, cases[i].settings[k][0], cases[i].settings[k][1], err, sizeof(err)), "%s", err);
+		HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "case %d: %s", (int) i, err);
+		fits = hg_config_channel_fits_recording(&c, err, sizeof(err));
+		HG_CHECK(fits == cases[i].fits, "case %d: fits %d: %s", (int) i, (int) fits, err);
+		if (!fits)
+			HG_CHECK(strstr(err, cases[i].mentions) != NULL, "case %d: message: %s", (int) i, err);
+	}
+}
+
+/*
  * The PSK occupancy check (symbol_rate_hz * (1 + rrc_rolloff) within the
  * channel) applies only with BPSK or QPSK drawn: an FM-only dataset needs
  * no dummy symbol rate.
@@ -321,6 +373,7 @@ main(void)
 	HG_RUN(test_cross_field_constraints);
 	HG_RUN(test_modulations_fit_the_channel);
 	HG_RUN(test_symbol_rate_checked_only_with_psk);
+	HG_RUN(test_channel_fits_the_recording);
 	HG_RUN(test_resolved_json_round_trip);
 	HG_RUN(test_receiver_name_with_control_characters);
 	HG_RUN(test_names);
