@@ -102,8 +102,23 @@ receiver_number(JsonbContainer *c, const char *key, double dflt, int index)
 	}
 }
 
+/*
+ * A receiver's bad value, said where it is to be fixed: a row of a stored
+ * network (network not NULL) is named by its network and table.
+ */
 static void
-add_receiver(hg_config *cfg, const char *name, double lat, double lon, double alt,
+bad_receiver(const char *network, const char *msg)
+{
+	if (network == NULL)
+		bad_params(msg);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid params: receiver_network \"%s\" in heimdall_gen.receivers: %s", network, msg),
+			 errhint("Correct that row of heimdall_gen.receivers (network \"%s\").", network)));
+}
+
+static void
+add_receiver(hg_config *cfg, const char *network, const char *name, double lat, double lon, double alt,
 			 const char *antenna, double azimuth)
 {
 	hg_fixed_receiver rx;
@@ -111,18 +126,18 @@ add_receiver(hg_config *cfg, const char *name, double lat, double lon, double al
 
 	memset(&rx, 0, sizeof(rx));
 	if (name == NULL || strlen(name) < 1 || strlen(name) >= HG_RX_NAME_LEN)
-		bad_params(psprintf("receiver name \"%s\" must be 1 to %d bytes long (UTF-8)", name ? name : "",
-							HG_RX_NAME_LEN - 1));
+		bad_receiver(network, psprintf("receiver name \"%s\" must be 1 to %d bytes long (UTF-8)", name ? name : "",
+									   HG_RX_NAME_LEN - 1));
 	strlcpy(rx.name, name, sizeof(rx.name));
 	rx.lat_deg = lat;
 	rx.lon_deg = lon;
 	rx.alt_m = alt;
 	rx.azimuth_deg = azimuth;
 	if (!hg_antenna_from_name(antenna, &rx.antenna))
-		bad_params(psprintf("receiver \"%s\": antenna \"%s\" is not one of \"omni\", \"yagi\", \"log_periodic\", \"collinear\"",
-							name, antenna));
+		bad_receiver(network, psprintf("receiver \"%s\": antenna \"%s\" is not one of \"omni\", \"yagi\", \"log_periodic\", \"collinear\"",
+									   name, antenna));
 	if (!hg_config_add_fixed_receiver(cfg, &rx, err, sizeof(err)))
-		bad_params(err);
+		bad_receiver(network, err);
 }
 
 /* Every key of receiver object c is one the model knows; lat and lon are given. */
@@ -186,7 +201,7 @@ add_inline_receivers(hg_config *cfg, JsonbValue *value, bool check_keys)
 			bad_params(psprintf("fixed_receivers[%d].name must be a string", index));
 		if (ant != NULL && ant->type != jbvString)
 			bad_params(psprintf("fixed_receivers[%d].antenna must be a string", index));
-		add_receiver(cfg, pnstrdup(name->val.string.val, name->val.string.len),
+		add_receiver(cfg, NULL, pnstrdup(name->val.string.val, name->val.string.len),
 					 receiver_number(c, "lat", NAN, index), receiver_number(c, "lon", NAN, index),
 					 receiver_number(c, "alt_m", 15, index),
 					 ant ? pnstrdup(ant->val.string.val, ant->val.string.len) : "omni",
@@ -225,7 +240,7 @@ add_network_receivers(hg_config *cfg, JsonbValue *value)
 	for (i = 0; i < SPI_processed; i++)
 	{
 		/* the columns are NOT NULL, but a row read back is checked anyway */
-		add_receiver(cfg, TextDatumGetCString(hg_spi_get_notnull(i, 1, "receivers.name")),
+		add_receiver(cfg, network, TextDatumGetCString(hg_spi_get_notnull(i, 1, "receivers.name")),
 					 DatumGetFloat8(hg_spi_get_notnull(i, 2, "receivers.lat")),
 					 DatumGetFloat8(hg_spi_get_notnull(i, 3, "receivers.lon")),
 					 DatumGetFloat8(hg_spi_get_notnull(i, 4, "receivers.alt_m")),
@@ -286,6 +301,8 @@ void
 hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 {
 	char	   *explicit_layout = NULL;
+	bool		seen_fixed = false,
+				seen_network = false;
 
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -307,6 +324,12 @@ hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 		{
 			if (strcmp(key, "rx_layout") == 0)
 				explicit_layout = json_text(&v);
+			/* alternatives: a network's rows and a list were once silently merged */
+			seen_fixed |= strcmp(key, "fixed_receivers") == 0;
+			seen_network |= strcmp(key, "receiver_network") == 0;
+			if (seen_fixed && seen_network && allow_network)
+				bad_params("\"fixed_receivers\" and \"receiver_network\" are alternatives: give one of them, "
+						   "not both");
 			if (strcmp(key, "fixed_receivers") == 0)
 				add_inline_receivers(cfg, &v, allow_network);
 			else if (strcmp(key, "receiver_network") == 0 && allow_network)
