@@ -54,6 +54,24 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "
 -- a modulation that cannot fit in the channel (2-FSK tones, FM swing)
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"weight_fsk": 1, "fsk_shift_hz": 500000}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fm_deviation_hz": 100000}')$$);
+-- a frequency error that would move the signal past sample_rate_hz/2 (where
+-- it wraps around, and freq_offset_hz would lie): CW fills the channel, FM
+-- swings 2 x fm_deviation_hz
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"sample_rate_hz": 8000, "channel_bw_hz": 6000, "weight_fm": 0, "weight_cw": 1, "freq_error_max_hz": 5000}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"sample_rate_hz": 12500, "channel_bw_hz": 12500, "freq_error_max_hz": 1300}')$$);
+SELECT heimdall_gen.resolve_params('{"sample_rate_hz": 8000, "channel_bw_hz": 6000, "weight_fm": 0, "weight_cw": 1, "freq_error_max_hz": 1000}')
+	-> 'freq_error_max_hz' AS largest_error_accepted;
+-- a coherence time too short for 64 fading blocks in the reception
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"duration_ms": 2000, "coherence_min_ms": 10}')$$);
+SELECT heimdall_gen.resolve_params('{"duration_ms": 2000, "coherence_min_ms": 32.79}') -> 'coherence_min_ms' AS shortest_accepted,
+       heimdall_gen.resolve_params('{"duration_ms": 2000, "coherence_min_ms": 10, "block_fading": false}') -> 'coherence_min_ms' AS without_fading;
+-- the symbol rate must fit the channel only when BPSK or QPSK is drawn: an
+-- FM-only or narrow CW dataset needs no dummy symbol rate
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"weight_qpsk": 1, "symbol_rate_hz": 500000}')$$);
+SELECT heimdall_gen.resolve_params('{"symbol_rate_hz": 500000}') -> 'symbol_rate_hz' AS fm_only_symbol_rate,
+       heimdall_gen.resolve_params('{"sample_rate_hz": 8000, "channel_bw_hz": 2000, "weight_fm": 0, "weight_cw": 1}') -> 'channel_bw_hz' AS narrow_cw;
+-- a fixed network comes from the receivers table or from the params, not both
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"receiver_network": "alps", "fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 -- local_enu: coordinates that are not coordinates, named
 SELECT pg_temp.try($$SELECT heimdall_gen.local_enu(95, 7, 0, 45, 7, 0)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.local_enu(45, 7, 0, 'NaN', 7, 0)$$);
@@ -93,6 +111,18 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('fixed', 1, 6, '{"receiver_ne
 SELECT heimdall_gen.cancel_job(job_id, wait => true) FROM heimdall_gen.jobs j
   JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'fixed';
 SELECT heimdall_gen.drop_dataset('fixed') >= 0 AS dropped;
+-- a bad row of the receivers table is named by its network and the table
+INSERT INTO heimdall_gen.receivers (network, name, lat, lon, alt_m, antenna, azimuth_deg) VALUES
+	('broken_antenna', 'a', 45, 8, 15, 'bogus', 0), ('broken_antenna', 'b', 45.1, 8, 15, 'omni', 0),
+	('broken_antenna', 'c', 45, 8.1, 15, 'omni', 0),
+	('broken_lat', 'a', 'NaN', 8, 15, 'omni', 0), ('broken_lat', 'b', 45.1, 8, 15, 'omni', 0),
+	('broken_lat', 'c', 45, 8.1, 15, 'omni', 0),
+	('broken_azimuth', 'a', 45, 8, 15, 'yagi', 1e300), ('broken_azimuth', 'b', 45.1, 8, 15, 'omni', 0),
+	('broken_azimuth', 'c', 45, 8.1, 15, 'omni', 0);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"receiver_network": "broken_antenna"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"receiver_network": "broken_lat"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"receiver_network": "broken_azimuth"}')$$);
+DELETE FROM heimdall_gen.receivers WHERE network LIKE 'broken%';
 -- a receiver's name is any text: control characters survive the resolved JSON
 SELECT heimdall_gen.resolve_params($${"fixed_receivers": [{"name": "tab\there\n", "lat": 45.1, "lon": 8},
 	{"name": "b", "lat": 45.2, "lon": 8}, {"name": "c", "lat": 45.1, "lon": 8.1}]}$$)
