@@ -437,6 +437,39 @@ AS 'MODULE_PATHNAME', 'hg_split_of_sql';
 COMMENT ON FUNCTION heimdall_gen.split_of(bigint, bigint, jsonb) IS
 	'train, val or test: a hash of (seed, sample_idx) against the cumulative ratios';
 
+-- 0.1.0 let every role INSERT and UPDATE its own datasets rows: their params
+-- are checked before they are used below, so that a row a role wrote by
+-- hand (params not an object, split_ratios not three ratios) is named, with
+-- its owner and the way out, rather than failing the update with an error
+-- that names neither (an attacker's review).
+DO $check$
+DECLARE
+	d record;
+	problem text;
+BEGIN
+	FOR d IN SELECT x.dataset_id, x.name, x.owner, x.params FROM heimdall_gen.datasets x ORDER BY x.dataset_id LOOP
+		problem := NULL;
+		IF pg_catalog.jsonb_typeof(d.params) OPERATOR(pg_catalog.<>) 'object' THEN
+			problem := pg_catalog.format('its params are a JSON %s, not an object', pg_catalog.jsonb_typeof(d.params));
+		ELSIF d.params OPERATOR(pg_catalog.?) 'split_ratios' THEN
+			BEGIN
+				PERFORM heimdall_gen.split_of(0, 0, d.params OPERATOR(pg_catalog.->) 'split_ratios');
+			EXCEPTION WHEN invalid_parameter_value THEN
+				GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
+			END;
+		END IF;
+		IF problem IS NOT NULL THEN
+			RAISE EXCEPTION 'dataset "%" (id %) of role "%" cannot be updated: %', d.name, d.dataset_id, d.owner, problem
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = '0.1.0 let each role write its own datasets rows; this one was not written by start_job.',
+					  HINT = pg_catalog.format('As a superuser, correct its params (UPDATE heimdall_gen.datasets SET params = ... '
+											   'WHERE dataset_id = %s) or delete it, then run ALTER EXTENSION heimdall_gen UPDATE again.',
+											   d.dataset_id);
+		END IF;
+	END LOOP;
+END
+$check$;
+
 -- 0.1.0 datasets are resolved again with the keys that exist now (their
 -- bytes do not change: neither key changes what an attempt computes).
 UPDATE heimdall_gen.datasets SET params = '{"iq_storage": "stored", "split_ratios": [0.8, 0.1, 0.1]}'::jsonb || params;

@@ -271,5 +271,31 @@ if ($upgraded ne $fresh)
 	diag("only upgraded: $_") for grep { !$f{$_} } sort keys %u;
 }
 
+# --- a row a role wrote by hand under 0.1.0 (which let every role INSERT
+# its own datasets rows) is named by the update, with its owner and the way
+# out, rather than failing it with an error that names neither (an
+# attacker's review); once corrected, the update goes through
+$node->safe_psql('postgres', 'CREATE DATABASE planted');
+$node->safe_psql('planted', "CREATE EXTENSION heimdall_gen VERSION '0.1.0'");
+$node->safe_psql('planted', q{
+	SET ROLE alice;
+	INSERT INTO heimdall_gen.datasets (name, seed, params) VALUES ('bad_ratios', 1, '{"split_ratios": "bad"}');
+	INSERT INTO heimdall_gen.samples VALUES ((SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'bad_ratios'),
+		0, 45, 7, 2, 37, 145e6, 'fm', 'voice', 1, 10, 5, 5);
+	INSERT INTO heimdall_gen.datasets (name, seed, params) VALUES ('not_an_object', 2, '"x"');
+});
+($ret, $out, $err) = $node->psql('planted', 'ALTER EXTENSION heimdall_gen UPDATE');
+like($err, qr/ERROR:  dataset "bad_ratios" \(id \d+\) of role "alice" cannot be updated: parameter "split_ratios"/,
+	'the update names the dataset a role planted under 0.1.0, and its owner') or diag($err);
+like($err, qr/HINT:  As a superuser, correct its params .* or delete it/, '... and the way out');
+$node->safe_psql('planted', "UPDATE heimdall_gen.datasets SET params = '{}' WHERE name = 'bad_ratios'");
+($ret, $out, $err) = $node->psql('planted', 'ALTER EXTENSION heimdall_gen UPDATE');
+like($err, qr/ERROR:  dataset "not_an_object" \(id \d+\) of role "alice" cannot be updated: its params are a JSON string, not an object/,
+	'params that are not an object are named too') or diag($err);
+$node->safe_psql('planted', "DELETE FROM heimdall_gen.datasets WHERE name = 'not_an_object'");
+$node->safe_psql('planted', 'ALTER EXTENSION heimdall_gen UPDATE');
+is($node->safe_psql('planted', "SELECT extversion FROM pg_extension WHERE extname = 'heimdall_gen'"), $NEW,
+	"once they are corrected, the update goes through to $NEW");
+
 $node->stop;
 done_testing();
