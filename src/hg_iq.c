@@ -293,7 +293,13 @@ hg_free_iq(PG_FUNCTION_ARGS)
 					   1, id_type);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the scan of receptions");
-	portal = SPI_cursor_open(NULL, plan, id_arg, NULL, true);
+	/*
+	 * Not read-only: a new snapshot, taken after the lock above.  With the
+	 * statement's own, IQ committed by a job that ended between the call's
+	 * start and that lock went uncompared, and the UPDATE below, which takes
+	 * a new snapshot, freed it (a code review).
+	 */
+	portal = SPI_cursor_open(NULL, plan, id_arg, NULL, false);
 	/*
 	 * Each reception's IQ is detoasted into a context emptied after it: in
 	 * SPI's own it stayed until the call ended, and a call's memory grew
