@@ -837,6 +837,30 @@ wait_until_claim_written(const JobState *job, HgSlot *slot)
 }
 
 /*
+ * The model threads of this worker, while they run: an ERROR or a FATAL
+ * (a shutdown, pg_terminate_backend) leaves generate() without stopping
+ * them, and they went on computing while the job's end was written, then
+ * held up the process's exit (a code review).  The catch block and an exit
+ * callback stop them first.
+ */
+static HgPrefetch *running_model = NULL;
+
+static void
+stop_model_threads(HgPrefetch *prefetch)
+{
+	hg_prefetch_stop(prefetch);
+	if (running_model == prefetch)
+		running_model = NULL;
+}
+
+static void
+stop_model_threads_at_exit(int code, Datum arg)
+{
+	if (running_model != NULL)
+		stop_model_threads(running_model);
+}
+
+/*
  * The model's side of a job: threads computing attempts ahead (a virtual
  * dataset's need no IQ), or a workspace to compute them inline (a
  * materialize job regenerates the samples it fills; also the fallback if
@@ -864,6 +888,7 @@ start_model(const JobState *job, const hg_config *cfg, HgSlot *slot, HgPrefetch 
 									  (size_t) hg_model_memory_kb * 1024,
 									  cfg->iq_storage == HG_IQ_VIRTUAL ? HG_ATTEMPT_LABELS_ONLY : 0,
 									  slot_stop_requested_by_model, step_aside_ns, slot);
+		running_model = *prefetch;
 		if (*prefetch != NULL && hg_prefetch_threads(*prefetch) < hg_model_threads)
 			ereport(LOG,
 					(errmsg("heimdall_gen job " INT64_FORMAT " runs %d model thread(s) (heimdall_gen.model_threads = %d) "
@@ -1056,7 +1081,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		 * leave the job 'running' for the launcher to resume, and the slot.
 		 */
 		drop_batch(job, &committed);
-		hg_prefetch_stop(prefetch);
+		stop_model_threads(prefetch);
 		hg_workspace_destroy(ws);
 		return stop;
 	}
@@ -1073,7 +1098,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	hg_commit_transaction();
 	job_status_final = true;
 	publish_progress(slot, job);
-	hg_prefetch_stop(prefetch);
+	stop_model_threads(prefetch);
 	if (hg_pace_waited_ms() > 0)
 		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " waited %.0f ms for the disk to catch up",
 							 job->job_id, hg_pace_waited_ms())));
@@ -1287,6 +1312,8 @@ hg_worker_main(Datum main_arg)
 	act_as_extension_owner();
 	/* registered after the connection's own callbacks, so it runs before they close it */
 	before_shmem_exit(requeue_when_told_to_end, PointerGetDatum(&job));
+	/* and this one before that (callbacks run last registered first) */
+	before_shmem_exit(stop_model_threads_at_exit, (Datum) 0);
 
 #ifdef __GLIBC__
 
@@ -1335,6 +1362,8 @@ hg_worker_main(Datum main_arg)
 		MemoryContextSwitchTo(ctx);
 		EmitErrorReport();
 		FlushErrorState();
+		if (running_model != NULL)
+			stop_model_threads(running_model);
 		AbortCurrentTransaction();
 		/*
 		 * pg_cancel_backend() on a worker cancels its job, keeping what was
