@@ -51,6 +51,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "hg_events.h"
@@ -607,8 +608,13 @@ finish_job(JobState *job, StopReason reason)
 							job->rejected[HG_REJECT_GDOP]);
 			break;
 		case STOP_FOREIGN:
-			message = psprintf("the dataset no longer exists or no longer belongs to the job's owner; "
-							"stopped at %d of %d samples", job->samples_done, job->num_samples);
+			/* the usual cause said plainly: a dropped role's datasets pass to no role (owner 0) */
+			if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(job->owner)))
+				message = psprintf("the job's owner role was dropped, and its datasets belong to no role now; "
+								   "stopped at %d of %d samples", job->samples_done, job->num_samples);
+			else
+				message = psprintf("the dataset no longer exists or no longer belongs to the job's owner; "
+								   "stopped at %d of %d samples", job->samples_done, job->num_samples);
 			break;
 		case STOP_CANCELLED:
 		default:

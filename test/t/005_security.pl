@@ -178,6 +178,18 @@ ok($node->poll_query_until('postgres', qq{
 	"once the role is dropped, its dataset and job belong to no role, its receivers and channel are gone");
 is($node->safe_psql('postgres', q{SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d
 	USING (dataset_id) WHERE d.name = 'leavers'}), '2', 'the data itself stays');
+# a running job of a role that is dropped ends 'failed', and says that the
+# role was dropped (a user's review: it said the dataset no longer existed
+# or belonged to another role)
+$node->safe_psql('postgres', 'CREATE ROLE runaway LOGIN');
+my $rj = $node->safe_psql('postgres', "SET ROLE runaway; SELECT heimdall_gen.start_job('runaways', 100000, 1, '$small')");
+ok(wait_samples($node, $rj, 2), "a role's job runs");
+$node->safe_psql('postgres', 'DROP ROLE runaway');
+$node->safe_psql('postgres', 'SELECT heimdall_gen._wake_launcher()');
+ok($node->poll_query_until('postgres', "SELECT status = 'failed' FROM heimdall_gen.jobs WHERE job_id = $rj"),
+	'the role is dropped: its running job fails');
+like($node->safe_psql('postgres', "SELECT error FROM heimdall_gen.jobs WHERE job_id = $rj"),
+	qr/the job's owner role was dropped/, 'saying so');
 
 # -- slots are shared fairly: a freed slot goes to the role with the fewest
 # running jobs, not to the oldest queued job of a role that queued many;
