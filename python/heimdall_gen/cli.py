@@ -108,6 +108,47 @@ def _usage_error(message: str) -> int:
     return EXIT_USAGE
 
 
+# the ranges of the SQL functions' parameters: a value outside them is refused
+# by argparse, naming the option (a user's review: --seed 99999999999999999999
+# went to the server as numeric, which found no start_job(..., numeric, ...)
+# and said so as a server error with exit 1, where --seed abc is a usage error)
+INT32 = ("integer", -2**31, 2**31 - 1)
+INT64 = ("bigint", -2**63, 2**63 - 1)
+
+
+def _integer(sql_type, low=None, high=None):
+    """An argparse type: an integer within [low, high], by default the range
+    of sql_type (INT32 or INT64), the type of the SQL parameter it is passed
+    as.  Not an integer: argparse's own 'invalid int value', as before."""
+    name, type_low, type_high = sql_type
+    low = type_low if low is None else low
+    high = type_high if high is None else high
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if not low <= value <= high:
+            within = (f"a {name}, {low} to {high}" if (low, high) == (type_low, type_high)
+                      else f"between {low} and {high}")
+            raise argparse.ArgumentTypeError(f"{text} is out of range: must be {within}")
+        return value
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type for --timeout: seconds, 0 or more (NaN would never
+    time out, a negative number would have stopped at once)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if not value >= 0:          # also NaN
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds (0 or more)")
+    return value
+
+
 def _not_json_constant(name: str):
     # Python's json reads NaN and Infinity; PostgreSQL's jsonb does not
     raise ValueError(f"{name} is not a JSON value")
@@ -126,8 +167,6 @@ def _params_error(text: str) -> Optional[str]:
 
 
 def cmd_start(args) -> int:
-    if not 1 <= args.num_samples <= 10_000_000:
-        return _usage_error(f"num_samples must be between 1 and 10000000, not {args.num_samples}")
     if args.timeout is not None and not args.watch:
         # without --watch nothing waits, so there is nothing to time out
         return _usage_error("--timeout needs --watch (it limits how long the job is watched)")
@@ -135,7 +174,9 @@ def cmd_start(args) -> int:
     if problem:
         return _usage_error(problem)
     with closing(_conn(args)) as conn:
-        job = conn.execute("SELECT heimdall_gen.start_job(%s, %s, %s, %s::jsonb)",
+        # typed: psycopg passes a Python int as smallint, integer, bigint or
+        # numeric by its value, and the function is looked up by those types
+        job = conn.execute("SELECT heimdall_gen.start_job(%s::text, %s::integer, %s::bigint, %s::jsonb)",
                            (args.dataset, args.num_samples, args.seed, args.params)).fetchone()[0]
         print(job)
         sys.stdout.flush()
@@ -148,7 +189,7 @@ def cmd_start(args) -> int:
 def _job_rows(conn, ids):
     return {r[0]: r for r in conn.execute(
         "SELECT job_id, dataset, status, samples_done, num_samples, message, error "
-        "FROM heimdall_gen.job_progress WHERE job_id = ANY(%s)", (list(ids),))}
+        "FROM heimdall_gen.job_progress WHERE job_id = ANY(%s::bigint[])", (list(ids),))}
 
 
 def cmd_watch(args) -> int:
@@ -270,7 +311,7 @@ def _why_it_never_ends(conn, job_id) -> Optional[str]:
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             conn.execute("SET LOCAL statement_timeout = '200ms'")
-            conn.execute("SELECT heimdall_gen.wait_job(%s)", (job_id,))
+            conn.execute("SELECT heimdall_gen.wait_job(%s::bigint)", (job_id,))
     except psycopg.errors.ObjectNotInPrerequisiteState as e:
         return server_error_text(e)
     except psycopg.Error:
@@ -282,10 +323,11 @@ def _job_call(fn):
     def run(args) -> int:
         with closing(_conn(args)) as conn:
             if fn == "cancel_job":
-                ok = conn.execute("SELECT heimdall_gen.cancel_job(%s, %s)", (args.job_id, args.wait)).fetchone()[0]
+                ok = conn.execute("SELECT heimdall_gen.cancel_job(%s::bigint, %s::boolean)",
+                                  (args.job_id, args.wait)).fetchone()[0]
             else:
-                ok = conn.execute(f"SELECT heimdall_gen.{fn}(%s)", (args.job_id,)).fetchone()[0]
-            st = conn.execute("SELECT status FROM heimdall_gen.jobs WHERE job_id = %s", (args.job_id,)).fetchone()
+                ok = conn.execute(f"SELECT heimdall_gen.{fn}(%s::bigint)", (args.job_id,)).fetchone()[0]
+            st = conn.execute("SELECT status FROM heimdall_gen.jobs WHERE job_id = %s::bigint", (args.job_id,)).fetchone()
             print(f"job {args.job_id}: {st[0] if st else '?'}")
             return EXIT_OK if ok else EXIT_NOOP
     return run
@@ -369,12 +411,13 @@ def parser() -> argparse.ArgumentParser:
 
     s = command("start", help="queue a job that generates samples into a dataset (created or extended)")
     s.add_argument("dataset")
-    s.add_argument("num_samples", type=int)
-    s.add_argument("--seed", type=int, help="dataset seed (new datasets; default random)")
+    # the server's own limit on a job's num_samples, within start_job's integer
+    s.add_argument("num_samples", type=_integer(INT32, 1, 10_000_000))
+    s.add_argument("--seed", type=_integer(INT64), help="dataset seed (new datasets; default random)")
     s.add_argument("--params", default="{}", help="generator parameters as a JSON object")
     s.add_argument("--watch", action="store_true", help="then watch the job until it ends (exit code as watch; "
                                                         "Ctrl-C stops watching, not the job)")
-    s.add_argument("--timeout", type=float,
+    s.add_argument("--timeout", type=_seconds,
                    help="with --watch (refused without): stop watching after this many seconds (exit 5; "
                         "the job keeps running)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -382,8 +425,8 @@ def parser() -> argparse.ArgumentParser:
 
     w = command("watch", help="live progress bars of jobs (NOTIFY events) until they end; "
                               "Ctrl-C stops watching, not the jobs")
-    w.add_argument("job_ids", type=int, nargs="+", metavar="JOB_ID")
-    w.add_argument("--timeout", type=float, help="give up after this many seconds (exit 5)")
+    w.add_argument("job_ids", type=_integer(INT64), nargs="+", metavar="JOB_ID")
+    w.add_argument("--timeout", type=_seconds, help="give up after this many seconds (exit 5)")
     w.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the final lines")
     w.set_defaults(func=cmd_watch)
 
@@ -391,7 +434,7 @@ def parser() -> argparse.ArgumentParser:
                           ("resume", "resume_job", "resume a paused job"),
                           ("cancel", "cancel_job", "cancel a job; committed samples are kept")):
         c = command(name, help=hlp)
-        c.add_argument("job_id", type=int)
+        c.add_argument("job_id", type=_integer(INT64))
         if name == "cancel":
             c.add_argument("--wait", action="store_true", help="return once the worker has stopped")
         c.set_defaults(func=_job_call(fn))
@@ -406,7 +449,7 @@ def parser() -> argparse.ArgumentParser:
                             ".sigmf-collection after its recordings: an interrupted export leaves no "
                             "partial file. No sample to export: exit 6, nothing written.")
     e.add_argument("dataset")
-    e.add_argument("sample_idx", type=int, nargs="*",
+    e.add_argument("sample_idx", type=_integer(INT64), nargs="*",
                    help="samples to export (default: all, or all of --split; not with --split)")
     e.add_argument("-o", "--output", required=True, help="output directory")
     e.add_argument("--split", choices=("train", "val", "test"),
@@ -418,7 +461,7 @@ def parser() -> argparse.ArgumentParser:
 
     pl = command("plot", help="one PNG of a sample: map, spectrograms, cross-correlations, constellation")
     pl.add_argument("dataset")
-    pl.add_argument("sample_idx", type=int)
+    pl.add_argument("sample_idx", type=_integer(INT64))
     pl.add_argument("-o", "--output", required=True, help="PNG file to write")
     pl.set_defaults(func=cmd_plot)
     return p

@@ -239,3 +239,41 @@ def test_closed_stdout_is_a_quiet_exit(dsn, stored):
             assert r.returncode == 141 and r.stderr == "", (args, r.returncode, r.stderr)
     finally:
         os.close(write_end)
+
+
+BIGINT = "a bigint, -9223372036854775808 to 9223372036854775807"
+
+
+@pytest.mark.parametrize("args, option, said", [
+    (("start", "pyt_big", "5", "--seed", "99999999999999999999"), "--seed", BIGINT),
+    (("start", "pyt_big", "5", "--seed", "-9223372036854775809"), "--seed", BIGINT),
+    (("start", "pyt_big", "99999999999999999999"), "num_samples", "between 1 and 10000000"),
+    (("start", "pyt_big", "3", "--watch", "--timeout", "nan"), "--timeout", "(0 or more)"),
+    (("watch", "1", "99999999999999999999"), "JOB_ID", BIGINT),
+    (("watch", "1", "--timeout", "-1"), "--timeout", "(0 or more)"),
+    (("pause", "9223372036854775808"), "job_id", BIGINT),
+    (("resume", "9223372036854775808"), "job_id", BIGINT),
+    (("cancel", "--wait", "9223372036854775808"), "job_id", BIGINT),
+    (("export", "pyt_big", "1", "99999999999999999999", "-o", "OUT"), "sample_idx", BIGINT),
+    (("plot", "pyt_big", "99999999999999999999", "-o", "OUT.png"), "sample_idx", BIGINT),
+], ids=["seed", "negative-seed", "num_samples", "start-timeout", "watch-job", "watch-timeout", "pause", "resume",
+        "cancel", "export-idx", "plot-idx"])
+def test_integers_out_of_their_sql_range_are_usage_errors(tmp_path, dsn, conn, args, option, said):
+    # as --seed abc: argparse's error naming the argument, exit 2, nothing
+    # sent to the server (which said 'function start_job(unknown, smallint,
+    # numeric, jsonb) does not exist', exit 1)
+    out = str(tmp_path / "out")
+    r = cli(dsn, *(a.replace("OUT", out) for a in args))
+    last = r.stderr.rstrip().split("\n")[-1]
+    assert r.returncode == 2 and last.startswith(f"heimdall-gen {args[0]}: error: argument {option}") \
+        and said in last, r.stderr
+    assert not dataset_exists(conn, "pyt_big") and not os.path.exists(out) and not os.path.exists(out + ".png")
+
+
+def test_integers_at_the_ends_of_their_sql_range_are_taken(tmp_path, dsn, conn):
+    r = cli(dsn, "start", "pyt_seed_max", "1", "--seed", "9223372036854775807", "--params", SMALL, "--watch", "-q")
+    assert r.returncode == 0, r.stderr
+    assert conn.execute("SELECT seed FROM heimdall_gen.datasets WHERE name = 'pyt_seed_max'").fetchone()[0] == 2**63 - 1
+    for args in (("watch", "9223372036854775807"), ("pause", "-9223372036854775808")):
+        r = cli(dsn, *args)
+        assert r.returncode == 1 and "does not exist" in r.stderr, (args, r.stderr)
