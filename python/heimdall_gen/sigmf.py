@@ -160,9 +160,12 @@ def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archi
 
 def export_dataset(conn_or_dsn, dataset: str, outdir: str, split: Optional[str] = None,
                    archive: bool = False, sample_indices: Optional[Iterable[int]] = None,
-                   progress: bool = False) -> List[str]:
+                   progress: bool = False,
+                   on_sample: Optional[Callable[[List[str]], None]] = None) -> List[str]:
     """Writes every sample (of a split, or those listed) into outdir; returns
-    the paths written ([] if there is no such sample: outdir is not created)."""
+    the paths written ([] if there is no such sample: outdir is not created).
+    on_sample(paths), if given, is called with each sample's paths once they
+    are written: an exception it raises stops the export there."""
     if split is not None and sample_indices is not None:
         # which was meant, the listed samples or those of the split, is a guess: refused
         raise ValueError("export_dataset takes a split or sample_indices, not both")
@@ -177,8 +180,14 @@ def export_dataset(conn_or_dsn, dataset: str, outdir: str, split: Optional[str] 
     # before the caller's message
     with progress_bar(total=len(idx), unit="sample", desc=f"export {dataset}", disable=not progress) as bar:
         for i in idx:
-            paths += export_sample(conn, dataset, int(i), outdir, archive, ds)
+            written = export_sample(conn, dataset, int(i), outdir, archive, ds)
+            paths += written
             bar.update(1)
+            if on_sample is not None:
+                # the bar cleared meanwhile and redrawn after: what on_sample
+                # prints (to a terminal too) is not written over the bar's line
+                with bar.external_write_mode():
+                    on_sample(written)
     return paths
 
 

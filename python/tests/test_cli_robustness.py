@@ -277,3 +277,24 @@ def test_integers_at_the_ends_of_their_sql_range_are_taken(tmp_path, dsn, conn):
     for args in (("watch", "9223372036854775807"), ("pause", "-9223372036854775808")):
         r = cli(dsn, *args)
         assert r.returncode == 1 and "does not exist" in r.stderr, (args, r.stderr)
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["files", "archive"])
+def test_export_stops_at_a_reader_that_closed_after_one_line(tmp_path, dsn, conn, export_400, archive):
+    # as `heimdall-gen export DS -o DIR | head -1`: each file's line is printed
+    # once it is written, so the closed pipe stops the export at the next
+    # sample, not after every file was written (a user's review)
+    out = str(tmp_path / "out")
+    p = subprocess.Popen(cli_command(dsn, "export", export_400, "-o", out) + (["--archive"] if archive else []),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    assert first.decode().startswith(os.path.join(out, export_400 + "-s")), first
+    assert p.returncode == 141 and "Traceback" not in err and "heimdall-gen:" not in err, (p.returncode, err)
+    assert_export_is_whole(out)
+    written = [n for n in os.listdir(out) if n.endswith(".sigmf" if archive else ".sigmf-collection")]
+    samples = conn.execute("SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                           "USING (dataset_id) WHERE d.name = %s", (export_400,)).fetchone()[0]
+    assert 1 <= len(written) < samples
