@@ -31,6 +31,7 @@ _sigint_handler = signal.signal(signal.SIGINT, _interrupted_while_starting)
 
 import argparse  # noqa: E402 (after the handler above)
 import json  # noqa: E402
+import re  # noqa: E402
 import select  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -505,8 +506,26 @@ def _parse(argv):
     review)."""
     p = parser()
     args, extra = p.parse_known_args(argv)
+    commands = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    if extra and args.command == "export":
+        # argparse gives sample_idx (nargs='*') only what follows the dataset
+        # at once: an index after an option (export DS --split test 3, export
+        # DS -o DIR 3) was left over as 'unrecognized arguments: 3' (a user's
+        # review).  Such indices are the command's too: taken here, so that
+        # cmd_export says that indices and --split do not go together
+        export = commands.choices["export"]
+        idx = next(a for a in export._actions if a.dest == "sample_idx")
+        left = []
+        for e in extra:
+            if not re.fullmatch(r"\s*[+-]?\d+\s*", e):
+                left.append(e)
+                continue
+            try:
+                args.sample_idx.append(idx.type(e))
+            except argparse.ArgumentTypeError as err:
+                export.error(f"argument sample_idx: {err}")
+        extra = left
     if extra:
-        commands = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
         commands.choices[args.command].error("unrecognized arguments: " + " ".join(extra))
     return args
 

@@ -63,6 +63,18 @@ def test_ctrl_c_during_export_is_one_line_exit_130_and_leaves_whole_files(tmp_pa
     assert len([n for n in os.listdir(out) if n.endswith(".sigmf" if archive else ".sigmf-collection")]) < 400
 
 
+def test_export_takes_sample_indices_after_its_options(tmp_path, dsn, conn, stored):
+    idx = [r[0] for r in conn.execute("SELECT sample_idx FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                                      "USING (dataset_id) WHERE d.name = %s ORDER BY 1 LIMIT 2", (stored,))]
+    out = str(tmp_path / "out")
+    r = cli(dsn, "export", stored, str(idx[0]), "-o", out, str(idx[1]))
+    assert r.returncode == 0 and r.stdout.split() == [os.path.join(out, f"{stored}-s{i}.sigmf-collection")
+                                                      for i in idx], r.stderr
+    r = cli(dsn, "export", stored, "-o", out, "99999999999999999999")
+    assert r.returncode == 2 and r.stderr.rstrip().split("\n")[-1].startswith(
+        "heimdall-gen export: error: argument sample_idx: 99999999999999999999 is out of range"), r.stderr
+
+
 def test_failed_export_writes_no_collection_before_its_recordings(tmp_path, conn, stored):
     idx = conn.execute("SELECT min(sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
                        "USING (dataset_id) WHERE d.name = %s", (stored,)).fetchone()[0]
@@ -145,8 +157,11 @@ def test_ctrl_c_during_watch_says_the_job_keeps_running(dsn, conn):
 
 
 def test_export_refuses_indices_with_split(tmp_path, dsn, stored):
-    r = cli(dsn, "export", stored, "0", "--split", "val", "-o", str(tmp_path / "out"))
-    assert r.returncode == 2 and r.stderr == "heimdall-gen: export takes sample indices or --split, not both\n"
+    # indices before or after --split (after: 'unrecognized arguments: 3', a user's review)
+    for args in (("0", "--split", "val"), ("--split", "test", "3"), ("--split", "test", "-o", str(tmp_path / "out"), "3")):
+        r = cli(dsn, "export", stored, *args, "-o", str(tmp_path / "out"))
+        assert r.returncode == 2 and r.stderr == "heimdall-gen: export takes sample indices or --split, not both\n", \
+            (args, r.stderr)
     assert not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match="a split or sample_indices, not both"):
         hs.export_dataset(dsn, stored, str(tmp_path / "out"), split="val", sample_indices=[0])
@@ -154,7 +169,7 @@ def test_export_refuses_indices_with_split(tmp_path, dsn, stored):
 
 def test_unknown_arguments_get_the_commands_usage(tmp_path, dsn, stored):
     for args, command in ((("list", "--bogus"), "list"),
-                          (("export", stored, "--split", "train", "1", "-o", str(tmp_path / "out")), "export")):
+                          (("export", stored, "--split", "train", "--bogus", "-o", str(tmp_path / "out")), "export")):
         r = cli(dsn, *args)
         assert r.returncode == 2 and r.stderr.startswith(f"usage: heimdall-gen {command} "), r.stderr
         assert r.stderr.rstrip().split("\n")[-1].startswith(f"heimdall-gen {command}: error: unrecognized arguments:"), \
