@@ -4,6 +4,7 @@ import struct
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from conftest import SMALL, cli, cli_command, run_job
@@ -134,3 +135,31 @@ def test_plot_panels(tmp_path, dsn, conn):
     png = tmp_path / "p.png"
     fig.savefig(png, dpi=100)
     assert png_size(png) == FIG_SIZE_PX == (1600, 1200)
+
+
+def test_watch_in_a_database_without_a_launcher_names_timeout(dsn, conn):
+    # a job restored into a database no launcher serves never ends: watch
+    # says so, and its hint names the command's --timeout, not the SQL
+    # function's argument (a user's review)
+    conn.execute("DROP DATABASE IF EXISTS pyt_nolauncher")
+    conn.execute("CREATE DATABASE pyt_nolauncher")
+    other = dsn.replace("dbname=postgres", "dbname=pyt_nolauncher")
+    assert other != dsn
+    try:
+        with psycopg.connect(other, autocommit=True) as c:
+            c.execute("CREATE EXTENSION heimdall_gen")
+            # start_job refuses here: the rows as a dump's restore leaves them
+            c.execute("INSERT INTO heimdall_gen.datasets (name, owner, seed, params, model_version) "
+                      "VALUES ('pyt_nl', current_user::regrole, 1, '{}', heimdall_gen.model_version())")
+            job = c.execute("INSERT INTO heimdall_gen.jobs (dataset_id, owner, num_samples, status, start_attempt, "
+                            "next_attempt) SELECT dataset_id, owner, 3, 'running', 0, 0 FROM heimdall_gen.datasets "
+                            "RETURNING job_id").fetchone()[0]
+        r = cli(other, "watch", str(job), "-q", timeout=30)
+        assert r.returncode == 1 and "has no heimdall_gen launcher" in r.stderr, r.stderr
+        hint = [line for line in r.stderr.splitlines() if line.startswith("HINT: ")]
+        assert len(hint) == 1 and "--timeout SECONDS" in hint[0] and "wait_job" not in hint[0], r.stderr
+        # with --timeout the watch ends anyway: it watches until then, exit 5, the job as it is
+        r = cli(other, "watch", str(job), "--timeout", "0.5", "-q", timeout=30)
+        assert r.returncode == 5 and r.stdout == f"job {job} pyt_nl: running 0/3\n", r.stderr
+    finally:
+        conn.execute("DROP DATABASE pyt_nolauncher WITH (FORCE)")
