@@ -342,18 +342,35 @@ def _job_call(fn):
 def cmd_list(args) -> int:
     with closing(_conn(args)) as conn:
         if args.datasets:
+            # row-level security shows a member of heimdall_gen_admin every
+            # dataset but only its own samples and receptions: counted, those
+            # of another role's dataset were 0 and '-' (a user's review).  So
+            # the counts are NULL, shown '?', where the caller cannot read
+            # them (the same test as the policies', unless row security does
+            # not apply: a superuser, the tables' owner, BYPASSRLS); and the
+            # owner is shown, so that whose dataset it is can be seen
             rows = conn.execute(
+                "SELECT d.name, d.seed, d.model_version, "
                 # where the IQ is now, not what the params asked for: materialize()
                 # stores a virtual dataset's IQ, free_iq() drops a stored one's
-                "SELECT d.name, d.seed, d.model_version, "
+                "CASE WHEN mine OR NOT pg_catalog.row_security_active('heimdall_gen.receptions') THEN "
                 "(SELECT CASE WHEN count(*) = 0 THEN '-' WHEN bool_and(r.iq IS NOT NULL) THEN 'stored' "
                 "             WHEN bool_or(r.iq IS NOT NULL) THEN 'partial' ELSE 'virtual' END "
-                "   FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id), "
-                "(SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id), d.created_at "
-                "FROM heimdall_gen.datasets d ORDER BY d.name").fetchall()
-            print(f"{'dataset':24} {'seed':>20} {'model':>5} {'iq':8} {'samples':>8} created")
-            for name, seed, mv, iq, n, created in rows:
-                print(f"{name:24} {seed:>20} {mv:>5} {iq:8} {n:>8} {created:%Y-%m-%d %H:%M}")
+                "   FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id) END, "
+                "CASE WHEN mine OR NOT pg_catalog.row_security_active('heimdall_gen.samples') THEN "
+                "(SELECT count(*) FROM heimdall_gen.samples s WHERE s.dataset_id = d.dataset_id) END, "
+                "d.created_at, d.owner::text "
+                "FROM heimdall_gen.datasets d, "
+                "LATERAL (SELECT d.owner::oid = heimdall_gen.current_role_id()::oid AS mine) m "
+                "ORDER BY d.name").fetchall()
+            print(f"{'dataset':24} {'seed':>20} {'model':>5} {'iq':8} {'samples':>8} {'created':16} owner")
+            for name, seed, mv, iq, n, created, owner in rows:
+                print(f"{name:24} {seed:>20} {mv:>5} {iq or '?':8} {'?' if n is None else n:>8} "
+                      f"{created:%Y-%m-%d %H:%M} {owner}")
+            if any(row[4] is None for row in rows):
+                # said after the table, on stderr: what '?' means, not part of the listing
+                print("heimdall-gen: ? where the samples are not yours to read: row-level security shows "
+                      "a dataset's samples to its owner only", file=sys.stderr)
         else:
             rows = conn.execute(
                 "SELECT job_id, dataset, status, samples_done, num_samples, percent, samples_per_s "

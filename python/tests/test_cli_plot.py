@@ -163,3 +163,32 @@ def test_watch_in_a_database_without_a_launcher_names_timeout(dsn, conn):
         assert r.returncode == 5 and r.stdout == f"job {job} pyt_nl: running 0/3\n", r.stderr
     finally:
         conn.execute("DROP DATABASE pyt_nolauncher WITH (FORCE)")
+
+
+def test_list_datasets_shows_owners_and_no_counts_it_cannot_read(dsn, conn):
+    # a member of heimdall_gen_admin sees every dataset, but row-level
+    # security hides other roles' samples: their counts were 0 and '-' (a
+    # user's review); now '?', with the owner named
+    for role in ("pyt_lister", "pyt_admin"):
+        conn.execute(f"DO $$ BEGIN CREATE ROLE {role} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    conn.execute("GRANT heimdall_gen_admin TO pyt_admin")
+    conn.execute("SET ROLE pyt_lister")
+    try:
+        job = conn.execute("SELECT heimdall_gen.start_job('pyt_listers', 2, 1, %s::jsonb)", (SMALL,)).fetchone()[0]
+    finally:
+        conn.execute("RESET ROLE")
+    assert conn.execute("SELECT heimdall_gen.wait_job(%s, '120 s')", (job,)).fetchone()[0] == "completed"
+    n = conn.execute("SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) "
+                     "WHERE d.name = 'pyt_listers'").fetchone()[0]
+
+    def row(user):
+        r = cli(dsn.replace("user=postgres", f"user={user}"), "list", "--datasets")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[0].split() == ["dataset", "seed", "model", "iq", "samples", "created", "owner"]
+        lines = [line.split() for line in r.stdout.splitlines() if line.startswith("pyt_listers ")]
+        assert len(lines) == 1, r.stdout
+        return lines[0], r.stderr
+    for user, iq, samples in (("pyt_admin", "?", "?"), ("pyt_lister", "stored", str(n)), ("postgres", "stored", str(n))):
+        cols, err = row(user)
+        assert (cols[3], cols[4], cols[-1]) == (iq, samples, "pyt_lister"), (user, cols)
+        assert ("not yours to read" in err) == (iq == "?"), (user, err)
