@@ -225,6 +225,13 @@ def _watch(args, bars, status) -> int:
     filled in for cmd_watch's message if it is interrupted."""
     from ._progress import progress_bar
     conn = _conn(args)
+    # Events that arrive while a query of ours runs (the state read, the
+    # never-ends probe, the silent minute's re-read) are read by psycopg, not
+    # by the loop below, and were dropped: a job that ended then was watched
+    # for a silent minute (a short job under `start --watch`: 9 of 15 runs).
+    # They are kept here, and handled before the loop waits.
+    read_by_driver = []
+    conn.add_notify_handler(lambda n: read_by_driver.append(n.payload))
     try:
         channel = conn.execute("SELECT heimdall_gen.event_channel()").fetchone()[0]
         conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
@@ -249,8 +256,30 @@ def _watch(args, bars, status) -> int:
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
         pgconn = conn.pgconn
         last_event = time.monotonic()
-        # a paused job waits for someone's resume_job: stop watching it (exit 5) rather than wait forever
-        while not all(status[j] in FINAL or status[j] == "paused" for j in args.job_ids):
+
+        def on_event(payload: str) -> None:
+            ev = json.loads(payload)
+            j = ev.get("job_id")
+            if j not in bars:
+                return
+            if "samples_done" in ev:
+                bars[j].n = ev["samples_done"]
+            # (an event read during a query may be older than the state that query read: a final status stays)
+            if ev.get("event") == "status" and status[j] not in FINAL:
+                status[j] = ev["status"]
+                bars[j].set_postfix_str(ev["status"], refresh=False)
+            bars[j].refresh()
+
+        def all_settled() -> bool:
+            # a paused job waits for someone's resume_job: stop watching it (exit 5) rather than wait forever
+            return all(status[j] in FINAL or status[j] == "paused" for j in args.job_ids)
+
+        while True:
+            while read_by_driver:
+                last_event = time.monotonic()
+                on_event(read_by_driver.pop(0))
+            if all_settled():
+                break
             wait = 60.0
             if deadline is not None:
                 wait = min(wait, deadline - time.monotonic())
@@ -264,16 +293,7 @@ def _watch(args, bars, status) -> int:
                     if n is None:
                         break
                     last_event = time.monotonic()
-                    ev = json.loads(n.extra.decode())
-                    j = ev.get("job_id")
-                    if j not in bars:
-                        continue
-                    if "samples_done" in ev:
-                        bars[j].n = ev["samples_done"]
-                    if ev.get("event") == "status":
-                        status[j] = ev["status"]
-                        bars[j].set_postfix_str(ev["status"], refresh=False)
-                    bars[j].refresh()
+                    on_event(n.extra.decode())
             elif time.monotonic() - last_event >= 60.0:
                 for j, r in _job_rows(conn, args.job_ids).items():
                     status[j] = r[2]

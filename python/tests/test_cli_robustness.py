@@ -313,3 +313,18 @@ def test_export_stops_at_a_reader_that_closed_after_one_line(tmp_path, dsn, conn
     samples = conn.execute("SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
                            "USING (dataset_id) WHERE d.name = %s", (export_400,)).fetchone()[0]
     assert 1 <= len(written) < samples
+
+
+def test_start_watch_of_a_short_job_hears_its_end(dsn, conn):
+    # The end of a job that completed while watch ran a query of its own (the
+    # state read, the probe of whether the job can end) was read by psycopg
+    # and dropped: watch then waited a silent minute before it re-read the
+    # state (9 of 15 runs of a one-sample job).  Each run here must end well
+    # before that minute.
+    for k in range(6):
+        try:
+            r = cli(dsn, "start", f"pyt_short_{os.getpid()}_{k}", "1", "--params", SMALL, "--watch", "-q", timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"run {k}: start --watch of a one-sample job was still watching after 30 s")
+        assert r.returncode == 0, r.stderr
+        assert ": completed 1/1" in r.stdout, r.stdout
