@@ -242,9 +242,9 @@ def _watch(args, bars, status) -> int:
             return EXIT_ERROR
         status.update({j: rows[j][2] for j in args.job_ids})
         for j in args.job_ids:
-            # with --timeout the watch ends anyway: the job's state is then reported (exit 5)
-            reason = (None if status[j] in FINAL or status[j] == "paused" or args.timeout is not None
-                      else _why_it_never_ends(conn, j))
+            # (also with --timeout: a job no worker will ever run is said so at once, exit 1,
+            # not reported as still running at the timeout, exit 5, as if it were alive)
+            reason = None if status[j] in FINAL or status[j] == "paused" else _why_it_never_ends(conn, j)
             if reason:
                 print(f"heimdall-gen: job {j} will not end: {reason}", file=sys.stderr)
                 return EXIT_ERROR
@@ -336,10 +336,10 @@ def _why_it_never_ends(conn, job_id) -> Optional[str]:
             conn.execute("SET LOCAL statement_timeout = '200ms'")
             conn.execute("SELECT heimdall_gen.wait_job(%s::bigint)", (job_id,))
     except psycopg.errors.ObjectNotInPrerequisiteState as e:
-        # the server's hint is for SQL callers ('or give wait_job a timeout'):
-        # a command's user gives --timeout (a user's review)
-        return re.sub(r"\bwait_job a timeout\b", "--timeout SECONDS (watching stops then, exit 5)",
-                      server_error_text(e))
+        # the server's hint ends with advice for SQL callers ('or give wait_job
+        # a timeout'), which a command's user cannot follow (a user's review):
+        # the way out for them is the launcher
+        return re.sub(r",? or give wait_job a timeout\b", "", server_error_text(e))
     except psycopg.Error:
         pass                    # the timeout (served), or no verdict
     return None

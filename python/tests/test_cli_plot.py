@@ -137,10 +137,10 @@ def test_plot_panels(tmp_path, dsn, conn):
     assert png_size(png) == FIG_SIZE_PX == (1600, 1200)
 
 
-def test_watch_in_a_database_without_a_launcher_names_timeout(dsn, conn):
+def test_watch_in_a_database_without_a_launcher_says_so_without_sql_advice(dsn, conn):
     # a job restored into a database no launcher serves never ends: watch
-    # says so, and its hint names the command's --timeout, not the SQL
-    # function's argument (a user's review)
+    # says so, with or without --timeout, and its hint names the launcher's
+    # setting, not the SQL function's timeout argument (a user's review)
     conn.execute("DROP DATABASE IF EXISTS pyt_nolauncher")
     conn.execute("CREATE DATABASE pyt_nolauncher")
     other = dsn.replace("dbname=postgres", "dbname=pyt_nolauncher")
@@ -157,10 +157,10 @@ def test_watch_in_a_database_without_a_launcher_names_timeout(dsn, conn):
         r = cli(other, "watch", str(job), "-q", timeout=30)
         assert r.returncode == 1 and "has no heimdall_gen launcher" in r.stderr, r.stderr
         hint = [line for line in r.stderr.splitlines() if line.startswith("HINT: ")]
-        assert len(hint) == 1 and "--timeout SECONDS" in hint[0] and "wait_job" not in hint[0], r.stderr
-        # with --timeout the watch ends anyway: it watches until then, exit 5, the job as it is
-        r = cli(other, "watch", str(job), "--timeout", "0.5", "-q", timeout=30)
-        assert r.returncode == 5 and r.stdout == f"job {job} pyt_nl: running 0/3\n", r.stderr
+        assert len(hint) == 1 and "heimdall_gen.database" in hint[0] and "wait_job" not in hint[0], r.stderr
+        # with --timeout too: said at once, not reported as running at the timeout (exit 5) as if alive
+        r = cli(other, "watch", str(job), "--timeout", "60", "-q", timeout=30)
+        assert r.returncode == 1 and "has no heimdall_gen launcher" in r.stderr, r.stderr
     finally:
         conn.execute("DROP DATABASE pyt_nolauncher WITH (FORCE)")
 
