@@ -55,9 +55,10 @@ hg_all_statements_are_own(void)
 }
 
 /*
- * The server's user settings (PGC_USERSET: those a database's owner may
- * ALTER DATABASE ... SET, and a role ALTER ROLE ... SET for itself) as this
- * process had them before it connected: the configuration file's, the
+ * The server's settings that a session may change (PGC_USERSET, which a
+ * database's owner may ALTER DATABASE ... SET and a role ALTER ROLE ... SET
+ * for itself; PGC_SUSET, which they may once granted SET ON PARAMETER) as
+ * this process had them before it connected: the configuration file's, the
  * command line's, the defaults.  NULL until remembered.
  */
 typedef struct ServerSetting
@@ -84,7 +85,7 @@ hg_remember_server_settings(void)
 		struct config_generic *v = variables[i];
 		const char *value;
 
-		if (v->context != PGC_USERSET || (v->flags & GUC_CUSTOM_PLACEHOLDER))
+		if ((v->context != PGC_USERSET && v->context != PGC_SUSET) || (v->flags & GUC_CUSTOM_PLACEHOLDER))
 			continue;
 		value = GetConfigOption(v->name, false, false);
 		server_settings[n_server_settings].name = pstrdup(v->name);
@@ -106,17 +107,24 @@ server_value_of(const char *name)
 }
 
 /*
- * Put back the server's value of every user setting that the database's or
- * the role's settings changed at connection.  Pinning them one by one
- * always left some out: with enable_indexscan, enable_bitmapscan and
+ * Put back the server's value of every setting that the database's or the
+ * role's settings changed at connection.  Pinning them one by one always
+ * left some out: with enable_indexscan, enable_bitmapscan and
  * enable_indexonlyscan off for the database (its owner may), every
  * statement of a materialize() job scanned all of receptions, and a job of
  * 300 samples went from 3 s to over ten minutes (an attacker's review).
- * The launcher and the workers run only the extension's own statements,
- * so they run them as the server is configured, whoever owns the database.
- * A superuser's per-database settings of superuser settings (log_statement,
- * ...) stay: only user settings are put back.  client_encoding is left
- * alone: no client reads a worker's output, and it needs a transaction.
+ * Superuser settings too: PostgreSQL 15 lets a superuser GRANT SET ON
+ * PARAMETER to a role, which may then ALTER ROLE ... SET it for itself
+ * (session_replication_role = replica would switch the jobs table's
+ * triggers and foreign keys off in its workers; log_min_messages = debug5
+ * filled the log: a second review).  Who set a database's or role's value
+ * is not recorded, so a superuser's own per-role log_statement does not
+ * reach the workers either: they run only the extension's statements, as
+ * the server is configured, whoever owns the database or the job.
+ * client_encoding is left alone: no client reads a worker's output, and it
+ * needs a transaction.  Values are those of the process's start: a reload
+ * of postgresql.conf reaches a setting put back here at the next worker
+ * (or launcher) start.
  */
 static void
 forget_database_and_role_settings(void)

@@ -140,6 +140,28 @@ cmp_ok($s1 - $s0, '<', $receptions_filled, 'a materialize() job finds receptions
 cmp_ok($s2 - $s1, '<=', $s1 - $s0, "and still does under the database owner's enable_*scan = off");
 $node->safe_psql('postgres', 'ALTER DATABASE postgres RESET ALL', extra_params => [ '-U', 'dbowner' ]);
 
+# --- a superuser setting granted to a role (GRANT SET ON PARAMETER, new in
+# PostgreSQL 15), which the role then sets for itself: its workers put the
+# server's value back too (a second review: log_min_messages = debug5
+# filled the log with the worker's DEBUG lines)
+$node->safe_psql('postgres', 'GRANT SET ON PARAMETER log_min_messages TO mallory');
+$node->safe_psql('postgres', 'ALTER ROLE mallory SET log_min_messages = debug5', extra_params => [ '-U', 'mallory' ]);
+is($node->safe_psql('postgres', 'SHOW log_min_messages', extra_params => [ '-U', 'mallory' ]), 'debug5',
+	"mallory's own sessions log at debug5");
+my $before_debug = -s $node->logfile;
+my $verbose = $node->safe_psql('postgres', "SET ROLE mallory; SELECT heimdall_gen.start_job('mallorys_debug', 3, 4, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($verbose, '60 s')"), 'completed', "mallory's job completes");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM heimdall_gen.worker_slots() WHERE job_id = $verbose"),
+	'its worker is gone');
+# (the commit of the connection's own transaction, which applies the role's
+# settings, is logged at the role's level before the worker can act: its
+# CommitTransaction lines are not counted; the old code also logged each of
+# its transactions' starts and its exit callbacks)
+my @debug_lines = grep { !/CommitTransaction/ } (slurp_file($node->logfile, $before_debug) =~ /^.*DEBUG:.*$/mg);
+is(scalar(@debug_lines), 0, "its worker logs at the server's level, not at the level mallory set for itself")
+  or diag(join("\n", @debug_lines[0 .. ($#debug_lines < 5 ? $#debug_lines : 5)]));
+$node->safe_psql('postgres', 'ALTER ROLE mallory RESET log_min_messages; REVOKE SET ON PARAMETER log_min_messages FROM mallory');
+
 # --- the database's owner may VACUUM FULL and REINDEX DATABASE: both hold
 # locks that stop every job (and a cancelled REINDEX CONCURRENTLY leaves
 # index copies only the extension's owner may drop); an ANALYZE in a
