@@ -97,6 +97,23 @@ hg_config_fixed_network_on_a_line(const hg_config *cfg)
 
 	if (cfg->n_fixed_rx < 1)
 		return false;
+	/*
+	 * The bound is on the network's extent, any two receivers: measured from
+	 * the first one only (at most half of it), a line of 222 km whose first
+	 * receiver stood at one end was left to its attempts, which all failed
+	 * (a user's review).  A great circle through the first receiver lies on
+	 * one line of its tangent plane, however far it goes.
+	 */
+	for (k = 0; k < cfg->n_fixed_rx; k++)
+	{
+		hg_ecef		a = hg_geo_to_ecef(cfg->fixed_rx[k].lat_deg, cfg->fixed_rx[k].lon_deg, 0.0);
+		int			m;
+
+		for (m = k + 1; m < cfg->n_fixed_rx; m++)
+			if (hg_geo_distance(a, hg_geo_to_ecef(cfg->fixed_rx[m].lat_deg, cfg->fixed_rx[m].lon_deg, 0.0)) >
+				LINE_TEST_MAX_SPAN_M)
+				return false;
+	}
 	origin = hg_geo_to_ecef(cfg->fixed_rx[0].lat_deg, cfg->fixed_rx[0].lon_deg, 0.0);
 	hg_sincos(cfg->fixed_rx[0].lat_deg * DEG, &slat, &clat);
 	hg_sincos(cfg->fixed_rx[0].lon_deg * DEG, &slon, &clon);
@@ -107,8 +124,6 @@ hg_config_fixed_network_on_a_line(const hg_config *cfg)
 					dy = p.y - origin.y,
 					dz = p.z - origin.z;
 
-		if (hg_geo_distance(origin, p) > LINE_TEST_MAX_SPAN_M / 2)
-			return false;
 		east[k] = -slon * dx + clon * dy;
 		north[k] = -slat * clon * dx - slat * slon * dy + clat * dz;
 	}

@@ -551,6 +551,8 @@ test_a_network_on_a_line_keeps_nothing(void)
 	const double off_lon[] = {8.0, 8.0, 8.0 + 500.0 / 78.8e3, 8.0};
 	const double triangle_lat[] = {45.0, 45.3, 45.1};
 	const double triangle_lon[] = {8.0, 8.1, 8.5};
+	/* a meridian, 222 km, its first receiver at one end (once left to the attempts) */
+	const double long_meridian_lat[] = {44.0, 45.0, 46.0};
 	/* a meridian line 400 km long: beyond the bound, left to the attempts */
 	const double wide_lat[] = {44.0, 45.8, 47.6};
 	const double wide_lon[] = {8.0, 8.0, 8.0};
@@ -563,6 +565,7 @@ test_a_network_on_a_line_keeps_nothing(void)
 		int			n;
 	}			lines[] = {
 		{"a meridian, 67 km", meridian_lat, meridian_lon, 4},
+		{"a meridian, 222 km, from one end", long_meridian_lat, meridian_lon, 3},
 		{"5 m off a 67 km meridian", meridian_lat, nudged_lon, 4},
 		{"one point", point_lat, point_lon, 3},
 		/* the sphere's great circle is within a few metres of the ellipsoid's over 80 km */
