@@ -105,6 +105,9 @@ INSERT INTO heimdall_gen.receivers (network, name, lat, lon, alt_m, antenna, azi
 	('alps', 'genova', 44.41, 8.93, 10, 'log_periodic', 300);
 SELECT jsonb_array_length(heimdall_gen.resolve_params('{"receiver_network": "alps"}') -> 'fixed_receivers') AS receivers,
        heimdall_gen.resolve_params('{"receiver_network": "alps"}') -> 'rx_layout' AS layout;
+-- an empty fixed_receivers (the default resolve_params prints) gives no receiver: it goes with a network
+SELECT jsonb_array_length(heimdall_gen.resolve_params('{"fixed_receivers": [], "receiver_network": "alps"}')
+                          -> 'fixed_receivers') AS receivers_with_empty_list;
 SELECT heimdall_gen.start_job('fixed', 1, 5, '{"receiver_network": "alps", "duration_ms": 10}') > 0 AS queued;
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('fixed', 1, 5, '{"receiver_network": "alps", "duration_ms": 20}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('fixed', 1, 6, '{"receiver_network": "alps", "duration_ms": 10}')$$);

@@ -32,6 +32,29 @@ bad_params(const char *msg)
 					 "SELECT heimdall_gen.resolve_params() lists them with their defaults.")));
 }
 
+/* The same, for a refusal the generic hint about keys would not help with. */
+static void
+bad_params_hint(const char *msg, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid params: %s", msg),
+			 errhint("%s", hint)));
+}
+
+/*
+ * Whether fixed_receivers gives receivers: an empty list, which
+ * resolve_params() prints as the default, gives none, and goes with a
+ * receiver_network (a user's review: params built from resolve_params()
+ * could not name a network).
+ */
+static bool
+gives_receivers(const JsonbValue *v)
+{
+	return !(v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data) &&
+			 JsonContainerSize(v->val.binary.data) == 0);
+}
+
 /* The JSON text of a scalar, as hg_config_set expects it. */
 static char *
 scalar_json_text(JsonbValue *v)
@@ -285,9 +308,11 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 			if (strcmp(cfg->fixed_rx[i].name, cfg->fixed_rx[j].name) == 0)
 				bad_params(psprintf("receiver name \"%s\" appears twice", cfg->fixed_rx[i].name));
 	if (cfg->rx_layout == HG_LAYOUT_FIXED && hg_config_fixed_network_on_a_line(cfg))
-		bad_params(psprintf("the %d fixed receivers stand on one line (or at one point): seen from any "
-							"transmitter they give no fix (infinite GDOP), so no sample could be kept; "
-							"move at least one receiver off that line", cfg->n_fixed_rx));
+		bad_params_hint(psprintf("the %d fixed receivers stand on one line (or at one point): seen from any "
+								 "transmitter they give no fix (infinite GDOP), so no sample could be kept; "
+								 "move at least one receiver off that line", cfg->n_fixed_rx),
+						"Change the position (lat, lon) of one receiver, in \"fixed_receivers\" or in your "
+						"network's rows of heimdall_gen.receivers.");
 	if (!hg_config_modulations_fit_channel(cfg, err, sizeof(err)))
 		bad_params(pstrdup(err));
 	if (!hg_config_channel_fits_recording(cfg, err, sizeof(err)))
@@ -325,11 +350,14 @@ hg_params_to_config(Jsonb *params, hg_config *cfg, bool allow_network)
 			if (strcmp(key, "rx_layout") == 0)
 				explicit_layout = json_text(&v);
 			/* alternatives: a network's rows and a list were once silently merged */
-			seen_fixed |= strcmp(key, "fixed_receivers") == 0;
+			seen_fixed |= strcmp(key, "fixed_receivers") == 0 && gives_receivers(&v);
 			seen_network |= strcmp(key, "receiver_network") == 0;
 			if (seen_fixed && seen_network && allow_network)
-				bad_params("\"fixed_receivers\" and \"receiver_network\" are alternatives: give one of them, "
-						   "not both");
+				bad_params_hint("\"fixed_receivers\" and \"receiver_network\" are alternatives: give one of them, "
+								"not both",
+								"Give the receivers inline in \"fixed_receivers\", or name your rows of "
+								"heimdall_gen.receivers in \"receiver_network\" (an empty \"fixed_receivers\" "
+								"goes with it).");
 			if (strcmp(key, "fixed_receivers") == 0)
 				add_inline_receivers(cfg, &v, allow_network);
 			else if (strcmp(key, "receiver_network") == 0 && allow_network)
