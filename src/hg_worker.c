@@ -594,7 +594,8 @@ finish_job(JobState *job, StopReason reason)
 	switch (reason)
 	{
 		case STOP_COMPLETED:
-			message = psprintf("%d samples in " INT64_FORMAT " attempts", job->samples_done, job->attempts);
+			message = psprintf("%d sample%s in " INT64_FORMAT " attempt%s", job->samples_done,
+							   job->samples_done == 1 ? "" : "s", job->attempts, job->attempts == 1 ? "" : "s");
 			break;
 		case STOP_PAUSED:
 			message = psprintf("paused at %d of %d samples", job->samples_done, job->num_samples);

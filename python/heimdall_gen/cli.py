@@ -224,6 +224,8 @@ def _watch(args, bars, status) -> int:
     """cmd_watch's loop; bars and status (job id -> last known status) are
     filled in for cmd_watch's message if it is interrupted."""
     from ._progress import progress_bar
+    # a job named twice is watched once (a user's review: two bars, two final lines)
+    args.job_ids = list(dict.fromkeys(args.job_ids))
     conn = _conn(args)
     # Events that arrive while a query of ours runs (the state read, the
     # never-ends probe, the silent minute's re-read) are read by psycopg, not

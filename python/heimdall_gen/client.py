@@ -100,11 +100,21 @@ class Dataset:
         self.name = name
         self.split = split
         row = self.conn.execute(
-            "SELECT dataset_id, seed, params, model_version FROM heimdall_gen.datasets WHERE name = %s",
+            "SELECT dataset_id, seed, params, model_version, owner::text, "
+            "       owner::oid = heimdall_gen.current_role_id()::oid "
+            "       OR NOT pg_catalog.row_security_active('heimdall_gen.samples') "
+            "FROM heimdall_gen.datasets WHERE name = %s",
             (name,)).fetchone()
         if row is None:
             raise LookupError(f'dataset "{name}" does not exist')
-        self.dataset_id, self.seed, self.params, self.model_version = row
+        self.dataset_id, self.seed, self.params, self.model_version, owner, readable = row
+        if not readable:
+            # an admin sees every dataset's row, but row-level security shows
+            # its samples to its owner only: an empty Dataset (and an export
+            # that 'has no sample') would read as the data (a user's review)
+            whose = "no role (its role was dropped)" if owner == "-" else f'role "{owner}"'
+            raise PermissionError(f'dataset "{name}" belongs to {whose}: row-level security shows '
+                                  f"its samples and receptions to its owner only")
         self.sample_rate_hz = float(self.params["sample_rate_hz"])
         self._has_split = self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = 'heimdall_gen.samples'::regclass"

@@ -192,3 +192,12 @@ def test_list_datasets_shows_owners_and_no_counts_it_cannot_read(dsn, conn):
         cols, err = row(user)
         assert (cols[3], cols[4], cols[-1]) == (iq, samples, "pyt_lister"), (user, cols)
         assert ("not yours to read" in err) == (iq == "?"), (user, err)
+    # and an admin's export of that dataset says why it gets nothing, rather
+    # than that the dataset has no sample (a user's review); so does the client
+    r = cli(dsn.replace("user=postgres", "user=pyt_admin"), "export", "pyt_listers", "-o", "/nonexistent/never")
+    assert r.returncode == 1, r.stderr
+    assert 'dataset "pyt_listers" belongs to role "pyt_lister": row-level security shows' in r.stderr, r.stderr
+    from heimdall_gen import Dataset
+    with pytest.raises(PermissionError, match="belongs to role \"pyt_lister\""):
+        Dataset(dsn.replace("user=postgres", "user=pyt_admin"), "pyt_listers")
+    assert len(Dataset(dsn.replace("user=postgres", "user=pyt_lister"), "pyt_listers")) == n

@@ -328,3 +328,11 @@ def test_start_watch_of_a_short_job_hears_its_end(dsn, conn):
             pytest.fail(f"run {k}: start --watch of a one-sample job was still watching after 30 s")
         assert r.returncode == 0, r.stderr
         assert ": completed 1/1" in r.stdout, r.stdout
+
+
+def test_watch_of_a_job_named_twice_watches_it_once(dsn, conn):
+    job = run_job(conn, f"pyt_twice_{os.getpid()}", 1)
+    r = cli(dsn, "watch", str(job), str(job), "-q", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"job {job} pyt_twice_{os.getpid()}: completed 1/1 (1 sample in 1 attempt)"] \
+        or (len(r.stdout.splitlines()) == 1 and ": completed 1/1 (1 sample in " in r.stdout), r.stdout
