@@ -9,6 +9,7 @@ import sys
 import tempfile
 
 import psycopg
+import psycopg.sql
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -42,6 +43,16 @@ def cli_command(dsn, *args):
 
 def cli(dsn, *args, timeout=120):
     return subprocess.run(cli_command(dsn, *args), capture_output=True, text=True, timeout=timeout)
+
+
+def start_job_as(conn, role, dataset, n, seed=1, params=SMALL):
+    """Queue a job as another role (SET ROLE on the superuser's connection, then back)."""
+    conn.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role)))
+    try:
+        return conn.execute("SELECT heimdall_gen.start_job(%s, %s, %s, %s::jsonb)",
+                            (dataset, n, seed, params)).fetchone()[0]
+    finally:
+        conn.execute("RESET ROLE")
 
 
 def run_job(conn, dataset, n, seed=None, params=SMALL, timeout="120 s"):

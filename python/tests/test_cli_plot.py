@@ -7,7 +7,7 @@ import sys
 import psycopg
 import pytest
 
-from conftest import SMALL, cli, cli_command, run_job
+from conftest import SMALL, cli, cli_command, run_job, start_job_as
 
 
 def test_help_and_usage(dsn):
@@ -86,11 +86,7 @@ def test_watch_under_a_roles_own_isolation_and_encoding(dsn, conn):
     conn.execute("CREATE ROLE pyt_rr LOGIN")
     conn.execute("ALTER ROLE pyt_rr SET default_transaction_isolation = 'repeatable read'")
     conn.execute("ALTER ROLE pyt_rr SET client_encoding = 'SQL_ASCII'")
-    conn.execute("SET ROLE pyt_rr")
-    try:
-        job = conn.execute("SELECT heimdall_gen.start_job('pyt_rr_w', 100000, 1, %s::jsonb)", (SMALL,)).fetchone()[0]
-    finally:
-        conn.execute("RESET ROLE")
+    job = start_job_as(conn, "pyt_rr", "pyt_rr_w", 100000)
     p = subprocess.Popen(cli_command(dsn.replace("user=postgres", "user=pyt_rr"), "watch", str(job)),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     conn.execute("SELECT pg_sleep(1.5)")
@@ -172,11 +168,7 @@ def test_list_datasets_shows_owners_and_no_counts_it_cannot_read(dsn, conn):
     for role in ("pyt_lister", "pyt_admin"):
         conn.execute(f"DO $$ BEGIN CREATE ROLE {role} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
     conn.execute("GRANT heimdall_gen_admin TO pyt_admin")
-    conn.execute("SET ROLE pyt_lister")
-    try:
-        job = conn.execute("SELECT heimdall_gen.start_job('pyt_listers', 2, 1, %s::jsonb)", (SMALL,)).fetchone()[0]
-    finally:
-        conn.execute("RESET ROLE")
+    job = start_job_as(conn, "pyt_lister", "pyt_listers", 2)
     assert conn.execute("SELECT heimdall_gen.wait_job(%s, '120 s')", (job,)).fetchone()[0] == "completed"
     n = conn.execute("SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) "
                      "WHERE d.name = 'pyt_listers'").fetchone()[0]
