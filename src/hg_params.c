@@ -22,6 +22,11 @@
 PG_FUNCTION_INFO_V1(hg_resolve_params);
 PG_FUNCTION_INFO_V1(hg_resolve_params_as);
 
+/* each raises its ERROR: no caller goes on with the bad value */
+static void bad_params(const char *msg) pg_attribute_noreturn();
+static void bad_params_hint(const char *msg, const char *hint) pg_attribute_noreturn();
+static void bad_receiver(const char *network, const char *msg) pg_attribute_noreturn();
+
 static void
 bad_params(const char *msg)
 {
