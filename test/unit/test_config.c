@@ -148,6 +148,46 @@ test_cross_field_constraints(void)
 }
 
 /*
+ * A table of settings and whether a check of new params passes them: each
+ * case sets up to five keys on the defaults, must validate, and then the
+ * check must say fits or not, its message naming what the case mentions
+ * (and also_mentions, when given).
+ */
+typedef struct ConfigCase
+{
+	const char *settings[5][2];
+	bool		fits;
+	const char *mentions;
+} ConfigCase;
+
+typedef bool (*ConfigCheck) (const hg_config *cfg, char *errmsg, size_t errmsg_len);
+
+static void
+run_config_cases(const ConfigCase *cases, size_t n, ConfigCheck check, const char *also_mentions)
+{
+	size_t		i;
+	int			k;
+
+	for (i = 0; i < n; i++)
+	{
+		hg_config	c;
+		char		err[HG_ERRMSG_LEN] = "";
+		bool		fits;
+
+		hg_config_init(&c);
+		for (k = 0; k < 5 && cases[i].settings[k][0] != NULL; k++)
+			HG_CHECK(hg_config_set(&c, cases[i].settings[k][0], cases[i].settings[k][1], err, sizeof(err)), "%s", err);
+		HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "case %d: %s", (int) i, err);
+		fits = check(&c, err, sizeof(err));
+		HG_CHECK(fits == cases[i].fits, "case %d: fits %d: %s", (int) i, (int) fits, err);
+		if (!fits && cases[i].mentions != NULL)
+			HG_CHECK(strstr(err, cases[i].mentions) != NULL &&
+					 (also_mentions == NULL || strstr(err, also_mentions) != NULL),
+					 "case %d: message: %s", (int) i, err);
+	}
+}
+
+/*
  * The modulations that can be drawn must fit in the channel: the 2-FSK
  * tones (shift + symbol rate) and the FM swing (twice the deviation); a
  * modulation whose weight is 0 is not checked.  The defaults fit.
@@ -155,12 +195,7 @@ test_cross_field_constraints(void)
 static void
 test_modulations_fit_the_channel(void)
 {
-	static const struct
-	{
-		const char *settings[3][2];
-		bool		fits;
-		const char *mentions;
-	}			cases[] = {
+	static const ConfigCase cases[] = {
 		{{{NULL, NULL}}, true, NULL},
 		{{{"weight_fsk", "1"}}, true, NULL},	/* 2000 + 4800 within 12500 */
 		{{{"weight_fsk", "1"}, {"fsk_shift_hz", "7701"}}, false, "\"fsk_shift_hz\" (7701)"},
@@ -171,25 +206,8 @@ test_modulations_fit_the_channel(void)
 		{{{"fm_deviation_hz", "100000"}, {"weight_fm", "0"}, {"weight_am", "1"}}, true, NULL},
 		{{{"channel_bw_hz", "8000"}}, false, "\"channel_bw_hz\" (8000)"},
 	};
-	size_t		i;
-	int			k;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-	{
-		hg_config	c;
-		char		err[HG_ERRMSG_LEN] = "";
-		bool		fits;
-
-		hg_config_init(&c);
-		for (k = 0; k < 3 && cases[i].settings[k][0] != NULL; k++)
-			HG_CHECK(hg_config_set(&c, cases[i].settings[k][0], cases[i].settings[k][1], err, sizeof(err)), "%s", err);
-		HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "case %d: %s", (int) i, err);
-		fits = hg_config_modulations_fit_channel(&c, err, sizeof(err));
-		HG_CHECK(fits == cases[i].fits, "case %d: fits %d: %s", (int) i, (int) fits, err);
-		if (!fits && cases[i].mentions != NULL)
-			HG_CHECK(strstr(err, cases[i].mentions) != NULL && strstr(err, "\"channel_bw_hz\"") != NULL,
-					 "case %d: message: %s", (int) i, err);
-	}
+	run_config_cases(cases, sizeof(cases) / sizeof(cases[0]), hg_config_modulations_fit_channel, "\"channel_bw_hz\"");
 }
 
 /*
@@ -201,12 +219,7 @@ test_modulations_fit_the_channel(void)
 static void
 test_channel_fits_the_recording(void)
 {
-	static const struct
-	{
-		const char *settings[5][2];
-		bool		fits;
-		const char *mentions;
-	}			cases[] = {
+	static const ConfigCase cases[] = {
 		{{{NULL, NULL}}, true, NULL},
 		/* FM: 5000 + 5000 <= 25000 */
 		{{{"freq_error_max_hz", "5000"}}, true, NULL},
@@ -224,24 +237,8 @@ test_channel_fits_the_recording(void)
 		{{{"duration_ms", "2000"}, {"coherence_min_ms", "10"}}, false, "at least 32.79"},
 		{{{"duration_ms", "2000"}, {"coherence_min_ms", "32.79"}}, true, NULL},
 	};
-	size_t		i;
-	int			k;
-	hg_config	c;
-	char		err[HG_ERRMSG_LEN] = "";
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-	{
-		bool		fits;
-
-		hg_config_init(&c);
-		for (k = 0; k < 5 && cases[i].settings[k][0] != NULL; k++)
-			HG_CHECK(hg_config_set(&c, cases[i].settings[k][0], cases[i].settings[k][1], err, sizeof(err)), "%s", err);
-		HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "case %d: %s", (int) i, err);
-		fits = hg_config_channel_fits_recording(&c, err, sizeof(err));
-		HG_CHECK(fits == cases[i].fits, "case %d: fits %d: %s", (int) i, (int) fits, err);
-		if (!fits)
-			HG_CHECK(strstr(err, cases[i].mentions) != NULL, "case %d: message: %s", (int) i, err);
-	}
+	run_config_cases(cases, sizeof(cases) / sizeof(cases[0]), hg_config_channel_fits_recording, NULL);
 }
 
 /*
