@@ -337,49 +337,29 @@ note_worker(const HgSlot *s, WorkerSeen *seen)
 	}
 }
 
-/* Raise the flag in the job's slot and wake its worker, if one runs the job (noted in *seen). */
+/*
+ * Raise the flag in the job's slot and wake its worker, if one runs the job
+ * (noted in *seen).  With only_claim (not 0), only if the slot still holds
+ * that claim: a flag asked for at commit is raised once the status row is
+ * visible, and by then that worker may have read the row itself and left,
+ * the job been resumed and a new worker started for it, which the late flag
+ * would pause or cancel against the row (a code review).
+ */
 static void
-signal_worker(int64 job_id, SlotFlag flag, WorkerSeen *seen)
+signal_worker(int64 job_id, SlotFlag flag, WorkerSeen *seen, uint64 only_claim)
 {
 	Latch	   *latch = NULL;
 	int			slot;
 
 	LWLockAcquire(hg_shared->lock, LW_SHARED);
 	slot = hg_slot_of_job(MyDatabaseId, job_id);
-	if (slot >= 0)
+	if (slot >= 0 && (only_claim == 0 || hg_shared->slots[slot].claim_number == only_claim))
 	{
 		HgSlot	   *s = &hg_shared->slots[slot];
 
 		pg_atomic_write_u32(flag == FLAG_CANCEL ? &s->cancel_requested : &s->pause_requested, 1);
 		latch = s->latch;
 		note_worker(s, seen);
-	}
-	LWLockRelease(hg_shared->lock);
-	if (latch)
-		SetLatch(latch);
-}
-
-/*
- * Raise the flag for the worker of one claim of the job's slot, and for no
- * later one.  A flag asked for at commit is raised once the status row is
- * visible: by then that worker may have read the row itself and left, the
- * job been resumed and a new worker started for it, which the late flag
- * would pause or cancel against the row (a code review).
- */
-static void
-signal_worker_of_claim(int64 job_id, SlotFlag flag, uint64 claim_number)
-{
-	Latch	   *latch = NULL;
-	int			slot;
-
-	LWLockAcquire(hg_shared->lock, LW_SHARED);
-	slot = hg_slot_of_job(MyDatabaseId, job_id);
-	if (slot >= 0 && hg_shared->slots[slot].claim_number == claim_number)
-	{
-		HgSlot	   *s = &hg_shared->slots[slot];
-
-		pg_atomic_write_u32(flag == FLAG_CANCEL ? &s->cancel_requested : &s->pause_requested, 1);
-		latch = s->latch;
 	}
 	LWLockRelease(hg_shared->lock);
 	if (latch)
@@ -408,7 +388,7 @@ signal_worker_early(int64 job_id, SlotFlag flag, WorkerSeen *seen)
 	LWLockRelease(hg_shared->lock);
 	/* catalog lookups (role membership) only once the lock is released */
 	if (slot >= 0 && OidIsValid(owner) && may_control(owner))
-		signal_worker(job_id, flag, seen);
+		signal_worker(job_id, flag, seen, 0);
 }
 
 /*
@@ -737,7 +717,7 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 
 	if (wait)
 	{
-		signal_worker(job_id, FLAG_CANCEL, &seen);
+		signal_worker(job_id, FLAG_CANCEL, &seen, 0);
 		ask_others_to_step_aside(&seen);
 	}
 	if (seen.running && wait)
@@ -812,8 +792,12 @@ at_commit_xact_callback(XactEvent event, void *arg)
 
 		/* committed: the rows say so; no ERROR may come from here */
 		for (i = 0; i < n_pending_flags; i++)
-			signal_worker_of_claim(pending_flags[i].job_id, (SlotFlag) pending_flags[i].flag,
-								   pending_flags[i].claim_number);
+		{
+			WorkerSeen	ignored = {0};
+
+			signal_worker(pending_flags[i].job_id, (SlotFlag) pending_flags[i].flag, &ignored,
+						  pending_flags[i].claim_number);
+		}
 	}
 	if (event == XACT_EVENT_COMMIT && wake_at_commit)
 		hg_wake_launcher_now(MyDatabaseId);

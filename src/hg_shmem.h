@@ -41,7 +41,7 @@ typedef struct HgSlot
 	Latch	   *latch;			/* the worker's process latch, once attached */
 	bool		has_handle;		/* handle below is the registered worker's */
 	HgWorkerHandle handle;
-	uint64		claim_number;	/* which claim of a slot this is: HgShared.claims_made when claimed */
+	uint64		claim_number;	/* which claim of a slot this is: HgShared.claims_made when claimed (from 1) */
 
 	/* requests from SQL functions: read every iteration by the worker */
 	pg_atomic_uint32 cancel_requested;
