@@ -160,8 +160,8 @@ release_slot(int code, Datum arg)
 	HgSlot	   *slot = &hg_shared->slots[DatumGetInt32(arg)];
 	HgLauncher *launcher;
 	bool		wake_launcher;
-	Latch	   *elsewhere[HG_MAX_LAUNCHERS];
-	int			n_elsewhere = 0;
+	Latch	   *to_wake[HG_MAX_LAUNCHERS];
+	int			n_to_wake = 0;
 	int			i;
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
@@ -174,17 +174,15 @@ release_slot(int code, Datum arg)
 	/* slots are the cluster's: a launcher of another database may be waiting for one too */
 	for (i = 0; i < HG_MAX_LAUNCHERS; i++)
 	{
-		HgLauncher *other = &hg_shared->launchers[i];
+		HgLauncher *l = &hg_shared->launchers[i];
 
-		if (other != launcher && other->wants_slot && other->latch != NULL)
-			elsewhere[n_elsewhere++] = other->latch;
+		if (l->latch != NULL && (l == launcher ? wake_launcher : l->wants_slot))
+			to_wake[n_to_wake++] = l->latch;
 	}
 	LWLockRelease(hg_shared->lock);
 	hg_announce_job_ended();
-	if (wake_launcher)
-		hg_wake_launcher_now(MyDatabaseId);
-	for (i = 0; i < n_elsewhere; i++)
-		SetLatch(elsewhere[i]);
+	for (i = 0; i < n_to_wake; i++)
+		SetLatch(to_wake[i]);
 }
 
 /*
