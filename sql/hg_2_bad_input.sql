@@ -166,7 +166,8 @@ COMMIT;
 BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT pg_temp.try(format('SELECT heimdall_gen.cancel_job(%s)', :iso_job));
 COMMIT;
-SELECT status FROM heimdall_gen.jobs WHERE job_id = :iso_job;
+-- paused before any worker ran it, the job says how far it got all the same
+SELECT status, message FROM heimdall_gen.jobs WHERE job_id = :iso_job;
 -- a dataset whose job is paused is not dropped, and the refusal says paused
 SELECT regexp_replace(pg_temp.try($$SELECT heimdall_gen.drop_dataset('snapshot_iso')$$), 'job [0-9]+', 'job N') AS refused;
 SELECT heimdall_gen.cancel_job(:iso_job);

@@ -776,8 +776,14 @@ hg_pause_job(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
-	/* the flag when the caller commits: a rollback leaves the job running */
-	if (set_status(job_id, owner, "paused", "'queued', 'running'", ""))
+	/*
+	 * The flag when the caller commits: a rollback leaves the job running.
+	 * The message is the worker's words; it rewrites them with its final
+	 * count when it stops, but a job no worker runs (queued, or one whose
+	 * worker left its slot) keeps these.
+	 */
+	if (set_status(job_id, owner, "paused", "'queued', 'running'",
+				   ", message = pg_catalog.format('paused at %s of %s samples', samples_done, num_samples)"))
 		signal_worker_at_commit(job_id, FLAG_PAUSE);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
