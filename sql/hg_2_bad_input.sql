@@ -172,3 +172,6 @@ SELECT status, message FROM heimdall_gen.jobs WHERE job_id = :iso_job;
 SELECT regexp_replace(pg_temp.try($$SELECT heimdall_gen.drop_dataset('snapshot_iso')$$), 'job [0-9]+', 'job N') AS refused;
 SELECT heimdall_gen.cancel_job(:iso_job);
 SELECT heimdall_gen.drop_dataset('snapshot_iso') >= 0 AS dropped;
+-- no sample has a negative index: split_of says so rather than hash one
+SELECT pg_temp.try($$SELECT heimdall_gen.split_of(1, -1)$$);
+SELECT heimdall_gen.split_of(1, 0) IN ('train', 'val', 'test') AS split_of_0;

@@ -361,6 +361,10 @@ hg_split_of_sql(PG_FUNCTION_ARGS)
 	char		err[HG_ERRMSG_LEN];
 	char	   *text = JsonbToCString(NULL, &ratios->root, VARSIZE(ratios));
 
+	if (sample_idx < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sample_idx must be 0 or more, not " INT64_FORMAT, sample_idx)));
 	hg_config_init(cfg);
 	if (!hg_config_set(cfg, "split_ratios", text, err, sizeof(err)))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", err)));
