@@ -1161,15 +1161,39 @@ disk_full_error(const JobState *job, const char *message)
 /*
  * After an error: the job ends with this status; its committed counters
  * stand.  For a full disk the message is completed by disk_full_error().
+ * Like every other write of the job's row, this one never waits for
+ * another session's lock on it beyond ROW_LOCK_WAIT_MS: its owner may
+ * hold it (and may pg_cancel_backend() its own worker, which ends here),
+ * and the worker would wait on its slot for as long as they liked.  A row
+ * still held is left 'running': the launcher resumes the job once the lock
+ * is gone, counting a restart, as after a crash.
  */
 static void
 record_end(JobState *job, const char *status, const char *message, bool disk_full)
 {
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		args[3] = {Int64GetDatum(job->job_id), CStringGetTextDatum(status), (Datum) 0};
+	SPIPlanPtr	lock_plan;
+	SPIPlanPtr	exists_plan;
 
 	SetConfigOption("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION);
 	hg_begin_transaction("heimdall_gen: recording the end of a job");
+	/* prepared here: the error may have come before the worker's own plans were */
+	lock_plan = SPI_prepare("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+							1, types);
+	exists_plan = SPI_prepare("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1", 1, types);
+	if (lock_plan == NULL || exists_plan == NULL)
+		elog(ERROR, "could not prepare the lock of job " INT64_FORMAT ": %s", job->job_id,
+			 SPI_result_code_string(SPI_result));
+	if (wait_for_job_row(lock_plan, exists_plan, job, NULL, false) == ROW_HELD)
+	{
+		ereport(LOG,
+				(errmsg("heimdall_gen job " INT64_FORMAT " stays running: another transaction has held its row "
+						"locked for %d ms, so its end (%s) is not recorded", job->job_id, ROW_LOCK_WAIT_MS, status),
+				 errdetail("The job resumes at its last committed batch once that lock is released.")));
+		hg_commit_transaction();
+		return;
+	}
 	/* the counters in memory may include the batch the error rolled back */
 	if (SPI_execute_with_args("SELECT samples_done FROM heimdall_gen.jobs WHERE job_id = $1",
 							  1, types, args, NULL, true, 0) == SPI_OK_SELECT && SPI_processed == 1)

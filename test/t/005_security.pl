@@ -368,6 +368,37 @@ ok($node->poll_query_until('postgres', "SELECT j.restarts = 1 FROM heimdall_gen.
 ok(wait_samples($node, $held[1], live_samples($node, $held[1]) + 1), '... and generates again');
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($held[1], wait => true)");
 
+# -- the same lock, and the worker ended by an error (its owner may
+# pg_cancel_backend() it; a full disk does it too): recording the end of
+# the job waited for the row's lock on the slot, with no end (a code
+# audit).  The worker leaves within a few seconds, the job stays 'running',
+# and resumes once the lock is gone.
+my $errored = $node->safe_psql('postgres', "SET ROLE pinner1; SELECT heimdall_gen.start_job('errored_held', 100000, 5, '$small')");
+ok(wait_samples($node, $errored, 1), "pinner1's job is writing");
+my $errored_pid = worker_pid($node, $errored);
+my $errored_log = -s $node->logfile;
+my $error_locker = $node->background_psql('postgres');
+$error_locker->query_safe("SET ROLE pinner1; BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $errored FOR UPDATE");
+is($node->safe_psql('postgres', "SET ROLE pinner1; SELECT pg_cancel_backend($errored_pid)"), 't',
+	'pinner1 cancels the query of her own worker while she holds its row');
+my $left_in = 0;
+for (1 .. 200)
+{
+	last if $node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.worker_slots() WHERE pid = $errored_pid") eq '0';
+	$left_in++;
+	Time::HiRes::usleep(100_000);
+}
+cmp_ok($left_in, '<', 200, 'the worker leaves its slot while the row is still held (within 20 s)');
+is(job_row($node, $errored, 'status'), 'running', 'the job stays running');
+like(slurp_file($node->logfile, $errored_log), qr/job $errored stays running: another transaction has held its row locked/,
+	'the log says why its end was not recorded');
+$error_locker->query_safe('COMMIT');
+$error_locker->quit;
+ok($node->poll_query_until('postgres', "SELECT j.restarts = 1 FROM heimdall_gen.jobs j "
+		. "JOIN heimdall_gen.worker_slots() s USING (job_id) WHERE j.job_id = $errored"),
+	'once the lock is gone the job is resumed, counting a restart');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($errored, wait => true)");
+
 # -- a role dropped while a session of it holds its rows locked (DROP ROLE
 # ends neither that session nor a prepared transaction): the launcher, which
 # hands a dropped role's rows to no one, must skip the locked ones rather
