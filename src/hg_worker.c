@@ -79,8 +79,18 @@ typedef enum StopReason
 	STOP_PAUSED,
 	STOP_GAVE_UP,
 	STOP_FOREIGN,				/* the dataset no longer belongs to the job's owner */
-	STOP_ROW_HELD				/* another transaction held the job's row: leave it, and the slot */
+	STOP_ROW_HELD,				/* another transaction held the job's row: leave it, and the slot */
+	STOP_REQUEUED				/* the row says 'queued' (paused by hand, resumed before this worker saw
+								 * the pause): leave it, and the slot, for the next worker */
 } StopReason;
+
+/* The stops that drop the open batch instead of committing it. */
+static inline bool
+stop_drops_batch(StopReason stop)
+{
+	return stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN ||
+		stop == STOP_ROW_HELD || stop == STOP_REQUEUED;
+}
 
 /* What the worker knows of its job; counters as committed plus this batch. */
 typedef struct JobState
@@ -486,7 +496,10 @@ prepare_plans(HgStorage *storage, const JobState *job, const hg_config *cfg)
 /*
  * What the job's status row, as committed by anyone (fresh snapshot per
  * query), asks for: a missing row or NULL status stops the job (nothing
- * left to write for), a dataset that changed hands fails it.
+ * left to write for), a dataset that changed hands fails it.  'queued'
+ * while this worker runs the job: its owner paused it by hand and resumed
+ * it before the worker read the pause; the job is then the launcher's to
+ * start again, and this worker must stop writing it.
  */
 static StopReason
 status_stop_reason(SPIPlanPtr plan, const Datum *args)
@@ -516,6 +529,8 @@ status_stop_reason(SPIPlanPtr plan, const Datum *args)
 				reason = STOP_CANCELLED;
 			else if (strcmp(status_text, "paused") == 0)
 				reason = STOP_PAUSED;
+			else if (strcmp(status_text, "queued") == 0)
+				reason = STOP_REQUEUED;
 			pfree(status_text);
 		}
 	}
@@ -919,6 +934,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	Datum		status_args[2] = {Int64GetDatum(job->job_id), ObjectIdGetDatum(job->owner)};
 	int64		attempt_limit = (int64) ATTEMPT_LIMIT_FACTOR * job->num_samples;
 	bool		in_transaction = false;
+	bool		finished;
 	int			batch_samples = 0;
 	int			since_status_check = 0;
 	TimestampTz batch_started = 0;
@@ -1022,7 +1038,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 			stop = lock_job_row(job, slot, true);
 			if (stop == STOP_NONE)
 				stop = flush_counters(job);
-			if (stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN || stop == STOP_ROW_HELD)
+			if (stop_drops_batch(stop))
 				break;
 			if (TimestampDifferenceExceeds(last_progress_notify, GetCurrentTimestamp(), 250))
 			{
@@ -1053,8 +1069,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	/* the model threads finish their attempts while the last transaction runs */
 	hg_prefetch_request_stop(prefetch);
 
-	if (in_transaction &&
-		(stop == STOP_CANCELLED || stop == STOP_PAUSED || stop == STOP_FOREIGN || stop == STOP_ROW_HELD))
+	if (in_transaction && stop_drops_batch(stop))
 	{
 		/*
 		 * Stop at once: drop the uncommitted batch instead of writing and
@@ -1076,21 +1091,29 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	 */
 	if (!in_transaction)
 		hg_begin_transaction("heimdall_gen: finishing");
-	if (stop != STOP_ROW_HELD && lock_job_row(job, slot, false) == STOP_ROW_HELD)
+	if (stop != STOP_ROW_HELD && stop != STOP_REQUEUED && lock_job_row(job, slot, false) == STOP_ROW_HELD)
 		stop = STOP_ROW_HELD;
-	if (stop == STOP_ROW_HELD)
+	if (stop == STOP_REQUEUED)
+		ereport(LOG,
+				(errmsg("heimdall_gen job " INT64_FORMAT " leaves its worker slot: it was resumed before its worker "
+						"saw it paused", job->job_id),
+				 errdetail("A new worker continues it at its last committed batch.")));
+	if (stop == STOP_ROW_HELD || stop == STOP_REQUEUED)
 	{
 		/*
-		 * Writing the final status would wait for that lock, on the slot:
-		 * write nothing (the open transaction, a batch or not, is dropped),
-		 * leave the job 'running' for the launcher to resume, and the slot.
+		 * Writing the final status would wait for that lock, on the slot, or
+		 * overwrite the resumed job's 'queued': write nothing (the open
+		 * transaction, a batch or not, is dropped), leave the job as it is
+		 * for the launcher ('running' is resumed as after a crash), and the
+		 * slot.
 		 */
 		drop_batch(job, &committed);
 		stop_model_threads(prefetch);
 		hg_workspace_destroy(ws);
 		return stop;
 	}
-	if (!finish_job(job, stop) && in_transaction)
+	finished = finish_job(job, stop);
+	if (!finished && in_transaction)
 	{
 		/*
 		 * The job completed or gave up with its last batch uncommitted, and
@@ -1101,7 +1124,12 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		hg_begin_transaction("heimdall_gen: finishing");
 	}
 	hg_commit_transaction();
-	job_status_final = true;
+	/*
+	 * A row that refused this ending may say 'queued' (paused and resumed in
+	 * one transaction while this worker ran): then the launcher, woken when
+	 * the slot is freed, has that job to start.
+	 */
+	job_status_final = finished;
 	publish_progress(slot, job);
 	stop_model_threads(prefetch);
 	if (hg_pace_waited_ms() > 0)

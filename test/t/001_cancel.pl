@@ -245,6 +245,26 @@ is(job_row($node, $rb, 'status'), 'paused', 'the job is paused');
 $node->safe_psql('postgres', "SELECT heimdall_gen.resume_job($rb)");
 ok(wait_samples($node, $rb, live_samples($node, $rb) + 1), 'resumed, it generates again');
 
+# --- paused by hand and resumed before the worker read the pause (in one
+# transaction here, or within the 10 attempts between two of its reads of
+# the row): the row says 'queued' while a worker still runs the job.  That
+# worker stops writing, dropping its open batch, and leaves its slot; the
+# launcher starts the job again at its last committed batch.  (It went on
+# writing under a 'queued' row until the job completed: an attacker's
+# review.)
+my $unaware = worker_pid($node, $rb);
+my $requeue_log = -s $node->logfile;
+$node->safe_psql('postgres', "BEGIN; UPDATE heimdall_gen.jobs SET status = 'paused' WHERE job_id = $rb; "
+	  . "SELECT heimdall_gen.resume_job($rb); COMMIT;");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM heimdall_gen.worker_slots() WHERE pid = $unaware"),
+	'paused by hand and resumed at once: the worker that missed the pause leaves its slot');
+ok($node->poll_query_until('postgres', "SELECT j.status = 'running' AND s.pid <> $unaware AND s.samples_done > j.samples_done "
+		. "FROM heimdall_gen.jobs j JOIN heimdall_gen.worker_slots() s USING (job_id) WHERE j.job_id = $rb"),
+	'a new worker runs the job');
+is(job_row($node, $rb, 'restarts'), '0', 'not counted as a restart');
+like(slurp_file($node->logfile, $requeue_log), qr/job $rb leaves its worker slot: it was resumed before its worker saw it paused/,
+	'the log says why the worker left');
+
 # --- cancel_job(wait => true) in a transaction that holds the job's row
 # lock would wait for a worker waiting for that lock: refused before any
 # flag (the job goes on), or, for a lock taken where the first check cannot
