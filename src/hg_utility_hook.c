@@ -34,6 +34,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -150,6 +151,13 @@ refuse_drop_while_jobs_run(Node *parsetree)
 	workers = workers_in_this_database();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * Counted under a snapshot taken now that the lock is ours, not the
+	 * statement's, taken before it waited: a job queued by a transaction
+	 * that committed meanwhile would be dropped unseen (whatever the
+	 * isolation level: this is a catalog-like check, not a read of data).
+	 */
+	PushActiveSnapshot(GetLatestSnapshot());
 	/* every name and operator qualified: the caller's search_path is in force */
 	if (hg_spi_as_owner("SELECT pg_catalog.count(*), "
 						"       pg_catalog.string_agg(j.job_id::pg_catalog.text, ', ' ORDER BY j.job_id) "
@@ -163,6 +171,7 @@ refuse_drop_while_jobs_run(Node *parsetree)
 	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	/* copied out of SPI's memory, which SPI_finish frees, for the message below */
 	some = isnull ? "" : MemoryContextStrdup(caller_context, TextDatumGetCString(value));
+	PopActiveSnapshot();
 	SPI_finish();
 	if (active > 0 || workers > 0)
 		ereport(ERROR,

@@ -101,6 +101,36 @@ my (undef, undef, $dropper_err) = $node->psql('postgres', 'SET ROLE dropper; DRO
 like($dropper_err, qr/must be owner of extension heimdall_gen/, 'a role that does not own it is refused as before');
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job(job_id, wait => true) FROM heimdall_gen.jobs "
 	  . "WHERE status IN ('queued', 'running')");
+# a job queued by a transaction that commits while DROP EXTENSION waits for
+# the jobs table's lock is seen by the check (a snapshot taken after the
+# wait, not the statement's, taken before it), in either isolation level;
+# a drop that missed it would take the queued job with it, unsaid
+for my $isolation ('READ COMMITTED', 'REPEATABLE READ')
+{
+	my $name = $isolation eq 'READ COMMITTED' ? 'late_rc' : 'late_rr';
+	my $starter = $node->background_psql('postgres');
+	my $dropper = $node->background_psql('postgres', on_error_stop => 0);
+	# the dropper's snapshot is taken before the job is queued
+	$dropper->query_safe("BEGIN ISOLATION LEVEL $isolation; SELECT count(*) FROM heimdall_gen.jobs");
+	my $late = (split /\n/, $starter->query_safe("BEGIN; SELECT heimdall_gen.start_job('$name', 3, 8)"))[-1];
+	my $dropper_pid = $dropper->query_safe('SELECT pg_backend_pid()');
+	$dropper->query_until(qr/sent/, "\\echo sent\nDROP EXTENSION heimdall_gen CASCADE;\n\\echo dropped\n");
+	ok($node->poll_query_until('postgres', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $dropper_pid"),
+		"$isolation: DROP EXTENSION waits for the lock of the uncommitted start_job");
+	$starter->query_safe('COMMIT');
+	$starter->quit;
+	$dropper->query_until(qr/dropped/, '');
+	pump_until($dropper->{run}, $dropper->{timeout}, \$dropper->{stderr}, qr/DETAIL:.*\n/);
+	like($dropper->{stderr}, qr/cannot be dropped while jobs are queued or running\nDETAIL:  .*\b$late\b/,
+		"$isolation: ... and refuses, naming the job queued while it waited")
+	  or diag($dropper->{stderr});
+	$dropper->{stderr} = '';
+	$dropper->query_safe('ROLLBACK');
+	$dropper->quit;
+	is($node->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'heimdall_gen'"), '1',
+		"$isolation: the extension is still there");
+	$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($late, wait => true)");
+}
 $node->safe_psql('postgres', "SET statement_timeout = '60s'; DROP EXTENSION heimdall_gen CASCADE");
 pass('DROP EXTENSION completes once no job is queued or running (a paused one goes with the data)');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $worker"),
