@@ -78,6 +78,24 @@ drops_its_schema(Node *parsetree)
 	return drop_names_heimdall_gen(parsetree, OBJECT_SCHEMA) && ((DropStmt *) parsetree)->behavior == DROP_CASCADE;
 }
 
+/*
+ * DROP OWNED BY a list of roles that holds the extension's owner: it drops
+ * the extension too (unless the owner is the bootstrap superuser, whose
+ * objects it refuses to drop).
+ */
+static bool
+drops_what_owner_owns(Node *parsetree, Oid extension_owner)
+{
+	ListCell   *lc;
+
+	if (!IsA(parsetree, DropOwnedStmt))
+		return false;
+	foreach(lc, ((DropOwnedStmt *) parsetree)->roles)
+		if (get_rolespec_oid(lfirst_node(RoleSpec, lc), true) == extension_owner)
+			return true;
+	return false;
+}
+
 /* Workers holding a slot in this database: running a job, or starting to. */
 static int
 workers_in_this_database(void)
@@ -103,9 +121,11 @@ workers_in_this_database(void)
  * queued or running, or a worker still holds a slot here.  The jobs table
  * is locked first, as the drop would lock it anyway, so that neither
  * start_job nor the launcher can start a job between this check and the
- * drop.  Only for the extension's owner or a superuser: anyone else's drop
- * fails on its privileges, and must not queue that lock.  Paused jobs run
- * nothing; they go with the rest of the data, as completed ones do.
+ * drop.  DROP OWNED BY the extension's owner drops it as well.  Only for
+ * a role with the owner's privileges (a superuser, the owner, a member):
+ * anyone else's drop fails on its privileges, and must not queue that
+ * lock.  Paused jobs run nothing; they go with the rest of the data, as
+ * completed ones do.
  */
 static void
 refuse_drop_while_jobs_run(Node *parsetree)
@@ -121,10 +141,12 @@ refuse_drop_while_jobs_run(Node *parsetree)
 	Datum		value;
 	MemoryContext caller_context = CurrentMemoryContext;
 
-	if (!drops_this_extension(parsetree) && !drops_its_schema(parsetree))
+	if (!drops_this_extension(parsetree) && !drops_its_schema(parsetree) && !IsA(parsetree, DropOwnedStmt))
 		return;
 	if (!hg_extension_installed(&extension_owner, &schema_trusted) ||
-		(!superuser() && GetUserId() != extension_owner))
+		!has_privs_of_role(GetUserId(), extension_owner))
+		return;
+	if (IsA(parsetree, DropOwnedStmt) && !drops_what_owner_owns(parsetree, extension_owner))
 		return;
 	if (!schema_trusted)
 	{

@@ -135,7 +135,18 @@ $node->safe_psql('postgres', "SET statement_timeout = '60s'; DROP EXTENSION heim
 pass('DROP EXTENSION completes once no job is queued or running (a paused one goes with the data)');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $worker"),
 	'the worker is gone');
-$node->safe_psql('postgres', 'CREATE EXTENSION heimdall_gen');
+# re-created by a superuser other than the bootstrap one: DROP OWNED BY that
+# role drops the extension too, and is refused likewise while a job is
+# queued or runs (a code audit: it went through)
+$node->safe_psql('postgres', 'CREATE ROLE extowner SUPERUSER; DROP SCHEMA IF EXISTS heimdall_gen; '
+	  . 'SET ROLE extowner; CREATE EXTENSION heimdall_gen');
+my $owned = hg_start_job($node, 'owned', 100000, 9);
+my (undef, undef, $owned_err) = $node->psql('postgres', "SET statement_timeout = '60s'; DROP OWNED BY extowner");
+like($owned_err, qr/extension "heimdall_gen" cannot be dropped while jobs are queued or running\nDETAIL:  .*\b$owned\b/,
+	"DROP OWNED BY the extension's owner is refused while a job is queued or runs") or diag($owned_err);
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'heimdall_gen'"), '1',
+	'the extension is still there');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($owned, wait => true)");
 $job = hg_start_job($node, 'after', 2, 5);
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '120 s')"), 'completed',
 	'the launcher serves a re-created extension');
