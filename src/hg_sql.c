@@ -73,10 +73,23 @@ static int	n_server_settings = 0;
 void
 hg_remember_server_settings(void)
 {
-	struct config_generic **variables = get_guc_variables();
-	int			n = GetNumConfigOptions();
-	MemoryContext caller = MemoryContextSwitchTo(TopMemoryContext);
+	struct config_generic **variables;
+	int			n;
+	MemoryContext caller;
 	int			i;
+
+	/*
+	 * plpgsql, which the jobs table's triggers load during a job, first:
+	 * loaded after the connection, its settings (plpgsql.extra_errors, ...)
+	 * would be placeholders there, left out below, and would take what the
+	 * role or the database set for them when it loaded.  Loaded now, they
+	 * are the server's settings like any other.  (The only library the
+	 * extension's statements load: the rest is C, in this module.)
+	 */
+	load_file("$libdir/plpgsql", false);
+	variables = get_guc_variables();
+	n = GetNumConfigOptions();
+	caller = MemoryContextSwitchTo(TopMemoryContext);
 
 	server_settings = palloc(sizeof(ServerSetting) * n);
 	n_server_settings = 0;

@@ -162,6 +162,38 @@ is(scalar(@debug_lines), 0, "its worker logs at the server's level, not at the l
   or diag(join("\n", @debug_lines[0 .. ($#debug_lines < 5 ? $#debug_lines : 5)]));
 $node->safe_psql('postgres', 'ALTER ROLE mallory RESET log_min_messages; REVOKE SET ON PARAMETER log_min_messages FROM mallory');
 
+# --- a setting of plpgsql, which the jobs table's triggers load during a
+# job, set by a role for itself: it was a placeholder when the worker
+# connected, left out of the settings put back, and took the role's value
+# once plpgsql loaded (two reviews).  Seen by a trigger on the jobs table
+# that notes what each worker's session has, for the length of this check.
+$node->safe_psql('postgres', q{
+	CREATE TABLE public.worker_saw (backend_type text, extra_errors text);
+	CREATE FUNCTION public.note_worker_settings() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+	SET search_path = pg_catalog AS $$
+	BEGIN
+		INSERT INTO public.worker_saw
+		SELECT a.backend_type, current_setting('plpgsql.extra_errors') FROM pg_stat_activity a
+		 WHERE a.pid = pg_backend_pid();
+		RETURN NULL;
+	END $$;
+	CREATE TRIGGER zz_note_worker_settings AFTER UPDATE ON heimdall_gen.jobs
+		FOR EACH ROW EXECUTE FUNCTION public.note_worker_settings();
+});
+# (a DO block loads plpgsql in her session, which makes the name known to ALTER ROLE)
+$node->safe_psql('postgres', q{DO $$BEGIN END$$; ALTER ROLE mallory SET plpgsql.extra_errors = 'shadowed_variables'},
+	extra_params => [ '-U', 'mallory' ]);
+is($node->safe_psql('postgres', 'SHOW plpgsql.extra_errors', extra_params => [ '-U', 'mallory' ]), 'shadowed_variables',
+	"mallory's own sessions have her plpgsql.extra_errors");
+my $plpgsql_job = $node->safe_psql('postgres', "SET ROLE mallory; SELECT heimdall_gen.start_job('mallorys_plpgsql', 3, 5, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($plpgsql_job, '60 s')"), 'completed', "mallory's job completes");
+is($node->safe_psql('postgres', "SELECT string_agg(DISTINCT extra_errors, ',') FROM public.worker_saw "
+		. "WHERE backend_type = 'heimdall_gen worker'"),
+	'none', "its worker's statements run under the server's plpgsql.extra_errors, not hers");
+$node->safe_psql('postgres', 'ALTER ROLE mallory RESET plpgsql.extra_errors; '
+	  . 'DROP TRIGGER zz_note_worker_settings ON heimdall_gen.jobs; DROP FUNCTION public.note_worker_settings(); '
+	  . 'DROP TABLE public.worker_saw');
+
 # --- the database's owner may VACUUM FULL and REINDEX DATABASE: both hold
 # locks that stop every job (and a cancelled REINDEX CONCURRENTLY leaves
 # index copies only the extension's owner may drop); an ANALYZE in a
