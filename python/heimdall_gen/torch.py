@@ -13,6 +13,9 @@ and the float labels as tensors (per receiver: "delay_s", "rx_lat", ...).
 """
 from __future__ import annotations
 
+import os
+import weakref
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset as _MapDataset
@@ -66,13 +69,30 @@ class TorchDataset(_MapDataset):
     def __init__(self, dsn: str, name: str, split=None):
         self.dsn, self.name, self.split = dsn, name, split
         self._ds = None
-        self._len = len(Dataset(dsn, name, split))
+        counted = Dataset(dsn, name, split)
+        try:
+            self._len = len(counted)
+        finally:
+            counted.conn.close()
+        # A connection is one process's: DataLoader workers are forked, and a
+        # worker that inherited the parent's (opened by an item read before)
+        # shared its socket, which corrupts the protocol for both.  So it is
+        # closed before any fork, and reopened on first use on either side.
+        this = weakref.ref(self)
+        os.register_at_fork(before=lambda: TorchDataset._close_before_fork(this))
+
+    @staticmethod
+    def _close_before_fork(this):
+        self = this()
+        if self is not None and self._ds is not None:
+            self._ds.conn.close()
+            self._ds = None
 
     def __len__(self):
         return self._len
 
     def __getitem__(self, i):
-        if self._ds is None:        # per worker process: connections are not shared across fork
+        if self._ds is None:
             self._ds = Dataset(self.dsn, self.name, self.split)
         return to_item(self._ds[i])
 

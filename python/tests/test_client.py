@@ -85,3 +85,12 @@ def test_torch_dataloader_two_workers(dsn, stored):
                                              collate_fn=collate, shuffle=True):
         got += batch["sample_idx"].tolist()
     assert sorted(got) == want
+    # an item read in the parent first (its connection then open), then forked
+    # workers: each must talk through a connection of its own, not the parent's
+    md = TorchDataset(dsn, stored, "train")
+    first = int(md[0]["sample_idx"])
+    got = []
+    for batch in torch.utils.data.DataLoader(md, batch_size=5, num_workers=2, collate_fn=collate):
+        got += batch["sample_idx"].tolist()
+    assert sorted(got) == want
+    assert int(md[0]["sample_idx"]) == first, "and the parent goes on reading"
