@@ -439,12 +439,19 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    # PNG under exactly the name given: matplotlib would add ".png" to a name
+    # without a suffix, and write a JPEG or a PDF for those suffixes
+    if os.path.splitext(args.output)[1].lower() not in ("", ".png"):
+        return _usage_error(f"plot writes PNG: -o {args.output} names another format (give a .png name)")
     from .client import Dataset
-    from .plot import plot_sample
+    from .plot import DPI, plot_sample
+    from .sigmf import _write_whole
     with closing(_conn(args)) as conn:
         ds = Dataset(conn, args.dataset)
         s = ds.sample(args.sample_idx)
-        plot_sample(s, ds.params, args.output)
+        figure = plot_sample(s, ds.params)
+    # complete or not there, as export's files: an interrupt leaves no partial PNG
+    _write_whole(args.output, lambda f: figure.savefig(f, dpi=DPI, format="png"))
     print(args.output)
     return EXIT_OK
 

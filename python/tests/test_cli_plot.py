@@ -50,6 +50,15 @@ def test_start_watch_list_export_plot(tmp_path, dsn):
     r = cli(dsn, "plot", "pyt_cli", idx, "-o", str(png))
     assert r.returncode == 0, r.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a name without a suffix is written as given, the name printed is the file's
+    bare = tmp_path / "bare"
+    r = cli(dsn, "plot", "pyt_cli", idx, "-o", str(bare))
+    assert r.returncode == 0 and r.stdout.strip() == str(bare), r.stderr
+    assert bare.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not (tmp_path / "bare.png").exists()
+    # another format's suffix is a usage error, and nothing is written
+    r = cli(dsn, "plot", "pyt_cli", idx, "-o", str(tmp_path / "s.jpg"))
+    assert r.returncode == 2 and "plot writes PNG" in r.stderr and not (tmp_path / "s.jpg").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no temporary left"
 
 
 def test_pause_resume_cancel(dsn, conn):
