@@ -50,6 +50,8 @@ SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receive
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "a", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
+-- a network across the antimeridian: the transmitter would be drawn around the globe
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"fixed_receivers": [{"name": "a", "lat": 45, "lon": 179.6}, {"name": "b", "lat": 45.3, "lon": -179.7}, {"name": "c", "lat": 45.1, "lon": -179.8}]}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"rx_layout": "uniform", "fixed_receivers": [{"name": "a", "lat": 45, "lon": 8}, {"name": "b", "lat": 45.1, "lon": 8}, {"name": "c", "lat": 45, "lon": 8.1}]}')$$);
 -- a modulation that cannot fit in the channel (2-FSK tones, FM swing)
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 5, 1, '{"weight_fsk": 1, "fsk_shift_hz": 500000}')$$);

@@ -318,6 +318,13 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 								 "move at least one receiver off that line", cfg->n_fixed_rx),
 						"Change the position (lat, lon) of one receiver, in \"fixed_receivers\" or in your "
 						"network's rows of heimdall_gen.receivers.");
+	if (cfg->rx_layout == HG_LAYOUT_FIXED && hg_config_fixed_network_lon_span_deg(cfg) > 180.0)
+		bad_params_hint(psprintf("the %d fixed receivers span %.10g degrees of longitude, more than 180: a network "
+								 "across the antimeridian (longitude 180) is not supported, the transmitter would "
+								 "be drawn anywhere between its westernmost and easternmost longitude, around "
+								 "the globe, and almost every attempt would be rejected", cfg->n_fixed_rx,
+								 hg_config_fixed_network_lon_span_deg(cfg)),
+						"Use receivers on one side of longitude 180.");
 	if (!hg_config_modulations_fit_channel(cfg, err, sizeof(err)))
 		bad_params(pstrdup(err));
 	if (!hg_config_channel_fits_recording(cfg, err, sizeof(err)))

@@ -131,6 +131,24 @@ hg_config_fixed_network_on_a_line(const hg_config *cfg)
 }
 
 double
+hg_config_fixed_network_lon_span_deg(const hg_config *cfg)
+{
+	double		west,
+				east;
+	int			k;
+
+	if (cfg->n_fixed_rx < 1)
+		return 0.0;
+	west = east = cfg->fixed_rx[0].lon_deg;
+	for (k = 1; k < cfg->n_fixed_rx; k++)
+	{
+		west = fmin(west, cfg->fixed_rx[k].lon_deg);
+		east = fmax(east, cfg->fixed_rx[k].lon_deg);
+	}
+	return east - west;
+}
+
+double
 hg_geo_azimuth(double lat_deg, double lon_deg, hg_ecef from, hg_ecef to)
 {
 	double		e,

@@ -278,6 +278,15 @@ bool		hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len);
 bool		hg_config_fixed_network_on_a_line(const hg_config *cfg);
 
 /*
+ * From the westernmost to the easternmost fixed receiver, in degrees of
+ * longitude as given (-180 .. 180).  The transmitter is drawn between the
+ * two (and a margin), so a network across the antimeridian, whose span
+ * this way is over 180 degrees, would see it drawn anywhere on the globe:
+ * start_job refuses those.
+ */
+double		hg_config_fixed_network_lon_span_deg(const hg_config *cfg);
+
+/*
  * Whether each modulation that can be drawn fits in the channel: the two
  * 2-FSK tones (at +-fsk_shift_hz/2, each symbol_rate_hz wide) and the FM
  * carrier's swing (+-fm_deviation_hz) within channel_bw_hz.  Beyond it the

@@ -604,6 +604,28 @@ test_a_network_on_a_line_keeps_nothing(void)
 }
 
 /*
+ * A network across the antimeridian spans over 180 degrees of longitude
+ * from its westernmost to its easternmost receiver, as the transmitter's
+ * box is drawn (start_job refuses it); the same shape elsewhere, a degree.
+ */
+static void
+test_a_network_across_the_antimeridian_is_told(void)
+{
+	const double lat[] = {45.0, 45.3, 45.1, 45.4};
+	const double across[] = {179.6, -179.7, -179.8, 179.9};
+	const double shifted[] = {-0.4, 0.3, 0.2, -0.1};
+	hg_config	c;
+
+	fixed_network(&c, lat, across, 4);
+	HG_CHECK(hg_config_fixed_network_lon_span_deg(&c) > 359.0, "across: span %g",
+			 hg_config_fixed_network_lon_span_deg(&c));
+	fixed_network(&c, lat, shifted, 4);
+	HG_CHECK(fabs(hg_config_fixed_network_lon_span_deg(&c) - 0.7) < 1e-9, "at 0: span %g",
+			 hg_config_fixed_network_lon_span_deg(&c));
+	HG_CHECK(kept_of(&c, 100) > 0, "the same shape at longitude 0 keeps samples");
+}
+
+/*
  * A TX in the margin beyond the antimeridian is labelled in [-180, 180],
  * and each distance label is the distance from that labelled position.
  */
@@ -657,6 +679,7 @@ main(void)
 	HG_RUN(test_rejection_synthesises_nothing);
 	HG_RUN(test_labels_only_matches_full);
 	HG_RUN(test_a_network_on_a_line_keeps_nothing);
+	HG_RUN(test_a_network_across_the_antimeridian_is_told);
 	HG_RUN(test_tx_longitude_label_stays_within_180);
 	return HG_TEST_SUMMARY();
 }
