@@ -319,12 +319,13 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 						"Change the position (lat, lon) of one receiver, in \"fixed_receivers\" or in your "
 						"network's rows of heimdall_gen.receivers.");
 	if (cfg->rx_layout == HG_LAYOUT_FIXED && hg_config_fixed_network_lon_span_deg(cfg) > 180.0)
-		bad_params_hint(psprintf("the %d fixed receivers span %.10g degrees of longitude, more than 180: a network "
-								 "across the antimeridian (longitude 180) is not supported, the transmitter would "
-								 "be drawn anywhere between its westernmost and easternmost longitude, around "
-								 "the globe, and almost every attempt would be rejected", cfg->n_fixed_rx,
+		bad_params_hint(psprintf("the %d fixed receivers span %.10g degrees of longitude from the lowest to the "
+								 "highest, more than 180 (as a network across longitude 180 does): the transmitter "
+								 "is drawn between those two longitudes, around the globe, and almost every "
+								 "attempt would be rejected", cfg->n_fixed_rx,
 								 hg_config_fixed_network_lon_span_deg(cfg)),
-						"Use receivers on one side of longitude 180.");
+						"Use receivers whose longitudes differ by 180 degrees at most (near longitude 180, "
+						"write them all as 179.x and 180, or all as -180 and -179.x).");
 	if (!hg_config_modulations_fit_channel(cfg, err, sizeof(err)))
 		bad_params(pstrdup(err));
 	if (!hg_config_channel_fits_recording(cfg, err, sizeof(err)))
