@@ -21,6 +21,7 @@
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
@@ -88,7 +89,8 @@ drops_what_owner_owns(Node *parsetree, Oid extension_owner)
 {
 	ListCell   *lc;
 
-	if (!IsA(parsetree, DropOwnedStmt))
+	/* PostgreSQL refuses to drop what the bootstrap superuser owns, with its own message */
+	if (!IsA(parsetree, DropOwnedStmt) || extension_owner == BOOTSTRAP_SUPERUSERID)
 		return false;
 	foreach(lc, ((DropOwnedStmt *) parsetree)->roles)
 		if (get_rolespec_oid(lfirst_node(RoleSpec, lc), true) == extension_owner)
