@@ -1205,6 +1205,13 @@ record_end(JobState *job, const char *status, const char *message, bool disk_ful
 	SPIPlanPtr	exists_plan;
 
 	SetConfigOption("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION);
+	/*
+	 * Outside PG_TRY an ERROR ends the process: a second pg_cancel_backend()
+	 * while this waits for the row would leave the end unrecorded, and the
+	 * job resumed.  Query cancels wait until it is done (2 s at most for the
+	 * row, then one UPDATE); a termination does not.
+	 */
+	HOLD_CANCEL_INTERRUPTS();
 	hg_begin_transaction("heimdall_gen: recording the end of a job");
 	/* prepared here: the error may have come before the worker's own plans were */
 	lock_plan = SPI_prepare("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 FOR NO KEY UPDATE SKIP LOCKED",
@@ -1220,6 +1227,7 @@ record_end(JobState *job, const char *status, const char *message, bool disk_ful
 						"locked for %d ms, so its end (%s) is not recorded", job->job_id, ROW_LOCK_WAIT_MS, status),
 				 errdetail("The job resumes at its last committed batch once that lock is released.")));
 		hg_commit_transaction();
+		RESUME_CANCEL_INTERRUPTS();
 		return;
 	}
 	/* the counters in memory may include the batch the error rolled back */
@@ -1236,6 +1244,7 @@ record_end(JobState *job, const char *status, const char *message, bool disk_ful
 							  3, types, args, NULL, false, 0) == SPI_OK_UPDATE && SPI_processed == 1)
 		notify_status(job, status);
 	hg_commit_transaction();
+	RESUME_CANCEL_INTERRUPTS();
 }
 
 /*
