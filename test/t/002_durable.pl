@@ -20,8 +20,11 @@ is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($ref_job, '300 s')
 my $reference = dataset_checksum($node, 'reference');
 like($reference, qr/^\d+ rows, [0-9a-f]{32}$/, "reference checksum $reference");
 
-# from here on, slow enough to catch jobs mid-flight
-$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 25');
+# from here on, slow enough to catch jobs mid-flight: at 25 ms a sample a
+# loaded machine's polling (0.7 s late once) let a killed job's first round
+# run to sample 45 of 60, and its second round's target then came so close
+# to the end that the job completed before its worker could be killed
+$node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 50');
 $node->reload;
 
 # --- pause at a random point, resume
