@@ -64,6 +64,7 @@ SELECT (m.doc -> 'collection')::text,
 
 def sample_files(conn_or_dsn, dataset: str, sample_idx: int, _ds: Optional[Dataset] = None) -> Dict[str, bytes]:
     """The files of one sample's SigMF export: {file name: bytes}, collection first."""
+    sample_idx = int(sample_idx)       # numpy integers too (Dataset.sample_indices), which psycopg does not adapt
     conn = connect(conn_or_dsn)
     collection, recordings = conn.execute(_SIGMF_SQL, (dataset, sample_idx)).fetchone()
     coll = json.loads(collection)["collection"]
@@ -112,6 +113,10 @@ def _write_whole(path: str, write: Callable[[BinaryIO], None]) -> None:
                 temporary = None        # someone else's: not ours to remove
                 if attempt == 99:
                     raise
+            except OSError as e:
+                # (no such directory, no permission): said of the path asked for, not of the temporary name
+                temporary = None
+                raise OSError(e.errno, e.strerror, path) from None
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(temporary, path)

@@ -254,6 +254,14 @@ def test_read_export_opens_nothing_outside_the_collection_directory(tmp_path):
         sigmf.read_export(str(data))
 
 
+def test_export_takes_the_indices_the_client_hands_out(tmp_path, dsn, stored):
+    import heimdall_gen as hg
+    idx = hg.Dataset(dsn, stored).sample_indices[0]      # a numpy integer
+    assert not isinstance(idx, int)
+    paths = hs.export_sample(dsn, stored, idx, str(tmp_path / "np"))
+    assert any(p.endswith(f"{stored}-s{int(idx)}.sigmf-collection") for p in paths)
+
+
 def test_export_round_trip_is_bit_identical(tmp_path, dsn, conn, stored, virtual):
     ds_rows = conn.execute("SELECT s.sample_idx FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) "
                            "WHERE d.name = %s ORDER BY 1 LIMIT 2", (stored,)).fetchall()
