@@ -41,7 +41,19 @@ from typing import Optional  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import sql as pgsql  # noqa: E402
 
-signal.signal(signal.SIGINT, _sigint_handler)
+_sigint_seen = False
+
+
+def _interrupt(signum, frame):
+    # Python's own KeyboardInterrupt, remembered: an import it lands in may
+    # turn it into an ImportError (numpy does), which main() then tells apart
+    global _sigint_seen
+    _sigint_seen = True
+    raise KeyboardInterrupt
+
+
+# (a SIGINT ignored by whoever started us stays ignored)
+signal.signal(signal.SIGINT, _interrupt if _sigint_handler is signal.default_int_handler else _sigint_handler)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_NOOP = range(7)
 # what a shell reports for a process killed by these signals (128 + signal number)
@@ -419,11 +431,15 @@ def cmd_export(args) -> int:
         # exporting only those listed that are in the split, or all of the
         # split, or the listed ones: a guess either way, so refused
         return _usage_error("export takes sample indices or --split, not both")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        return _usage_error(f"-o {args.output} is a file: export writes into a directory (made if missing)")
     on_sample = None if args.quiet else _print_written
     with closing(_conn(args)) as conn:
         if args.sample_idx:
+            from .client import Dataset
+            ds = Dataset(conn, args.dataset)        # one for all the indices: each would read the dataset's
             for i in args.sample_idx:
-                written = sigmf.export_sample(conn, args.dataset, i, args.output, args.archive)
+                written = sigmf.export_sample(conn, args.dataset, i, args.output, args.archive, _ds=ds)
                 if on_sample:
                     on_sample(written)
         else:
@@ -582,14 +598,21 @@ def _parse(argv):
 
 
 def main(argv=None) -> int:
-    args = _parse(argv)
     try:
+        # parsing too: a Ctrl-C in the first instants lands in argparse or in an import
+        args = _parse(argv)
         code = args.func(args)
         # a reader that went away shows here, while it can still be handled
         sys.stdout.flush()
         return code
     except KeyboardInterrupt:
         # Ctrl-C: one line, no traceback (export leaves no partial file: sigmf._write_whole)
+        print("heimdall-gen: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ImportError:
+        # numpy turns a Ctrl-C during its own import into an ImportError
+        if not _sigint_seen:
+            raise
         print("heimdall-gen: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:

@@ -167,6 +167,19 @@ def test_export_refuses_indices_with_split(tmp_path, dsn, stored):
         hs.export_dataset(dsn, stored, str(tmp_path / "out"), split="val", sample_indices=[0])
 
 
+def test_output_paths_that_cannot_be_written_are_named_as_given(tmp_path, dsn, stored):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("mine")
+    r = cli(dsn, "export", stored, "0", "-o", str(a_file))
+    assert r.returncode == 2 and "is a file: export writes into a directory" in r.stderr, r.stderr
+    assert a_file.read_text() == "mine"
+    missing = tmp_path / "no_such_dir" / "x.png"
+    import heimdall_gen as hg
+    idx = str(int(hg.Dataset(dsn, stored).sample_indices[0]))
+    r = cli(dsn, "plot", stored, idx, "-o", str(missing))
+    assert r.returncode == 1 and str(missing) in r.stderr and ".tmp" not in r.stderr, r.stderr
+
+
 def test_unknown_arguments_get_the_commands_usage(tmp_path, dsn, stored):
     for args, command in ((("list", "--bogus"), "list"),
                           (("export", stored, "--split", "train", "--bogus", "-o", str(tmp_path / "out")), "export")):
