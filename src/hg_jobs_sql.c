@@ -1,8 +1,8 @@
 /*
  * hg_jobs_sql.c
- *    SQL functions that steer jobs: start_job, cancel_job, pause_job,
- *    resume_job, wait_job, drop_dataset, event_channel, worker_slots (live
- *    progress) and _wake_launcher.  Stopping a running job sets the flag in
+ *    SQL functions that steer jobs: start_job, materialize, cancel_job,
+ *    pause_job, resume_job, wait_job, drop_dataset, event_channel,
+ *    worker_slots (live progress) and _wake_launcher.  Stopping a running job sets the flag in
  *    its worker's slot and the worker's latch (the worker sees it within one
  *    sample) and records the status in the job's row.  Permission mirrors
  *    pg_cancel_backend: the job's owner, a member of heimdall_gen_admin or of

@@ -6,7 +6,8 @@
  *    worker exited) or every few seconds, re-queues jobs whose worker
  *    vanished (crash, restart, fast shutdown: counting restarts and failing a
  *    job that keeps dying at the same sample), and starts one dynamic worker
- *    per queued job, oldest first, while worker slots are free.  It only
+ *    per queued job while worker slots are free, shared fairly: the role
+ *    with the fewest running jobs first, each role's oldest job first.  It only
  *    ever sees committed jobs, so a rolled-back start_job starts nothing.  It
  *    runs whether or not its database has the extension, notices CREATE
  *    EXTENSION (whose script wakes it), and starts nothing while the

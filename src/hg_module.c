@@ -3,8 +3,9 @@
  *    Entry point of the heimdall_gen shared library: refuses to load except
  *    through shared_preload_libraries, defines the settings, requests the
  *    shared memory, registers one launcher background worker per database
- *    listed in heimdall_gen.database, and installs the utility hook that
- *    drops the admin role with the extension.
+ *    listed in heimdall_gen.database, and installs the utility hook
+ *    (hg_utility_hook.c: the schema's guard, the refusal to drop the
+ *    extension under running jobs, the admin role dropped with it).
  */
 #include "postgres.h"
 
