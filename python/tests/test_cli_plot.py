@@ -1,3 +1,4 @@
+"""The heimdall-gen command end to end: start, watch, list, export, plot, pause, resume, cancel."""
 import os
 import shutil
 import struct

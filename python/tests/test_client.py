@@ -1,3 +1,4 @@
+"""The Python client: Dataset against the rows in SQL, stored and virtual, and the PyTorch adapters."""
 import os
 
 import numpy as np

@@ -1,3 +1,4 @@
+"""Train / val / test splits: ratios within binomial tolerance, a function of (seed, index) that survives extending a dataset."""
 import math
 
 import heimdall_gen as hg
