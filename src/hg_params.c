@@ -300,6 +300,7 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 	int			i,
 				j;
 	char		err[HG_ERRMSG_LEN];
+	double		lon_span;
 
 	if (cfg->rx_layout != HG_LAYOUT_FIXED &&
 		(cfg->area_lat_max - cfg->area_lat_min < MIN_AREA_SPAN_DEG ||
@@ -318,12 +319,12 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 								 "move at least one receiver off that line", cfg->n_fixed_rx),
 						"Change the position (lat, lon) of one receiver, in \"fixed_receivers\" or in your "
 						"network's rows of heimdall_gen.receivers.");
-	if (cfg->rx_layout == HG_LAYOUT_FIXED && hg_config_fixed_network_lon_span_deg(cfg) > 180.0)
+	lon_span = hg_config_fixed_network_lon_span_deg(cfg);
+	if (cfg->rx_layout == HG_LAYOUT_FIXED && lon_span > 180.0)
 		bad_params_hint(psprintf("the %d fixed receivers span %.10g degrees of longitude from the lowest to the "
 								 "highest, more than 180 (as a network across longitude 180 does): the transmitter "
 								 "is drawn between those two longitudes, around the globe, and almost every "
-								 "attempt would be rejected", cfg->n_fixed_rx,
-								 hg_config_fixed_network_lon_span_deg(cfg)),
+								 "attempt would be rejected", cfg->n_fixed_rx, lon_span),
 						"Use receivers whose longitudes differ by 180 degrees at most (near longitude 180, "
 						"write them all as 179.x and 180, or all as -180 and -179.x).");
 	if (!hg_config_modulations_fit_channel(cfg, err, sizeof(err)))

@@ -130,22 +130,34 @@ hg_config_fixed_network_on_a_line(const hg_config *cfg)
 	return hg_receivers_collinear(east, north, cfg->n_fixed_rx, LINE_TEST_REL_TOL) != 0;
 }
 
+/* The smallest latitude and longitude box holding every fixed receiver (at least one). */
+static hg_box
+fixed_network_box(const hg_config *cfg)
+{
+	hg_box		b;
+	int			k;
+
+	b.lat_min = b.lat_max = cfg->fixed_rx[0].lat_deg;
+	b.lon_min = b.lon_max = cfg->fixed_rx[0].lon_deg;
+	for (k = 1; k < cfg->n_fixed_rx; k++)
+	{
+		b.lat_min = fmin(b.lat_min, cfg->fixed_rx[k].lat_deg);
+		b.lat_max = fmax(b.lat_max, cfg->fixed_rx[k].lat_deg);
+		b.lon_min = fmin(b.lon_min, cfg->fixed_rx[k].lon_deg);
+		b.lon_max = fmax(b.lon_max, cfg->fixed_rx[k].lon_deg);
+	}
+	return b;
+}
+
 double
 hg_config_fixed_network_lon_span_deg(const hg_config *cfg)
 {
-	double		west,
-				east;
-	int			k;
+	hg_box		b;
 
 	if (cfg->n_fixed_rx < 1)
 		return 0.0;
-	west = east = cfg->fixed_rx[0].lon_deg;
-	for (k = 1; k < cfg->n_fixed_rx; k++)
-	{
-		west = fmin(west, cfg->fixed_rx[k].lon_deg);
-		east = fmax(east, cfg->fixed_rx[k].lon_deg);
-	}
-	return east - west;
+	b = fixed_network_box(cfg);
+	return b.lon_max - b.lon_min;
 }
 
 double
@@ -291,20 +303,9 @@ hg_geo_max_distance(const hg_config *cfg)
 	double		dlat,
 				dlon,
 				coslat;
-	int			k;
 
 	if (cfg->rx_layout == HG_LAYOUT_FIXED && cfg->n_fixed_rx > 0)
-	{
-		b.lat_min = b.lat_max = cfg->fixed_rx[0].lat_deg;
-		b.lon_min = b.lon_max = cfg->fixed_rx[0].lon_deg;
-		for (k = 1; k < cfg->n_fixed_rx; k++)
-		{
-			b.lat_min = fmin(b.lat_min, cfg->fixed_rx[k].lat_deg);
-			b.lat_max = fmax(b.lat_max, cfg->fixed_rx[k].lat_deg);
-			b.lon_min = fmin(b.lon_min, cfg->fixed_rx[k].lon_deg);
-			b.lon_max = fmax(b.lon_max, cfg->fixed_rx[k].lon_deg);
-		}
-	}
+		b = fixed_network_box(cfg);
 	dlat = b.lat_max - b.lat_min + 2 * cfg->margin_deg;
 	dlon = b.lon_max - b.lon_min + 2 * cfg->margin_deg;
 	/* the widest parallel of the grown box gives the most metres per degree */
