@@ -624,12 +624,12 @@ tell_if_row_held(int64 job_id)
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job_id)};
 
-	if (hg_spi_as_owner("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+	if (hg_spi_as_owner(HG_LOCK_JOB_ROW_SQL,
 						1, types, args, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)
 		return;
-	if (hg_spi_as_owner("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1",
+	if (hg_spi_as_owner(HG_JOB_ROW_EXISTS_SQL,
 						1, types, args, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not read job " INT64_FORMAT, job_id);
 	if (SPI_processed == 1)

@@ -32,6 +32,14 @@
 	"SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' FOR NO KEY UPDATE SKIP LOCKED"
 
 /*
+ * Any job's row, the same way ($1: job_id), and whether it exists: told
+ * apart, a row not locked is one another session holds.  The worker before
+ * each write of its job's row, cancel_job to say who holds it.
+ */
+#define HG_LOCK_JOB_ROW_SQL "SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 FOR NO KEY UPDATE SKIP LOCKED"
+#define HG_JOB_ROW_EXISTS_SQL "SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1"
+
+/*
  * In a background worker, before connecting: remember the server's user
  * settings, which the database's and the role's settings then change.
  */

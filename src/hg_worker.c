@@ -483,9 +483,8 @@ prepare_plans(HgStorage *storage, const JobState *job, const hg_config *cfg)
 	hg_storage_prepare(storage, (uint64) job->seed, cfg);
 	read_status_plan = hg_prepare_kept("SELECT " STATUS_COLUMNS " FROM heimdall_gen.jobs j WHERE j.job_id = $1",
 									   2, status_types);
-	lock_row_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 FOR NO KEY UPDATE SKIP LOCKED",
-									1, status_types);
-	row_exists_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1", 1, status_types);
+	lock_row_plan = hg_prepare_kept(HG_LOCK_JOB_ROW_SQL, 1, status_types);
+	row_exists_plan = hg_prepare_kept(HG_JOB_ROW_EXISTS_SQL, 1, status_types);
 	flush_plan = hg_prepare_kept("UPDATE heimdall_gen.jobs j SET samples_done = $3, attempts = $4, next_attempt = $5, "
 								 "rejected_too_few_detected = $6, rejected_low_mean_snr = $7, rejected_gdop = $8 "
 								 "WHERE j.job_id = $1 RETURNING " STATUS_COLUMNS, 8, flush_types);
@@ -1214,9 +1213,8 @@ record_end(JobState *job, const char *status, const char *message, bool disk_ful
 	HOLD_CANCEL_INTERRUPTS();
 	hg_begin_transaction("heimdall_gen: recording the end of a job");
 	/* prepared here: the error may have come before the worker's own plans were */
-	lock_plan = SPI_prepare("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 FOR NO KEY UPDATE SKIP LOCKED",
-							1, types);
-	exists_plan = SPI_prepare("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1", 1, types);
+	lock_plan = SPI_prepare(HG_LOCK_JOB_ROW_SQL, 1, types);
+	exists_plan = SPI_prepare(HG_JOB_ROW_EXISTS_SQL, 1, types);
 	if (lock_plan == NULL || exists_plan == NULL)
 		elog(ERROR, "could not prepare the lock of job " INT64_FORMAT ": %s", job->job_id,
 			 SPI_result_code_string(SPI_result));
