@@ -73,6 +73,42 @@ listed_databases(void)
 	return names;
 }
 
+/*
+ * Check hook of heimdall_gen.database: ALTER SYSTEM (and SET, refused anyway
+ * for a restart-only setting) get an error at once for a list the next start
+ * could not serve, rather than a server that then refuses to start.  At
+ * the server's start (the value from the configuration files, read while
+ * the library is preloaded) it lets everything through, so that _PG_init
+ * stops the start with its FATAL: a refused value there would only be
+ * logged and replaced by the default.
+ */
+static bool
+check_database_list(char **newval, void **extra, GucSource source)
+{
+	char	   *copy;
+	List	   *names = NIL;
+	bool		ok = true;
+
+	if (process_shared_preload_libraries_in_progress || *newval == NULL)
+		return true;
+	copy = pstrdup(*newval);
+	if (!SplitIdentifierString(copy, ',', &names))
+	{
+		GUC_check_errdetail("List syntax is invalid: database names separated by commas, "
+							"double-quoted where they need it.");
+		ok = false;
+	}
+	else if (list_length(names) > HG_MAX_LAUNCHERS)
+	{
+		GUC_check_errdetail("It lists %d databases; at most %d are served.",
+							list_length(names), HG_MAX_LAUNCHERS);
+		ok = false;
+	}
+	list_free(names);
+	pfree(copy);
+	return ok;
+}
+
 bool
 hg_database_listed(const char *name)
 {
@@ -179,7 +215,7 @@ _PG_init(void)
 							   "Each listed database gets a launcher; in any other database the "
 							   "extension serves its data but starts no job.",
 							   &hg_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   PGC_POSTMASTER, 0, check_database_list, NULL, NULL);
 	DefineCustomIntVariable("heimdall_gen.max_workers",
 							"Maximum number of jobs generating at once.",
 							"Each running job uses one background worker; set max_worker_processes high enough.",

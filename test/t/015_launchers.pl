@@ -62,5 +62,22 @@ ok($node->poll_query_until('postgres',
 		"queued: waiting for a background worker: the server's max_worker_processes are all in use"),
 	'a job no worker can be had for stays queued, and its message says why');
 
+# ALTER SYSTEM refuses a list the next start could not serve, rather than
+# write one that stops the server from starting (a user's review: 17 names
+# were accepted, and the restart then failed with a FATAL)
+my $many = join(', ', 'postgres', map { "db$_" } 1 .. 16);
+($rc, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\nALTER SYSTEM SET heimdall_gen.database = '$many'");
+like($err, qr/22023: invalid value for parameter "heimdall_gen.database".*\n.*It lists 17 databases; at most 16 are served/,
+	'ALTER SYSTEM refuses 17 databases, saying how many are served');
+($rc, $out, $err) = $node->psql('postgres', q{ALTER SYSTEM SET heimdall_gen.database = 'postgres, "hg_late'});
+like($err, qr/invalid value for parameter "heimdall_gen.database".*\n.*List syntax is invalid/, 'and a list it cannot read');
+unlike(slurp_file($node->data_dir . '/postgresql.auto.conf'), qr/heimdall_gen/, 'neither was written');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET heimdall_gen.database = 'postgres, hg_late, hg_unserved, "Other DB"'});
+like(slurp_file($node->data_dir . '/postgresql.auto.conf'), qr/heimdall_gen.database = 'postgres, hg_late, hg_unserved, "Other DB"'/,
+	'a list of 4, one quoted, is written');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET heimdall_gen.database');
+$node->restart;
+is($node->safe_psql('postgres', 'SHOW heimdall_gen.database'), 'postgres, hg_late, hg_unserved', 'and the server starts again');
+
 $node->stop;
 done_testing();
