@@ -177,3 +177,7 @@ SELECT heimdall_gen.drop_dataset('snapshot_iso') >= 0 AS dropped;
 -- no sample has a negative index: split_of says so rather than hash one
 SELECT pg_temp.try($$SELECT heimdall_gen.split_of(1, -1)$$);
 SELECT heimdall_gen.split_of(1, 0) IN ('train', 'val', 'test') AS split_of_0;
+-- a value or key too long for a message is cut on a whole character: half
+-- a UTF-8 one would fail to convert to a client's encoding (a C review)
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 1, 1, '{"duration_ms": "abééééééééééééééééééééééééé"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 1, 1, '{"fixed_receivers": [{"name": "r1", "lat": 1, "lon": 1, "aééééééééééééééééééééééééé": 1}]}')$$);

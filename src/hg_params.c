@@ -14,6 +14,7 @@
 #include "utils/json.h"
 #include "utils/numeric.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 
 #include "hg_params.h"
@@ -190,7 +191,7 @@ check_receiver_keys(JsonbContainer *c, int index)
 		if (k == (int) lengthof(known))
 			bad_params(psprintf("fixed_receivers[%d] has an unknown key \"%.*s\"; a receiver has "
 								"name, lat, lon, alt_m, antenna, azimuth_deg", index,
-								Min(v.val.string.len, 40), v.val.string.val));
+								pg_mbcliplen(v.val.string.val, v.val.string.len, 40), v.val.string.val));
 	}
 	if (receiver_field(c, "lat") == NULL || receiver_field(c, "lon") == NULL)
 		bad_params(psprintf("fixed_receivers[%d] needs lat and lon", index));

@@ -311,16 +311,22 @@ hg_config_set_split_ratios(hg_config *cfg, const double *ratios, int n,
 }
 
 /*
- * The value as an error message shows it: its first 40 characters, so
- * that the allowed range after it is not cut off (1e308 arrives as a
- * 309-digit number).
+ * The value as an error message shows it: its first 40 bytes, so that the
+ * allowed range after it is not cut off (1e308 arrives as a 309-digit
+ * number), and never half a UTF-8 character (a message with one fails to
+ * convert to the client's encoding, a second error in place of the first).
  */
 static const char *
 shown_value(const char *value, char *buf, size_t len)
 {
-	if (strlen(value) <= 40)
+	int			keep = 40;
+
+	if (strlen(value) <= (size_t) keep)
 		return value;
-	snprintf(buf, len, "%.40s...", value);
+	/* a continuation byte (10xxxxxx) at the cut: the character began before it */
+	while (keep > 0 && ((unsigned char) value[keep] & 0xC0) == 0x80)
+		keep--;
+	snprintf(buf, len, "%.*s...", keep, value);
 	return buf;
 }
 
