@@ -181,3 +181,8 @@ SELECT heimdall_gen.split_of(1, 0) IN ('train', 'val', 'test') AS split_of_0;
 -- a UTF-8 one would fail to convert to a client's encoding (a C review)
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 1, 1, '{"duration_ms": "abééééééééééééééééééééééééé"}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 1, 1, '{"fixed_receivers": [{"name": "r1", "lat": 1, "lon": 1, "aééééééééééééééééééééééééé": 1}]}')$$);
+-- a floor below the thermal noise over the recorded band is warned of, not
+-- refused: the bytes are what the params say, only no receiver is that good
+SELECT heimdall_gen.resolve_params('{"sample_rate_hz": 1000000}') ->> 'noise_floor_dbm' AS floor_at_1mhz;
+SELECT heimdall_gen.resolve_params('{"sample_rate_hz": 1000000, "noise_floor_dbm": -110}') ->> 'noise_floor_dbm' AS floor_nf_4db;
+SELECT heimdall_gen.resolve_params('{"sample_rate_hz": 1000000, "noise": false}') ->> 'noise' AS no_noise_no_warning;

@@ -332,6 +332,19 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 		bad_params(pstrdup(err));
 	if (!hg_config_channel_fits_recording(cfg, err, sizeof(err)))
 		bad_params(pstrdup(err));
+	if (cfg->noise && cfg->noise_floor_dbm < hg_config_thermal_noise_dbm(cfg))
+	{
+		double		thermal = hg_config_thermal_noise_dbm(cfg);
+
+		/* a warning, not an error: the bytes are what the params say, only not a real receiver */
+		ereport(WARNING,
+				(errmsg("\"noise_floor_dbm\" (%.10g) is below the thermal noise over \"sample_rate_hz\" "
+						"(%.10g): %.1f dBm at 290 K, so it implies a receiver noise figure of %.1f dB",
+						cfg->noise_floor_dbm, cfg->sample_rate_hz, thermal, cfg->noise_floor_dbm - thermal),
+				 errdetail("noise_floor_dbm is the noise power over the whole recorded band, sample_rate_hz wide; "
+						   "no receiver's is below kTB."),
+				 errhint("For a receiver of noise figure NF dB, set \"noise_floor_dbm\" to %.1f + NF.", thermal)));
+	}
 	if (explicit_layout != NULL && cfg->n_fixed_rx > 0 && strcmp(explicit_layout, "\"fixed\"") != 0)
 		bad_params(psprintf("\"rx_layout\": %s does not go with fixed receivers (\"fixed_receivers\" or "
 							"\"receiver_network\"): leave it out, or make it \"fixed\"", explicit_layout));

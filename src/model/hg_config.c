@@ -10,6 +10,7 @@
  *    can never disagree.
  */
 #include "hg_model.h"
+#include "hg_math.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -584,6 +585,16 @@ hg_config_channel_fits_recording(const hg_config *cfg, char *errmsg, size_t errm
 						 cfg->coherence_min_ms, cfg->duration_ms, HG_MAX_FADING_BLOCKS - 3, shortest);
 	}
 	return true;
+}
+
+double
+hg_config_thermal_noise_dbm(const hg_config *cfg)
+{
+	const double boltzmann = 1.380649e-23;	/* J/K, exact since 2019 */
+	const double reference_kelvin = 290.0;
+
+	/* W -> mW: + 30 dB */
+	return 10.0 * hg_log10(boltzmann * reference_kelvin * cfg->sample_rate_hz) + 30.0;
 }
 
 bool

@@ -313,6 +313,16 @@ bool		hg_config_modulations_fit_channel(const hg_config *cfg, char *errmsg, size
  */
 bool		hg_config_channel_fits_recording(const hg_config *cfg, char *errmsg, size_t errmsg_len);
 
+/*
+ * Thermal noise over the recorded band, kTB at T = 290 K with B =
+ * sample_rate_hz, in dBm: -174 dBm/Hz + 10 log10(B).  noise_floor_dbm is the
+ * noise power over that same band, so a real receiver's floor is this plus
+ * its noise figure; a floor below it would be a receiver better than
+ * physics allows (the default -120 dBm is, above 250 kHz).  Not a check of
+ * hg_config_validate: start_job warns (it changes no byte).
+ */
+double		hg_config_thermal_noise_dbm(const hg_config *cfg);
+
 /* Add one receiver of a fixed network (the layout becomes "fixed"). */
 bool		hg_config_add_fixed_receiver(hg_config *cfg, const hg_fixed_receiver *rx,
 										 char *errmsg, size_t errmsg_len);

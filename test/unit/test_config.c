@@ -9,6 +9,7 @@
 #include "hg_model.h"
 #include "hg_test.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 static void
@@ -28,6 +29,24 @@ test_defaults_follow_signal_model(void)
 	HG_CHECK(c.multipath && c.block_fading && c.noise && !c.sporadic_e, "switches");
 	HG_CHECK(c.rx_layout == HG_LAYOUT_UNIFORM && c.n_fixed_rx == 0, "layout");
 	HG_CHECK(hg_config_validate(&c, err, sizeof(err)), "defaults invalid: %s", err);
+}
+
+/* kTB at 290 K over the recorded band: -174 dBm/Hz + 10 log10(sample_rate_hz) */
+static void
+test_thermal_noise_over_the_band(void)
+{
+	hg_config	c;
+	double		at_50k,
+				at_1m;
+
+	hg_config_init(&c);
+	at_50k = hg_config_thermal_noise_dbm(&c);
+	c.sample_rate_hz = 1e6;
+	at_1m = hg_config_thermal_noise_dbm(&c);
+	HG_CHECK(fabs(at_50k - -127.0) < 0.05, "kTB over 50 kHz: %.3f dBm, not -127.0", at_50k);
+	HG_CHECK(fabs(at_1m - at_50k - 10.0 * log10(20.0)) < 1e-9, "20x the band, +13.0 dB: %.3f -> %.3f", at_50k, at_1m);
+	/* the default floor implies a 7 dB noise figure at 50 kHz, and a negative one at 1 MHz */
+	HG_CHECK(c.noise_floor_dbm < at_1m && -120.0 > at_50k, "the default floor against kTB");
 }
 
 static void
@@ -364,6 +383,7 @@ int
 main(void)
 {
 	HG_RUN(test_defaults_follow_signal_model);
+	HG_RUN(test_thermal_noise_over_the_band);
 	HG_RUN(test_set_valid_values);
 	HG_RUN(test_bad_values_rejected_with_field_and_range);
 	HG_RUN(test_underflow_is_a_small_number);
