@@ -15,6 +15,7 @@
 #include "hg_gdop.h"
 #include "hg_geo.h"
 #include "hg_link.h"
+#include "hg_math.h"
 #include "hg_noise.h"
 #include "hg_rng.h"
 #include "hg_waveform.h"
@@ -118,6 +119,12 @@ int
 hg_model_version(void)
 {
 	return HG_MODEL_VERSION;
+}
+
+bool
+hg_model_generates(int version)
+{
+	return version >= HG_MODEL_VERSION_OLDEST && version <= HG_MODEL_VERSION;
 }
 
 size_t
@@ -321,6 +328,7 @@ hg_attempt_ex(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 		hg_reception *r = &out->rx[k];
 		hg_rng		rng_noise;
 		double		delay_s = r->delay_s;
+		double		carrier_phase = 0.0;
 
 		/* a receiver's channel is ~0.1 ms: a stop waits for one, not the whole attempt */
 		if (abandoned(ws))
@@ -329,10 +337,20 @@ hg_attempt_ex(const hg_config *cfg, uint64_t seed, uint64_t attempt_idx,
 		/* never read before the buffer: a delay beyond the sized worst case is held there */
 		if (delay_s * cfg->sample_rate_hz > ws->max_delay_samples)
 			delay_s = ws->max_delay_samples / cfg->sample_rate_hz;
+		if (cfg->model_version >= 3)
+		{
+			/*
+			 * The carrier's phase after the path, -f_c tau, and the phase of
+			 * this receiver's oscillator, uniform: no two are in phase.  A
+			 * stream of its own, so that version 2's draws stay as they were.
+			 */
+			hg_rng_init(&rng, seed, attempt_idx, (uint32_t) k, HG_STREAM_OSCILLATOR);
+			carrier_phase = hg_rng_uniform(&rng) - hg_frac(out->frequency_hz * delay_s);
+		}
 		hg_rng_init(&rng, seed, attempt_idx, (uint32_t) k, HG_STREAM_CHANNEL);
 		hg_rng_init(&rng_noise, seed, attempt_idx, (uint32_t) k, HG_STREAM_NOISE);
 		hg_channel_apply(cfg, &ws->chan, &rng, &rng_noise, ws->tx_re, ws->tx_im, ws->pre_roll,
-						 delay_s, r->rx_power_dbm, ws->n_iq, ws->iq[k],
+						 delay_s, carrier_phase, r->rx_power_dbm, ws->n_iq, ws->iq[k],
 						 &r->freq_offset_hz, &r->n_echoes);
 		to_little_endian(ws->iq[k], 2 * ws->n_iq);
 		r->iq = ws->iq[k];

@@ -139,8 +139,8 @@ void
 hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 				 hg_rng *channel_rng, hg_rng *noise_rng,
 				 const float *tx_re, const float *tx_im, int pre_roll,
-				 double delay_s, double rx_power_dbm, int n_iq, float *iq,
-				 double *freq_offset_hz, int *n_echoes)
+				 double delay_s, double carrier_phase_turns, double rx_power_dbm,
+				 int n_iq, float *iq, double *freq_offset_hz, int *n_echoes)
 {
 	const double fs = cfg->sample_rate_hz;
 	double		delay = delay_s * fs;
@@ -153,15 +153,21 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 	double		fading_amp[HG_MAX_FADING_BLOCKS];
 	double		blocks_per_sample,
 				block_phase;
+	double		carrier_re = 1.0,
+				carrier_im = 0.0;
 	int			n_blocks,
 				e,
 				n;
+
+	/* version 2 had no carrier phase: its paths keep the coefficients it gave them */
+	if (cfg->model_version >= 3)
+		hg_sincos_turns(carrier_phase_turns, &carrier_im, &carrier_re);
 
 	/* 1. draws, in a fixed order */
 	hg_channel_draw_labels(cfg, channel_rng, &f_off, n_echoes);
 	memset(buf->taps_re, 0, sizeof(float) * (size_t) buf->n_taps);
 	memset(buf->taps_im, 0, sizeof(float) * (size_t) buf->n_taps);
-	hg_add_fractional_delay(buf->taps_re, buf->taps_im, buf->n_taps, HG_FD_HALF, frac, 1.0, 0.0);
+	hg_add_fractional_delay(buf->taps_re, buf->taps_im, buf->n_taps, HG_FD_HALF, frac, carrier_re, carrier_im);
 	for (e = 0; e < *n_echoes; e++)
 	{
 		double		extra = hg_rng_range(channel_rng, cfg->echo_delay_min_us, cfg->echo_delay_max_us) * 1e-6 * fs;
@@ -171,6 +177,15 @@ hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 					c;
 
 		hg_sincos_turns(phase, &s, &c);
+		if (cfg->model_version >= 3)
+		{
+			/* the echo's own phase, then the carrier's, as for the direct path */
+			double		turned_c = c * carrier_re - s * carrier_im;
+			double		turned_s = c * carrier_im + s * carrier_re;
+
+			c = turned_c;
+			s = turned_s;
+		}
 		hg_add_fractional_delay(buf->taps_re, buf->taps_im, buf->n_taps, HG_FD_HALF,
 								frac + extra, gain * c, gain * s);
 	}

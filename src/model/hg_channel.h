@@ -4,7 +4,11 @@
  *    shared transmitted baseband:
  *      1. propagation delay d/c as a fractional delay against the common time
  *         reference, and 0..5 multipath echoes (0.5-5 us, -25..-10 dB, random
- *         phase), folded into one short complex FIR of windowed sincs;
+ *         phase), folded into one short complex FIR of windowed sincs; from
+ *         model version 3 every path turned by the reception's carrier
+ *         phase (the caller's carrier_phase_turns: -f_c tau and the
+ *         receiver's oscillator phase, so that receptions of one sample are
+ *         not in phase with each other, as no two real receivers are);
  *      2. a block-fading envelope (coherence time 50-200 ms, unit mean power)
  *         and the receiver's frequency error, exp(j 2 pi f t);
  *      3. scaling so that the clean signal's mean |x|^2 over the window is
@@ -52,12 +56,13 @@ void		hg_channel_draw_labels(const hg_config *cfg, hg_rng *channel_rng,
 /*
  * tx_re/tx_im: the transmission, index pre_roll = emission time 0.  Writes
  * n_iq complex samples into iq (interleaved).  Fills *freq_offset_hz and
- * *n_echoes with what it drew.
+ * *n_echoes with what it drew.  carrier_phase_turns (in turns) turns every
+ * path from model version 3 on; version 2 ignores it.
  */
 void		hg_channel_apply(const hg_config *cfg, hg_channel_buffers *buf,
 							 hg_rng *channel_rng, hg_rng *noise_rng,
 							 const float *tx_re, const float *tx_im, int pre_roll,
-							 double delay_s, double rx_power_dbm, int n_iq, float *iq,
-							 double *freq_offset_hz, int *n_echoes);
+							 double delay_s, double carrier_phase_turns, double rx_power_dbm,
+							 int n_iq, float *iq, double *freq_offset_hz, int *n_echoes);
 
 #endif							/* HG_CHANNEL_H */

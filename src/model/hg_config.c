@@ -267,6 +267,7 @@ hg_config_init(hg_config *cfg)
 	int			k;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->model_version = HG_MODEL_VERSION;
 	for (k = 0; k < N_PARAMS; k++)
 		store(cfg, &params[k], params[k].def);
 	for (k = 0; k < 3; k++)
@@ -603,6 +604,9 @@ hg_config_validate(const hg_config *cfg, char *errmsg, size_t errmsg_len)
 	double		n_iq = cfg->duration_ms * cfg->sample_rate_hz / 1000.0;
 	int			available_rx;
 
+	if (!hg_model_generates(cfg->model_version))
+		return set_error(errmsg, errmsg_len, "model version %d is not one this model generates (%d to %d)",
+						 cfg->model_version, HG_MODEL_VERSION_OLDEST, HG_MODEL_VERSION);
 	CHECK_ORDER(frequency_min_hz, frequency_max_hz);
 	CHECK_ORDER(rx_count_min, rx_count_max);
 	CHECK_ORDER(area_lat_min, area_lat_max);

@@ -43,18 +43,24 @@
  * Version of the model's output bytes: the labels and IQ that
  * (configuration, seed, attempt index) produce.  1 was the first release
  * (which used the C library's sin, cos, exp, log, pow and atan2); 2 computes
- * everything with hg_math and its own noise and oscillators.
+ * everything with hg_math and its own noise and oscillators; 3 gives each
+ * reception its carrier phase (hg_channel.h), where 2 left every reception
+ * of a sample in phase with the others.
  *
  * The rule: every change that alters any output byte of any attempt bumps
- * this number, and test/unit/test_golden.c, which pins a hash of the full
- * output of a fixed set of attempts for each version, gets the new
- * version's hash at the same time.  A dataset records the version that made
- * it; a sample can only be regenerated (virtual IQ) or a dataset extended by
- * the same version.
+ * this number, keeps the older versions' bytes behind hg_config.model_version,
+ * and test/unit/test_golden.c, which pins a hash of the full output of a
+ * fixed set of attempts for each version, gets the new version's hash at
+ * the same time.  A dataset records the version that made it, and is
+ * regenerated (virtual IQ), extended and resumed by that version: a new
+ * server keeps every dataset made since HG_MODEL_VERSION_OLDEST growing
+ * and readable byte for byte.
  */
-#define HG_MODEL_VERSION 2
+#define HG_MODEL_VERSION 3
+#define HG_MODEL_VERSION_OLDEST 2	/* 1 used the C library's functions: gone */
 
 int			hg_model_version(void);	/* HG_MODEL_VERSION of the compiled model */
+bool		hg_model_generates(int version);	/* OLDEST <= version <= HG_MODEL_VERSION */
 
 /* ------------------------------------------------------------------------
  * Enumerations (their text names are what the SQL side stores)
@@ -147,6 +153,14 @@ typedef struct hg_fixed_receiver
 
 typedef struct hg_config
 {
+	/*
+	 * The version of the bytes to generate: HG_MODEL_VERSION from
+	 * hg_config_init, a stored dataset's own when the glue regenerates or
+	 * extends it.  Not a parameter (no JSON key): datasets.model_version
+	 * holds it.
+	 */
+	int			model_version;
+
 	/* recording */
 	double		sample_rate_hz;
 	double		duration_ms;

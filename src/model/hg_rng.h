@@ -38,7 +38,8 @@ typedef enum hg_stream_purpose
 	HG_STREAM_WAVEFORM,			/* modulation, content, audio and symbols */
 	HG_STREAM_CHANNEL,			/* per receiver: frequency error, echoes, block fading */
 	HG_STREAM_NOISE,			/* per receiver: the white Gaussian noise */
-	HG_STREAM_SPLIT				/* train / val / test assignment of a sample */
+	HG_STREAM_SPLIT,			/* train / val / test assignment of a sample */
+	HG_STREAM_OSCILLATOR		/* per receiver: its oscillator's phase (model version 3) */
 } hg_stream_purpose;
 
 typedef struct hg_rng

@@ -185,6 +185,86 @@ test_tdoa_in_the_iq(void)
 	hg_workspace_destroy(ws);
 }
 
+/*
+ * Model version 3: each reception is version 2's turned by one constant
+ * phase (-f_c tau and its receiver's oscillator), different from receiver
+ * to receiver; the labels stay as they were.
+ */
+static void
+test_carrier_phase_per_reception(void)
+{
+	hg_config	c2,
+				c3;
+	hg_workspace *ws2,
+			   *ws3;
+	uint64_t	i = 0;
+	int			s,
+				checked = 0;
+	double		worst_residual = 0.0;
+
+	hg_config_init(&c2);
+	set(&c2, "noise", "false");	/* the noise is not turned */
+	c2.model_version = 2;
+	c3 = c2;
+	c3.model_version = 3;
+	ws2 = hg_workspace_create(&c2);
+	ws3 = hg_workspace_create(&c3);
+	for (s = 0; s < 3 && next_kept(&c2, 77, &i, ws2, &sample_a); s++, i++)
+	{
+		double		lo = 10.0,
+					hi = -10.0;
+		int			k;
+
+		HG_CHECK(hg_attempt(&c3, 77, i, ws3, &sample_b) == HG_KEPT, "version 3 keeps the same attempt");
+		HG_CHECK(sample_b.n_receivers == sample_a.n_receivers && sample_b.frequency_hz == sample_a.frequency_hz,
+				 "the same sample");
+		for (k = 0; k < sample_a.n_receivers; k++)
+		{
+			const float *a = sample_a.rx[k].iq;
+			const float *b = sample_b.rx[k].iq;
+			double		zr = 0.0,
+						zi = 0.0,
+						pa = 0.0,
+						err = 0.0,
+						angle;
+			int			n;
+
+			HG_CHECK(sample_b.rx[k].rx_power_dbm == sample_a.rx[k].rx_power_dbm &&
+					 sample_b.rx[k].delay_s == sample_a.rx[k].delay_s &&
+					 sample_b.rx[k].freq_offset_hz == sample_a.rx[k].freq_offset_hz, "labels unchanged");
+			/* z = <a, b> / <a, a>: the turn that takes a to b */
+			for (n = 0; n < sample_a.n_iq; n++)
+			{
+				zr += (double) a[2 * n] * b[2 * n] + (double) a[2 * n + 1] * b[2 * n + 1];
+				zi += (double) a[2 * n] * b[2 * n + 1] - (double) a[2 * n + 1] * b[2 * n];
+				pa += (double) a[2 * n] * a[2 * n] + (double) a[2 * n + 1] * a[2 * n + 1];
+			}
+			zr /= pa;
+			zi /= pa;
+			for (n = 0; n < sample_a.n_iq; n++)
+			{
+				double		dr = b[2 * n] - (zr * a[2 * n] - zi * a[2 * n + 1]);
+				double		di = b[2 * n + 1] - (zr * a[2 * n + 1] + zi * a[2 * n]);
+
+				err += dr * dr + di * di;
+			}
+			HG_CHECK_NEAR(hypot(zr, zi), 1.0, 1e-4, "a turn, not a gain");
+			HG_CHECK(err / pa < 1e-8, "receiver %d: not one constant turn of version 2 (residual %.3g)", k, err / pa);
+			worst_residual = fmax(worst_residual, err / pa);
+			angle = atan2(zi, zr);
+			lo = fmin(lo, angle);
+			hi = fmax(hi, angle);
+			checked++;
+		}
+		HG_CHECK(hi - lo > 0.5, "the receivers' phases spread over %.3f rad only", hi - lo);
+	}
+	HG_CHECK(checked >= 9, "only %d receptions checked", checked);
+	printf("    carrier phase: %d receptions, each version 2's turned (worst residual %.2g)\n",
+		   checked, worst_residual);
+	hg_workspace_destroy(ws2);
+	hg_workspace_destroy(ws3);
+}
+
 static void
 test_frequency_offset_from_a_tone(void)
 {
@@ -672,6 +752,7 @@ main(void)
 	HG_RUN(test_received_power_matches_label);
 	HG_RUN(test_noise_alone_is_the_floor);
 	HG_RUN(test_tdoa_in_the_iq);
+	HG_RUN(test_carrier_phase_per_reception);
 	HG_RUN(test_frequency_offset_from_a_tone);
 	HG_RUN(test_labels_are_consistent);
 	HG_RUN(test_reproducible_whatever_came_before);
