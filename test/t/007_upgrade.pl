@@ -14,33 +14,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use File::Path qw(make_path);
 use FindBin;
 use lib $FindBin::RealBin;
 use HeimdallTest;
 
 my $OLD_COMMIT = '17c3146';	# the last commit of 0.1.0
 my $P = $HeimdallTest::SMALL;
-my $repo = "$FindBin::RealBin/../..";
-my $pg_config = $ENV{PG_CONFIG} // '/usr/lib/postgresql/15/bin/pg_config';
-my $bindir = `$pg_config --bindir`; chomp $bindir;			# /usr/lib/postgresql/15/bin
-my $sharedir = `$pg_config --sharedir`; chomp $sharedir;	# /usr/share/postgresql/15
-(my $libroot = $bindir) =~ s{/bin$}{};
 
 # --- the 0.1.0 library in a private copy of the installation
-my $old = PostgreSQL::Test::Utils::tempdir;
-make_path("$old/src", "$old/inst$libroot", "$old/inst$sharedir");
-my $t0 = time;
-system("git -c safe.directory='*' -C '$repo' archive $OLD_COMMIT | tar -x -C '$old/src'") == 0
-  or die("could not extract $OLD_COMMIT from the git history of $repo (a clone with history is needed)");
-system("cp -a '$libroot/.' '$old/inst$libroot/' && cp -a '$sharedir/.' '$old/inst$sharedir/'") == 0
-  or die('could not copy the PostgreSQL installation');
-system("make -s -C '$old/src' -j2 PG_CONFIG='$pg_config' >'$old/build.log' 2>&1 && "
-	  . "make -s -C '$old/src' install PG_CONFIG='$pg_config' DESTDIR='$old/inst' >>'$old/build.log' 2>&1") == 0
-  or die('could not build the 0.1.0 library: ' . slurp_file("$old/build.log"));
-note('0.1.0 built and installed in ' . (time - $t0) . ' s');
-
-my $node = PostgreSQL::Test::Cluster->new('upgrade', install_path => "$old/inst$libroot");
+my $node = PostgreSQL::Test::Cluster->new('upgrade', install_path => hg_old_install($OLD_COMMIT));
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'heimdall_gen'

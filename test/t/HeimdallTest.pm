@@ -1,6 +1,6 @@
 # HeimdallTest.pm: helpers shared by the TAP tests of heimdall_gen: a node
 # with the extension preloaded and created, a checksum over a dataset's rows,
-# and waits on jobs and workers.
+# waits on jobs and workers, and an earlier release built from git history.
 package HeimdallTest;
 
 use strict;
@@ -9,9 +9,11 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Exporter 'import';
+use File::Path qw(make_path);
+use FindBin;
 
 our @EXPORT = qw(hg_node hg_start_job dataset_checksum wait_samples live_samples worker_pid
-				 wait_no_worker job_row rss_anon_kb);
+				 wait_no_worker job_row rss_anon_kb hg_old_install);
 
 # Small, fast samples: 1,000 complex samples per reception.
 our $SMALL = '{"duration_ms": 20, "rx_count_min": 4, "rx_count_max": 6}';
@@ -131,6 +133,33 @@ sub checksum_sql
 												 ORDER BY r.sample_idx, r.rx_idx)
 									  FROM heimdall_gen.receptions r WHERE r.dataset_id = d.dataset_id $r_below), ''))
 		  FROM heimdall_gen.datasets d WHERE d.name = '$dataset'};
+}
+
+# The library of an earlier commit, built from git history into a private
+# copy of the PostgreSQL installation: returns the path to give
+# PostgreSQL::Test::Cluster->new(..., install_path => ...).  Needs a clone
+# with history.
+sub hg_old_install
+{
+	my ($commit) = @_;
+	my $repo = "$FindBin::RealBin/../..";
+	my $pg_config = $ENV{PG_CONFIG} // '/usr/lib/postgresql/15/bin/pg_config';
+	my $bindir = `$pg_config --bindir`; chomp $bindir;			# /usr/lib/postgresql/15/bin
+	my $sharedir = `$pg_config --sharedir`; chomp $sharedir;	# /usr/share/postgresql/15
+	(my $libroot = $bindir) =~ s{/bin$}{};
+	my $old = PostgreSQL::Test::Utils::tempdir;
+	my $t0 = time;
+
+	make_path("$old/src", "$old/inst$libroot", "$old/inst$sharedir");
+	system("git -c safe.directory='*' -C '$repo' archive $commit | tar -x -C '$old/src'") == 0
+	  or die("could not extract $commit from the git history of $repo (a clone with history is needed)");
+	system("cp -a '$libroot/.' '$old/inst$libroot/' && cp -a '$sharedir/.' '$old/inst$sharedir/'") == 0
+	  or die('could not copy the PostgreSQL installation');
+	system("make -s -C '$old/src' -j2 PG_CONFIG='$pg_config' >'$old/build.log' 2>&1 && "
+		  . "make -s -C '$old/src' install PG_CONFIG='$pg_config' DESTDIR='$old/inst' >>'$old/build.log' 2>&1") == 0
+	  or die("could not build the library of $commit: " . slurp_file("$old/build.log"));
+	note("$commit built and installed in " . (time - $t0) . ' s');
+	return "$old/inst$libroot";
 }
 
 1;
