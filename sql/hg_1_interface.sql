@@ -22,6 +22,11 @@ SELECT name, seed, params -> 'duration_ms' AS duration_ms, params -> 'noise_floo
        params = heimdall_gen.resolve_params('{"duration_ms": 10, "rx_count_min": 4, "rx_count_max": 6}') AS resolved
   FROM heimdall_gen.datasets WHERE name = 'small';
 
+-- new datasets are the newest model version; the older ones are still generated
+SELECT d.model_version = heimdall_gen.model_version() AS newest, heimdall_gen.model_version() AS model_version,
+       heimdall_gen.model_versions() AS generated
+  FROM heimdall_gen.datasets d WHERE d.name = 'small';
+
 -- samples and receptions agree with each other and with the definitions
 SELECT count(*) AS samples, bool_and(n_receivers BETWEEN 4 AND 6) AS rx_count,
        bool_and(n_detected >= 3) AS detected, bool_and(gdop > 0 AND gdop <= 10) AS gdop

@@ -18,6 +18,7 @@
  * call.  ERROR if the attempt is not kept: the rows do not match the model.
  * The caller has checked the dataset's model version.
  */
-extern const hg_sample *hg_regenerate(int64 dataset_id, int64 seed, Jsonb *params, int64 sample_idx);
+extern const hg_sample *hg_regenerate(int64 dataset_id, int64 seed, Jsonb *params, int32 model_version,
+									  int64 sample_idx);
 
 #endif							/* HG_IQ_H */

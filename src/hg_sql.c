@@ -2,7 +2,7 @@
  * hg_sql.c
  *    Running the extension's own SQL safely (see hg_sql.h), and the small
  *    SQL-callable functions that expose what the library knows:
- *    current_role_id(), model_version(), _check_library(),
+ *    current_role_id(), model_version(), model_versions(), _check_library(),
  *    _own_statement().
  */
 #include "postgres.h"
@@ -14,10 +14,12 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/proc.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -34,6 +36,7 @@
 
 PG_FUNCTION_INFO_V1(hg_current_role_id);
 PG_FUNCTION_INFO_V1(hg_sql_model_version);
+PG_FUNCTION_INFO_V1(hg_sql_model_versions);
 PG_FUNCTION_INFO_V1(hg_check_library);
 PG_FUNCTION_INFO_V1(hg_own_statement_sql);
 
@@ -476,6 +479,18 @@ Datum
 hg_sql_model_version(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(HG_MODEL_VERSION);
+}
+
+/* SQL: heimdall_gen.model_versions() -> integer[], the versions generated, oldest first */
+Datum
+hg_sql_model_versions(PG_FUNCTION_ARGS)
+{
+	Datum		versions[HG_MODEL_VERSION - HG_MODEL_VERSION_OLDEST + 1];
+	int			v;
+
+	for (v = HG_MODEL_VERSION_OLDEST; v <= HG_MODEL_VERSION; v++)
+		versions[v - HG_MODEL_VERSION_OLDEST] = Int32GetDatum(v);
+	PG_RETURN_ARRAYTYPE_P(construct_array(versions, lengthof(versions), INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
 /* SQL: heimdall_gen._check_library() */
