@@ -181,8 +181,29 @@ SELECT heimdall_gen.split_of(1, 0) IN ('train', 'val', 'test') AS split_of_0;
 -- a UTF-8 one would fail to convert to a client's encoding (a C review)
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 1, 1, '{"duration_ms": "abééééééééééééééééééééééééé"}')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('bad', 1, 1, '{"fixed_receivers": [{"name": "r1", "lat": 1, "lon": 1, "aééééééééééééééééééééééééé": 1}]}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.resolve_params('{"aéééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé": 1}')$$);
 -- a floor below the thermal noise over the recorded band is warned of, not
 -- refused: the bytes are what the params say, only no receiver is that good
 SELECT heimdall_gen.resolve_params('{"sample_rate_hz": 1000000}') ->> 'noise_floor_dbm' AS floor_at_1mhz;
 SELECT heimdall_gen.resolve_params('{"sample_rate_hz": 1000000, "noise_floor_dbm": -110}') ->> 'noise_floor_dbm' AS floor_nf_4db;
-SELECT heimdall_gen.resolve_params('{"sample_rate_hz": 1000000, "noise": false}') ->> 'noise' AS no_noise_no_warning;
+-- without noise too: the labels (snr_db, which samples are kept) still count the floor
+SELECT heimdall_gen.resolve_params('{"sample_rate_hz": 1000000, "noise": false}') ->> 'noise' AS no_noise_warned_too;
+-- ... in any server encoding: a cut EUC_JP character (which the model's
+-- UTF-8 rule cannot see) becomes '?', not a message that fails to convert
+\set regress_db :DBNAME
+CREATE DATABASE hg_euc_jp ENCODING 'EUC_JP' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c hg_euc_jp
+SET client_encoding = 'UTF8';
+CREATE EXTENSION heimdall_gen;
+CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'no error';
+EXCEPTION WHEN others THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SELECT pg_temp.try($$SELECT heimdall_gen.resolve_params('{"duration_ms": "ああああああああああああああああああああ漢漢"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.resolve_params('{"duration_ms": "aああああああああああああああああああああ漢漢"}')$$);
+\c :regress_db
+DROP DATABASE hg_euc_jp;

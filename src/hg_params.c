@@ -28,12 +28,41 @@ static void bad_params(const char *msg) pg_attribute_noreturn();
 static void bad_params_hint(const char *msg, const char *hint) pg_attribute_noreturn();
 static void bad_receiver(const char *network, const char *msg) pg_attribute_noreturn();
 
+/*
+ * The message with any character cut in two made a '?'.  The model cuts a
+ * user's key or value at a byte count (and its messages at 255 bytes), knows
+ * no encoding but UTF-8, and a message holding half a character of the
+ * server's encoding fails to convert to the client's: a second error in
+ * place of the one that says what is wrong (a C review).
+ */
+static char *
+whole_characters(const char *msg)
+{
+	char	   *out = pstrdup(msg);
+	int			len = (int) strlen(out);
+	int			encoding = GetDatabaseEncoding();
+	int			i = 0;
+
+	while (i < len)
+	{
+		int			n = pg_encoding_verifymbchar(encoding, out + i, len - i);
+
+		if (n <= 0)
+		{
+			out[i] = '?';
+			n = 1;
+		}
+		i += n;
+	}
+	return out;
+}
+
 static void
 bad_params(const char *msg)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid params: %s", msg),
+			 errmsg("invalid params: %s", whole_characters(msg)),
 			 errhint("Every key of params is a generator parameter; "
 					 "SELECT heimdall_gen.resolve_params() lists them with their defaults.")));
 }
@@ -44,7 +73,7 @@ bad_params_hint(const char *msg, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid params: %s", msg),
+			 errmsg("invalid params: %s", whole_characters(msg)),
 			 errhint("%s", hint)));
 }
 
@@ -142,7 +171,8 @@ bad_receiver(const char *network, const char *msg)
 		bad_params(msg);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid params: receiver_network \"%s\" in heimdall_gen.receivers: %s", network, msg),
+			 errmsg("invalid params: receiver_network \"%s\" in heimdall_gen.receivers: %s", network,
+					whole_characters(msg)),
 			 errhint("Correct that row of heimdall_gen.receivers (network \"%s\").", network)));
 }
 
@@ -332,7 +362,11 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 		bad_params(pstrdup(err));
 	if (!hg_config_channel_fits_recording(cfg, err, sizeof(err)))
 		bad_params(pstrdup(err));
-	if (cfg->noise && cfg->noise_floor_dbm < hg_config_thermal_noise_dbm(cfg))
+	if (explicit_layout != NULL && cfg->n_fixed_rx > 0 && strcmp(explicit_layout, "\"fixed\"") != 0)
+		bad_params(psprintf("\"rx_layout\": %s does not go with fixed receivers (\"fixed_receivers\" or "
+							"\"receiver_network\"): leave it out, or make it \"fixed\"", explicit_layout));
+	/* last: a call refused for another reason says only that; without noise the labels still count the floor */
+	if (cfg->noise_floor_dbm < hg_config_thermal_noise_dbm(cfg))
 	{
 		double		thermal = hg_config_thermal_noise_dbm(cfg);
 
@@ -345,9 +379,6 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 						   "no receiver's is below kTB."),
 				 errhint("For a receiver of noise figure NF dB, set \"noise_floor_dbm\" to %.1f + NF.", thermal)));
 	}
-	if (explicit_layout != NULL && cfg->n_fixed_rx > 0 && strcmp(explicit_layout, "\"fixed\"") != 0)
-		bad_params(psprintf("\"rx_layout\": %s does not go with fixed receivers (\"fixed_receivers\" or "
-							"\"receiver_network\"): leave it out, or make it \"fixed\"", explicit_layout));
 }
 
 void

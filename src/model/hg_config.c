@@ -322,11 +322,17 @@ static const char *
 shown_value(const char *value, char *buf, size_t len)
 {
 	int			keep = 40;
+	int			lowest = keep - 3;	/* a UTF-8 character has 3 continuation bytes at most */
 
 	if (strlen(value) <= (size_t) keep)
 		return value;
-	/* a continuation byte (10xxxxxx) at the cut: the character began before it */
-	while (keep > 0 && ((unsigned char) value[keep] & 0xC0) == 0x80)
+
+	/*
+	 * A continuation byte (10xxxxxx) at the cut: the character began before
+	 * it.  In another encoding such bytes are not continuations, and no more
+	 * than 3 are stepped over; the glue makes any character left cut a '?'.
+	 */
+	while (keep > lowest && ((unsigned char) value[keep] & 0xC0) == 0x80)
 		keep--;
 	snprintf(buf, len, "%.*s...", keep, value);
 	return buf;
@@ -441,7 +447,12 @@ hg_config_set(hg_config *cfg, const char *key, const char *value,
 		return set_split_ratios_json(cfg, value, errmsg, errmsg_len);
 	p = find_param(key);
 	if (p == NULL)
-		return set_error(errmsg, errmsg_len, "unknown parameter \"%s\"", key);
+	{
+		/* a key of any length: cut as a value is, not by the message's size */
+		char		key_buf[48];
+
+		return set_error(errmsg, errmsg_len, "unknown parameter \"%s\"", shown_value(key, key_buf, sizeof(key_buf)));
+	}
 
 	switch (p->type)
 	{
