@@ -7,8 +7,9 @@
 # finish byte for byte as uninterrupted 0.7.0 runs, a completed dataset is
 # extended to what one 0.7.0 job of the same size made, a virtual dataset's
 # IQ is regenerated equal to its stored twin and materialize stores exactly
-# those bytes.  New datasets are version 3, and a version the library does
-# not generate is refused by each of those paths.
+# those bytes.  New datasets are version 3, and start_job and materialize
+# refuse a version the library does not generate (resume, the worker's
+# claim and iq() refuse it in 007 and 011).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -64,6 +65,7 @@ is(iq_sum('virtual'), $twin_iq, '0.7.0 regenerates it equal to its stored twin')
 # slow (at least 5 s for 24 samples): still running at the shutdown
 $node->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
 $node->reload;
+ok($node->poll_query_until('postgres', 'SHOW heimdall_gen.sample_delay_ms', '200ms'), 'the delay is in force');
 my $jp = start('paused', 24, 31);
 ok($node->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $jp"),
 	'0.7.0: paused has committed a batch');
@@ -108,11 +110,14 @@ is(wait_final(start('new_twin', 8, 36)), 'completed', 'a new dataset with the tw
 is($node->safe_psql('postgres', "SELECT model_version FROM heimdall_gen.datasets WHERE name = 'new_twin'"), $new,
 	"... is model version $new");
 isnt(iq_sum('new_twin'), $twin_iq, '... with other IQ bytes');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM heimdall_gen.receptions a JOIN heimdall_gen.receptions b
-	USING (sample_idx, rx_idx) WHERE a.dataset_id = (SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'new_twin')
-	  AND b.dataset_id = (SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'ref_twin')
-	  AND (a.delay_s, a.rx_power_dbm, a.freq_offset_hz) IS DISTINCT FROM (b.delay_s, b.rx_power_dbm, b.freq_offset_hz)}),
-	'0', '... and the same labels');
+is($node->safe_psql('postgres', q{SELECT count(*) || ' pairs, ' || count(*) FILTER (WHERE (a.delay_s, a.rx_power_dbm,
+	a.freq_offset_hz) IS DISTINCT FROM (b.delay_s, b.rx_power_dbm, b.freq_offset_hz)) || ' differ'
+	  FROM heimdall_gen.receptions a JOIN heimdall_gen.receptions b USING (sample_idx, rx_idx)
+	 WHERE a.dataset_id = (SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'new_twin')
+	   AND b.dataset_id = (SELECT dataset_id FROM heimdall_gen.datasets WHERE name = 'ref_twin')}),
+	$node->safe_psql('postgres', q{SELECT count(*) || ' pairs, 0 differ' FROM heimdall_gen.receptions r
+	  JOIN heimdall_gen.datasets d USING (dataset_id) WHERE d.name = 'ref_twin'}),
+	'... and the same labels, reception for reception');
 
 # a version this library does not generate: refused on every path, nothing written
 $node->safe_psql('postgres', "UPDATE heimdall_gen.datasets SET model_version = 1 WHERE name = 'grown'");
