@@ -22,16 +22,7 @@ my $OLD_COMMIT = '17c3146';	# the last commit of 0.1.0
 my $P = $HeimdallTest::SMALL;
 
 # --- the 0.1.0 library in a private copy of the installation
-my $node = PostgreSQL::Test::Cluster->new('upgrade', install_path => hg_old_install($OLD_COMMIT));
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'heimdall_gen'
-heimdall_gen.database = 'postgres'
-heimdall_gen.max_workers = 1
-heimdall_gen.batch_size = 3
-max_worker_processes = 16
-});
-$node->start;
+my $node = hg_old_node('upgrade', $OLD_COMMIT);
 $node->safe_psql('postgres', q{
 	CREATE ROLE alice LOGIN;
 	CREATE EXTENSION heimdall_gen VERSION '0.1.0';

@@ -23,16 +23,7 @@ my $OLD_COMMIT = '8b9b96b';	# 0.7.0 as it landed, model version 2
 my $P = $HeimdallTest::SMALL;
 (my $PV = $P) =~ s/}$/, "iq_storage": "virtual"}/;
 
-my $node = PostgreSQL::Test::Cluster->new('model_upgrade', install_path => hg_old_install($OLD_COMMIT));
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'heimdall_gen'
-heimdall_gen.database = 'postgres'
-heimdall_gen.max_workers = 1
-heimdall_gen.batch_size = 3
-max_worker_processes = 16
-});
-$node->start;
+my $node = hg_old_node('model_upgrade', $OLD_COMMIT);
 $node->safe_psql('postgres', 'CREATE EXTENSION heimdall_gen');
 is($node->safe_psql('postgres', 'SELECT extversion || \'/\' || heimdall_gen.model_version() FROM pg_extension '
 	  . "WHERE extname = 'heimdall_gen'"), '0.7.0/2', '0.7.0 installed, on the library of model version 2');

@@ -13,7 +13,7 @@ use File::Path qw(make_path);
 use FindBin;
 
 our @EXPORT = qw(hg_node hg_start_job dataset_checksum wait_samples live_samples worker_pid
-				 wait_no_worker job_row rss_anon_kb hg_old_install);
+				 wait_no_worker job_row rss_anon_kb hg_old_node);
 
 # Small, fast samples: 1,000 complex samples per reception.
 our $SMALL = '{"duration_ms": 20, "rx_count_min": 4, "rx_count_max": 6}';
@@ -160,6 +160,27 @@ sub hg_old_install
 	  or die("could not build the library of $commit: " . slurp_file("$old/build.log"));
 	note("$commit built and installed in " . (time - $t0) . ' s');
 	return "$old/inst$libroot";
+}
+
+# A started node on the library of an earlier commit (hg_old_install), the
+# extension preloaded but not created: one worker, batches of 3.  Delete
+# $node->{_install_path} and start it again to run the data directory on
+# this library.
+sub hg_old_node
+{
+	my ($name, $commit) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name, install_path => hg_old_install($commit));
+
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'heimdall_gen'
+heimdall_gen.database = 'postgres'
+heimdall_gen.max_workers = 1
+heimdall_gen.batch_size = 3
+max_worker_processes = 16
+});
+	$node->start;
+	return $node;
 }
 
 1;
