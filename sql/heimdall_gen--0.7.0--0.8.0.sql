@@ -11,6 +11,9 @@
  *      compared with model_version() alone, the newest).  The two functions
  *      are written out again whole, as an update script must: only their
  *      version checks changed.
+ *    - The jobs table's comment says what the worker reads: a hand status
+ *      change is seen within 10 attempts (it said samples; a newcomer's
+ *      review).
  */
 \echo Use "ALTER EXTENSION heimdall_gen UPDATE TO '0.8.0'" to load this file. \quit
 
@@ -173,3 +176,5 @@ BEGIN
 	RETURN new_job;
 END
 $$;
+
+COMMENT ON TABLE heimdall_gen.jobs IS 'Generation jobs; its owner may UPDATE status to cancelled or paused, which the worker honours within 10 attempts';
