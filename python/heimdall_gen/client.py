@@ -82,6 +82,9 @@ class Dataset:
     len(ds), ds[i] (a Sample; negative i counts from the end), iteration over
     Samples, ds.batches(n) (lists of n Samples), ds.sample_indices (the
     sample_idx of each position).  Streaming uses one binary COPY per pass.
+    All of them see the samples listed when the Dataset was made (or at
+    ds.refresh()): a job still writing the dataset adds none to a pass, so
+    an epoch yields len(ds) samples.
 
     Given a DSN, the Dataset opens a connection of its own (autocommit).
     Given a psycopg Connection, it uses that one: while a pass streams, the
@@ -178,7 +181,13 @@ class Dataset:
 
     # -- streaming -----------------------------------------------------------
     def stream(self, where: str = "") -> Iterator[Sample]:
-        """Every sample (of the split), in sample_idx order, through one binary COPY."""
+        """Every listed sample (of the split), in sample_idx order, through one binary COPY."""
+        if len(self.sample_indices) == 0:
+            return
+        # a job commits a dataset's samples in sample_idx order: the last listed
+        # one bounds the pass to the list (a user's review: len(ds) said 830
+        # while a pass over a dataset being written yielded 1,130)
+        where = f"AND r.sample_idx <= {int(self.sample_indices[-1])} {where}"
         conn = self.conn if self._dsn is None else connect(self._dsn)
         try:
             with conn.cursor() as cur:

@@ -28,6 +28,7 @@ import tarfile
 from typing import BinaryIO, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
+import psycopg
 
 from .client import Dataset, connect
 
@@ -66,11 +67,18 @@ def sample_files(conn_or_dsn, dataset: str, sample_idx: int, _ds: Optional[Datas
     """The files of one sample's SigMF export: {file name: bytes}, collection first."""
     sample_idx = int(sample_idx)       # numpy integers too (Dataset.sample_indices), which psycopg does not adapt
     conn = connect(conn_or_dsn)
-    collection, recordings = conn.execute(_SIGMF_SQL, (dataset, sample_idx)).fetchone()
+    # the Dataset first: another role's dataset is then a PermissionError naming
+    # its owner and a missing one a LookupError, as from Dataset() and
+    # export_dataset (the server's sigmf() said "has no sample" of both; a
+    # user's review).  It lists every sample index when made: an export of
+    # many samples makes one (_ds)
+    ds = _ds if _ds is not None else Dataset(conn, dataset)
+    try:
+        collection, recordings = conn.execute(_SIGMF_SQL, (dataset, sample_idx)).fetchone()
+    except psycopg.errors.UndefinedObject:
+        raise KeyError(f'dataset "{dataset}" has no sample with sample_idx {sample_idx}') from None
     coll = json.loads(collection)["collection"]
     base = coll["heimdall_gen:name"]
-    # a Dataset lists every sample index when made: an export of many samples makes one (_ds)
-    ds = _ds if _ds is not None else Dataset(conn, dataset)
     iq_rows = conn.execute(
         f"SELECT r.rx_idx, {ds._iq_sql()} FROM heimdall_gen.receptions r "
         "WHERE r.dataset_id = %s AND r.sample_idx = %s ORDER BY r.rx_idx",
@@ -117,9 +125,15 @@ def _write_whole(path: str, write: Callable[[BinaryIO], None]) -> None:
                 # (no such directory, no permission): said of the path asked for, not of the temporary name
                 temporary = None
                 raise OSError(e.errno, e.strerror, path) from None
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(temporary, path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+            os.replace(temporary, path)
+        except OSError as e:
+            if e.filename is not None:
+                raise
+            # a full disk, an I/O error: said of the file being written (a user's review)
+            raise OSError(e.errno, e.strerror, path) from None
     except BaseException:
         if temporary is not None:
             try:

@@ -1,5 +1,6 @@
 """The Python client: Dataset against the rows in SQL, stored and virtual, and the PyTorch adapters."""
 import os
+import time
 
 import numpy as np
 import pytest
@@ -114,3 +115,34 @@ def test_torch_dataloader_two_workers(dsn, stored):
         child_backend = f.read()
     assert child_backend and int(child_backend) != parent_backend
     assert int(md[0]["sample_idx"]) == first and md._ds.conn.info.backend_pid == parent_backend
+
+
+def test_a_pass_yields_what_len_says_while_a_job_still_writes(dsn, conn):
+    """A user's review: len(ds) said 830 while a pass over a dataset still
+    being written yielded 1,130 samples; a pass now yields the listed ones."""
+    job = conn.execute("SELECT heimdall_gen.start_job('pyt_growing', 100000, 3, %s::jsonb)",
+                       ('{"duration_ms": 10, "rx_count_min": 3, "rx_count_max": 3}',)).fetchone()[0]
+    count_sql = ("SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d USING (dataset_id) "
+                 "WHERE d.name = 'pyt_growing'")
+
+    def wait_for_more_than(n):
+        for _ in range(600):
+            if conn.execute(count_sql).fetchone()[0] > n:
+                return
+            time.sleep(0.05)
+
+    try:
+        wait_for_more_than(0)
+        ds = hg.Dataset(dsn, "pyt_growing")
+        listed = list(ds.sample_indices)
+        assert listed, "the job committed no sample in 30 s"
+        wait_for_more_than(len(listed))     # more samples commit meanwhile
+        streamed = [s.sample_idx for s in ds]
+        assert streamed == listed and len(streamed) == len(ds)
+        assert sum(len(b) for b in ds.batches(7)) == len(ds)
+        ds.refresh()
+        assert len(ds) > len(listed), "the job committed nothing more: the check above proved nothing"
+        assert [s.sample_idx for s in ds] == list(ds.sample_indices)
+    finally:
+        conn.execute("SELECT heimdall_gen.cancel_job(%s, wait => true)", (job,))
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_growing')")

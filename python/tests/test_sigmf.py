@@ -298,3 +298,41 @@ def test_export_round_trip_is_bit_identical(tmp_path, dsn, conn, stored, virtual
     p.write_bytes(bytes(raw))
     with pytest.raises(ValueError):
         hs.read_export(str(tmp_path / "dir" / f"{stored}-s{ds_rows[0][0]}.sigmf-collection"))
+
+
+def test_export_of_a_sample_says_what_the_client_says(tmp_path, dsn, conn, stored):
+    """A user's review: export_sample of another role's dataset said it had
+    'no sample with sample_idx 0'; it is the PermissionError naming its owner
+    that Dataset() and export_dataset give, a missing dataset the LookupError
+    and a missing sample the KeyError."""
+    first = conn.execute("SELECT min(sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                         "USING (dataset_id) WHERE d.name = %s", (stored,)).fetchone()[0]
+    conn.execute("DROP ROLE IF EXISTS pyt_admin_reader")
+    conn.execute("CREATE ROLE pyt_admin_reader LOGIN IN ROLE heimdall_gen_admin")
+    try:
+        other = dsn.replace("user=postgres", "user=pyt_admin_reader")
+        with pytest.raises(PermissionError, match=f'dataset "{stored}" belongs to role "postgres"'):
+            hs.export_sample(other, stored, first, str(tmp_path / "x"))
+        assert not (tmp_path / "x").exists()
+    finally:
+        conn.execute("DROP ROLE pyt_admin_reader")
+    with pytest.raises(LookupError, match='dataset "pyt_nope" does not exist'):
+        hs.export_sample(dsn, "pyt_nope", 0, str(tmp_path / "y"))
+    with pytest.raises(KeyError, match="no sample with sample_idx 123456789"):
+        hs.export_sample(dsn, stored, 123456789, str(tmp_path / "y"))
+
+
+def test_a_failed_write_names_its_file_and_leaves_nothing(tmp_path):
+    """A user's review: a full disk during an export said 'No space left on
+    device' without the file."""
+    import errno
+
+    def full(f):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "x.sigmf-data"
+    with pytest.raises(OSError) as caught:
+        hs._write_whole(str(target), full)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert os.listdir(tmp_path) == []
