@@ -59,17 +59,35 @@ default_model_threads(void)
 	return cpus < 1 ? 1 : cpus > 16 ? 16 : (int) cpus;
 }
 
+/*
+ * What is wrong with a value of heimdall_gen.database, or NULL; *names gets
+ * its databases (C strings) when the syntax is right.  One rule for the
+ * check hook and for the server's start.
+ */
+static char *
+database_list_problem(const char *value, List **names)
+{
+	*names = NIL;
+	if (!SplitIdentifierString(pstrdup(value ? value : ""), ',', names))
+		return pstrdup("List syntax is invalid: database names separated by commas, "
+					   "double-quoted where they need it.");
+	if (list_length(*names) > HG_MAX_LAUNCHERS)
+		return psprintf("It lists %d databases; at most %d are served.", list_length(*names), HG_MAX_LAUNCHERS);
+	return NULL;
+}
+
 /* The databases of heimdall_gen.database, as a list of C strings. */
 static List *
 listed_databases(void)
 {
-	char	   *copy = pstrdup(hg_database ? hg_database : "");
-	List	   *names = NIL;
+	List	   *names;
+	char	   *problem = database_list_problem(hg_database, &names);
 
-	if (!SplitIdentifierString(copy, ',', &names))
+	if (problem != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid list syntax in parameter \"heimdall_gen.database\"")));
+				 errmsg("invalid value for parameter \"heimdall_gen.database\": \"%s\"", hg_database),
+				 errdetail("%s", problem)));
 	return names;
 }
 
@@ -85,28 +103,16 @@ listed_databases(void)
 static bool
 check_database_list(char **newval, void **extra, GucSource source)
 {
-	char	   *copy;
-	List	   *names = NIL;
-	bool		ok = true;
+	List	   *names;
+	char	   *problem;
 
 	if (process_shared_preload_libraries_in_progress || *newval == NULL)
 		return true;
-	copy = pstrdup(*newval);
-	if (!SplitIdentifierString(copy, ',', &names))
-	{
-		GUC_check_errdetail("List syntax is invalid: database names separated by commas, "
-							"double-quoted where they need it.");
-		ok = false;
-	}
-	else if (list_length(names) > HG_MAX_LAUNCHERS)
-	{
-		GUC_check_errdetail("It lists %d databases; at most %d are served.",
-							list_length(names), HG_MAX_LAUNCHERS);
-		ok = false;
-	}
-	list_free(names);
-	pfree(copy);
-	return ok;
+	problem = database_list_problem(*newval, &names);
+	if (problem == NULL)
+		return true;
+	GUC_check_errdetail("%s", problem);
+	return false;
 }
 
 bool
@@ -288,11 +294,6 @@ _PG_init(void)
 	hg_install_utility_hook();
 
 	databases = listed_databases();
-	if (list_length(databases) > HG_MAX_LAUNCHERS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("heimdall_gen.database lists %d databases, at most %d are served",
-						list_length(databases), HG_MAX_LAUNCHERS)));
 	foreach(lc, databases)
 	{
 		const char *name = (const char *) lfirst(lc);

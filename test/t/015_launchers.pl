@@ -80,4 +80,15 @@ is($node->safe_psql('postgres', 'SHOW heimdall_gen.database'), 'postgres, hg_lat
 	'and the server starts with it');
 
 $node->stop;
+
+# the same list written into postgresql.conf by hand: the server refuses to
+# start, saying why (a value refused at start would only be replaced by the
+# default, serving another database than the one meant)
+my $too_many = PostgreSQL::Test::Cluster->new('too_many');
+$too_many->init;
+$too_many->append_conf('postgresql.conf', "shared_preload_libraries = 'heimdall_gen'\n"
+	  . "heimdall_gen.database = '$many'");
+ok(!$too_many->start(fail_ok => 1), 'a server whose postgresql.conf lists 17 databases does not start');
+like(slurp_file($too_many->logfile), qr/invalid value for parameter "heimdall_gen.database".*\n.*DETAIL:  It lists 17 databases; at most 16 are served/,
+	'and its log says why');
 done_testing();
