@@ -51,10 +51,13 @@ find(int64 job_id)
 }
 
 bool
-hg_backoff_may_start(int64 job_id, TransactionId row_version, TimestampTz now)
+hg_backoff_may_start(int64 job_id, TransactionId row_version, TimestampTz now,
+					 int *early_ends, int *wait_ms_out)
 {
 	TrackedJob *t = find(job_id);
 
+	*early_ends = 0;
+	*wait_ms_out = 0;
 	if (t == NULL)
 		return true;
 	if (t->worker_started && t->row_version != row_version)
@@ -78,6 +81,8 @@ hg_backoff_may_start(int64 job_id, TransactionId row_version, TimestampTz now)
 				(errmsg("the worker of heimdall_gen job " INT64_FORMAT " ended before it took the job "
 						"(%d in a row); its next worker starts in %d ms", job_id, t->early_ends, wait_ms),
 				 errhint("The worker's own message above says why (a connection limit, a privilege, a setting).")));
+		*early_ends = t->early_ends;
+		*wait_ms_out = wait_ms;
 	}
 	return now >= t->next_start;
 }

@@ -140,18 +140,19 @@ fail_queued_job(int64 job_id, const char *error)
 }
 
 /*
- * Say on a queued job's row that no background worker could be had for it
- * (max_worker_processes spent by other workers, parallel queries among
- * them): the server log said it, but a user watching the job saw only
- * 'queued'.  The worker's claim clears the message.  A row someone holds
- * locked is left as it is; written only when it changes.
+ * Say on a queued job's row why it still waits: no background worker could
+ * be had for it (max_worker_processes spent by other workers, parallel
+ * queries among them), or its workers ended before taking it (the database
+ * allows no connection, a connection limit...).  The server log said it,
+ * but a user watching the job saw only 'queued'.  The worker's claim clears
+ * the message.  A row someone holds locked is left as it is; written only
+ * when it changes.
  */
 static void
-note_no_worker_for(int64 job_id)
+note_why_queued(int64 job_id, const char *message)
 {
 	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		args[2] = {Int64GetDatum(job_id),
-		CStringGetTextDatum("waiting for a background worker: the server's max_worker_processes are all in use")};
+	Datum		args[2] = {Int64GetDatum(job_id), CStringGetTextDatum(message)};
 
 	if (SPI_execute_with_args("WITH c AS (SELECT job_id FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'queued' "
 							  "           AND message IS DISTINCT FROM $2 FOR NO KEY UPDATE SKIP LOCKED) "
@@ -488,6 +489,8 @@ start_queued_jobs(void)
 	{
 		bool		busy;
 		bool		has_slot;
+		int			early_ends,
+					wait_ms;
 		int			slot;
 
 		if (queued[i].unrunnable)
@@ -499,9 +502,17 @@ start_queued_jobs(void)
 		has_slot = hg_slot_of_job(MyDatabaseId, queued[i].job_id) >= 0;
 		LWLockRelease(hg_shared->lock);
 		/* (a job whose worker is still there: claim_slot below makes it wait for that one) */
-		if (!has_slot && !hg_backoff_may_start(queued[i].job_id, queued[i].row_version, GetCurrentTimestamp()))
+		if (!has_slot && !hg_backoff_may_start(queued[i].job_id, queued[i].row_version, GetCurrentTimestamp(),
+												&early_ends, &wait_ms))
 		{
 			skipped_for_now = true;	/* its workers ended before taking it: it waits */
+			/* (written before its next worker starts, which then sees this row version) */
+			if (early_ends > 0)
+				note_why_queued(queued[i].job_id,
+								psprintf("waiting: %d worker%s in a row ended before taking the job (the server log "
+										 "says why: a database that allows no connection, a connection limit...); "
+										 "the next starts in %d s", early_ends, early_ends == 1 ? "" : "s",
+										 (wait_ms + 999) / 1000));
 			continue;
 		}
 		slot = claim_slot(queued[i].job_id, queued[i].owner, &busy);
@@ -519,7 +530,8 @@ start_queued_jobs(void)
 		if (!start_worker(slot, queued[i].job_id))
 		{
 			give_slot_back(slot);
-			note_no_worker_for(queued[i].job_id);
+			note_why_queued(queued[i].job_id,
+							"waiting for a background worker: the server's max_worker_processes are all in use");
 			if (!warned_no_worker)
 				ereport(WARNING,
 						(errmsg("no background worker available for heimdall_gen job " INT64_FORMAT, queued[i].job_id),

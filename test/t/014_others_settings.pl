@@ -270,9 +270,14 @@ my $refused = () = $log =~ /is not currently accepting connections/g;
 ok($early_ends >= 2 && $early_ends <= 6,
 	"in 8 s, $early_ends workers ended before taking the job, each wait longer (1, 2, 4 s ...)");
 ok($refused <= 7, "$refused connections refused in 8 s, not hundreds");
+like($session->query_safe("SELECT message FROM heimdall_gen.jobs WHERE job_id = $waiting"),
+	qr/^waiting: \d+ workers in a row ended before taking the job \(the server log says why: a database that allows no connection/,
+	'and the job\'s row says why it waits (an attacker\'s review: it said nothing)');
 $node->safe_psql('template1', 'ALTER DATABASE postgres ALLOW_CONNECTIONS true');
 is($session->query_safe("SELECT heimdall_gen.wait_job($waiting, '60 s')"), 'completed',
 	'once the database allows connections, the job runs');
+is($session->query_safe("SELECT message FROM heimdall_gen.jobs WHERE job_id = $waiting"), '5 samples in 5 attempts',
+	'and the message is its worker\'s');
 $session->quit;
 
 # ... but a job paused and resumed while its worker was starting, or after
