@@ -130,8 +130,8 @@ def _write_whole(path: str, write: Callable[[BinaryIO], None]) -> None:
                 write(f)
             os.replace(temporary, path)
         except OSError as e:
-            if e.filename is not None:
-                raise
+            if e.filename is not None or e.errno is None:
+                raise           # named already, or no system error (a library's own OSError) to rename
             # a full disk, an I/O error: said of the file being written (a user's review)
             raise OSError(e.errno, e.strerror, path) from None
     except BaseException:

@@ -39,23 +39,36 @@ def to_item(s: Sample) -> dict:
 
 
 class TorchIterableDataset(IterableDataset):
-    """Streams a split; safe with DataLoader(num_workers=K): each worker opens its own connection."""
+    """Streams a split; safe with DataLoader(num_workers=K): each worker opens its own connection.
+
+    Every pass yields the samples listed when it was made (len()), however
+    many a job still writing the dataset commits since, in every worker."""
 
     def __init__(self, dsn: str, name: str, split=None):
         if not isinstance(dsn, str):
             raise TypeError("pass a DSN string: each DataLoader worker opens its own connection")
         self.dsn, self.name, self.split = dsn, name, split
-        self._len = len(Dataset(dsn, name, split))
+        listing = Dataset(dsn, name, split)
+        try:
+            self._len = len(listing)
+            # a job commits a dataset's samples in sample_idx order: the last
+            # listed one bounds every pass to this list (each worker lists
+            # anew, at its own moment: a reviewer's finding)
+            self._last = int(listing.sample_indices[-1]) if self._len else -1
+        finally:
+            listing.conn.close()
 
     def __len__(self):
         return self._len
 
     def __iter__(self):
+        if self._last < 0:
+            return
         ds = Dataset(self.dsn, self.name, self.split)
         info = get_worker_info()
-        where = ""
+        where = f"AND r.sample_idx <= {self._last}"
         if info is not None and info.num_workers > 1:
-            where = f"AND r.sample_idx % {int(info.num_workers)} = {int(info.id)}"
+            where += f" AND r.sample_idx % {int(info.num_workers)} = {int(info.id)}"
         try:
             for s in ds.stream(where):
                 yield to_item(s)

@@ -139,6 +139,14 @@ def test_a_pass_yields_what_len_says_while_a_job_still_writes(dsn, conn):
         wait_for_more_than(len(listed))     # more samples commit meanwhile
         streamed = [s.sample_idx for s in ds]
         assert streamed == listed and len(streamed) == len(ds)
+        # the torch adapter too, in every DataLoader worker
+        from heimdall_gen.torch import TorchIterableDataset, collate
+        import torch
+        adapter = TorchIterableDataset(dsn, "pyt_growing")
+        counted = len(adapter)
+        wait_for_more_than(counted)
+        loader = torch.utils.data.DataLoader(adapter, batch_size=16, num_workers=2, collate_fn=collate)
+        assert sum(len(b["sample_idx"]) for b in loader) == counted
         assert sum(len(b) for b in ds.batches(7)) == len(ds)
         ds.refresh()
         assert len(ds) > len(listed), "the job committed nothing more: the check above proved nothing"

@@ -336,3 +336,14 @@ def test_a_failed_write_names_its_file_and_leaves_nothing(tmp_path):
         hs._write_whole(str(target), full)
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
     assert os.listdir(tmp_path) == []
+
+
+def test_an_error_without_errno_keeps_its_message(tmp_path):
+    """A reviewer's finding: a library's own OSError (no errno, no file) was
+    made '[Errno None] None'; it passes through as raised."""
+    def fails(f):
+        raise OSError("cannot write mode RGBA as JPEG")
+
+    with pytest.raises(OSError, match="cannot write mode RGBA as JPEG"):
+        hs._write_whole(str(tmp_path / "x.png"), fails)
+    assert os.listdir(tmp_path) == []
