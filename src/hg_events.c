@@ -28,13 +28,18 @@
  * cancel, for as long as she liked.  A role without a committed channel has
  * no listener (its name comes from event_channel()), so nothing is lost by
  * sending it nothing.
+ *
+ * Also the commit lock of NOTIFY, taken only if free, for a transaction
+ * that must not wait: a worker's last one, on its way out.
  */
 #include "postgres.h"
 
+#include "catalog/pg_database_d.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
@@ -109,4 +114,20 @@ hg_send_event(Oid role, const char *payload)
 	channel = hg_event_channel_of(role, CurrentMemoryContext);
 	if (channel != NULL)
 		Async_Notify(channel, payload);
+}
+
+/*
+ * PostgreSQL serializes the commits that carry NOTIFYs with a lock on the
+ * database class, held from before the commit until after it
+ * (PreCommit_Notify, async.c), a wait for a synchronous standby included:
+ * one session stuck there holds every notifying commit of the cluster.
+ * Taken here first, only if free, the commit then finds it held.
+ */
+bool
+hg_event_commit_lock_if_free(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, InvalidOid, DatabaseRelationId, InvalidOid, 0);
+	return LockAcquire(&tag, AccessExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }

@@ -26,4 +26,11 @@ extern char *hg_event_channel_of(Oid role, MemoryContext result_context);
 /* A NOTIFY on role's channel, sent at commit: only with room in the queue and a channel to send it on. */
 extern void hg_send_event(Oid role, const char *payload);
 
+/*
+ * Takes, only if it is free, the lock that a commit carrying NOTIFYs takes;
+ * false when another session holds it.  For a transaction that must not
+ * wait: it sends its events only once this returned true.
+ */
+extern bool hg_event_commit_lock_if_free(void);
+
 #endif							/* HG_EVENTS_H */

@@ -705,6 +705,22 @@ pause_after_failed_connections(HgLauncher *me, const char *database)
 		proc_exit(1);
 }
 
+/*
+ * SIGTERM (a shutdown, pg_terminate_backend, DROP DATABASE ... WITH
+ * (FORCE)) is PostgreSQL's die() as well as the flag: a wait inside a
+ * statement (for a lock, for a synchronous standby) ends at once, where the
+ * flag alone was read only between rounds (a code audit: the launcher
+ * outlived pg_terminate_backend behind a LOCK of the jobs table, and a fast
+ * shutdown never ended behind a commit waiting for a standby).  The flag
+ * ends the wait before the connection, where nothing reads die()'s.
+ */
+static void
+launcher_told_to_end(SIGNAL_ARGS)
+{
+	ShutdownRequestPending = true;
+	die(postgres_signal_arg);
+}
+
 void
 hg_launcher_main(Datum main_arg)
 {
@@ -713,7 +729,7 @@ hg_launcher_main(Datum main_arg)
 
 	my_index = DatumGetInt32(main_arg);
 	me = &hg_shared->launchers[my_index];
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGTERM, launcher_told_to_end);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 

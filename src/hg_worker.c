@@ -30,6 +30,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_tablespace_d.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
@@ -42,6 +43,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -49,6 +51,7 @@
 #include "lib/stringinfo.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -1272,10 +1275,18 @@ die_told_to_end(SIGNAL_ARGS)
  * 'running', the launcher queued it as after a crash, counting it against
  * max_restarts at that sample: three fast restarts of the server during one
  * slow sample failed the job (a user's review).  Only the status and the
- * restart count move; the open batch was rolled back.  A row held by another
- * session, an error here, or a second signal leave the job 'running' for the
- * launcher, as before.  A crash or kill -9 runs no callback at all, and an
- * immediate shutdown none of this.
+ * restart count move; the open batch was rolled back.  A crash or kill -9
+ * runs no callback at all, and an immediate shutdown none of this.
+ *
+ * A shutdown waits for this, and nothing could end a wait here: proc_exit
+ * holds interrupts and its signal handlers raise none, so neither
+ * lock_timeout nor a second SIGTERM would (a code audit: 21 s behind a LOCK
+ * of the jobs table, and no end behind a NOTIFY waiting for a synchronous
+ * standby).  So it waits for no lock another session may hold: the table's
+ * and NOTIFY's are taken only if free, the row's with SKIP LOCKED, and the
+ * commit does not wait for a standby.  A table or row not free leaves the
+ * job 'running' for the launcher, as does an error here; NOTIFY's lock not
+ * free, the job is queued without its event.
  */
 static void
 requeue_when_told_to_end(int code, Datum arg)
@@ -1283,13 +1294,22 @@ requeue_when_told_to_end(int code, Datum arg)
 	JobState   *job = (JobState *) DatumGetPointer(arg);
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
+	Oid			jobs;
 
 	if (!told_to_end || job_status_final)
 		return;
 	AbortOutOfAnyTransaction();
-	/* a shutdown waits for this: over the worker's pinned settings (PGC_S_OVERRIDE), as they are */
-	SetConfigOption("lock_timeout", "1000", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
 	hg_begin_transaction("heimdall_gen: queueing the job again, told to end");
+	jobs = get_relname_relid("jobs", get_namespace_oid("heimdall_gen", true));
+	if (!OidIsValid(jobs) || !ConditionalLockRelationOid(jobs, RowExclusiveLock))
+	{
+		ereport(LOG,
+				(errmsg("heimdall_gen job " INT64_FORMAT " is left running for the launcher: its worker was told "
+						"to end while another transaction held a lock on heimdall_gen.jobs", job->job_id)));
+		hg_commit_transaction();
+		return;
+	}
 	if (SPI_execute_with_args("WITH c AS (SELECT job_id FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'running' "
 							  "            FOR NO KEY UPDATE SKIP LOCKED) "
 							  "UPDATE heimdall_gen.jobs j SET status = 'queued', restarts = j.restarts + 1 "
@@ -1298,7 +1318,8 @@ requeue_when_told_to_end(int code, Datum arg)
 							  1, types, args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING && SPI_processed == 1)
 	{
 		job->samples_done = DatumGetInt32(hg_spi_get_notnull(0, 1, "jobs.samples_done"));
-		notify_status(job, "queued");
+		if (hg_event_commit_lock_if_free())
+			notify_status(job, "queued");
 		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " queued again at sample %d: its worker was told to end",
 							 job->job_id, job->samples_done)));
 	}

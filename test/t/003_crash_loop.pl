@@ -9,6 +9,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes;
 use FindBin;
 use lib $FindBin::RealBin;
 use HeimdallTest;
@@ -162,6 +163,104 @@ ok($node->poll_query_until('postgres',
 $job = hg_start_job($node, 'after_launcher', 2, 6);
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '120 s')"), 'completed',
 	'and it starts jobs');
+
+# Told to end, neither a worker nor the launcher waits for another session
+# on its way out: a shutdown waits for them, and on a worker's way out
+# nothing would end a wait (PostgreSQL holds interrupts there, so
+# lock_timeout and a second SIGTERM are not acted on).  A code audit: a
+# worker sat 21 s behind a LOCK of the jobs table, and a fast shutdown
+# never ended behind a NOTIFY whose commit waited for a synchronous standby,
+# nor behind the launcher waiting for one.  The pids are this cluster's
+# (pg_stat_activity's backend_type), and gone is read there too: a process
+# stuck in its exit is still listed.
+sub gone_within
+{
+	my ($pid, $seconds) = @_;
+	for (1 .. $seconds * 10)
+	{
+		return 1 if $node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE pid = $pid") eq '0';
+		Time::HiRes::usleep(100_000);
+	}
+	return 0;
+}
+
+sub backend_type
+{
+	my ($pid) = @_;
+	return $node->safe_psql('postgres', "SELECT backend_type FROM pg_stat_activity WHERE pid = $pid");
+}
+
+my $behind_lock = hg_start_job($node, 'behind_lock', 100000, 10);
+ok(wait_samples($node, $behind_lock, 2), 'a job writes');
+my $behind_lock_pid = worker_pid($node, $behind_lock);
+is(backend_type($behind_lock_pid), 'heimdall_gen worker', "pid $behind_lock_pid is this cluster's worker");
+my $table_locker = $node->background_psql('postgres');
+$table_locker->query_safe('BEGIN; LOCK heimdall_gen.jobs IN ACCESS EXCLUSIVE MODE');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($behind_lock_pid)");
+ok(gone_within($behind_lock_pid, 20), 'a worker told to end while the jobs table is locked leaves at once');
+$table_locker->query_safe('COMMIT');
+$table_locker->quit;
+like(slurp_file($node->logfile),
+	qr/job $behind_lock is left running for the launcher: its worker was told to end while another transaction held a lock on heimdall_gen.jobs/,
+	'the log says why the job was not queued again');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM heimdall_gen.worker_slots() WHERE job_id = $behind_lock AND pid <> $behind_lock_pid"),
+	'once the lock is gone, the launcher resumes the job');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($behind_lock, wait => true)");
+
+# the launcher, told to end while it waits in a statement, ends too
+my $launcher_locker = $node->background_psql('postgres');
+$launcher_locker->query_safe('BEGIN; LOCK heimdall_gen.jobs IN ACCESS EXCLUSIVE MODE');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND wait_event_type = 'Lock'"),
+	'the launcher waits for the lock of the jobs table');
+my $waiting_launcher = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher'");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($waiting_launcher)");
+ok(gone_within($waiting_launcher, 20), 'a launcher told to end while it waits for a lock leaves at once');
+$launcher_locker->query_safe('COMMIT');
+$launcher_locker->quit;
+
+# a commit waiting for a standby that never comes holds NOTIFY's lock: the
+# worker's next batch, which sends an event, waits for it, and so would
+# its requeue on the way out; the requeue goes through without its event
+$node->safe_psql('postgres', 'SELECT heimdall_gen.event_channel()');
+my $behind_notify = hg_start_job($node, 'behind_notify', 100000, 11);
+ok(wait_samples($node, $behind_notify, 2), 'a job writes, sending events');
+my $behind_notify_pid = worker_pid($node, $behind_notify);
+is(backend_type($behind_notify_pid), 'heimdall_gen worker', "pid $behind_notify_pid is this cluster's worker");
+$node->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+$node->reload;
+my $notifier = $node->background_psql('postgres', on_error_stop => 0);
+my $notifier_pid = $notifier->query_safe('SELECT pg_backend_pid()');
+# the reload reaches the checkpointer, which makes commits wait, a moment
+# later: a NOTIFY that went through before is sent again
+my $notify_held = 0;
+for my $try (1 .. 60)
+{
+	$notifier->query_until(qr/sent $try/, "\\echo sent $try\nNOTIFY hg_held;\n");
+	for (1 .. 10)
+	{
+		last if ($notify_held = $node->safe_psql('postgres',
+			"SELECT count(*) FROM pg_stat_activity WHERE pid = $notifier_pid AND wait_event = 'SyncRep'") eq '1');
+		Time::HiRes::usleep(100_000);
+	}
+	last if $notify_held;
+}
+ok($notify_held, "a NOTIFY's commit waits for a synchronous standby, holding NOTIFY's lock");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($behind_notify_pid)");
+ok(gone_within($behind_notify_pid, 20), 'a worker told to end then leaves at once');
+like(slurp_file($node->logfile), qr/job $behind_notify queued again at sample \d+: its worker was told to end/,
+	'its job is queued again');
+
+$node->safe_psql('postgres', "ALTER SYSTEM RESET synchronous_standby_names");
+$node->reload;
+$notifier->quit;
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM heimdall_gen.worker_slots() WHERE job_id = $behind_notify AND samples_done > 2"),
+	'once the standby is no longer waited for, the job resumes');
+is(job_row($node, $behind_notify, 'restarts'), '1', 'a restart counted');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($behind_notify, wait => true)");
 $node->stop;
 
 # DROP DATABASE of the database the launcher serves, while a job writes: a
