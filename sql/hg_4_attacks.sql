@@ -223,6 +223,16 @@ SELECT status, finished_at IS NOT NULL AS finished FROM heimdall_gen.jobs WHERE 
 UPDATE heimdall_gen.jobs SET status = 'paused' WHERE job_id = :hand_job;
 SELECT status FROM heimdall_gen.jobs WHERE job_id = :hand_job;
 SELECT heimdall_gen.drop_dataset('mallory_hand');
+-- a row of her own network with an antenna of 1 MB (stored compressed: a few
+-- kB) is quoted in the refusal cut to 40 bytes, not whole: once in the
+-- client's error and twice in the server's log at every call, 600 MB did
+-- fill the log's disk (an attacker's review)
+INSERT INTO heimdall_gen.receivers (network, name, lat, lon, antenna)
+VALUES ('big', 'b1', 45, 8, repeat('y', 1000000)), ('big', 'b2', 45.5, 8, 'omni'), ('big', 'b3', 45, 9, 'omni');
+SELECT pg_temp.try($$SELECT heimdall_gen.resolve_params('{"receiver_network": "big", "rx_layout": "fixed"}')$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('big_antenna', 3, 1, '{"receiver_network": "big"}')$$);
+SELECT count(*) AS datasets_made FROM heimdall_gen.datasets WHERE name = 'big_antenna';
+DELETE FROM heimdall_gen.receivers WHERE network = 'big';
 RESET ROLE;
 
 -- nothing planted ever ran, nobody gained anything, the victim's data is intact

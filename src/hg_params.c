@@ -57,6 +57,27 @@ whole_characters(const char *msg)
 	return out;
 }
 
+/*
+ * A string of a user's row, as an error quotes it: its first 40 bytes,
+ * cut between characters, then "...".  A row of heimdall_gen.receivers
+ * is the role's own and its text unbounded: quoted whole, one antenna of
+ * 600 MB (stored compressed, a few kB) wrote 600 MB into the server's log
+ * at each refusal (an attacker's review).
+ */
+#define SHOWN_BYTES 40
+
+static const char *
+shown(const char *s)
+{
+	int			len = (int) strlen(s);
+	int			cut;
+
+	if (len <= SHOWN_BYTES)
+		return s;
+	cut = pg_mbcliplen(s, len, SHOWN_BYTES);
+	return psprintf("%.*s...", cut, s);
+}
+
 static void
 bad_params(const char *msg)
 {
@@ -185,8 +206,8 @@ add_receiver(hg_config *cfg, const char *network, const char *name, double lat, 
 
 	memset(&rx, 0, sizeof(rx));
 	if (name == NULL || strlen(name) < 1 || strlen(name) >= HG_RX_NAME_LEN)
-		bad_receiver(network, psprintf("receiver name \"%s\" must be 1 to %d bytes long (UTF-8)", name ? name : "",
-									   HG_RX_NAME_LEN - 1));
+		bad_receiver(network, psprintf("receiver name \"%s\" must be 1 to %d bytes long (UTF-8)",
+									   name ? shown(name) : "", HG_RX_NAME_LEN - 1));
 	strlcpy(rx.name, name, sizeof(rx.name));
 	rx.lat_deg = lat;
 	rx.lon_deg = lon;
@@ -194,7 +215,7 @@ add_receiver(hg_config *cfg, const char *network, const char *name, double lat, 
 	rx.azimuth_deg = azimuth;
 	if (!hg_antenna_from_name(antenna, &rx.antenna))
 		bad_receiver(network, psprintf("receiver \"%s\": antenna \"%s\" is not one of \"omni\", \"yagi\", \"log_periodic\", \"collinear\"",
-									   name, antenna));
+									   name, shown(antenna)));
 	if (!hg_config_add_fixed_receiver(cfg, &rx, err, sizeof(err)))
 		bad_receiver(network, err);
 }
