@@ -29,7 +29,7 @@ SET ROLE regress_hg_bob;
 SELECT count(*) AS jobs_bob_sees FROM heimdall_gen.jobs;
 SELECT count(*) AS datasets_bob_sees FROM heimdall_gen.datasets;
 SELECT count(*) AS progress_bob_sees FROM heimdall_gen.job_progress;
--- and may not steer her job, although it is hidden from him
+-- and may not steer her job: for him it does not exist, as it is hidden from him
 SELECT pg_temp.try(format('SELECT heimdall_gen.cancel_job(%s)', :alice_job));
 SELECT pg_temp.try(format('SELECT heimdall_gen.resume_job(%s)', :alice_job));
 SELECT pg_temp.try(format('SELECT heimdall_gen.pause_job(%s)', :alice_job));

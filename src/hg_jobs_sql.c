@@ -121,16 +121,6 @@ read_job(int64 job_id, bool fresh_snapshot, Oid *owner, char **status)
 	return true;
 }
 
-/* The job's owner and status; ERROR 42704 when there is no such job. */
-static void
-fetch_job(int64 job_id, Oid *owner, char **status)
-{
-	if (!read_job(job_id, false, owner, status))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
-}
-
 /*
  * With heimdall_gen.durable_cancel: flush the WAL through the worker's
  * asynchronous commit of 'cancelled' (inserted before it left its slot),
@@ -172,17 +162,6 @@ may_control(Oid owner)
 	return has_privs_of_role(caller, ROLE_PG_SIGNAL_BACKEND) && !superuser_arg(owner);
 }
 
-static void
-check_may_control(int64 job_id, Oid owner, const char *what)
-{
-	if (may_control(owner))
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied to %s job " INT64_FORMAT, what, job_id),
-			 errdetail("Only the job's owner or a member of heimdall_gen_admin or pg_signal_backend may %s it "
-					   "(pg_signal_backend not a superuser's job).", what)));
-}
 
 /*
  * What cancel, pause and resume check before anything else, and before
@@ -221,17 +200,23 @@ require_read_committed(const char *function, const char *detail)
 /*
  * After those checks, the common start of cancel, pause and resume: SPI
  * connected, the job's status returned once the caller is known to be
- * allowed to `what` it.
+ * allowed to steer it.  A job the caller may not steer is one it may not
+ * see either (row-level security shows a job to its owner and to admins,
+ * who may steer it): it does not exist for the caller, as for wait_job,
+ * which reads as the caller.  "Permission denied" told any role which ids
+ * were other roles' jobs still there (an attacker's review).
  */
 static char *
-open_job_for(int64 job_id, const char *what, Oid *owner)
+open_job(int64 job_id, Oid *owner)
 {
 	char	   *status;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	fetch_job(job_id, owner, &status);
-	check_may_control(job_id, *owner, what);
+	if (!read_job(job_id, false, owner, &status) || !may_control(*owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job " INT64_FORMAT " does not exist", job_id)));
 	return status;
 }
 
@@ -707,7 +692,7 @@ hg_cancel_job(PG_FUNCTION_ARGS)
 		signal_worker_early(job_id, FLAG_CANCEL, &seen);
 		ask_others_to_step_aside(&seen);
 	}
-	status = open_job_for(job_id, "cancel", &owner);
+	status = open_job(job_id, &owner);
 	if (is_final(status))
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " already ended: %s", job_id, status)));
@@ -769,7 +754,7 @@ hg_pause_job(PG_FUNCTION_ARGS)
 
 	require_writable_job_command("pause");
 	require_read_committed("pause_job", UPDATED_BY_WORKER);
-	status = open_job_for(job_id, "pause", &owner);
+	status = open_job(job_id, &owner);
 	if (strcmp(status, "queued") != 0 && strcmp(status, "running") != 0)
 	{
 		ereport(NOTICE, (errmsg("job " INT64_FORMAT " is %s: nothing to pause", job_id, status)));
@@ -1012,7 +997,7 @@ hg_resume_job(PG_FUNCTION_ARGS)
 	job_id = PG_GETARG_INT64(0);
 
 	require_writable_job_command("resume");
-	status = open_job_for(job_id, "resume", &owner);
+	status = open_job(job_id, &owner);
 	require_served_database();
 	if (strcmp(status, "paused") != 0)
 	{

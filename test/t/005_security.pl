@@ -150,7 +150,7 @@ $node->safe_psql('postgres', 'DROP ROLE bob; CREATE ROLE bob LOGIN');
 is($node->safe_psql('postgres', 'SET ROLE bob; SELECT count(*) FROM heimdall_gen.jobs'), '0',
 	'a new role of a dropped role\'s name sees none of its jobs');
 ($rc, $out, $err) = $node->psql('postgres', "SET ROLE bob; SELECT heimdall_gen.resume_job($jd)");
-like($err, qr/permission denied to resume job $jd/, 'nor may it resume them');
+like($err, qr/job $jd does not exist/, 'nor may it resume them: for it they do not exist');
 $node->safe_psql('postgres', "UPDATE heimdall_gen.jobs SET status = 'queued' WHERE job_id = $jd");
 $node->safe_psql('postgres', 'SELECT heimdall_gen._wake_launcher()');
 ok($node->poll_query_until('postgres', "SELECT status = 'failed' FROM heimdall_gen.jobs WHERE job_id = $jd"),
