@@ -293,6 +293,18 @@ _PG_init(void)
 
 	hg_install_utility_hook();
 
+	/*
+	 * pg_upgrade starts both servers in binary-upgrade mode, the old one to
+	 * dump it, the new one to restore into: no job may run in either.  A job
+	 * the old server resumed committed batches after pg_upgrade had read its
+	 * next transaction id, so the new cluster reused those ids, and a batch
+	 * rolled back on the old server came back committed (the job then failed
+	 * on a duplicate key, its dataset stuck); and the new server's launcher,
+	 * connected to its database, made pg_upgrade's DROP DATABASE of it fail
+	 * (an operator's review).
+	 */
+	if (IsBinaryUpgrade)
+		return;
 	databases = listed_databases();
 	foreach(lc, databases)
 	{

@@ -12,13 +12,15 @@ use Exporter 'import';
 use File::Path qw(make_path);
 use FindBin;
 
-our @EXPORT = qw(hg_node hg_start_job dataset_checksum wait_samples live_samples worker_pid
+our @EXPORT = qw(hg_node hg_node_initialised hg_start_job dataset_checksum wait_samples live_samples worker_pid
 				 wait_no_worker job_row rss_anon_kb hg_old_node);
 
 # Small, fast samples: 1,000 complex samples per reception.
 our $SMALL = '{"duration_ms": 20, "rx_count_min": 4, "rx_count_max": 6}';
 
-sub hg_node
+# A node initialised with the library preloaded (settings in %conf added or
+# overriding), not started: the new cluster of a pg_upgrade must be empty.
+sub hg_node_initialised
 {
 	my ($name, %conf) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
@@ -38,6 +40,14 @@ sub hg_node
 		bgwriter_lru_multiplier => 10,
 		%conf);
 	$node->append_conf('postgresql.conf', join("\n", map { "$_ = $settings{$_}" } sort keys %settings));
+	return $node;
+}
+
+# The same, started, with the extension created.
+sub hg_node
+{
+	my ($name, %conf) = @_;
+	my $node = hg_node_initialised($name, %conf);
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION heimdall_gen');
 	return $node;
