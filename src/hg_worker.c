@@ -376,6 +376,39 @@ lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 }
 
 /*
+ * A resumed job's committed samples are all there: its attempts
+ * [start_attempt, next_attempt) hold samples_done kept samples, committed
+ * with the counters in the same transactions.  Fewer means rows were lost
+ * outside the extension, as by a restore that failed part way (pg_restore
+ * -j loads the extension's tables in parallel, samples before the datasets
+ * they reference, and those COPYs fail: an operator's review); resumed at
+ * next_attempt, the job "completed" a dataset with a hole.  NULL when all
+ * is there, else the reason to fail the job with.
+ */
+static char *
+samples_lost(const JobState *job, int64 start_attempt)
+{
+	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
+	Datum		args[3] = {Int64GetDatum(job->dataset_id), Int64GetDatum(start_attempt),
+	Int64GetDatum(job->next_attempt)};
+	int64		stored;
+
+	if (job->samples_done == 0)
+		return NULL;
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM heimdall_gen.samples s "
+							  " WHERE s.dataset_id = $1 AND s.sample_idx >= $2 AND s.sample_idx < $3",
+							  3, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the samples of job " INT64_FORMAT, job->job_id);
+	stored = DatumGetInt64(hg_spi_get_notnull(0, 1, "count"));
+	if (stored == job->samples_done)
+		return NULL;
+	return psprintf("the job's dataset holds " INT64_FORMAT " of the %d samples this job committed (attempts " INT64_FORMAT
+					" to " INT64_FORMAT "): rows were lost outside heimdall_gen, as by a restore that failed part "
+					"way (pg_restore -j); restore the dataset again (without -j) or drop it",
+					stored, job->samples_done, start_attempt, job->next_attempt - 1);
+}
+
+/*
  * queued -> running, committed before work begins; false if the job is no
  * longer queued, its row is held locked by another session, or it cannot
  * run (then it is 'failed' with the reason).  The row and its dataset are
@@ -389,10 +422,11 @@ claim_job(JobState *job, hg_config *cfg)
 	Datum		args[2] = {Int64GetDatum(job->job_id), ObjectIdGetDatum(job->owner)};
 	HeapTuple	t;
 	TupleDesc	d;
-	bool		isnull[15];
-	Datum		v[15];
+	bool		isnull[16];
+	Datum		v[16];
 	int			k;
 	Jsonb	   *params;
+	char	   *lost;
 
 	hg_begin_transaction("heimdall_gen: claiming job");
 	if (!lock_job_row_for_claim(job, &hg_shared->slots[my_slot]))
@@ -411,7 +445,7 @@ claim_job(JobState *job, hg_config *cfg)
 							  "          (SELECT d.name FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
 							  "          (SELECT d.owner FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
 							  "          (SELECT d.model_version FROM heimdall_gen.datasets d WHERE d.dataset_id = j.dataset_id), "
-							  "          j.owner, j.kind = 'materialize'",
+							  "          j.owner, j.kind = 'materialize', j.start_attempt",
 							  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim job " INT64_FORMAT, job->job_id);
 	if (SPI_processed != 1)
@@ -421,7 +455,7 @@ claim_job(JobState *job, hg_config *cfg)
 	}
 	t = SPI_tuptable->vals[0];
 	d = SPI_tuptable->tupdesc;
-	for (k = 0; k < 15; k++)
+	for (k = 0; k < 16; k++)
 		v[k] = SPI_getbinval(t, d, k + 1, &isnull[k]);
 	job->materialize = !isnull[14] && DatumGetBool(v[14]);
 	if (!isnull[10])
@@ -445,7 +479,7 @@ claim_job(JobState *job, hg_config *cfg)
 		return false;
 	}
 	for (k = 0; k < 8; k++)
-		if (isnull[k])
+		if (isnull[k] || isnull[15])
 			elog(ERROR, "job " INT64_FORMAT " has a null counter", job->job_id);
 	job->dataset_id = DatumGetInt64(v[0]);
 	job->num_samples = DatumGetInt32(v[1]);
@@ -456,6 +490,12 @@ claim_job(JobState *job, hg_config *cfg)
 	job->rejected[HG_REJECT_LOW_MEAN_SNR] = DatumGetInt64(v[6]);
 	job->rejected[HG_REJECT_GDOP] = DatumGetInt64(v[7]);
 	job->seed = DatumGetInt64(v[8]);
+	if (!job->materialize && (lost = samples_lost(job, DatumGetInt64(v[15]))) != NULL)
+	{
+		fail_claimed_job(job, lost);
+		hg_commit_transaction();
+		return false;
+	}
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 

@@ -168,6 +168,28 @@ for my $t ([$src, 'restored', 'pg_restore -Fc, same cluster'], [$dst, 'moved', '
 is(wait_final($src, 'postgres', $jr), 'completed', 'source: running_ds completes');
 is(HeimdallTest::checksum_in($src, 'postgres', 'running_ds'), $ref{running_ds}, 'source: running_ds as the reference');
 
+# rows lost outside the extension, as in a restore that failed part way
+# (pg_restore -j loads samples before the datasets they reference, and
+# those COPYs fail: an operator's review), fail the job when it resumes,
+# saying so, rather than let it "complete" a dataset with a hole
+$src->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
+$src->reload;
+my $jh = start_as($src, 'postgres', 'alice', 'holed_ds', 30, 707);
+ok($src->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $jh"),
+	'holed_ds has committed a batch');
+$src->safe_psql('postgres', "SELECT heimdall_gen.pause_job($jh)");
+ok(wait_no_worker($src, $jh), 'holed_ds paused');
+$src->safe_psql('postgres', q{
+	DELETE FROM heimdall_gen.samples s USING heimdall_gen.datasets d
+	 WHERE d.dataset_id = s.dataset_id AND d.name = 'holed_ds'
+	   AND s.sample_idx = (SELECT min(x.sample_idx) FROM heimdall_gen.samples x WHERE x.dataset_id = d.dataset_id)});
+$src->safe_psql('postgres', "SET ROLE alice; SELECT heimdall_gen.resume_job($jh)");
+is(wait_final($src, 'postgres', $jh), 'failed', 'a job whose committed samples are not all there fails when resumed');
+my ($stored, $committed) = job_row($src, $jh, 'error') =~ /holds (\d+) of the (\d+) samples this job committed/;
+ok(defined $committed && $stored == $committed - 1, 'its error counts what is missing')
+  or diag(job_row($src, $jh, 'error'));
+like(job_row($src, $jh, 'error'), qr/as by a restore that failed part way \(pg_restore -j\)/, 'and says what may have lost it');
+
 $dst->stop;
 $src->stop;
 done_testing();
