@@ -41,6 +41,8 @@ from typing import Optional  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import sql as pgsql  # noqa: E402
 
+from ._connection import ConnectionFailed, ExtensionNotInstalled, connect, require_extension  # noqa: E402
+
 _sigint_seen = False
 
 
@@ -62,57 +64,21 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 FINAL = ("completed", "failed", "cancelled")
 
 
-class ExtensionNotInstalled(Exception):
-    """The database connected to has no heimdall_gen extension."""
-
-
-class ConnectionFailed(Exception):
-    """No connection could be made: said with where it was tried."""
-
-
-def _connect(dsn: str) -> psycopg.Connection:
-    """psycopg.connect, its failure naming the database, host and port it
-    tried (libpq's own message may name none: 'connection is bad: No such
-    file or directory'), with libpq's advice as a HINT line."""
-    try:
-        # UTF8 whatever the database says: at SQL_ASCII psycopg returns text as bytes (an attacker's review)
-        return psycopg.connect(dsn, autocommit=True, client_encoding="UTF8")
-    except psycopg.OperationalError as e:
-        try:
-            given = psycopg.conninfo.conninfo_to_dict(dsn)
-        except psycopg.Error:
-            given = {}
-        where = " ".join(f"{k}={given.get(k) or os.environ.get(env) or default}"
-                         for k, env, default in (("dbname", "PGDATABASE", "(your user name)"),
-                                                 ("host", "PGHOST", "(the default socket)"),
-                                                 ("port", "PGPORT", "5432")))
-        said = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
-        message = f"could not connect ({where}): {said[0] if said else 'no reason given'}"
-        if len(said) > 1:
-            message += "\nHINT: " + " ".join(said[1:])
-        raise ConnectionFailed(message) from None
-
-
 def _conn(args) -> psycopg.Connection:
     """A connection to a database where heimdall_gen is installed: checked
     first, so that every command says so, rather than 'relation
     heimdall_gen.jobs does not exist' or 'schema heimdall_gen does not exist'.
     In autocommit: used as closing(_conn(args)), since psycopg's own context
     would roll back on an exception, and a connection that Ctrl-C stopped in
-    the middle of a query cannot: a warning under the one-line message."""
-    conn = _connect(args.dsn or os.environ.get("HEIMDALL_GEN_DSN", ""))
+    the middle of a query cannot: a warning under the one-line message.
+    The client's connect() and require_extension() say what went wrong
+    (ConnectionFailed, ExtensionNotInstalled), for the library as here."""
+    conn = connect(args.dsn or "")
     try:
-        installed = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'heimdall_gen')").fetchone()[0]
+        require_extension(conn, way_out="give the --dsn of the database that has it")
     except BaseException:
         conn.close()
         raise
-    if not installed:
-        database = conn.info.dbname
-        conn.close()
-        raise ExtensionNotInstalled(
-            f'the extension heimdall_gen is not installed in database "{database}" '
-            "(CREATE EXTENSION heimdall_gen installs it; or give the --dsn of the database that has it)")
     return conn
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import numbers
 import operator
-import os
 import struct
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import psycopg
+
+# (connect, the errors: in a module of their own, without numpy, for the heimdall-gen command)
+from ._connection import ConnectionFailed, ExtensionNotInstalled, connect, require_extension  # noqa: F401
 
 SPLITS = ("train", "val", "test")
 
@@ -40,17 +42,6 @@ _SAMPLE_TYPES = ("float8",) * 5 + ("text", "text", "float8", "float8", "int4", "
 _RX_TYPES = ("int4", "text", "float8", "float8", "float8", "text", "float8", "float8",
              "float8", "float8", "float8", "float8", "bool")
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-
-
-def connect(conn_or_dsn, **kw) -> psycopg.Connection:
-    """A psycopg 3 connection from a DSN ('' means $HEIMDALL_GEN_DSN, else the PG*
-    environment, as for the heimdall-gen command), or the connection given.
-    In UTF8 whatever the server's settings: with a database's client_encoding
-    at SQL_ASCII psycopg returns text as bytes, and names broke."""
-    if isinstance(conn_or_dsn, psycopg.Connection):
-        return conn_or_dsn
-    kw.setdefault("client_encoding", "UTF8")
-    return psycopg.connect(conn_or_dsn or os.environ.get("HEIMDALL_GEN_DSN", ""), autocommit=True, **kw)
 
 
 @dataclass
@@ -91,6 +82,12 @@ class Dataset:
     connection is busy with the COPY, so index the Dataset (or use the
     connection) only between passes; and a connection that is not in
     autocommit is left in the transaction its reads opened.
+
+    Raises ConnectionFailed (a psycopg.OperationalError) if the DSN's server
+    cannot be reached, ExtensionNotInstalled (a psycopg.ProgrammingError) if
+    its database has no heimdall_gen, LookupError for a dataset that does
+    not exist (or that row-level security hides), PermissionError for
+    another role's dataset that a member of heimdall_gen_admin sees.
     """
 
     def __init__(self, conn_or_dsn, name: str, split: Optional[str] = None):
@@ -100,6 +97,12 @@ class Dataset:
             raise ValueError(f"split must be one of {SPLITS} or None, not {split!r}")
         self._dsn = conn_or_dsn if not isinstance(conn_or_dsn, psycopg.Connection) else None
         self.conn = connect(conn_or_dsn)
+        try:
+            require_extension(self.conn)
+        except BaseException:
+            if self._dsn is not None:
+                self.conn.close()       # ours: not left open behind the error
+            raise
         self.name = name
         self.split = split
         row = self.conn.execute(

@@ -154,3 +154,33 @@ def test_a_pass_yields_what_len_says_while_a_job_still_writes(dsn, conn):
     finally:
         conn.execute("SELECT heimdall_gen.cancel_job(%s, wait => true)", (job,))
         conn.execute("SELECT heimdall_gen.drop_dataset('pyt_growing')")
+
+
+def test_connection_and_extension_errors_say_what_went_wrong(tmp_path, dsn, conn):
+    """An outside review: hg.Dataset raised psycopg's 'connection is bad: No
+    such file or directory' (no host, no port) and 'relation
+    "heimdall_gen.datasets" does not exist' with a LINE 1 snippet, where the
+    command says which server it tried and that the extension is missing."""
+    import psycopg
+    unreachable = f"host={tmp_path} port=1 user=postgres dbname=postgres"
+    with pytest.raises(psycopg.OperationalError) as caught:
+        hg.Dataset(unreachable, "x")
+    assert isinstance(caught.value, hg.ConnectionFailed)
+    assert str(caught.value).startswith(f"could not connect (dbname=postgres host={tmp_path} port=1): "), \
+        str(caught.value)
+    conn.execute("DROP DATABASE IF EXISTS pyt_noext_api")
+    conn.execute("CREATE DATABASE pyt_noext_api")
+    try:
+        other = dsn.replace("dbname=postgres", "dbname=pyt_noext_api")
+        assert other != dsn
+        with pytest.raises(psycopg.ProgrammingError) as caught:
+            hg.Dataset(other, "x")
+        assert isinstance(caught.value, hg.ExtensionNotInstalled)
+        assert str(caught.value) == ('the extension heimdall_gen is not installed in database "pyt_noext_api" '
+                                     "(CREATE EXTENSION heimdall_gen installs it; or connect to the database "
+                                     "that has it)")
+        from heimdall_gen import sigmf
+        with pytest.raises(hg.ExtensionNotInstalled):
+            sigmf.export_sample(other, "x", 0, str(tmp_path / "out"))
+    finally:
+        conn.execute("DROP DATABASE pyt_noext_api WITH (FORCE)")
