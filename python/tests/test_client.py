@@ -184,3 +184,80 @@ def test_connection_and_extension_errors_say_what_went_wrong(tmp_path, dsn, conn
             sigmf.export_sample(other, "x", 0, str(tmp_path / "out"))
     finally:
         conn.execute("DROP DATABASE pyt_noext_api WITH (FORCE)")
+
+
+def test_torch_batches_of_the_adapter_are_what_len_counts_with_two_workers(dsn, stored):
+    """An outside review: with DataLoader(num_workers=K, batch_size=B) each
+    worker ends with its own partial batch, and a pass yielded more batches
+    than len(loader) (OneCycleLR's total_steps, progress bars).  The adapter
+    batching by itself yields exactly len() batches, in order, each sample once."""
+    torch = pytest.importorskip("torch")
+    from heimdall_gen.torch import TorchIterableDataset
+    for split in (None, "train"):           # a split leaves gaps in sample_idx
+        listed = [int(i) for i in hg.Dataset(dsn, stored, split).sample_indices]
+        assert len(listed) % 7 != 0
+        for drop_last in (False, True):
+            adapter = TorchIterableDataset(dsn, stored, split, batch_size=7, drop_last=drop_last)
+            kept = listed[:len(listed) // 7 * 7] if drop_last else listed
+            assert len(adapter) == -(-len(kept) // 7)
+            for workers in (0, 2):
+                loader = torch.utils.data.DataLoader(adapter, batch_size=None, num_workers=workers)
+                batches = [b["sample_idx"].tolist() for b in loader]
+                assert len(loader) == len(batches) == len(adapter), (split, drop_last, workers)
+                assert batches == [kept[i:i + 7] for i in range(0, len(kept), 7)], (split, drop_last, workers)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        TorchIterableDataset(dsn, stored, batch_size=0)
+    with pytest.raises(ValueError, match="go with batch_size"):
+        TorchIterableDataset(dsn, stored, drop_last=True)
+
+
+def test_torch_items_carry_every_numeric_label(dsn, stored):
+    """An outside review: tx_power_dbm, mean_snr_db, antenna_gain_dbi,
+    n_detected and content were missing from the torch items."""
+    torch = pytest.importorskip("torch")
+    from heimdall_gen.client import RX_LABELS, SAMPLE_LABELS
+    from heimdall_gen.torch import collate, to_item
+    samples = list(hg.Dataset(dsn, stored))[:3]
+    items = [to_item(s) for s in samples]
+    batch = collate(items)
+    for s, item, row in zip(samples, items, range(3)):
+        for k in SAMPLE_LABELS:
+            v = s.labels[k]
+            if isinstance(v, str):
+                assert item[k] == v and batch[k][row] == v, k
+            else:
+                assert item[k].item() == v and batch[k][row].item() == v, k
+        m = s.n_receivers
+        for k in RX_LABELS:
+            if k in ("rx_idx", "rx_name", "antenna"):       # the position in the row; text, in the Sample only
+                continue
+            assert item[k].tolist() == s.rx(k).tolist(), k
+            assert batch[k][row, :m].tolist() == s.rx(k).tolist(), k
+    assert batch["n_detected"].dtype == torch.int64 and batch["tx_power_dbm"].dtype == torch.float64
+
+
+def test_torch_adapters_refresh_follows_a_growing_dataset(dsn, conn):
+    """An outside review: the README pointed to refresh(), which only
+    hg.Dataset had; the torch adapters now list the samples again too."""
+    torch = pytest.importorskip("torch")
+    from heimdall_gen.torch import TorchDataset, TorchIterableDataset
+    from conftest import run_job
+    run_job(conn, "pyt_refresh", 5, 8)
+    try:
+        items = TorchIterableDataset(dsn, "pyt_refresh")
+        batched = TorchIterableDataset(dsn, "pyt_refresh", batch_size=4)
+        mapped, mapped_read = TorchDataset(dsn, "pyt_refresh"), TorchDataset(dsn, "pyt_refresh")
+        mapped_read[0]                          # its connection open: refresh() goes through it
+        assert (len(items), len(batched), len(mapped), len(mapped_read)) == (5, 2, 5, 5)
+        run_job(conn, "pyt_refresh", 5)         # extended
+        assert len(list(items)) == 5, "a pass yields the list made before"
+        for adapter in (items, batched, mapped, mapped_read):
+            adapter.refresh()
+        assert (len(items), len(batched), len(mapped), len(mapped_read)) == (10, 3, 10, 10)
+        listed = [int(i) for i in hg.Dataset(dsn, "pyt_refresh").sample_indices]
+        assert [it["sample_idx"] for it in items] == listed
+        assert [b["sample_idx"].tolist() for b in batched] == [listed[:4], listed[4:8], listed[8:]]
+        assert [mapped_read[i]["sample_idx"] for i in range(10)] == listed
+        assert [mapped[i]["sample_idx"] for i in range(10)] == listed
+    finally:
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_refresh')")
