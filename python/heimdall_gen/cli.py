@@ -397,6 +397,8 @@ def cmd_export(args) -> int:
         # exporting only those listed that are in the split, or all of the
         # split, or the listed ones: a guess either way, so refused
         return _usage_error("export takes sample indices or --split, not both")
+    if args.output == "":
+        return _usage_error("-o '' names no directory: export writes into a directory (made if missing)")
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         return _usage_error(f"-o {args.output} is a file: export writes into a directory (made if missing)")
     on_sample = None if args.quiet else _print_written
@@ -421,10 +423,19 @@ def cmd_export(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    # checked before anything is read: a directory given as the file made
+    # the final rename fail, naming the hidden temporary file (a review)
+    if args.output == "":
+        return _usage_error("-o '' names no file: plot writes one PNG file")
+    if args.output.endswith(os.sep) or os.path.isdir(args.output):
+        return _usage_error(f"-o {args.output} is a directory: plot writes one PNG file (give its name)")
     # PNG under exactly the name given: matplotlib would add ".png" to a name
     # without a suffix, and write a JPEG or a PDF for those suffixes
     if os.path.splitext(args.output)[1].lower() not in ("", ".png"):
         return _usage_error(f"plot writes PNG: -o {args.output} names another format (give a .png name)")
+    parent = os.path.dirname(args.output)
+    if parent and os.path.exists(parent) and not os.path.isdir(parent):
+        return _usage_error(f"-o {args.output}: {parent} is a file, not a directory")
     from .client import Dataset
     from .plot import DPI, plot_sample
     from .sigmf import _write_whole
@@ -432,6 +443,10 @@ def cmd_plot(args) -> int:
         ds = Dataset(conn, args.dataset)
         s = ds.sample(args.sample_idx)
         figure = plot_sample(s, ds.params)
+    # a missing directory is made, as export makes its own: once there is a
+    # figure to write, so that a refused plot leaves no empty directory
+    if parent:
+        os.makedirs(parent, exist_ok=True)
     # complete or not there, as export's files: an interrupt leaves no partial PNG
     _write_whole(args.output, lambda f: figure.savefig(f, dpi=DPI, format="png"))
     print(args.output)
@@ -594,6 +609,9 @@ def main(argv=None) -> int:
     except (LookupError, KeyError, OSError, ValueError) as e:
         # a KeyError's str() is the repr of its argument: print the message itself
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        if isinstance(e, OSError) and e.strerror and e.filename is not None:
+            # a system error on the user's path, as other commands say it: no '[Errno 2]'
+            message = f"{e.filename}: {e.strerror}"
         print(f"heimdall-gen: {message}", file=sys.stderr)
         return EXIT_ERROR
 

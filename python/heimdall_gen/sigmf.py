@@ -128,11 +128,16 @@ def _write_whole(path: str, write: Callable[[BinaryIO], None]) -> None:
         try:
             with os.fdopen(fd, "wb") as f:
                 write(f)
-            os.replace(temporary, path)
         except OSError as e:
             if e.filename is not None or e.errno is None:
                 raise           # named already, or no system error (a library's own OSError) to rename
             # a full disk, an I/O error: said of the file being written (a user's review)
+            raise OSError(e.errno, e.strerror, path) from None
+        try:
+            os.replace(temporary, path)
+        except OSError as e:
+            # (path became a directory meanwhile ...): said of path alone, not
+            # of the temporary name, which is ours, not the caller's (a review)
             raise OSError(e.errno, e.strerror, path) from None
     except BaseException:
         if temporary is not None:

@@ -173,11 +173,48 @@ def test_output_paths_that_cannot_be_written_are_named_as_given(tmp_path, dsn, s
     r = cli(dsn, "export", stored, "0", "-o", str(a_file))
     assert r.returncode == 2 and "is a file: export writes into a directory" in r.stderr, r.stderr
     assert a_file.read_text() == "mine"
-    missing = tmp_path / "no_such_dir" / "x.png"
     import heimdall_gen as hg
     idx = str(int(hg.Dataset(dsn, stored).sample_indices[0]))
+    # a missing directory is made by plot as by export (it was an error with errno for plot)
+    missing = tmp_path / "no_such_dir" / "deeper" / "x.png"
     r = cli(dsn, "plot", stored, idx, "-o", str(missing))
-    assert r.returncode == 1 and str(missing) in r.stderr and ".tmp" not in r.stderr, r.stderr
+    assert r.returncode == 0 and r.stdout == f"{missing}\n" and missing.read_bytes()[:4] == b"\x89PNG", r.stderr
+    r = cli(dsn, "export", stored, idx, "-o", str(tmp_path / "made" / "for_export"))
+    assert r.returncode == 0 and (tmp_path / "made" / "for_export").is_dir(), r.stderr
+    # an outside review: a directory given to plot failed at the final rename,
+    # naming the hidden temporary file ('[Errno 21] Is a directory:
+    # .../.out.4969d253.tmp -> .../out'); now usage errors naming -o as given
+    a_dir = tmp_path / "a_dir"
+    a_dir.mkdir()
+    for given in (str(a_dir), str(a_dir) + "/", str(tmp_path / "not_yet") + "/"):
+        r = cli(dsn, "plot", stored, idx, "-o", given)
+        assert r.returncode == 2 and r.stderr == f"heimdall-gen: -o {given} is a directory: plot writes one PNG " \
+            "file (give its name)\n", r.stderr
+    r = cli(dsn, "plot", stored, idx, "-o", "")
+    assert r.returncode == 2 and r.stderr == "heimdall-gen: -o '' names no file: plot writes one PNG file\n", r.stderr
+    r = cli(dsn, "export", stored, idx, "-o", "")
+    assert r.returncode == 2 and "-o '' names no directory" in r.stderr, r.stderr
+    r = cli(dsn, "plot", stored, idx, "-o", str(a_file / "x.png"))
+    assert r.returncode == 2 and r.stderr == f"heimdall-gen: -o {a_file}/x.png: {a_file} is a file, not a " \
+        "directory\n", r.stderr
+    # deeper, where makedirs finds it: the path and the system's reason, no errno, no temporary name
+    r = cli(dsn, "plot", stored, idx, "-o", str(a_file / "sub" / "x.png"))
+    assert r.returncode == 1 and r.stderr == f"heimdall-gen: {a_file}/sub: Not a directory\n", r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_dir", "a_file", "made", "no_such_dir"]
+    assert list(a_dir.iterdir()) == [] and a_file.read_text() == "mine"
+
+
+def test_a_rename_that_fails_names_the_path_not_the_temporary(tmp_path):
+    """_write_whole's rename onto a directory named its hidden temporary
+    file too; the caller's path alone now."""
+    import errno
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(OSError) as caught:
+        hs._write_whole(str(target), lambda f: f.write(b"png"))
+    assert caught.value.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST)
+    assert caught.value.filename == str(target) and caught.value.filename2 is None
+    assert os.listdir(tmp_path) == ["out"]
 
 
 def test_unknown_arguments_get_the_commands_usage(tmp_path, dsn, stored):
