@@ -19,7 +19,11 @@ my $node = hg_node('crash_loop',
 	'heimdall_gen.batch_size' => 10000,
 	'heimdall_gen.commit_interval_ms' => 600000,
 	'heimdall_gen.max_restarts' => 2,
-	'heimdall_gen.sample_delay_ms' => 20);
+	'heimdall_gen.sample_delay_ms' => 20,
+	# a commit waits for a synchronous standby only where one could connect
+	# (the test framework's default is wal_level minimal, no WAL senders)
+	wal_level => 'replica',
+	max_wal_senders => 2);
 
 my $job = hg_start_job($node, 'doomed', 1000, 3);
 for my $round (1 .. 2)
@@ -238,7 +242,9 @@ my $notifier_pid = $notifier->query_safe('SELECT pg_backend_pid()');
 my $notify_held = 0;
 for my $try (1 .. 60)
 {
-	$notifier->query_until(qr/sent $try/, "\\echo sent $try\nNOTIFY hg_held;\n");
+	# a commit that wrote nothing but its NOTIFY waits for no standby: it writes a table too
+	$notifier->query_until(qr/sent $try/,
+		"\\echo sent $try\nBEGIN; CREATE TABLE notify_holder_$try (); NOTIFY hg_held; COMMIT;\n");
 	for (1 .. 10)
 	{
 		last if ($notify_held = $node->safe_psql('postgres',
