@@ -29,8 +29,8 @@
  * no listener (its name comes from event_channel()), so nothing is lost by
  * sending it nothing.
  *
- * Also the commit lock of NOTIFY, taken only if free, for a transaction
- * that must not wait: a worker's last one, on its way out.
+ * Also which lock NOTIFY's commit takes, for a transaction that must not
+ * wait for it: a worker's last one, on its way out.
  */
 #include "postgres.h"
 
@@ -121,13 +121,10 @@ hg_send_event(Oid role, const char *payload)
  * database class, held from before the commit until after it
  * (PreCommit_Notify, async.c), a wait for a synchronous standby included:
  * one session stuck there holds every notifying commit of the cluster.
- * Taken here first, only if free, the commit then finds it held.
+ * Taken first without waiting, the commit then finds it held.
  */
-bool
-hg_event_commit_lock_if_free(void)
+void
+hg_event_commit_locktag(LOCKTAG *tag)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_OBJECT(tag, InvalidOid, DatabaseRelationId, InvalidOid, 0);
-	return LockAcquire(&tag, AccessExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+	SET_LOCKTAG_OBJECT(*tag, InvalidOid, DatabaseRelationId, InvalidOid, 0);
 }

@@ -7,6 +7,7 @@
 #ifndef HG_EVENTS_H
 #define HG_EVENTS_H
 
+#include "storage/lock.h"
 #include "utils/palloc.h"
 
 /*
@@ -27,10 +28,9 @@ extern char *hg_event_channel_of(Oid role, MemoryContext result_context);
 extern void hg_send_event(Oid role, const char *payload);
 
 /*
- * Takes, only if it is free, the lock that a commit carrying NOTIFYs takes;
- * false when another session holds it.  For a transaction that must not
- * wait: it sends its events only once this returned true.
+ * The lock that a commit carrying NOTIFYs takes, to be taken first by a
+ * transaction that must not wait for it (hg_events.c says why).
  */
-extern bool hg_event_commit_lock_if_free(void);
+extern void hg_event_commit_locktag(LOCKTAG *tag);
 
 #endif							/* HG_EVENTS_H */

@@ -1308,6 +1308,29 @@ die_told_to_end(SIGNAL_ARGS)
 }
 
 /*
+ * A lock on the way out, taken only if free, tried every millisecond for
+ * EXIT_LOCK_TRIES ms: another session's ordinary commit holds NOTIFY's lock
+ * for microseconds at a time (a worker's batch with its event), and a
+ * shutdown ends every worker at once, so a single try lost most workers'
+ * events (a second-round review); a lock held for long is not waited for.
+ */
+#define EXIT_LOCK_TRIES 100
+
+static bool
+lock_within_tries(const LOCKTAG *tag, LOCKMODE mode)
+{
+	int			i;
+
+	for (i = 0; i < EXIT_LOCK_TRIES; i++)
+	{
+		if (LockAcquire(tag, mode, false, true) != LOCKACQUIRE_NOT_AVAIL)
+			return true;
+		pg_usleep(1000L);
+	}
+	return false;
+}
+
+/*
  * A job whose worker was told to end is queued again by the worker itself,
  * on its way out (a before_shmem_exit callback, which may still run a
  * transaction: PostgreSQL removes temporary tables so), counting a restart:
@@ -1322,11 +1345,11 @@ die_told_to_end(SIGNAL_ARGS)
  * holds interrupts and its signal handlers raise none, so neither
  * lock_timeout nor a second SIGTERM would (a code audit: 21 s behind a LOCK
  * of the jobs table, and no end behind a NOTIFY waiting for a synchronous
- * standby).  So it waits for no lock another session may hold: the table's
- * and NOTIFY's are taken only if free, the row's with SKIP LOCKED, and the
- * commit does not wait for a standby.  A table or row not free leaves the
- * job 'running' for the launcher, as does an error here; NOTIFY's lock not
- * free, the job is queued without its event.
+ * standby).  So it waits for no lock another session holds for long: the
+ * table's and NOTIFY's are taken only if free within 100 ms, the row's
+ * with SKIP LOCKED, and the commit does not wait for a standby.  A table
+ * or row not free leaves the job 'running' for the launcher, as does an
+ * error here; NOTIFY's lock not free, the job is queued without its event.
  */
 static void
 requeue_when_told_to_end(int code, Datum arg)
@@ -1335,6 +1358,8 @@ requeue_when_told_to_end(int code, Datum arg)
 	Oid			types[1] = {INT8OID};
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
 	Oid			jobs;
+	LOCKTAG		jobs_lock;
+	LOCKTAG		notify_lock;
 
 	if (!told_to_end || job_status_final)
 		return;
@@ -1342,7 +1367,8 @@ requeue_when_told_to_end(int code, Datum arg)
 	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
 	hg_begin_transaction("heimdall_gen: queueing the job again, told to end");
 	jobs = get_relname_relid("jobs", get_namespace_oid("heimdall_gen", true));
-	if (!OidIsValid(jobs) || !ConditionalLockRelationOid(jobs, RowExclusiveLock))
+	SET_LOCKTAG_RELATION(jobs_lock, MyDatabaseId, jobs);
+	if (!OidIsValid(jobs) || !lock_within_tries(&jobs_lock, RowExclusiveLock))
 	{
 		ereport(LOG,
 				(errmsg("heimdall_gen job " INT64_FORMAT " is left running for the launcher: its worker was told "
@@ -1358,7 +1384,8 @@ requeue_when_told_to_end(int code, Datum arg)
 							  1, types, args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING && SPI_processed == 1)
 	{
 		job->samples_done = DatumGetInt32(hg_spi_get_notnull(0, 1, "jobs.samples_done"));
-		if (hg_event_commit_lock_if_free())
+		hg_event_commit_locktag(&notify_lock);
+		if (lock_within_tries(&notify_lock, AccessExclusiveLock))
 			notify_status(job, "queued");
 		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " queued again at sample %d: its worker was told to end",
 							 job->job_id, job->samples_done)));
