@@ -29,6 +29,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "replication/syncrep.h"
 #include "storage/latch.h"
 #include "storage/procarray.h"
 #include "utils/acl.h"
@@ -124,7 +125,8 @@ read_job(int64 job_id, bool fresh_snapshot, Oid *owner, char **status)
 /*
  * With heimdall_gen.durable_cancel: flush the WAL through the worker's
  * asynchronous commit of 'cancelled' (inserted before it left its slot),
- * so that the cancel survives a crash once the call returns.  Called while
+ * so that the cancel survives a crash (and a failover to a synchronous
+ * standby) once the call returns.  Called while
  * the worker's process is still going away: on an idle disk the flush
  * takes about as long as that, and costs the caller little.  Off (the
  * default), the WAL writer flushes it within wal_writer_delay, and the
@@ -134,8 +136,21 @@ read_job(int64 job_id, bool fresh_snapshot, Oid *owner, char **status)
 static void
 flush_the_worker_if_durable(void)
 {
-	if (hg_durable_cancel)
-		XLogFlush(GetXLogInsertRecPtr());
+	XLogRecPtr	through;
+
+	if (!hg_durable_cancel)
+		return;
+	through = GetXLogInsertRecPtr();
+	XLogFlush(through);
+
+	/*
+	 * And on the synchronous standbys, as the caller's own commit would be:
+	 * flushed here only, the cancel was lost when the primary failed over to
+	 * a standby that had not received it, and the job ran on to the end
+	 * there (a replication review).  Returns at once without synchronous
+	 * standbys; a query cancel ends the wait, as for any commit.
+	 */
+	SyncRepWaitForLSN(through, false);
 }
 
 /* Members of heimdall_gen_admin (and superusers) see and steer every job. */

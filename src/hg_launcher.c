@@ -706,6 +706,20 @@ pause_after_failed_connections(HgLauncher *me, const char *database)
 }
 
 /*
+ * The launcher's commits wait for no synchronous standby.  They are
+ * scheduling (a job requeued, failed for a reason, its event), which a
+ * launcher redoes after a failover, and with the standby down the launcher
+ * sat in SyncRep at its first commit: no queued job started, unsaid, while
+ * the workers, which commit asynchronously, could run them (a replication
+ * review).  Flushed locally all the same.
+ */
+static void
+commit_without_standbys(void)
+{
+	SetConfigOption("synchronous_commit", "local", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
  * SIGTERM (a shutdown, pg_terminate_backend, DROP DATABASE ... WITH
  * (FORCE)) is PostgreSQL's die() as well as the flag: a wait inside a
  * statement (for a lock, for a synchronous standby) ends at once, where the
@@ -737,6 +751,7 @@ hg_launcher_main(Datum main_arg)
 	hg_remember_server_settings();
 	BackgroundWorkerInitializeConnection(hg_launcher_database(), NULL, 0);
 	hg_pin_worker_settings();
+	commit_without_standbys();
 	hg_all_statements_are_own();
 	pgstat_report_appname("heimdall_gen launcher");
 
@@ -755,6 +770,7 @@ hg_launcher_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			hg_pin_worker_settings();
+			commit_without_standbys();
 		}
 		reap_dead_slots();
 		look_again_soon = one_round();

@@ -236,24 +236,8 @@ is(backend_type($behind_notify_pid), 'heimdall_gen worker', "pid $behind_notify_
 $node->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
 $node->reload;
 my $notifier = $node->background_psql('postgres', on_error_stop => 0);
-my $notifier_pid = $notifier->query_safe('SELECT pg_backend_pid()');
-# the reload reaches the checkpointer, which makes commits wait, a moment
-# later: a NOTIFY that went through before is sent again
-my $notify_held = 0;
-for my $try (1 .. 60)
-{
-	# a commit that wrote nothing but its NOTIFY waits for no standby: it writes a table too
-	$notifier->query_until(qr/sent $try/,
-		"\\echo sent $try\nBEGIN; CREATE TABLE notify_holder_$try (); NOTIFY hg_held; COMMIT;\n");
-	for (1 .. 10)
-	{
-		last if ($notify_held = $node->safe_psql('postgres',
-			"SELECT count(*) FROM pg_stat_activity WHERE pid = $notifier_pid AND wait_event = 'SyncRep'") eq '1');
-		Time::HiRes::usleep(100_000);
-	}
-	last if $notify_held;
-}
-ok($notify_held, "a NOTIFY's commit waits for a synchronous standby, holding NOTIFY's lock");
+my $notifier_pid = hg_commit_waiting_for_standby($node, $notifier, 'NOTIFY hg_held;');
+ok($notifier_pid, "a NOTIFY's commit waits for a synchronous standby, holding NOTIFY's lock");
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($behind_notify_pid)");
 ok(gone_within($behind_notify_pid, 20), 'a worker told to end then leaves at once');
 like(slurp_file($node->logfile), qr/job $behind_notify queued again at sample \d+: its worker was told to end/,

@@ -18,7 +18,9 @@ use HeimdallTest;
 
 my $N = 40;
 my $node = hg_node('durable_cancel', wal_writer_delay => '10s', wal_writer_flush_after => '1GB',
-	'heimdall_gen.batch_size' => 2);
+	'heimdall_gen.batch_size' => 2,
+	# commits can wait for a synchronous standby (the last part)
+	wal_level => 'replica', max_wal_senders => 2);
 
 is($node->safe_psql('postgres', 'SHOW heimdall_gen.durable_cancel'), 'off', 'off by default');
 
@@ -71,6 +73,47 @@ for my $round (1 .. 2)
 		is($status, 'cancelled', "lazy_$round: the cancel reached the disk before the crash");
 	}
 }
+
+# A synchronous standby named and away (a replication review).  A durable
+# cancel waits for it as the caller's own commit would: flushed on the
+# primary only, it was lost in a failover to a standby that had not
+# received it, and the job ran to the end there.  The launcher's commits
+# wait for none: it sat in SyncRep at its first commit, and no queued job
+# started, while workers (asynchronous commits) could run them.
+$node->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+$node->reload;
+my $probe = $node->background_psql('postgres', on_error_stop => 0);
+my $probe_pid = hg_commit_waiting_for_standby($node, $probe, '');
+ok($probe_pid, 'commits wait for the synchronous standby');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($probe_pid)");
+$probe->quit;
+
+# three jobs for two workers: the launcher records why the third waits, and
+# starts it when a worker is free (the starting sessions wait for no standby)
+my @jobs = map {
+	$node->safe_psql('postgres', "SET synchronous_commit = local; "
+		  . "SELECT heimdall_gen.start_job('standby_away_$_', 8, $_, '$HeimdallTest::SMALL')")
+} (1 .. 3);
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($_, '120 s')"), 'completed',
+	"job $_ completes while the standby is away") for @jobs;
+
+my $durable = $node->safe_psql('postgres', "SET synchronous_commit = local; "
+	  . "SELECT heimdall_gen.start_job('durable_standby', $N, 515151, '$HeimdallTest::SMALL')");
+ok(wait_samples($node, $durable, 3), 'a job writes');
+my $durable_pid = worker_pid($node, $durable);
+my $canceller = $node->background_psql('postgres', on_error_stop => 0);
+my $canceller_pid = $canceller->query_safe('SELECT pg_backend_pid()');
+$canceller->query_until(qr/sent/,
+	"SET heimdall_gen.durable_cancel = on;\n\\echo sent\nSELECT heimdall_gen.cancel_job($durable, wait => true);\n\\echo returned\n");
+ok($node->poll_query_until('postgres',
+		"SELECT wait_event = 'SyncRep' FROM pg_stat_activity WHERE pid = $canceller_pid"),
+	'a durable cancel waits for the synchronous standby');
+ok(!kill(0, $durable_pid), "its worker ($durable_pid) is gone meanwhile");
+is(job_row($node, $durable, 'status'), 'cancelled', 'the job reads cancelled on the primary');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET synchronous_standby_names');
+$node->reload;
+like($canceller->query_until(qr/returned/, ''), qr/^t$/m, 'once no standby is waited for, the cancel returns true');
+$canceller->quit;
 
 $node->stop;
 done_testing();

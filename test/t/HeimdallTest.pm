@@ -10,9 +10,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Exporter 'import';
 use File::Path qw(make_path);
+use Time::HiRes;
 use FindBin;
 
-our @EXPORT = qw(hg_node hg_node_initialised hg_start_job dataset_checksum wait_samples live_samples worker_pid
+our @EXPORT = qw(hg_node hg_node_initialised hg_commit_waiting_for_standby hg_start_job dataset_checksum wait_samples live_samples worker_pid
 				 wait_no_worker job_row rss_anon_kb hg_old_node);
 
 # Small, fast samples: 1,000 complex samples per reception.
@@ -51,6 +52,31 @@ sub hg_node
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION heimdall_gen');
 	return $node;
+}
+
+# Has $session (a BackgroundPsql) commit a transaction that writes WAL, with
+# $sql in it, until one such commit waits for a synchronous standby (wait
+# event SyncRep); returns the session's pid, or 0 after 60 tries.  A reload
+# of synchronous_standby_names reaches the checkpointer, which makes commits
+# wait, a moment after pg_reload_conf() returns; and a commit that writes no
+# WAL (a NOTIFY alone) waits for no standby.  The node needs WAL senders
+# (wal_level replica, max_wal_senders > 0) for any commit to wait.
+sub hg_commit_waiting_for_standby
+{
+	my ($node, $session, $sql) = @_;
+	my $pid = $session->query_safe('SELECT pg_backend_pid()');
+	for my $try (1 .. 60)
+	{
+		$session->query_until(qr/sent $try/,
+			"\\echo sent $try\nBEGIN; CREATE TABLE standby_probe_${pid}_$try (); $sql COMMIT;\n");
+		for (1 .. 10)
+		{
+			return $pid if $node->safe_psql('postgres',
+				"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND wait_event = 'SyncRep'") eq '1';
+			Time::HiRes::usleep(100_000);
+		}
+	}
+	return 0;
 }
 
 sub hg_start_job
