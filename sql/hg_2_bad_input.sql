@@ -143,7 +143,17 @@ SELECT pg_temp.try($$SELECT heimdall_gen.resume_job(1)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('ro', 1)$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset('ro')$$);
 SELECT pg_temp.try($$SELECT heimdall_gen.materialize('ro')$$);
+-- nor free a dataset's IQ: named as such, not by the statement inside it
+SELECT pg_temp.try($$SELECT heimdall_gen.free_iq('ro')$$);
 COMMIT;
+-- a role without an event channel cannot have one made in a read-only
+-- transaction (a hot standby's): said so, not by the INSERT inside
+CREATE ROLE regress_hg_nochannel;
+BEGIN READ ONLY;
+SET LOCAL ROLE regress_hg_nochannel;
+SELECT heimdall_gen.event_channel();
+ROLLBACK;
+DROP ROLE regress_hg_nochannel;
 -- a timeout beyond a century is refused, naming the limit (added to the
 -- current time it would overflow); a century itself is taken
 SELECT pg_temp.try($$SELECT heimdall_gen.wait_job(1, '1000000 years')$$);

@@ -253,6 +253,8 @@ hg_free_iq(PG_FUNCTION_ARGS)
 	args[0] = PointerGetDatum(dataset);
 	name = text_to_cstring(dataset);
 	hg_require_current_schema();
+	/* it deletes rows: refused as a whole, not by its SELECT ... FOR UPDATE inside (a replication review) */
+	PreventCommandIfReadOnly("free_iq()");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* the caller's own dataset (row-level security lets admins see others', not free them) */

@@ -1293,6 +1293,31 @@ hg_drop_dataset(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(removed);
 }
 
+/*
+ * A read-only transaction (a hot standby's) reads a role's channel but
+ * cannot make one: said so, rather than with the INSERT inside _channel_of
+ * and its context (a replication review).
+ */
+static void
+refuse_new_channel_if_read_only(void)
+{
+	bool		has_one;
+
+	if (!XactReadOnly)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	has_one = hg_event_channel_of(GetUserId(), CurrentMemoryContext) != NULL;
+	SPI_finish();
+	if (!has_one)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot make an event channel in a read-only transaction"),
+				 errdetail("Role \"%s\" has none yet; event_channel() makes it on first use.",
+						   GetUserNameFromId(GetUserId(), false)),
+				 errhint("Call heimdall_gen.event_channel() once in a read-write transaction, on the primary.")));
+}
+
 /* SQL: heimdall_gen.event_channel() -> text, the caller's private NOTIFY channel */
 Datum
 hg_event_channel(PG_FUNCTION_ARGS)
@@ -1303,6 +1328,7 @@ hg_event_channel(PG_FUNCTION_ARGS)
 	Datum		channel;
 
 	hg_require_current_schema();
+	refuse_new_channel_if_read_only();
 	channel = call_internal("SELECT heimdall_gen._channel_of($1)", 1, types, args, NULL,
 							&isnull, -1, false);
 	if (isnull)
