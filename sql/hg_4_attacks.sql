@@ -233,6 +233,12 @@ SELECT pg_temp.try($$SELECT heimdall_gen.resolve_params('{"receiver_network": "b
 SELECT pg_temp.try($$SELECT heimdall_gen.start_job('big_antenna', 3, 1, '{"receiver_network": "big"}')$$);
 SELECT count(*) AS datasets_made FROM heimdall_gen.datasets WHERE name = 'big_antenna';
 DELETE FROM heimdall_gen.receivers WHERE network = 'big';
+-- so are the names a call is given: a dataset name no dataset can have
+-- (over 200 characters) and a receiver network, of 1 MB each
+SELECT pg_temp.try($$SELECT heimdall_gen.drop_dataset(repeat('x', 1000000))$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.free_iq(repeat('x', 1000000))$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.materialize(repeat('x', 1000000))$$);
+SELECT pg_temp.try($$SELECT heimdall_gen.start_job('net_big', 3, 1, jsonb_build_object('receiver_network', repeat('x', 1000000)))$$);
 RESET ROLE;
 
 -- nothing planted ever ran, nobody gained anything, the victim's data is intact

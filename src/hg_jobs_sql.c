@@ -1286,6 +1286,7 @@ hg_drop_dataset(PG_FUNCTION_ARGS)
 	hg_require_current_schema();
 	hg_require_arg(0, "name");
 	PreventCommandIfReadOnly("drop_dataset()");
+	hg_require_possible_dataset_name(PG_GETARG_TEXT_PP(0));
 	removed = call_internal("SELECT heimdall_gen._drop_dataset($1, $2)", 2, types, args, nulls,
 							&isnull, sizeof(int64), FLOAT8PASSBYVAL);
 	if (isnull)
@@ -1352,6 +1353,7 @@ hg_materialize(PG_FUNCTION_ARGS)
 	require_shared_memory();
 	hg_require_current_schema();
 	PreventCommandIfReadOnly("materialize()");
+	hg_require_possible_dataset_name(PG_GETARG_TEXT_PP(0));
 	require_served_database();
 	require_login();
 	require_connect_privilege();

@@ -57,27 +57,6 @@ whole_characters(const char *msg)
 	return out;
 }
 
-/*
- * A string of a user's row, as an error quotes it: its first 40 bytes,
- * cut between characters, then "...".  A row of heimdall_gen.receivers
- * is the role's own and its text unbounded: quoted whole, one antenna of
- * 600 MB (stored compressed, a few kB) wrote 600 MB into the server's log
- * at each refusal (an attacker's review).
- */
-#define SHOWN_BYTES 40
-
-static const char *
-shown(const char *s)
-{
-	int			len = (int) strlen(s);
-	int			cut;
-
-	if (len <= SHOWN_BYTES)
-		return s;
-	cut = pg_mbcliplen(s, len, SHOWN_BYTES);
-	return psprintf("%.*s...", cut, s);
-}
-
 static void
 bad_params(const char *msg)
 {
@@ -192,9 +171,9 @@ bad_receiver(const char *network, const char *msg)
 		bad_params(msg);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid params: receiver_network \"%s\" in heimdall_gen.receivers: %s", network,
+			 errmsg("invalid params: receiver_network \"%s\" in heimdall_gen.receivers: %s", hg_shown(network),
 					whole_characters(msg)),
-			 errhint("Correct that row of heimdall_gen.receivers (network \"%s\").", network)));
+			 errhint("Correct that row of heimdall_gen.receivers (network \"%s\").", hg_shown(network))));
 }
 
 static void
@@ -207,7 +186,7 @@ add_receiver(hg_config *cfg, const char *network, const char *name, double lat, 
 	memset(&rx, 0, sizeof(rx));
 	if (name == NULL || strlen(name) < 1 || strlen(name) >= HG_RX_NAME_LEN)
 		bad_receiver(network, psprintf("receiver name \"%s\" must be 1 to %d bytes long (UTF-8)",
-									   name ? shown(name) : "", HG_RX_NAME_LEN - 1));
+									   name ? hg_shown(name) : "", HG_RX_NAME_LEN - 1));
 	strlcpy(rx.name, name, sizeof(rx.name));
 	rx.lat_deg = lat;
 	rx.lon_deg = lon;
@@ -215,7 +194,7 @@ add_receiver(hg_config *cfg, const char *network, const char *name, double lat, 
 	rx.azimuth_deg = azimuth;
 	if (!hg_antenna_from_name(antenna, &rx.antenna))
 		bad_receiver(network, psprintf("receiver \"%s\": antenna \"%s\" is not one of \"omni\", \"yagi\", \"log_periodic\", \"collinear\"",
-									   name, shown(antenna)));
+									   name, hg_shown(antenna)));
 	if (!hg_config_add_fixed_receiver(cfg, &rx, err, sizeof(err)))
 		bad_receiver(network, err);
 }
@@ -315,7 +294,7 @@ add_network_receivers(hg_config *cfg, JsonbValue *value)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid params: receiver network \"%s\" has %d receivers, it needs %d to %d",
-						network, (int) SPI_processed, HG_MIN_RECEIVERS, HG_MAX_FIXED_RECEIVERS),
+						hg_shown(network), (int) SPI_processed, HG_MIN_RECEIVERS, HG_MAX_FIXED_RECEIVERS),
 				 errhint("Insert the receivers into heimdall_gen.receivers (network, name, lat, lon, alt_m, antenna, azimuth_deg).")));
 	for (i = 0; i < SPI_processed; i++)
 	{

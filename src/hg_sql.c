@@ -17,6 +17,7 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/proc.h"
@@ -415,6 +416,36 @@ hg_prepare_kept(const char *sql, int nargs, Oid *types)
 	if (generic != NULL)
 		ReleaseCachedPlan(generic, CurrentResourceOwner);
 	return plan;
+}
+
+#define SHOWN_BYTES 40
+#define DATASET_NAME_MAX_CHARS 200	/* the datasets table's CHECK */
+
+const char *
+hg_shown(const char *s)
+{
+	int			len = (int) strlen(s);
+	int			cut;
+
+	if (len <= SHOWN_BYTES)
+		return s;
+	cut = pg_mbcliplen(s, len, SHOWN_BYTES);
+	return psprintf("%.*s...", cut, s);
+}
+
+void
+hg_require_possible_dataset_name(text *name)
+{
+	const char *chars = VARDATA_ANY(name);
+	int			len = VARSIZE_ANY_EXHDR(name);
+	int			n = pg_mbstrlen_with_len(chars, len);
+
+	if (n <= DATASET_NAME_MAX_CHARS)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("dataset \"%s\" does not exist", hg_shown(pnstrdup(chars, Min(len, 4 * SHOWN_BYTES)))),
+			 errdetail("A dataset's name is 1 to %d characters; this one has %d.", DATASET_NAME_MAX_CHARS, n)));
 }
 
 void

@@ -121,6 +121,20 @@ extern SPIPlanPtr hg_prepare_kept(const char *sql, int nargs, Oid *types);
 extern bool hg_try_in_subtransaction(void (*fn) (void *arg), void *arg, char **error);
 
 /* A transaction with SPI connected and a snapshot, reported as activity. */
+/*
+ * A user's text as an error quotes it: its first 40 bytes, cut between
+ * characters, then "...".  Quoted whole, one call with a text of 300 MB
+ * wrote 300 MB into the server's log (an attacker's review).
+ */
+extern const char *hg_shown(const char *s);
+
+/*
+ * A dataset name given to drop_dataset, materialize or free_iq that no
+ * dataset can have (over 200 characters): "does not exist", quoted cut,
+ * before any lookup.
+ */
+extern void hg_require_possible_dataset_name(text *name);
+
 extern void hg_begin_transaction(const char *activity);
 extern void hg_commit_transaction(void);
 /* Rolls back what was done since hg_begin_transaction, instead of committing it. */
