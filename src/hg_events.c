@@ -128,3 +128,20 @@ hg_event_commit_locktag(LOCKTAG *tag)
 {
 	SET_LOCKTAG_OBJECT(*tag, InvalidOid, DatabaseRelationId, InvalidOid, 0);
 }
+
+/*
+ * PostgreSQL holds that lock through a commit's wait for a synchronous
+ * standby, and any role can make such a commit (a NOTIFY and a write, the
+ * standby away): every worker's batch commit, which carries a progress
+ * event, then waited behind it, and every job stood still for as long (a
+ * review of the README's promise that events never stop jobs).  A
+ * background process sends its event only when it gets the lock at once.
+ */
+bool
+hg_event_commit_lock_if_free(void)
+{
+	LOCKTAG		tag;
+
+	hg_event_commit_locktag(&tag);
+	return LockAcquire(&tag, AccessExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}

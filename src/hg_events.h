@@ -33,4 +33,13 @@ extern void hg_send_event(Oid role, const char *payload);
  */
 extern void hg_event_commit_locktag(LOCKTAG *tag);
 
+/*
+ * For a background process's transaction that commits at once (a worker's
+ * batch, the launcher's round): takes that lock only if it is free now,
+ * and holds it to the commit; false when another session holds it, and
+ * then the event is not sent.  Never in a user's transaction: taken before
+ * its commit, it would hold every NOTIFY of the cluster until that ends.
+ */
+extern bool hg_event_commit_lock_if_free(void);
+
 #endif							/* HG_EVENTS_H */

@@ -246,6 +246,8 @@ send_event(const JobState *job, const char *payload)
 		event_channel = hg_event_channel_of(job->owner, TopMemoryContext);
 	if (event_channel == NULL)
 		return;					/* the owner has no channel yet, so no listener: read again next time */
+	if (!hg_event_commit_lock_if_free())
+		return;					/* another session's NOTIFY commit holds it: no waiting for it */
 	Async_Notify(event_channel, payload);
 }
 

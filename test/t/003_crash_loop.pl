@@ -226,17 +226,14 @@ $launcher_locker->query_safe('COMMIT');
 $launcher_locker->quit;
 
 # a commit waiting for a standby that never comes holds NOTIFY's lock: the
-# worker's next batch, which sends an event, waits for it, and so would
-# its requeue on the way out; the requeue goes through without its event
+# worker's requeue on the way out must not wait for it (its batches send
+# no event while it is held); the requeue goes through without its event
 $node->safe_psql('postgres', 'SELECT heimdall_gen.event_channel()');
 my $behind_notify = hg_start_job($node, 'behind_notify', 100000, 11);
 ok(wait_samples($node, $behind_notify, 2), 'a job writes, sending events');
 my $behind_notify_pid = worker_pid($node, $behind_notify);
 is(backend_type($behind_notify_pid), 'heimdall_gen worker', "pid $behind_notify_pid is this cluster's worker");
-$node->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
-$node->reload;
-my $notifier = $node->background_psql('postgres', on_error_stop => 0);
-my $notifier_pid = hg_commit_waiting_for_standby($node, $notifier, 'NOTIFY hg_held;');
+my ($notifier, $notifier_pid) = hg_synchronous_standby_away($node, 'NOTIFY hg_held;');
 ok($notifier_pid, "a NOTIFY's commit waits for a synchronous standby, holding NOTIFY's lock");
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($behind_notify_pid)");
 ok(gone_within($behind_notify_pid, 20), 'a worker told to end then leaves at once');

@@ -80,10 +80,7 @@ for my $round (1 .. 2)
 # received it, and the job ran to the end there.  The launcher's commits
 # wait for none: it sat in SyncRep at its first commit, and no queued job
 # started, while workers (asynchronous commits) could run them.
-$node->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
-$node->reload;
-my $probe = $node->background_psql('postgres', on_error_stop => 0);
-my $probe_pid = hg_commit_waiting_for_standby($node, $probe, '');
+my ($probe, $probe_pid) = hg_synchronous_standby_away($node, '');
 ok($probe_pid, 'commits wait for the synchronous standby');
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($probe_pid)");
 $probe->quit;
@@ -96,6 +93,30 @@ my @jobs = map {
 } (1 .. 3);
 is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($_, '120 s')"), 'completed',
 	"job $_ completes while the standby is away") for @jobs;
+
+# a commit with a NOTIFY that waits for the standby holds NOTIFY's lock
+# (PostgreSQL holds it through that wait), and any role can make one: the
+# workers, whose batches carry events, go on committing them, the events
+# left unsent (a README review: every job stood still behind it)
+$node->safe_psql('postgres', 'SET synchronous_commit = local; SELECT heimdall_gen.event_channel()');
+my @writers = map {
+	$node->safe_psql('postgres', "SET synchronous_commit = local; "
+		  . "SELECT heimdall_gen.start_job('notify_held_$_', 100000, $_, '$HeimdallTest::SMALL')")
+} (1 .. 2);
+ok(wait_samples($node, $_, 2), "job $_ writes, sending events") for @writers;
+my ($holder, $holder_pid) = hg_synchronous_standby_away($node, 'NOTIFY hg_held;');
+ok($holder_pid, "a commit with a NOTIFY waits for the standby, holding NOTIFY's lock");
+for my $writer (@writers)
+{
+	my $committed = job_row($node, $writer, 'samples_done');
+	ok($node->poll_query_until('postgres',
+			"SELECT samples_done >= $committed + 4 FROM heimdall_gen.jobs WHERE job_id = $writer"),
+		"job $writer goes on committing its batches");
+}
+$node->safe_psql('postgres', "SET synchronous_commit = local; SELECT heimdall_gen.cancel_job($_, wait => true)")
+  for @writers;
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($holder_pid)");
+$holder->quit;
 
 my $durable = $node->safe_psql('postgres', "SET synchronous_commit = local; "
 	  . "SELECT heimdall_gen.start_job('durable_standby', $N, 515151, '$HeimdallTest::SMALL')");

@@ -13,7 +13,7 @@ use File::Path qw(make_path);
 use Time::HiRes;
 use FindBin;
 
-our @EXPORT = qw(hg_node hg_node_initialised hg_commit_waiting_for_standby hg_start_job dataset_checksum wait_samples live_samples worker_pid
+our @EXPORT = qw(hg_node hg_node_initialised hg_synchronous_standby_away hg_start_job dataset_checksum wait_samples live_samples worker_pid
 				 wait_no_worker job_row rss_anon_kb hg_old_node);
 
 # Small, fast samples: 1,000 complex samples per reception.
@@ -54,16 +54,20 @@ sub hg_node
 	return $node;
 }
 
-# Has $session (a BackgroundPsql) commit a transaction that writes WAL, with
-# $sql in it, until one such commit waits for a synchronous standby (wait
-# event SyncRep); returns the session's pid, or 0 after 60 tries.  A reload
-# of synchronous_standby_names reaches the checkpointer, which makes commits
-# wait, a moment after pg_reload_conf() returns; and a commit that writes no
-# WAL (a NOTIFY alone) waits for no standby.  The node needs WAL senders
+# Names a synchronous standby that never comes (synchronous_standby_names,
+# reloaded), then has a new session commit a transaction that writes WAL,
+# with $sql in it, until one such commit waits for that standby (wait event
+# SyncRep): the reload reaches the checkpointer, which makes commits wait, a
+# moment after pg_reload_conf() returns, and a commit that writes no WAL (a
+# NOTIFY alone) waits for no standby.  Returns the session (a BackgroundPsql)
+# and its pid, or 0 for the pid after 60 tries.  The node needs WAL senders
 # (wal_level replica, max_wal_senders > 0) for any commit to wait.
-sub hg_commit_waiting_for_standby
+sub hg_synchronous_standby_away
 {
-	my ($node, $session, $sql) = @_;
+	my ($node, $sql) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+	$node->reload;
+	my $session = $node->background_psql('postgres', on_error_stop => 0);
 	my $pid = $session->query_safe('SELECT pg_backend_pid()');
 	for my $try (1 .. 60)
 	{
@@ -71,12 +75,12 @@ sub hg_commit_waiting_for_standby
 			"\\echo sent $try\nBEGIN; CREATE TABLE standby_probe_${pid}_$try (); $sql COMMIT;\n");
 		for (1 .. 10)
 		{
-			return $pid if $node->safe_psql('postgres',
+			return ($session, $pid) if $node->safe_psql('postgres',
 				"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid AND wait_event = 'SyncRep'") eq '1';
 			Time::HiRes::usleep(100_000);
 		}
 	}
-	return 0;
+	return ($session, 0);
 }
 
 sub hg_start_job
