@@ -47,11 +47,18 @@ is(wait_final($src, 'postgres', $jb), 'completed', 'done_b completed');
 # slow (at least 6 s for 30 samples, however fast the machine): still running when dumped
 $src->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
 $src->reload;
-my $jp = start_as($src, 'postgres', 'alice', 'paused_ds', 30, 303);
-ok($src->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $jp"),
-	'paused_ds has committed a batch');
-$src->safe_psql('postgres', "SELECT heimdall_gen.pause_job($jp)");
-ok(wait_no_worker($src, $jp), 'paused_ds paused');
+# a job of alice's paused once it has committed a batch
+sub paused_after_a_batch
+{
+	my ($ds, $seed) = @_;
+	my $job = start_as($src, 'postgres', 'alice', $ds, 30, $seed);
+	ok($src->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $job"),
+		"$ds has committed a batch");
+	$src->safe_psql('postgres', "SELECT heimdall_gen.pause_job($job)");
+	ok(wait_no_worker($src, $job), "$ds paused");
+	return $job;
+}
+my $jp = paused_after_a_batch('paused_ds', 303);
 my $jr = start_as($src, 'postgres', 'bob', 'running_ds', 30, 404);
 ok($src->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $jr"),
 	'running_ds has committed a batch');
@@ -174,11 +181,7 @@ is(HeimdallTest::checksum_in($src, 'postgres', 'running_ds'), $ref{running_ds}, 
 # saying so, rather than let it "complete" a dataset with a hole
 $src->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
 $src->reload;
-my $jh = start_as($src, 'postgres', 'alice', 'holed_ds', 30, 707);
-ok($src->poll_query_until('postgres', "SELECT samples_done >= 3 FROM heimdall_gen.jobs WHERE job_id = $jh"),
-	'holed_ds has committed a batch');
-$src->safe_psql('postgres', "SELECT heimdall_gen.pause_job($jh)");
-ok(wait_no_worker($src, $jh), 'holed_ds paused');
+my $jh = paused_after_a_batch('holed_ds', 707);
 $src->safe_psql('postgres', q{
 	DELETE FROM heimdall_gen.samples s USING heimdall_gen.datasets d
 	 WHERE d.dataset_id = s.dataset_id AND d.name = 'holed_ds'
@@ -189,6 +192,18 @@ my ($stored, $committed) = job_row($src, $jh, 'error') =~ /holds (\d+) of the (\
 ok(defined $committed && $stored == $committed - 1, 'its error counts what is missing')
   or diag(job_row($src, $jh, 'error'));
 like(job_row($src, $jh, 'error'), qr/as by a restore that failed part way \(pg_restore -j\)/, 'and says what may have lost it');
+
+# the receptions, which a restore can lose without the samples (their own
+# COPY failing, or --exclude-table-data): the last committed sample's are counted
+my $ju = paused_after_a_batch('unreceived_ds', 808);
+$src->safe_psql('postgres', q{
+	DELETE FROM heimdall_gen.receptions r USING heimdall_gen.datasets d
+	 WHERE d.dataset_id = r.dataset_id AND d.name = 'unreceived_ds'
+	   AND r.sample_idx = (SELECT max(x.sample_idx) FROM heimdall_gen.samples x WHERE x.dataset_id = d.dataset_id)});
+$src->safe_psql('postgres', "SET ROLE alice; SELECT heimdall_gen.resume_job($ju)");
+is(wait_final($src, 'postgres', $ju), 'failed', 'a job whose last sample lost its receptions fails when resumed');
+like(job_row($src, $ju, 'error'), qr/last committed sample \(sample_idx \d+\) has 0 of its \d+ receptions/,
+	'its error says which sample and how many');
 
 $dst->stop;
 $src->stop;
