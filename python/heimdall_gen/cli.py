@@ -82,6 +82,18 @@ def _conn(args) -> psycopg.Connection:
     return conn
 
 
+# control characters (C0 but newline and tab, DEL, C1) as escapes: names and
+# messages come from the server, and a role's name may hold a terminal's
+# escape sequences, which printed raw set an admin's window title, cleared
+# the screen or forged lines (an attacker's review)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text) -> str:
+    """str(text) with its control characters (but newline and tab) shown as \\xNN."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def _usage_error(message: str) -> int:
     print(f"heimdall-gen: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -287,7 +299,7 @@ def _watch(args, bars, status) -> int:
             bars[j].close()
         for j in args.job_ids:
             _, ds, st, done, total, msg, err = final[j]
-            print(f"job {j} {ds}: {st} {done}/{total}" + (f": {err}" if err else f" ({msg})" if msg else ""))
+            print(printable(f"job {j} {ds}: {st} {done}/{total}" + (f": {err}" if err else f" ({msg})" if msg else "")))
         sts = [final[j][2] for j in args.job_ids]
         if "failed" in sts:
             return EXIT_FAILED
@@ -365,8 +377,8 @@ def cmd_list(args) -> int:
                 "ORDER BY d.name").fetchall()
             print(f"{'dataset':24} {'seed':>20} {'model':>5} {'iq':8} {'samples':>8} {'created':16} owner")
             for name, seed, mv, iq, n, created, owner in rows:
-                print(f"{name:24} {seed:>20} {mv:>5} {iq or '?':8} {'?' if n is None else n:>8} "
-                      f"{created:%Y-%m-%d %H:%M} {owner}")
+                print(printable(f"{name:24} {seed:>20} {mv:>5} {iq or '?':8} {'?' if n is None else n:>8} "
+                                f"{created:%Y-%m-%d %H:%M} {owner}"))
             if any(row[4] is None for row in rows):
                 # said after the table, on stderr: what '?' means, not part of the listing
                 print("heimdall-gen: ? where the samples are not yours to read: row-level security shows "
@@ -377,7 +389,8 @@ def cmd_list(args) -> int:
                 "FROM heimdall_gen.job_progress ORDER BY job_id").fetchall()
             print(f"{'job':>5} {'dataset':24} {'status':10} {'done':>15} {'%':>6} {'samples/s':>9}")
             for j, ds, st, done, total, pct, rate in rows:
-                print(f"{j:>5} {ds:24} {st:10} {f'{done}/{total}':>15} {pct:>6} {rate if rate is not None else '-':>9}")
+                print(printable(f"{j:>5} {ds:24} {st:10} {f'{done}/{total}':>15} {pct:>6} "
+                                f"{rate if rate is not None else '-':>9}"))
     return EXIT_OK
 
 
@@ -601,10 +614,10 @@ def main(argv=None) -> int:
         _quiet_stdout()
         return EXIT_BROKEN_PIPE
     except (ExtensionNotInstalled, ConnectionFailed) as e:
-        print(f"heimdall-gen: {e}", file=sys.stderr)
+        print(f"heimdall-gen: {printable(e)}", file=sys.stderr)
         return EXIT_ERROR
     except psycopg.Error as e:
-        print(f"heimdall-gen: {server_error_text(e)}", file=sys.stderr)
+        print(f"heimdall-gen: {printable(server_error_text(e))}", file=sys.stderr)
         return EXIT_ERROR
     except (LookupError, KeyError, OSError, ValueError) as e:
         # a KeyError's str() is the repr of its argument: print the message itself
@@ -612,7 +625,7 @@ def main(argv=None) -> int:
         if isinstance(e, OSError) and e.strerror and e.filename is not None:
             # a system error on the user's path, as other commands say it: no '[Errno 2]'
             message = f"{e.filename}: {e.strerror}"
-        print(f"heimdall-gen: {message}", file=sys.stderr)
+        print(f"heimdall-gen: {printable(message)}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -8,9 +8,11 @@ import signal
 import subprocess
 import time
 
+import psycopg
+import psycopg.sql
 import pytest
 
-from conftest import SMALL, cli, cli_command, run_job
+from conftest import SMALL, cli, cli_command, run_job, start_job_as
 
 from heimdall_gen import sigmf as hs
 
@@ -386,3 +388,26 @@ def test_watch_of_a_job_named_twice_watches_it_once(dsn, conn):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [f"job {job} pyt_twice_{os.getpid()}: completed 1/1 (1 sample in 1 attempt)"] \
         or (len(r.stdout.splitlines()) == 1 and ": completed 1/1 (1 sample in " in r.stdout), r.stdout
+
+
+def test_list_prints_a_role_names_control_characters_escaped(conn, dsn):
+    """A role's name may hold a terminal's escape sequences (a role with
+    CREATEROLE can make one): heimdall-gen prints server text with control
+    characters escaped, never raw (an attacker's review: raw, they set an
+    admin's window title and cleared the screen)."""
+    role = "ev\x1b]0;PWNED\x07\x1b[2J"
+    ident = psycopg.sql.Identifier(role)
+    conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+    try:
+        job = start_job_as(conn, role, "pyt_escape", 1)
+        assert conn.execute("SELECT heimdall_gen.wait_job(%s, '120 s')", (job,)).fetchone()[0] == "completed"
+        r = cli(dsn, "list", "--datasets")
+        assert r.returncode == 0, r.stderr
+        assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+        line = next(row for row in r.stdout.splitlines() if row.startswith("pyt_escape"))
+        assert line.endswith('"ev\\x1b]0;PWNED\\x07\\x1b[2J"'), line  # a regrole's text, quoted
+    finally:
+        conn.execute(psycopg.sql.SQL("SET ROLE {}").format(ident))
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_escape')")
+        conn.execute("RESET ROLE")
+        conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(ident))
