@@ -135,13 +135,17 @@ hg_event_commit_locktag(LOCKTAG *tag)
  * standby away): every worker's batch commit, which carries a progress
  * event, then waited behind it, and every job stood still for as long (a
  * review of the README's promise that events never stop jobs).  A
- * background process sends its event only when it gets the lock at once.
+ * background process sends a progress event only when it gets the lock at
+ * once, and a status event when it gets it within 100 ms: another
+ * session's ordinary commit holds it for microseconds (another worker's
+ * batch), and a status event ('completed', 'cancelled') is worth a short
+ * wait, which no commit stuck on a standby outlasts.
  */
 bool
-hg_event_commit_lock_if_free(void)
+hg_event_commit_lock_within_ms(int ms)
 {
 	LOCKTAG		tag;
 
 	hg_event_commit_locktag(&tag);
-	return LockAcquire(&tag, AccessExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+	return hg_lock_within_ms(&tag, AccessExclusiveLock, ms);
 }

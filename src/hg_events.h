@@ -35,11 +35,15 @@ extern void hg_event_commit_locktag(LOCKTAG *tag);
 
 /*
  * For a background process's transaction that commits at once (a worker's
- * batch, the launcher's round): takes that lock only if it is free now,
- * and holds it to the commit; false when another session holds it, and
- * then the event is not sent.  Never in a user's transaction: taken before
- * its commit, it would hold every NOTIFY of the cluster until that ends.
+ * batch, the launcher's round): takes that lock if it comes free within ms
+ * milliseconds (0: only if free now), and holds it to the commit; false
+ * when another session held it, and then the event is not sent.  Never in
+ * a user's transaction: taken before its commit, it would hold every
+ * NOTIFY of the cluster until that ends.
  */
-extern bool hg_event_commit_lock_if_free(void);
+extern bool hg_event_commit_lock_within_ms(int ms);
+
+/* How long a status event (not a progress event) may wait for that lock. */
+#define HG_STATUS_EVENT_LOCK_MS 100
 
 #endif							/* HG_EVENTS_H */

@@ -132,7 +132,7 @@ fail_queued_job(int64 job_id, const char *error)
 		bool		isnull;
 		Datum		owner = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
-		if (!isnull && hg_event_commit_lock_if_free())
+		if (!isnull && hg_event_commit_lock_within_ms(HG_STATUS_EVENT_LOCK_MS))
 			hg_send_event(DatumGetObjectId(owner),
 						  psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"failed\"}",
 								   job_id));
@@ -221,7 +221,7 @@ requeue_orphaned_jobs(void)
 		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " lost its worker; %s", ids[i],
 							 strcmp(status, "failed") == 0 ? "it failed: too many restarts at the same sample"
 							 : "queued again to resume")));
-		if (hg_event_commit_lock_if_free())
+		if (hg_event_commit_lock_within_ms(HG_STATUS_EVENT_LOCK_MS))
 			hg_send_event(DatumGetObjectId(hg_spi_get_notnull(0, 3, "jobs.owner")),
 						  psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", \"status\": \"%s\", "
 								   "\"restarts\": %d}", ids[i], status,

@@ -448,6 +448,21 @@ hg_require_possible_dataset_name(text *name)
 			 errdetail("A dataset's name is 1 to %d characters; this one has %d.", DATASET_NAME_MAX_CHARS, n)));
 }
 
+bool
+hg_lock_within_ms(const LOCKTAG *tag, LOCKMODE mode, int ms)
+{
+	int			tries = ms * 10;
+
+	for (;;)
+	{
+		if (LockAcquire(tag, mode, false, true) != LOCKACQUIRE_NOT_AVAIL)
+			return true;
+		if (tries-- <= 0)
+			return false;
+		pg_usleep(100L);
+	}
+}
+
 void
 hg_begin_transaction(const char *activity)
 {

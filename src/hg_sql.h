@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "storage/lock.h"
 
 /* The SQL version this library serves (the control file's default_version). */
 #define HG_SQL_VERSION "0.8.0"
@@ -134,6 +135,13 @@ extern const char *hg_shown(const char *s);
  * before any lookup.
  */
 extern void hg_require_possible_dataset_name(text *name);
+
+/*
+ * Takes a heavyweight lock only if it comes free within ms milliseconds
+ * (tried every 0.1 ms; ms 0: once), for the transactions that must not wait
+ * behind another session for long; false if it did not.
+ */
+extern bool hg_lock_within_ms(const LOCKTAG *tag, LOCKMODE mode, int ms);
 
 extern void hg_begin_transaction(const char *activity);
 extern void hg_commit_transaction(void);

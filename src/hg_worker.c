@@ -238,7 +238,7 @@ exit_without_library_cleanup(void)
  * job is its 'running', sent when it is claimed.
  */
 static void
-send_event(const JobState *job, const char *payload)
+send_event(const JobState *job, const char *payload, int lock_wait_ms)
 {
 	if (!hg_event_queue_has_room())
 		return;					/* the commit carrying it would fail when the queue is full */
@@ -246,8 +246,8 @@ send_event(const JobState *job, const char *payload)
 		event_channel = hg_event_channel_of(job->owner, TopMemoryContext);
 	if (event_channel == NULL)
 		return;					/* the owner has no channel yet, so no listener: read again next time */
-	if (!hg_event_commit_lock_if_free())
-		return;					/* another session's NOTIFY commit holds it: no waiting for it */
+	if (!hg_event_commit_lock_within_ms(lock_wait_ms))
+		return;					/* another session's NOTIFY commit holds it: not waited for long */
 	Async_Notify(event_channel, payload);
 }
 
@@ -263,7 +263,7 @@ notify_status(const JobState *job, const char *status)
 					 job->job_id, status, job->samples_done, job->num_samples);
 	escape_json(&buf, job->dataset_name ? job->dataset_name : "");
 	appendStringInfoChar(&buf, '}');
-	send_event(job, buf.data);
+	send_event(job, buf.data, HG_STATUS_EVENT_LOCK_MS);
 }
 
 static void
@@ -271,7 +271,7 @@ notify_progress(const JobState *job)
 {
 	send_event(job, psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"progress\", "
 							 "\"samples_done\": %d, \"num_samples\": %d, \"attempts\": " INT64_FORMAT "}",
-							 job->job_id, job->samples_done, job->num_samples, job->attempts));
+							 job->job_id, job->samples_done, job->num_samples, job->attempts), 0);
 }
 
 /* Mark the just-claimed job 'failed' with the reason, in the claiming transaction. */
@@ -1343,29 +1343,6 @@ die_told_to_end(SIGNAL_ARGS)
 {
 	told_to_end = true;
 	die(postgres_signal_arg);
-}
-
-/*
- * A lock on the way out, taken only if free, tried every millisecond for
- * EXIT_LOCK_TRIES ms: another session's ordinary commit holds NOTIFY's lock
- * for microseconds at a time (a worker's batch with its event), and a
- * shutdown ends every worker at once, so a single try lost most workers'
- * events (a second-round review); a lock held for long is not waited for.
- */
-#define EXIT_LOCK_TRIES 100
-
-static bool
-lock_within_tries(const LOCKTAG *tag, LOCKMODE mode)
-{
-	int			i;
-
-	for (i = 0; i < EXIT_LOCK_TRIES; i++)
-	{
-		if (LockAcquire(tag, mode, false, true) != LOCKACQUIRE_NOT_AVAIL)
-			return true;
-		pg_usleep(1000L);
-	}
-	return false;
 }
 
 /*
