@@ -378,22 +378,41 @@ lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 }
 
 /*
- * The receptions of a resumed job's last committed sample are all there: a
- * restore that lost the receptions table's rows (pg_restore -j, or
- * --exclude-table-data heimdall_gen.receptions) lost them for every sample,
- * the last included, and the samples' count alone does not see it (a README
- * review).  One sample, by the primary key: cheap at any size.
+ * A resumed job's committed rows are all there: its attempts
+ * [start_attempt, next_attempt) hold samples_done kept samples, committed
+ * with the counters in the same transactions, and each sample its
+ * n_receivers receptions.  Fewer means rows were lost outside the
+ * extension, as by a restore that failed part way: pg_restore -j loads the
+ * extension's tables in parallel, samples and receptions before the
+ * datasets they reference, and those COPYs fail (an operator's review),
+ * or --exclude-table-data left the receptions out (a README review);
+ * resumed at next_attempt, the job "completed" a dataset with a hole.  The
+ * samples are counted (their primary key's index), the receptions of the
+ * last one only: a lost table loses them all, and one sample is cheap at
+ * any size.  NULL when all is there, else the reason to fail the job with.
  */
 static char *
-receptions_lost(const JobState *job, int64 start_attempt)
+committed_rows_lost(const JobState *job, int64 start_attempt)
 {
 	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
 	Datum		args[3] = {Int64GetDatum(job->dataset_id), Int64GetDatum(start_attempt),
 	Int64GetDatum(job->next_attempt)};
+	int64		stored;
 	int64		sample_idx;
 	int32		receivers;
-	int64		stored;
 
+	if (job->samples_done == 0)
+		return NULL;
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM heimdall_gen.samples s "
+							  " WHERE s.dataset_id = $1 AND s.sample_idx >= $2 AND s.sample_idx < $3",
+							  3, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the samples of job " INT64_FORMAT, job->job_id);
+	stored = DatumGetInt64(hg_spi_get_notnull(0, 1, "count"));
+	if (stored != job->samples_done)
+		return psprintf("the job's dataset holds " INT64_FORMAT " of the %d samples this job committed (attempts "
+						INT64_FORMAT " to " INT64_FORMAT "): rows were lost outside heimdall_gen, as by a restore "
+						"that failed part way (pg_restore -j); restore the dataset again (without -j) or drop it",
+						stored, job->samples_done, start_attempt, job->next_attempt - 1);
 	if (SPI_execute_with_args("SELECT s.sample_idx, s.n_receivers, "
 							  "       (SELECT pg_catalog.count(*) FROM heimdall_gen.receptions r "
 							  "         WHERE r.dataset_id = s.dataset_id AND r.sample_idx = s.sample_idx) "
@@ -405,45 +424,12 @@ receptions_lost(const JobState *job, int64 start_attempt)
 	sample_idx = DatumGetInt64(hg_spi_get_notnull(0, 1, "samples.sample_idx"));
 	receivers = DatumGetInt32(hg_spi_get_notnull(0, 2, "samples.n_receivers"));
 	stored = DatumGetInt64(hg_spi_get_notnull(0, 3, "count"));
-	if (stored == receivers)
-		return NULL;
-	return psprintf("the job's last committed sample (sample_idx " INT64_FORMAT ") has " INT64_FORMAT " of its %d "
-					"receptions: rows were lost outside heimdall_gen, as by a restore that failed part way "
-					"(pg_restore -j) or left the receptions out; restore the dataset again (without -j) or drop it",
-					sample_idx, stored, receivers);
-}
-
-/*
- * A resumed job's committed samples are all there: its attempts
- * [start_attempt, next_attempt) hold samples_done kept samples, committed
- * with the counters in the same transactions.  Fewer means rows were lost
- * outside the extension, as by a restore that failed part way (pg_restore
- * -j loads the extension's tables in parallel, samples before the datasets
- * they reference, and those COPYs fail: an operator's review); resumed at
- * next_attempt, the job "completed" a dataset with a hole.  NULL when all
- * is there, else the reason to fail the job with.
- */
-static char *
-samples_lost(const JobState *job, int64 start_attempt)
-{
-	Oid			types[3] = {INT8OID, INT8OID, INT8OID};
-	Datum		args[3] = {Int64GetDatum(job->dataset_id), Int64GetDatum(start_attempt),
-	Int64GetDatum(job->next_attempt)};
-	int64		stored;
-
-	if (job->samples_done == 0)
-		return NULL;
-	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM heimdall_gen.samples s "
-							  " WHERE s.dataset_id = $1 AND s.sample_idx >= $2 AND s.sample_idx < $3",
-							  3, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not count the samples of job " INT64_FORMAT, job->job_id);
-	stored = DatumGetInt64(hg_spi_get_notnull(0, 1, "count"));
-	if (stored == job->samples_done)
-		return receptions_lost(job, start_attempt);
-	return psprintf("the job's dataset holds " INT64_FORMAT " of the %d samples this job committed (attempts " INT64_FORMAT
-					" to " INT64_FORMAT "): rows were lost outside heimdall_gen, as by a restore that failed part "
-					"way (pg_restore -j); restore the dataset again (without -j) or drop it",
-					stored, job->samples_done, start_attempt, job->next_attempt - 1);
+	if (stored != receivers)
+		return psprintf("the job's last committed sample (sample_idx " INT64_FORMAT ") has " INT64_FORMAT " of its %d "
+						"receptions: rows were lost outside heimdall_gen, as by a restore that failed part way "
+						"(pg_restore -j) or left the receptions out; restore the dataset again (without -j) or drop it",
+						sample_idx, stored, receivers);
+	return NULL;
 }
 
 /*
@@ -528,7 +514,7 @@ claim_job(JobState *job, hg_config *cfg)
 	job->rejected[HG_REJECT_LOW_MEAN_SNR] = DatumGetInt64(v[6]);
 	job->rejected[HG_REJECT_GDOP] = DatumGetInt64(v[7]);
 	job->seed = DatumGetInt64(v[8]);
-	if (!job->materialize && (lost = samples_lost(job, DatumGetInt64(v[15]))) != NULL)
+	if (!job->materialize && (lost = committed_rows_lost(job, DatumGetInt64(v[15]))) != NULL)
 	{
 		fail_claimed_job(job, lost);
 		hg_commit_transaction();
@@ -1374,7 +1360,6 @@ requeue_when_told_to_end(int code, Datum arg)
 	Datum		args[1] = {Int64GetDatum(job->job_id)};
 	Oid			jobs;
 	LOCKTAG		jobs_lock;
-	LOCKTAG		notify_lock;
 
 	if (!told_to_end || job_status_final)
 		return;
@@ -1383,7 +1368,8 @@ requeue_when_told_to_end(int code, Datum arg)
 	hg_begin_transaction("heimdall_gen: queueing the job again, told to end");
 	jobs = get_relname_relid("jobs", get_namespace_oid("heimdall_gen", true));
 	SET_LOCKTAG_RELATION(jobs_lock, MyDatabaseId, jobs);
-	if (!OidIsValid(jobs) || !lock_within_tries(&jobs_lock, RowExclusiveLock))
+	/* 100 ms: ordinary commits are waited out, a LOCK TABLE is not */
+	if (!OidIsValid(jobs) || !hg_lock_within_ms(&jobs_lock, RowExclusiveLock, 100))
 	{
 		ereport(LOG,
 				(errmsg("heimdall_gen job " INT64_FORMAT " is left running for the launcher: its worker was told "
@@ -1399,9 +1385,7 @@ requeue_when_told_to_end(int code, Datum arg)
 							  1, types, args, NULL, false, 0) == SPI_OK_UPDATE_RETURNING && SPI_processed == 1)
 	{
 		job->samples_done = DatumGetInt32(hg_spi_get_notnull(0, 1, "jobs.samples_done"));
-		hg_event_commit_locktag(&notify_lock);
-		if (lock_within_tries(&notify_lock, AccessExclusiveLock))
-			notify_status(job, "queued");
+		notify_status(job, "queued");	/* if NOTIFY's lock comes free within 100 ms */
 		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " queued again at sample %d: its worker was told to end",
 							 job->job_id, job->samples_done)));
 	}

@@ -181,13 +181,21 @@ is(HeimdallTest::checksum_in($src, 'postgres', 'running_ds'), $ref{running_ds}, 
 # saying so, rather than let it "complete" a dataset with a hole
 $src->append_conf('postgresql.conf', 'heimdall_gen.sample_delay_ms = 200');
 $src->reload;
-my $jh = paused_after_a_batch('holed_ds', 707);
-$src->safe_psql('postgres', q{
+# a paused job of alice's, some rows of its dataset deleted by $delete
+# (given the dataset's name), resumed: how it ends
+sub resumed_after_losing
+{
+	my ($ds, $seed, $delete) = @_;
+	my $job = paused_after_a_batch($ds, $seed);
+	$src->safe_psql('postgres', sprintf($delete, $ds));
+	$src->safe_psql('postgres', "SET ROLE alice; SELECT heimdall_gen.resume_job($job)");
+	return ($job, wait_final($src, 'postgres', $job));
+}
+my ($jh, $holed_end) = resumed_after_losing('holed_ds', 707, q{
 	DELETE FROM heimdall_gen.samples s USING heimdall_gen.datasets d
-	 WHERE d.dataset_id = s.dataset_id AND d.name = 'holed_ds'
+	 WHERE d.dataset_id = s.dataset_id AND d.name = '%s'
 	   AND s.sample_idx = (SELECT min(x.sample_idx) FROM heimdall_gen.samples x WHERE x.dataset_id = d.dataset_id)});
-$src->safe_psql('postgres', "SET ROLE alice; SELECT heimdall_gen.resume_job($jh)");
-is(wait_final($src, 'postgres', $jh), 'failed', 'a job whose committed samples are not all there fails when resumed');
+is($holed_end, 'failed', 'a job whose committed samples are not all there fails when resumed');
 my ($stored, $committed) = job_row($src, $jh, 'error') =~ /holds (\d+) of the (\d+) samples this job committed/;
 ok(defined $committed && $stored == $committed - 1, 'its error counts what is missing')
   or diag(job_row($src, $jh, 'error'));
@@ -195,13 +203,11 @@ like(job_row($src, $jh, 'error'), qr/as by a restore that failed part way \(pg_r
 
 # the receptions, which a restore can lose without the samples (their own
 # COPY failing, or --exclude-table-data): the last committed sample's are counted
-my $ju = paused_after_a_batch('unreceived_ds', 808);
-$src->safe_psql('postgres', q{
+my ($ju, $unreceived_end) = resumed_after_losing('unreceived_ds', 808, q{
 	DELETE FROM heimdall_gen.receptions r USING heimdall_gen.datasets d
-	 WHERE d.dataset_id = r.dataset_id AND d.name = 'unreceived_ds'
+	 WHERE d.dataset_id = r.dataset_id AND d.name = '%s'
 	   AND r.sample_idx = (SELECT max(x.sample_idx) FROM heimdall_gen.samples x WHERE x.dataset_id = d.dataset_id)});
-$src->safe_psql('postgres', "SET ROLE alice; SELECT heimdall_gen.resume_job($ju)");
-is(wait_final($src, 'postgres', $ju), 'failed', 'a job whose last sample lost its receptions fails when resumed');
+is($unreceived_end, 'failed', 'a job whose last sample lost its receptions fails when resumed');
 like(job_row($src, $ju, 'error'), qr/last committed sample \(sample_idx \d+\) has 0 of its \d+ receptions/,
 	'its error says which sample and how many');
 
