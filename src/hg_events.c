@@ -29,8 +29,8 @@
  * no listener (its name comes from event_channel()), so nothing is lost by
  * sending it nothing.
  *
- * Also which lock NOTIFY's commit takes, for a transaction that must not
- * wait for it: a worker's last one, on its way out.
+ * Also NOTIFY's commit lock, taken first, with a bounded wait, by a
+ * background process's commit that must not wait behind another session.
  */
 #include "postgres.h"
 
@@ -121,18 +121,10 @@ hg_send_event(Oid role, const char *payload)
  * database class, held from before the commit until after it
  * (PreCommit_Notify, async.c), a wait for a synchronous standby included:
  * one session stuck there holds every notifying commit of the cluster.
- * Taken first without waiting, the commit then finds it held.
- */
-void
-hg_event_commit_locktag(LOCKTAG *tag)
-{
-	SET_LOCKTAG_OBJECT(*tag, InvalidOid, DatabaseRelationId, InvalidOid, 0);
-}
-
-/*
- * PostgreSQL holds that lock through a commit's wait for a synchronous
- * standby, and any role can make such a commit (a NOTIFY and a write, the
- * standby away): every worker's batch commit, which carries a progress
+ * Taken first, the commit then finds it held.
+ *
+ * Any role can make a commit stuck so (a NOTIFY and a write, the standby
+ * away): every worker's batch commit, which carries a progress
  * event, then waited behind it, and every job stood still for as long (a
  * review of the README's promise that events never stop jobs).  A
  * background process sends a progress event only when it gets the lock at
@@ -146,6 +138,6 @@ hg_event_commit_lock_within_ms(int ms)
 {
 	LOCKTAG		tag;
 
-	hg_event_commit_locktag(&tag);
+	SET_LOCKTAG_OBJECT(tag, InvalidOid, DatabaseRelationId, InvalidOid, 0);
 	return hg_lock_within_ms(&tag, AccessExclusiveLock, ms);
 }

@@ -7,7 +7,6 @@
 #ifndef HG_EVENTS_H
 #define HG_EVENTS_H
 
-#include "storage/lock.h"
 #include "utils/palloc.h"
 
 /*
@@ -28,14 +27,9 @@ extern char *hg_event_channel_of(Oid role, MemoryContext result_context);
 extern void hg_send_event(Oid role, const char *payload);
 
 /*
- * The lock that a commit carrying NOTIFYs takes, to be taken first by a
- * transaction that must not wait for it (hg_events.c says why).
- */
-extern void hg_event_commit_locktag(LOCKTAG *tag);
-
-/*
  * For a background process's transaction that commits at once (a worker's
- * batch, the launcher's round): takes that lock if it comes free within ms
+ * batch, the launcher's round): takes the lock that a commit carrying
+ * NOTIFYs takes (hg_events.c says why) if it comes free within ms
  * milliseconds (0: only if free now), and holds it to the commit; false
  * when another session held it, and then the event is not sent.  Never in
  * a user's transaction: taken before its commit, it would hold every
