@@ -154,8 +154,8 @@ receiver_number(JsonbContainer *c, const char *key, double dflt, int index)
 		double		d = strtod(text, NULL);
 
 		if (!isfinite(d))
-			bad_params(psprintf("fixed_receivers[%d].%s must be a finite number, not %.40s%s", index, key,
-								text, strlen(text) > 40 ? "..." : ""));
+			bad_params(psprintf("fixed_receivers[%d].%s must be a finite number, not %s", index, key,
+								hg_shown(text)));
 		return d;
 	}
 }
