@@ -219,9 +219,9 @@ check_receiver_keys(JsonbContainer *c, int index)
 				memcmp(known[k], v.val.string.val, v.val.string.len) == 0)
 				break;
 		if (k == (int) lengthof(known))
-			bad_params(psprintf("fixed_receivers[%d] has an unknown key \"%.*s\"; a receiver has "
+			bad_params(psprintf("fixed_receivers[%d] has an unknown key \"%s\"; a receiver has "
 								"name, lat, lon, alt_m, antenna, azimuth_deg", index,
-								pg_mbcliplen(v.val.string.val, v.val.string.len, 40), v.val.string.val));
+								hg_shown(pnstrdup(v.val.string.val, v.val.string.len))));
 	}
 	if (receiver_field(c, "lat") == NULL || receiver_field(c, "lon") == NULL)
 		bad_params(psprintf("fixed_receivers[%d] needs lat and lon", index));
