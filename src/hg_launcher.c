@@ -50,6 +50,9 @@ PGDLLEXPORT void hg_launcher_main(Datum main_arg);
 
 static int	my_index = -1;		/* this launcher's entry in hg_shared->launchers */
 static bool warned_no_worker = false;
+static bool cancels_recorded = false;	/* this round wrote a cancel a worker left (record_pending_cancels) */
+static int	round_requeued = 0;		/* jobs this round queued again (requeue_orphaned_jobs) */
+static int	round_started = 0;		/* workers this round started */
 static char *warned_version = NULL;
 
 /*
@@ -162,6 +165,68 @@ note_why_queued(int64 job_id, const char *message)
 }
 
 /*
+ * The cancels workers left to the launcher (HgPendingCancel): each job
+ * still 'running' with no worker becomes 'cancelled', as its worker would
+ * have written it, once no one holds its row.  A note whose job is no
+ * longer 'running' (its canceller's own UPDATE committed, or someone
+ * paused it) is forgotten.  True if a note waits for a row lock: nothing
+ * wakes the launcher when that lock goes.
+ */
+static bool
+record_pending_cancels(void)
+{
+	int64		ids[HG_MAX_PENDING_CANCELS];
+	int			n = hg_pending_cancels_of(MyDatabaseId, ids);
+	int			i;
+	bool		some_wait = false;
+
+	for (i = 0; i < n; i++)
+	{
+		Oid			types[1] = {INT8OID};
+		Datum		args[1] = {Int64GetDatum(ids[i])};
+		int			slot;
+
+		LWLockAcquire(hg_shared->lock, LW_SHARED);
+		slot = hg_slot_of_job(MyDatabaseId, ids[i]);
+		LWLockRelease(hg_shared->lock);
+		if (slot >= 0)
+			continue;			/* a worker runs it: not the job the note was made for */
+		/* read_only = false: each statement sees what committed before it, not the round's snapshot */
+		if (SPI_execute_with_args("WITH c AS (SELECT job_id FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'running' "
+								  "             FOR NO KEY UPDATE SKIP LOCKED) "
+								  "UPDATE heimdall_gen.jobs j SET status = 'cancelled', "
+								  "       finished_at = coalesce(j.finished_at, pg_catalog.now()), "
+								  "       message = pg_catalog.format('cancelled at %s of %s samples', "
+								  "                                   j.samples_done, j.num_samples) "
+								  "  FROM c WHERE j.job_id = c.job_id AND j.status = 'running' "
+								  "RETURNING j.owner",
+								  1, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "could not record the cancel of job " INT64_FORMAT, ids[i]);
+		if (SPI_processed == 1)
+		{
+			Oid			owner = DatumGetObjectId(hg_spi_get_notnull(0, 1, "jobs.owner"));
+
+			hg_pending_cancel_forget(MyDatabaseId, ids[i]);
+			cancels_recorded = true;
+			ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " cancelled: the launcher recorded the cancel "
+								 "its worker could not write", ids[i])));
+			if (hg_event_commit_lock_within_ms(HG_STATUS_EVENT_LOCK_MS))
+				hg_send_event(owner, psprintf("{\"job_id\": " INT64_FORMAT ", \"event\": \"status\", "
+											  "\"status\": \"cancelled\"}", ids[i]));
+			continue;
+		}
+		if (SPI_execute_with_args("SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'running'",
+								  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read job " INT64_FORMAT, ids[i]);
+		if (SPI_processed == 0)
+			hg_pending_cancel_forget(MyDatabaseId, ids[i]);	/* it ended otherwise */
+		else
+			some_wait = true;	/* its row is still locked */
+	}
+	return some_wait;
+}
+
+/*
  * A job left 'running' with no worker in a slot lost its worker: crash,
  * restart, fast shutdown, pg_terminate_backend.  Queue it again to resume
  * at its committed next attempt, unless it died max_restarts times at the
@@ -191,8 +256,8 @@ requeue_orphaned_jobs(void)
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
 		slot = hg_slot_of_job(MyDatabaseId, ids[i]);
 		LWLockRelease(hg_shared->lock);
-		if (slot >= 0)
-			continue;
+		if (slot >= 0 || hg_pending_cancel_exists(MyDatabaseId, ids[i]))
+			continue;			/* running, or cancelled once its row is free (record_pending_cancels) */
 		/*
 		 * WHERE status = 'running' is re-checked on the newest row: a worker
 		 * that just finished wins.  A row someone holds locked (its owner
@@ -218,6 +283,8 @@ requeue_orphaned_jobs(void)
 		if (SPI_processed != 1)
 			continue;
 		status = TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status"));
+		if (strcmp(status, "queued") == 0)
+			round_requeued++;
 		ereport(LOG, (errmsg("heimdall_gen job " INT64_FORMAT " lost its worker; %s", ids[i],
 							 strcmp(status, "failed") == 0 ? "it failed: too many restarts at the same sample"
 							 : "queued again to resume")));
@@ -472,7 +539,7 @@ start_queued_jobs(void)
 					" WHERE j.status = 'queued' "
 					" ORDER BY coalesce(running.n, 0) + row_number() OVER (PARTITION BY j.owner::pg_catalog.oid ORDER BY j.job_id), "
 					"          j.job_id "
-					" LIMIT 1000", true, 0) != SPI_OK_SELECT)
+					" LIMIT 1000", false, 0) != SPI_OK_SELECT)	/* a fresh snapshot: see the jobs requeued this round */
 		elog(ERROR, "could not read queued jobs");
 	n = SPI_processed;
 	queued = palloc(sizeof(QueuedJob) * (n + 1));
@@ -541,6 +608,7 @@ start_queued_jobs(void)
 			break;
 		}
 		warned_no_worker = false;
+		round_started++;
 		hg_backoff_started(queued[i].job_id, queued[i].row_version);
 	}
 	pfree(queued);
@@ -654,13 +722,22 @@ one_round(void)
 	bool		look_again_soon = false;
 
 	hg_begin_transaction("heimdall_gen launcher: scheduling jobs");
+	cancels_recorded = false;
+	round_requeued = round_started = 0;
 	if (extension_ready())
 	{
 		forget_dropped_owners();
+		look_again_soon = record_pending_cancels();
 		requeue_orphaned_jobs();
-		look_again_soon = start_queued_jobs();
+		look_again_soon |= start_queued_jobs();
 	}
 	hg_commit_transaction();
+	if (cancels_recorded)
+		hg_announce_job_ended();	/* committed now: a wait_job sees it */
+	if (round_requeued > 0 || round_started > 0)
+		ereport(DEBUG1, (errmsg("heimdall_gen launcher round: %d job%s queued again, %d worker%s started",
+								round_requeued, round_requeued == 1 ? "" : "s",
+								round_started, round_started == 1 ? "" : "s")));
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return look_again_soon;
 }

@@ -81,6 +81,78 @@ hg_slot_of_job(Oid database_oid, int64 job_id)
 	return -1;
 }
 
+/* The entry of a pending cancel, or NULL; the caller holds the lock. */
+static HgPendingCancel *
+pending_cancel_of(Oid database_oid, int64 job_id)
+{
+	int			i;
+
+	for (i = 0; i < HG_MAX_PENDING_CANCELS; i++)
+		if (hg_shared->pending_cancels[i].job_id == job_id &&
+			hg_shared->pending_cancels[i].database_oid == database_oid)
+			return &hg_shared->pending_cancels[i];
+	return NULL;
+}
+
+bool
+hg_pending_cancel_note(Oid database_oid, int64 job_id)
+{
+	HgPendingCancel *entry;
+
+	Assert(job_id != 0);
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	entry = pending_cancel_of(database_oid, job_id);
+	if (entry == NULL)
+		entry = pending_cancel_of(InvalidOid, 0);	/* a free one */
+	if (entry != NULL)
+	{
+		entry->database_oid = database_oid;
+		entry->job_id = job_id;
+	}
+	LWLockRelease(hg_shared->lock);
+	return entry != NULL;
+}
+
+bool
+hg_pending_cancel_exists(Oid database_oid, int64 job_id)
+{
+	bool		exists;
+
+	LWLockAcquire(hg_shared->lock, LW_SHARED);
+	exists = pending_cancel_of(database_oid, job_id) != NULL;
+	LWLockRelease(hg_shared->lock);
+	return exists;
+}
+
+void
+hg_pending_cancel_forget(Oid database_oid, int64 job_id)
+{
+	HgPendingCancel *entry;
+
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	entry = pending_cancel_of(database_oid, job_id);
+	if (entry != NULL)
+	{
+		entry->database_oid = InvalidOid;
+		entry->job_id = 0;
+	}
+	LWLockRelease(hg_shared->lock);
+}
+
+int
+hg_pending_cancels_of(Oid database_oid, int64 *job_ids)
+{
+	int			i,
+				n = 0;
+
+	LWLockAcquire(hg_shared->lock, LW_SHARED);
+	for (i = 0; i < HG_MAX_PENDING_CANCELS; i++)
+		if (hg_shared->pending_cancels[i].job_id != 0 && hg_shared->pending_cancels[i].database_oid == database_oid)
+			job_ids[n++] = hg_shared->pending_cancels[i].job_id;
+	LWLockRelease(hg_shared->lock);
+	return n;
+}
+
 HgLauncher *
 hg_launcher_of(Oid database_oid)
 {

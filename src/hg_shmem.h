@@ -67,6 +67,22 @@ typedef struct HgLauncher
 	int			connect_attempts;	/* since the last connection that succeeded */
 } HgLauncher;
 
+/*
+ * A cancel whose worker could not write it: cancel_job(id, wait => true)
+ * raised the flag, the worker stopped, but another transaction held the
+ * job's row past the worker's wait, so it left its slot with the job still
+ * 'running' (hg_worker.c, STOP_ROW_HELD).  The caller's own UPDATE may never
+ * come (its statement timed out): the launcher writes 'cancelled' instead
+ * of queueing the job again once the row is free.  A few per slot at most;
+ * with no room left, or after a server restart, the job resumes as before.
+ */
+#define HG_MAX_PENDING_CANCELS 64
+typedef struct HgPendingCancel
+{
+	Oid			database_oid;
+	int64		job_id;			/* 0: a free entry */
+} HgPendingCancel;
+
 typedef struct HgShared
 {
 	LWLock	   *lock;
@@ -76,6 +92,7 @@ typedef struct HgShared
 	pg_atomic_uint64 step_aside_until_ns;
 	pg_atomic_uint64 step_aside_last_begun_ns;
 	uint64		claims_made;	/* slots claimed since the server started, under lock */
+	HgPendingCancel pending_cancels[HG_MAX_PENDING_CANCELS];	/* under lock */
 	int			n_slots;
 	HgSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } HgShared;
@@ -97,6 +114,18 @@ extern HgLauncher *hg_launcher_of(Oid database_oid);
 
 /* Whether a launcher serves this database (is configured for it). */
 extern bool hg_database_is_served(Oid database_oid);
+
+/*
+ * The cancels a worker left to the launcher (HgPendingCancel).  Note one
+ * before the slot is released, so that a launcher that finds no slot for
+ * the job finds the note; the caller holds no lock, and false means no room.
+ * The others take the lock themselves.
+ */
+extern bool hg_pending_cancel_note(Oid database_oid, int64 job_id);
+extern bool hg_pending_cancel_exists(Oid database_oid, int64 job_id);
+extern void hg_pending_cancel_forget(Oid database_oid, int64 job_id);
+/* The jobs of a database with a note, into job_ids (HG_MAX_PENDING_CANCELS long); returns how many. */
+extern int	hg_pending_cancels_of(Oid database_oid, int64 *job_ids);
 
 /*
  * Wake every session sleeping on job_ended (wait_job, cancel_job with wait):

@@ -648,6 +648,30 @@ lock_job_row(const JobState *job, HgSlot *slot, bool stop_on_flags)
 	}
 }
 
+/*
+ * A cancel raised this worker's flag (cancel_job(id, wait => true) does so
+ * before anything is written, and a rollback of its caller must not undo
+ * it), but the job's row stayed locked: hand the cancel to the launcher
+ * (HgPendingCancel), which writes it once the row is free.  Resuming the
+ * job instead would lose the cancel whenever the caller's own UPDATE never
+ * commits (a statement_timeout while it waits for that lock), and count a
+ * restart that was none.  Called before the slot is released.
+ */
+static void
+leave_cancel_to_launcher(const JobState *job)
+{
+	if (hg_pending_cancel_note(MyDatabaseId, job->job_id))
+		ereport(LOG,
+				(errmsg("heimdall_gen job " INT64_FORMAT " was cancelled; the launcher records it once its row "
+						"is no longer locked", job->job_id)));
+	else
+		ereport(LOG,
+				(errmsg("heimdall_gen job " INT64_FORMAT " was cancelled, but no room is left to keep that "
+						"until its row is no longer locked", job->job_id),
+				 errdetail("The job resumes at its last committed batch unless its canceller's own update commits."),
+				 errhint("Cancel it again.")));
+}
+
 /* Write the counters of this batch; returns what the status row asks for. */
 static StopReason
 flush_counters(const JobState *job)
@@ -1179,6 +1203,8 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		 * slot.
 		 */
 		drop_batch(job, &committed);
+		if (stop == STOP_ROW_HELD && pg_atomic_read_u32(&slot->cancel_requested))
+			leave_cancel_to_launcher(job);
 		stop_model_threads(prefetch);
 		hg_workspace_destroy(ws);
 		return stop;

@@ -299,6 +299,37 @@ $waiter->query_safe('COMMIT');
 $waiter->quit;
 is(job_row($node, $rb, 'status'), 'cancelled', 'cancelled, as the waiting call asked');
 
+# a waiting cancel whose own statement never finishes (its statement_timeout
+# ends it while another session holds the row): the flag stopped the worker,
+# which could not write 'cancelled' and left its slot.  The cancel must not
+# be lost, nor counted as a restart: the worker hands it to the launcher,
+# which writes it once the row is free.  (Before, the launcher queued the
+# job again, counting a restart, and it ran on: a C review.)
+my $timed_out = hg_start_job($node, 'cancel_timed_out', 100000, 9);
+ok(wait_samples($node, $timed_out, 2), "job $timed_out is generating");
+my $row_holder = $node->background_psql('postgres');
+$row_holder->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.jobs WHERE job_id = $timed_out FOR UPDATE");
+my $handed_log = -s $node->logfile;
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	"SET statement_timeout = '4s'; SELECT heimdall_gen.cancel_job($timed_out, wait => true)",
+	extra_params => ['-v', 'VERBOSITY=verbose']);
+like($stderr, qr/57014/, 'the waiting cancel ends by its statement_timeout') or diag($stderr);
+ok(wait_no_worker($node, $timed_out), 'the flagged worker has left its slot');
+like(slurp_file($node->logfile, $handed_log),
+	qr/job $timed_out was cancelled; the launcher records it once its row is no longer locked/,
+	'the worker says it left the cancel to the launcher');
+is(job_row($node, $timed_out, 'status'), 'running', 'the row, still held, says running');
+my $samples_at_cancel = job_row($node, $timed_out, 'samples_done');
+$row_holder->query_safe('COMMIT');
+$row_holder->quit;
+ok($node->poll_query_until('postgres', "SELECT status = 'cancelled' OR restarts > 0 FROM heimdall_gen.jobs WHERE job_id = $timed_out"),
+	'the row is written once its lock is gone');
+is(job_row($node, $timed_out, 'status'), 'cancelled', 'the launcher recorded the cancel');
+is(job_row($node, $timed_out, 'restarts'), '0', 'no restart was counted');
+is(job_row($node, $timed_out, 'message'), "cancelled at $samples_at_cancel of 100000 samples", 'its message says how far it got');
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.samples s JOIN heimdall_gen.jobs j USING (dataset_id) "
+		. "WHERE j.job_id = $timed_out"), $samples_at_cancel, 'its dataset holds the samples committed before the cancel, no more');
+
 # A cancel that comes while the worker is starting (on a saturated disk a
 # worker's start took 58 ms at the median, 183 ms at worst).  Its claim
 # commits without waiting for the flush, and the worker waits on its latch

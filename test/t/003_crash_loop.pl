@@ -265,6 +265,32 @@ $other->safe_psql('hgdb', 'CREATE EXTENSION heimdall_gen');
 $job = $other->safe_psql('hgdb', "SELECT heimdall_gen.start_job('doomed_db', 100000, 7, '$HeimdallTest::SMALL')");
 ok($other->poll_query_until('hgdb', "SELECT samples_done >= 2 FROM heimdall_gen.worker_slots() WHERE job_id = $job"),
 	'a job writes in hgdb');
+
+# a launcher that queues a job again starts it in the same round: it read
+# the queued jobs in the round's first snapshot, which missed the job it had
+# just queued again, and started it only at its next round, up to 5 s later
+# when nothing else woke it (a C review)
+my $requeue_pid = $other->safe_psql('hgdb', "SELECT pid FROM heimdall_gen.worker_slots() WHERE job_id = $job");
+is($other->safe_psql('hgdb', "SELECT backend_type FROM pg_stat_activity WHERE pid = $requeue_pid"),
+	'heimdall_gen worker', "pid $requeue_pid is this cluster's worker");
+$other->safe_psql('postgres', 'ALTER SYSTEM SET log_min_messages = debug1; SELECT pg_reload_conf()');
+my $round_log = -s $other->logfile;
+my $jobs_locker = $other->background_psql('hgdb');
+$jobs_locker->query_safe('BEGIN; LOCK heimdall_gen.jobs IN SHARE MODE');
+$other->safe_psql('hgdb', "SELECT pg_terminate_backend($requeue_pid)");
+ok($other->poll_query_until('hgdb',
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND wait_event_type = 'Lock'"),
+	'the launcher, woken by the exit, waits for the lock to queue the job again');
+$jobs_locker->query_safe('COMMIT');
+$jobs_locker->quit;
+ok($other->poll_query_until('hgdb',
+		"SELECT count(*) = 1 FROM heimdall_gen.worker_slots() WHERE job_id = $job AND pid <> $requeue_pid AND samples_done > 0"),
+	'the job is resumed');
+like(slurp_file($other->logfile, $round_log), qr/heimdall_gen launcher round: 1 job queued again, 1 worker started/,
+	'by the round that queued it again, not the next one');
+
+$other->safe_psql('postgres', 'ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf()');
+
 my ($ret, $stdout, $stderr) = $other->psql('postgres', 'DROP DATABASE hgdb', timeout => 60);
 isnt($ret, 0, 'a plain DROP DATABASE is refused');
 like($stderr, qr/being accessed by other users/, 'because the launcher and the worker use it');
