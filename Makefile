@@ -12,7 +12,7 @@
 #    make demo          a real job on a throwaway cluster (scripts/demo.sh)
 
 EXTENSION   = heimdall_gen
-EXTVERSION  = 0.8.0
+EXTVERSION  = 0.9.0
 MODULE_big  = heimdall_gen
 
 MODEL_SRCS  = $(sort $(wildcard src/model/*.c))

@@ -18,7 +18,7 @@
 #include "storage/lock.h"
 
 /* The SQL version this library serves (the control file's default_version). */
-#define HG_SQL_VERSION "0.8.0"
+#define HG_SQL_VERSION "0.9.0"
 
 /* The search_path every privileged statement runs under. */
 #define HG_PINNED_SEARCH_PATH "pg_catalog, heimdall_gen, pg_temp"

@@ -96,7 +96,7 @@ def check_recording(meta, fields, n_rx, rx_row):
     assert isinstance(g["spatial:channel_index"], int) and 0 <= g["spatial:channel_index"] < n_rx
     # provenance
     assert g["heimdall_gen:attempt"] == g["heimdall_gen:sample_idx"]
-    assert g["core:recorder"].startswith("heimdall_gen 0.8.0")
+    assert g["core:recorder"].startswith("heimdall_gen 0.9.0")
 
     caps = meta["captures"]
     assert isinstance(caps, list) and len(caps) == 1
@@ -181,7 +181,7 @@ def test_sigmf_fields_and_types(conn, stored):
     geojson_point(col["heimdall_gen:reference_point"])
     seed = conn.execute("SELECT seed FROM heimdall_gen.datasets WHERE name = %s", (stored,)).fetchone()[0]
     assert col["heimdall_gen:seed"] == seed and col["heimdall_gen:model_version"] >= 1
-    assert col["heimdall_gen:extension_version"] == "0.8.0"
+    assert col["heimdall_gen:extension_version"] == "0.9.0"
 
 
 def test_sigmf_errors(dsn, conn, stored):

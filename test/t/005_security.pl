@@ -428,6 +428,30 @@ ok($node->poll_query_until('postgres', "SELECT (SELECT owner::oid = 0 FROM heimd
 		. "AND NOT EXISTS (SELECT 1 FROM heimdall_gen.receivers WHERE network = 'gone')"),
 	'once the lock is gone, the job belongs to no role and the receivers are gone');
 
+# -- another role's dataset row: start_job and drop_dataset looked a dataset
+# up by name FOR UPDATE before checking whose it was, so any role could lock
+# another's row, and hold it for as long as it liked with a client that does
+# not read the error sent before its transaction ends (an attacker's review:
+# the owner's workers, cancels and calls stalled behind it).  They now lock
+# only a row the caller may change.  Planted here: the owner holds her own
+# row (an uncommitted drop_dataset); another role's calls on that name must
+# refuse at once, not wait for her lock.
+my $row_owned = $node->safe_psql('postgres', "SET ROLE bystander; SELECT heimdall_gen.start_job('row_owned', 2, 21, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($row_owned, '60 s')"), 'completed', "bystander's dataset row_owned is made");
+my $row_keeper = $node->background_psql('postgres');
+$row_keeper->query_safe("SET ROLE bystander; BEGIN; SELECT heimdall_gen.drop_dataset('row_owned')");
+for my $call ("SELECT heimdall_gen.start_job('row_owned', 1)", "SELECT heimdall_gen.drop_dataset('row_owned')")
+{
+	my ($rc, $out, $err) = $node->psql('postgres', "SET ROLE pinner2; SET statement_timeout = '5s'; $call",
+		extra_params => ['-v', 'VERBOSITY=verbose']);
+	like($err, qr/(42710|42501)/, "pinner2's '$call' on bystander's locked dataset row is refused at once")
+	  or diag($err);
+}
+$row_keeper->query_safe('ROLLBACK');
+$row_keeper->quit;
+is($node->safe_psql('postgres', "SELECT count(*) FROM heimdall_gen.datasets WHERE name = 'row_owned'"), '1',
+	'the row is there, untouched');
+
 # -- a schema named heimdall_gen made before CREATE EXTENSION (by a role with
 # CREATE on the database) is not adopted: its owner could have planted an
 # operator there that the extension's statements, run as a superuser, would
