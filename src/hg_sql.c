@@ -26,6 +26,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
@@ -222,6 +223,20 @@ owner_of_schema(Oid schema)
 }
 
 /*
+ * The extension's schema has the name every statement of the extension
+ * gives it (ALTER SCHEMA ... RENAME is refused by hg_utility_hook.c, but a
+ * rename made while the library was not loaded is possible).  Renamed, it
+ * frees that name for a schema of anyone's.
+ */
+static bool
+schema_named_ours(Oid schema)
+{
+	char	   *name = get_namespace_name(schema);
+
+	return name != NULL && strcmp(name, "heimdall_gen") == 0;
+}
+
+/*
  * The extension's schema must belong to the extension's owner.  Its
  * statements run with raised privileges under a search_path that includes
  * that schema: whoever owns it (a role that created a schema of that name
@@ -235,6 +250,16 @@ require_schema_owned_by(Oid schema, Oid extension_owner)
 	char	   *schema_owner_name;
 	char	   *extension_owner_name;
 
+	if (!schema_named_ours(schema))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the schema of extension heimdall_gen is named \"%s\", not heimdall_gen",
+						get_namespace_name(schema)),
+				 errdetail("Its statements name the schema heimdall_gen, and a role with CREATE on the database "
+						   "could make a schema of that name for them to read with raised privileges; "
+						   "heimdall_gen refuses to run."),
+				 errhint("Give it its name back: ALTER SCHEMA %s RENAME TO heimdall_gen;",
+						 quote_identifier(get_namespace_name(schema)))));
 	if (schema_owner == extension_owner)
 		return;
 	schema_owner_name = GetUserNameFromId(schema_owner, true);
@@ -298,6 +323,15 @@ hg_extension_info(Oid *owner, char **version)
 	return true;
 }
 
+Oid
+hg_extension_schema(void)
+{
+	Oid			owner;
+	Oid			schema;
+
+	return read_extension_row(&owner, NULL, &schema) ? schema : InvalidOid;
+}
+
 bool
 hg_extension_installed(Oid *owner, bool *schema_trusted)
 {
@@ -305,7 +339,7 @@ hg_extension_installed(Oid *owner, bool *schema_trusted)
 
 	if (!read_extension_row(owner, NULL, &schema))
 		return false;
-	*schema_trusted = owner_of_schema(schema) == *owner;
+	*schema_trusted = owner_of_schema(schema) == *owner && schema_named_ours(schema);
 	return true;
 }
 

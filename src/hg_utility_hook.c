@@ -841,6 +841,39 @@ refuse_rewrites_of_our_tables(Node *parsetree, ProcessUtilityContext context)
 	return parsetree;
 }
 
+/*
+ * ALTER SCHEMA heimdall_gen RENAME TO ... (an operator's review): the
+ * extension's statements, its workers' and its launcher's, name the schema
+ * heimdall_gen, so every job stopped, and the free name let any role with
+ * CREATE on the database make a schema heimdall_gen whose views the
+ * launcher, a superuser, then read.  The extension refuses to run with its
+ * schema renamed (hg_sql.c); this refuses the rename.  The one way to move
+ * it is DROP EXTENSION and CREATE EXTENSION (the extension is not
+ * relocatable, so ALTER EXTENSION ... SET SCHEMA is refused already).
+ */
+static void
+refuse_rename_of_schema(Node *parsetree)
+{
+	RenameStmt *stmt;
+	Oid			schema;
+
+	if (!IsA(parsetree, RenameStmt))
+		return;
+	stmt = (RenameStmt *) parsetree;
+	if (stmt->renameType != OBJECT_SCHEMA || stmt->subname == NULL)
+		return;
+	schema = hg_extension_schema();
+	if (!OidIsValid(schema) || get_namespace_oid(stmt->subname, true) != schema)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("schema \"%s\" of extension heimdall_gen cannot be renamed", stmt->subname),
+			 errdetail("The extension's functions, workers and launcher name it; renamed, every job would stop, "
+					   "and any role with CREATE on the database could take the name."),
+			 errhint("Leave its name. To put the extension elsewhere, dump the datasets, then DROP EXTENSION "
+					 "and CREATE EXTENSION.")));
+}
+
 static void
 hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				   ProcessUtilityContext context, ParamListInfo params,
@@ -852,6 +885,7 @@ hg_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	Node	   *to_run;
 
 	refuse_unsafe_existing_schema(pstmt->utilityStmt);
+	refuse_rename_of_schema(pstmt->utilityStmt);
 	refuse_drop_while_jobs_run(pstmt->utilityStmt);
 	to_run = refuse_strong_locks(pstmt->utilityStmt);
 	to_run = refuse_locks_taken_before_checks(to_run);

@@ -509,6 +509,49 @@ is($node->safe_psql('db4', 'SELECT heimdall_gen.model_version() > 0'), 't', 'and
 is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'planter'"), 'f',
 	'the planted operator never ran meanwhile');
 
+# -- the extension's schema renamed (an operator's review): its statements
+# name the schema heimdall_gen, so every job stopped, and the free name let
+# a role with CREATE on the database make a schema heimdall_gen whose views
+# the launcher, a superuser, read: code of that role's run as a superuser.
+# The rename is refused; one made behind the hook's back (here a catalog
+# update, as a rename while the library was not loaded would be) makes the
+# extension refuse to run, and the launcher never reads the planted views.
+($rc, $out, $err) = $node->psql('db2', 'ALTER SCHEMA heimdall_gen RENAME TO hg_moved', extra_params => ['-v', 'VERBOSITY=verbose']);
+like($err, qr/0A000: schema "heimdall_gen" of extension heimdall_gen cannot be renamed/, 'ALTER SCHEMA heimdall_gen RENAME is refused')
+  or diag($err);
+is($node->safe_psql('db2', "SELECT count(*) FROM pg_namespace WHERE nspname = 'heimdall_gen'"), '1', 'the schema keeps its name');
+my $renamed_log = -s $node->logfile;
+$node->safe_psql('postgres', 'GRANT CREATE ON DATABASE db2 TO planter');
+$node->safe_psql('db2', "UPDATE pg_catalog.pg_namespace SET nspname = 'hg_moved' WHERE nspname = 'heimdall_gen'");
+$node->safe_psql('db2', q{
+	SET ROLE planter;
+	CREATE SCHEMA heimdall_gen;
+	CREATE FUNCTION heimdall_gen.pwn() RETURNS boolean LANGUAGE plpgsql AS $$
+	BEGIN
+		IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+			EXECUTE 'ALTER ROLE planter SUPERUSER';
+		END IF;
+		RETURN true;
+	END $$;
+	CREATE VIEW heimdall_gen.jobs AS SELECT 1::bigint AS job_id, 'running'::text AS status WHERE heimdall_gen.pwn();
+	CREATE VIEW heimdall_gen.datasets AS SELECT 1::bigint AS dataset_id, 0::regrole AS owner WHERE heimdall_gen.pwn();
+	GRANT USAGE ON SCHEMA heimdall_gen TO PUBLIC; GRANT SELECT ON ALL TABLES IN SCHEMA heimdall_gen TO PUBLIC});
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND datname = 'db2'");
+my $db2_launcher = $node->safe_psql('postgres',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND datname = 'db2'");
+like($db2_launcher, qr/^\d+$/, "db2's launcher is pid $db2_launcher");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($db2_launcher)");
+$node->wait_for_log(qr/the schema of extension heimdall_gen is named "hg_moved", not heimdall_gen/, $renamed_log);
+pass("db2's next launcher refuses to run, saying why");
+($rc, $out, $err) = $node->psql('db2', "SELECT hg_moved.start_job('x', 1)");
+like($err, qr/the schema of extension heimdall_gen is named "hg_moved", not heimdall_gen/, 'and so does start_job') or diag($err);
+like($err, qr/ALTER SCHEMA hg_moved RENAME TO heimdall_gen/, 'its hint gives the way back') or diag($err);
+is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'planter'"), 'f',
+	'the planted views were never read as a superuser');
+$node->safe_psql('db2', "DROP SCHEMA heimdall_gen CASCADE; UPDATE pg_catalog.pg_namespace SET nspname = 'heimdall_gen' WHERE nspname = 'hg_moved'");
+is($node->safe_psql('db2', 'SELECT heimdall_gen.model_version() > 0'), 't', 'named heimdall_gen again, it runs');
+
 # -- a worker crash: the server restarts, serves, and stops on a fast shutdown
 my $jx = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('crash', 100000, 5, '$small')");
 ok(wait_samples($node, $jx, 2), 'a job runs');
