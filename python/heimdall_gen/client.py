@@ -166,13 +166,29 @@ class Dataset:
         return f"{alias}.iq"
 
     def _select_sql(self, where: str) -> str:
-        split_col = "s.split" if self._has_split else "NULL::text"
-        cols = ", ".join([f"s.{c}" for c in SAMPLE_LABELS[:-1]] + [split_col] + [f"r.{c}" for c in RX_LABELS])
-        return (f"SELECT r.sample_idx, {cols}, {self._iq_sql()} "
+        # The order comes from the labels alone, and the IQ is read per
+        # reception after it: ordered with the IQ in its rows, the query was
+        # planned (before autovacuum had analyzed a new dataset) as one Sort
+        # above heimdall_gen.iq(), which regenerated a virtual dataset's whole
+        # IQ into the sort before the first row (a review: 180 MB sorted on
+        # disk for 30 samples, the first after 1.45 s).  The keys and labels
+        # are sorted in a MATERIALIZED CTE, read back in that order; the IQ is
+        # a scalar subquery on the receptions' primary key per row of it (one
+        # row: nothing to sort; and a subquery in the select list is never
+        # made into a join that could reorder the rows).
+        split_col = "s.split" if self._has_split else "NULL::text AS split"
+        cols = [f"s.{c}" for c in SAMPLE_LABELS[:-1]] + [split_col] + [f"r.{c}" for c in RX_LABELS]
+        names = ", ".join(f"k.{c}" for c in SAMPLE_LABELS + RX_LABELS)
+        return ("WITH k AS MATERIALIZED ("
+                f"SELECT r.dataset_id, r.sample_idx, {', '.join(cols)} "
                 "FROM heimdall_gen.receptions r JOIN heimdall_gen.samples s "
                 "ON s.dataset_id = r.dataset_id AND s.sample_idx = r.sample_idx "
                 f"WHERE r.dataset_id = {int(self.dataset_id)} {self._split_sql('s')} {where} "
-                "ORDER BY r.sample_idx, r.rx_idx")
+                "ORDER BY r.sample_idx, r.rx_idx) "
+                f"SELECT k.sample_idx, {names}, "
+                f"(SELECT {self._iq_sql('x')} FROM heimdall_gen.receptions x "
+                "WHERE x.dataset_id = k.dataset_id AND x.sample_idx = k.sample_idx AND x.rx_idx = k.rx_idx) "
+                "FROM k")
 
     # -- one sample ----------------------------------------------------------
     def sample(self, sample_idx: int) -> Sample:
