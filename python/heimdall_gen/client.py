@@ -276,6 +276,13 @@ def _binary_rows(copy) -> Iterator[tuple]:
         while pos + 2 <= n:
             nf = unpack_h(mv, pos)[0]
             if nf == -1:
+                # the trailer: the COPY is read to its end, so that the
+                # connection is free again.  psycopg's Copy ends a COPY TO
+                # left unread only after an exception: a Dataset given a
+                # connection stayed 'another command is already in progress'
+                # after a whole pass, for indexing too
+                for _ in copy:
+                    pass
                 return
             p = pos + 2
             out = []

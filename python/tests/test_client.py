@@ -299,3 +299,15 @@ def test_a_new_virtual_dataset_is_read_without_sorting_its_iq(dsn, conn):
     finally:
         conn.execute("ALTER TABLE heimdall_gen.samples RESET (autovacuum_enabled)")
         conn.execute("ALTER TABLE heimdall_gen.receptions RESET (autovacuum_enabled)")
+
+
+def test_a_connection_given_is_free_again_after_a_whole_pass(dsn, stored):
+    # the README: with a connection given, index the Dataset between passes;
+    # a pass read to its end left the connection busy with the COPY
+    import psycopg
+    with psycopg.connect(dsn, autocommit=True) as own:
+        ds = hg.Dataset(own, stored)
+        for read in (lambda: list(ds), lambda: list(ds.batches(7))):
+            read()
+            assert ds[3].sample_idx == ds.sample_indices[3]
+            assert own.execute("SELECT 1").fetchone() == (1,)
