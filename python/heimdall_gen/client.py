@@ -87,7 +87,9 @@ class Dataset:
     cannot be reached, ExtensionNotInstalled (a psycopg.ProgrammingError) if
     its database has no heimdall_gen, LookupError for a dataset that does
     not exist (or that row-level security hides), PermissionError for
-    another role's dataset that a member of heimdall_gen_admin sees.
+    another role's dataset that a member of heimdall_gen_admin sees.  A
+    pass, ds[i] and ds.refresh() raise that LookupError too once the dataset
+    has been dropped (its name now another's or none), rather than read as empty.
     """
 
     def __init__(self, conn_or_dsn, name: str, split: Optional[str] = None):
@@ -134,10 +136,24 @@ class Dataset:
     # -- positions ---------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the list of samples (after a job added some)."""
+        self._check_still_there(self.conn)
         self.sample_indices = np.array(
             [r[0] for r in self.conn.execute(
                 f"SELECT s.sample_idx FROM heimdall_gen.samples s WHERE s.dataset_id = %s {self._split_sql('s')}"
                 " ORDER BY s.sample_idx", (self.dataset_id,))], dtype=np.int64)
+
+    def _check_still_there(self, conn: psycopg.Connection) -> None:
+        """Raises the constructor's LookupError if the dataset read is gone:
+        dropped by another session since, or its name now another dataset's.
+        Every read is by dataset_id, and a dropped dataset's reads as empty:
+        a pass yielded nothing while len() still said 5 (a review), and went
+        on doing so after a new dataset of that name was made."""
+        row = conn.execute("SELECT dataset_id FROM heimdall_gen.datasets WHERE name = %s", (self.name,)).fetchone()
+        if row is None:
+            raise LookupError(f'dataset "{self.name}" does not exist (dropped since this Dataset was made)')
+        if row[0] != self.dataset_id:
+            raise LookupError(f'dataset "{self.name}" does not exist: it was dropped since this Dataset was made, '
+                              "and the one made since under that name is another (make a new Dataset to read it)")
 
     def __len__(self) -> int:
         return len(self.sample_indices)
@@ -195,33 +211,39 @@ class Dataset:
         """The sample with this sample_idx (attempt index), one query."""
         rows = self.conn.execute(self._select_sql(f"AND r.sample_idx = {int(sample_idx)}"), binary=True).fetchall()
         if not rows:
+            self._check_still_there(self.conn)     # gone: said so, not as a sample missing
             raise KeyError(f'dataset "{self.name}" has no sample with sample_idx {sample_idx}')
         return _assemble(self.name, rows)
 
     # -- streaming -----------------------------------------------------------
     def stream(self, where: str = "") -> Iterator[Sample]:
         """Every listed sample (of the split), in sample_idx order, through one binary COPY."""
-        if len(self.sample_indices) == 0:
-            return
+        conn = self.conn if self._dsn is None else connect(self._dsn)
+        try:
+            # checked at each pass: a dataset dropped since read as no sample at all
+            self._check_still_there(conn)
+            if len(self.sample_indices) == 0:
+                return
+            yield from self._stream(conn, where)
+        finally:
+            if conn is not self.conn:
+                conn.close()
+
+    def _stream(self, conn: psycopg.Connection, where: str) -> Iterator[Sample]:
         # a job commits a dataset's samples in sample_idx order: the last listed
         # one bounds the pass to the list (a user's review: len(ds) said 830
         # while a pass over a dataset being written yielded 1,130)
         where = f"AND r.sample_idx <= {int(self.sample_indices[-1])} {where}"
-        conn = self.conn if self._dsn is None else connect(self._dsn)
-        try:
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY ({self._select_sql(where)}) TO STDOUT (FORMAT BINARY)") as copy:
-                    rows: list = []
-                    for row in _binary_rows(copy):
-                        if rows and rows[0][0] != row[0]:
-                            yield _assemble(self.name, rows)
-                            rows = []
-                        rows.append(row)
-                    if rows:
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY ({self._select_sql(where)}) TO STDOUT (FORMAT BINARY)") as copy:
+                rows: list = []
+                for row in _binary_rows(copy):
+                    if rows and rows[0][0] != row[0]:
                         yield _assemble(self.name, rows)
-        finally:
-            if conn is not self.conn:
-                conn.close()
+                        rows = []
+                    rows.append(row)
+                if rows:
+                    yield _assemble(self.name, rows)
 
     def batches(self, batch_size: int = 32, where: str = "") -> Iterator[List[Sample]]:
         """Lists of batch_size Samples (the last may be shorter), streamed."""

@@ -311,3 +311,27 @@ def test_a_connection_given_is_free_again_after_a_whole_pass(dsn, stored):
             read()
             assert ds[3].sample_idx == ds.sample_indices[3]
             assert own.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_pass_over_a_dataset_dropped_meanwhile_says_it_is_gone(dsn, conn):
+    # a review: len(ds) said 5 while list(ds) and ds.batches() were silently
+    # empty, and stayed so once a dataset of that name was made again (read by the old id)
+    import psycopg
+    from conftest import run_job
+    run_job(conn, "pyt_dropped", 5, 3)
+    with psycopg.connect(dsn, autocommit=True) as own:
+        datasets = [hg.Dataset(dsn, "pyt_dropped"), hg.Dataset(own, "pyt_dropped")]
+        assert [len(list(ds)) for ds in datasets] == [5, 5]
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_dropped')")
+        for ds in datasets:
+            assert len(ds) == 5         # the list made before; a pass reads anew
+            for read in (lambda: list(ds), lambda: next(ds.batches(2)), lambda: ds[0], ds.refresh):
+                with pytest.raises(LookupError, match='dataset "pyt_dropped" does not exist'):
+                    read()
+        run_job(conn, "pyt_dropped", 3, 4)
+        for ds in datasets:
+            for read in (lambda: list(ds), lambda: next(ds.batches(2)), lambda: ds[0], ds.refresh):
+                with pytest.raises(LookupError, match='dataset "pyt_dropped" does not exist.*another'):
+                    read()
+        assert len(list(hg.Dataset(dsn, "pyt_dropped"))) == 3
+    conn.execute("SELECT heimdall_gen.drop_dataset('pyt_dropped')")
