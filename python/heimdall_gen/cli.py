@@ -417,12 +417,9 @@ def cmd_export(args) -> int:
     on_sample = None if args.quiet else _print_written
     with closing(_conn(args)) as conn:
         if args.sample_idx:
-            from .client import Dataset
-            ds = Dataset(conn, args.dataset)        # one for all the indices: each would read the dataset's
-            for i in args.sample_idx:
-                written = sigmf.export_sample(conn, args.dataset, i, args.output, args.archive, _ds=ds)
-                if on_sample:
-                    on_sample(written)
+            # (every index checked before anything is written: export_dataset)
+            sigmf.export_dataset(conn, args.dataset, args.output, archive=args.archive,
+                                 sample_indices=args.sample_idx, on_sample=on_sample)
         else:
             paths = sigmf.export_dataset(conn, args.dataset, args.output, args.split, args.archive,
                                          progress=not args.quiet, on_sample=on_sample)

@@ -188,14 +188,23 @@ def export_dataset(conn_or_dsn, dataset: str, outdir: str, split: Optional[str] 
                    on_sample: Optional[Callable[[List[str]], None]] = None) -> List[str]:
     """Writes every sample (of a split, or those listed) into outdir; returns
     the paths written ([] if there is no such sample: outdir is not created).
-    on_sample(paths), if given, is called with each sample's paths once they
-    are written: an exception it raises stops the export there."""
+    Listed samples that do not exist are a KeyError naming them, before
+    anything is written.  on_sample(paths), if given, is called with each
+    sample's paths once they are written: an exception it raises stops the
+    export there."""
     if split is not None and sample_indices is not None:
         # which was meant, the listed samples or those of the split, is a guess: refused
         raise ValueError("export_dataset takes a split or sample_indices, not both")
     conn = connect(conn_or_dsn)
     ds = Dataset(conn, dataset, split)
-    idx = list(sample_indices) if sample_indices is not None else list(ds.sample_indices)
+    idx = [int(i) for i in sample_indices] if sample_indices is not None else list(ds.sample_indices)
+    # every listed sample checked before the first is written: `export st 0 3
+    # 13` without a sample 3 wrote s0, then stopped, and 13 was never
+    # exported (a review)
+    missing = sorted(set(idx) - set(int(i) for i in ds.sample_indices))
+    if missing:
+        raise KeyError(f'dataset "{dataset}" has no sample with sample_idx {", ".join(map(str, missing))}: '
+                       "nothing exported")
     paths: List[str] = []
     if not idx:
         return paths

@@ -246,6 +246,26 @@ def test_export_of_no_sample_says_so_and_exits_6(tmp_path, dsn, conn):
             assert not out.exists()
 
 
+def test_export_of_indices_checks_them_all_before_writing(tmp_path, dsn, conn, stored):
+    # a review: `export st 0 3 13` without a sample 3 wrote s0, then exited 1, and never exported 13
+    have = [r[0] for r in conn.execute("SELECT sample_idx FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                                       "USING (dataset_id) WHERE d.name = %s ORDER BY 1", (stored,))]
+    absent = [i for i in range(max(have) + 3) if i not in have][:2]
+    if len(absent) < 2:
+        absent = [max(have) + 1, max(have) + 2]
+    out = tmp_path / "out"
+    for archive in ((), ("--archive",)):
+        r = cli(dsn, "export", stored, str(have[0]), str(absent[1]), str(have[1]), str(absent[0]), "-o", str(out),
+                *archive)
+        assert r.returncode == 1 and r.stdout == "" and r.stderr == (
+            f'heimdall-gen: dataset "{stored}" has no sample with sample_idx {absent[0]}, {absent[1]}: '
+            "nothing exported\n"), r.stderr
+        assert not out.exists()
+    with pytest.raises(KeyError, match=f"no sample with sample_idx {absent[0]}: nothing exported"):
+        hs.export_dataset(conn, stored, str(out), sample_indices=[have[0], absent[0]])
+    assert not out.exists()
+
+
 def test_params_that_are_not_json_are_refused_before_a_job(dsn, conn):
     for params, said in (("{bad", "--params is not valid JSON: Expecting property name enclosed in double quotes"),
                          ('{"duration_ms": NaN}', "--params is not valid JSON: NaN is not a JSON value"),
