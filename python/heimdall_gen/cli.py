@@ -514,7 +514,8 @@ def parser() -> argparse.ArgumentParser:
                                       ".sigmf-meta + .sigmf-data, or one .sigmf archive per sample",
                 description="Each file is written under a temporary name and renamed once complete, a "
                             ".sigmf-collection after its recordings: an interrupted export leaves no "
-                            "partial file. No sample to export: exit 6, nothing written.")
+                            "partial file, and none of the files of the sample it stopped in. No sample "
+                            "to export: exit 6, nothing written.")
     e.add_argument("dataset")
     e.add_argument("sample_idx", type=_integer(INT64), nargs="*",
                    help="samples to export (default: all, or all of --split; not with --split)")

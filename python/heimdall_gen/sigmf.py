@@ -13,7 +13,9 @@ files are the stored (or regenerated) cf32_le IQ, unchanged.
 An export that stops half-way (Ctrl-C, a full disk, a lost connection)
 leaves no file that looks complete but is not: each file is written under a
 hidden temporary name in its directory and renamed into place once whole,
-and a collection is written only after every recording it names.
+and a collection is written only after every recording it names; and a
+sample's files appear all or none: those of the sample it stopped in are
+removed (never files that were there before).
 """
 from __future__ import annotations
 
@@ -177,8 +179,26 @@ def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archi
     collection, recordings = next(iter(files)), list(files)[1:]
     order = [n for n in recordings if n.endswith(".sigmf-data")] + \
             [n for n in recordings if not n.endswith(".sigmf-data")] + [collection]
-    for name in order:
-        _write_whole(os.path.join(outdir, name), lambda f, data=files[name]: f.write(data))
+    # A sample's files appear all or none: one that cannot be written (a full
+    # disk, a directory under its name) or an interrupt removes those this
+    # call made before it (a review: the first .sigmf-data files stayed,
+    # with no metadata beside them).  Not those that were there before,
+    # which are someone's: replaced, but never removed.
+    made: List[str] = []
+    try:
+        for name in order:
+            path = os.path.join(outdir, name)
+            existed = os.path.lexists(path)
+            _write_whole(path, lambda f, data=files[name]: f.write(data))
+            if not existed:
+                made.append(path)
+    except BaseException:
+        for path in made:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass            # gone already, or not ours to remove any more: the error said is the first
+        raise
     return [os.path.join(outdir, name) for name in files]
 
 

@@ -82,13 +82,30 @@ def test_failed_export_writes_no_collection_before_its_recordings(tmp_path, conn
                        "USING (dataset_id) WHERE d.name = %s", (stored,)).fetchone()[0]
     out = tmp_path / "out"
     out.mkdir()
-    # a directory where the second recording's data goes: that file cannot be written
+    # a directory where the second recording's data goes: that file cannot be
+    # written, and the sample's first one, written already, is removed (a
+    # review: it stayed, with no metadata beside it): a sample appears all or none
     (out / f"{stored}-s{idx}-rx1.sigmf-data").mkdir()
     with pytest.raises(OSError):
         hs.export_sample(conn, stored, idx, str(out))
-    assert sorted(p.name for p in out.iterdir()) == \
-        [f"{stored}-s{idx}-rx0.sigmf-data", f"{stored}-s{idx}-rx1.sigmf-data"]
+    assert sorted(p.name for p in out.iterdir()) == [f"{stored}-s{idx}-rx1.sigmf-data"]
     assert_export_is_whole(str(out))
+
+
+def test_a_sample_that_fails_half_way_leaves_none_of_its_files_but_those_there_before(tmp_path, dsn, conn, stored):
+    idx = conn.execute("SELECT min(sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                       "USING (dataset_id) WHERE d.name = %s", (stored,)).fetchone()[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    before = out / f"{stored}-s{idx}-rx0.sigmf-data"       # an older export's: replaced, not removed
+    before.write_bytes(b"older")
+    (out / f"{stored}-s{idx}-rx2.sigmf-data").mkdir()
+    r = cli(dsn, "export", stored, str(idx), "-o", str(out))
+    assert r.returncode == 1 and r.stdout == "" and r.stderr == (
+        f"heimdall-gen: {out}/{stored}-s{idx}-rx2.sigmf-data: Is a directory\n"), r.stderr
+    # rx1's data, made by this export, is gone; rx0's, there before, stays
+    assert sorted(p.name for p in out.iterdir()) == [before.name, f"{stored}-s{idx}-rx2.sigmf-data"]
+    assert before.read_bytes() != b"older"
 
 
 def test_interrupted_archive_leaves_no_truncated_archive(tmp_path, conn, stored, monkeypatch):
