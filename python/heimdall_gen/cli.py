@@ -12,6 +12,7 @@ Exit codes (for scripts):
     6  nothing to do: pause / resume / cancel of a job already in a final state;
        export of a dataset (or split) with no sample
   130  interrupted (Ctrl-C); a watched job keeps running
+  143  terminated (SIGTERM), 129 hung up (SIGHUP): as Ctrl-C, no partial file is left
   141  standard output closed early (e.g. | head): quiet, as a tool killed by SIGPIPE
 """
 from __future__ import annotations
@@ -56,6 +57,41 @@ def _interrupt(signum, frame):
 
 # (a SIGINT ignored by whoever started us stays ignored)
 signal.signal(signal.SIGINT, _interrupt if _sigint_handler is signal.default_int_handler else _sigint_handler)
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the command is: a BaseException, as
+    KeyboardInterrupt is, so that it unwinds through what cleans up (the
+    temporary file of sigmf._write_whole, a sample's files written so far)
+    and is caught only by main().  Their default action killed the process
+    on the spot, leaving a partial temporary file in an export's directory
+    (a review)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_terminating: Optional[int] = None
+
+
+def _terminate(signum, frame):
+    global _terminating
+    if _terminating is not None:
+        return          # a second one (SIGHUP then SIGTERM) would cut the cleanup the first one started
+    _terminating = signum
+    raise Terminated(signum)
+
+
+def _unwind_on_termination() -> None:
+    """SIGTERM and SIGHUP raise Terminated from now on: where they exist (no
+    SIGHUP on Windows), and only if they would have killed us, so that one
+    ignored by whoever started us (nohup) stays ignored.  Called by main(),
+    not at import: a program importing this module keeps its own handling."""
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _terminate)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_NOOP = range(7)
 # what a shell reports for a process killed by these signals (128 + signal number)
@@ -589,7 +625,19 @@ def _parse(argv):
     return args
 
 
+def _terminated(signum: int) -> int:
+    """SIGTERM or SIGHUP, unwound: one line, and the exit code of a process
+    killed by it (what a shell reports), 128 + its number."""
+    try:
+        print(f"heimdall-gen: {'hung up' if signum == getattr(signal, 'SIGHUP', None) else 'terminated'}",
+              file=sys.stderr)
+    except (OSError, ValueError):
+        pass        # a terminal hung up (SIGHUP) takes no more output: the exit code says it
+    return 128 + signum
+
+
 def main(argv=None) -> int:
+    _unwind_on_termination()
     try:
         # parsing too: a Ctrl-C in the first instants lands in argparse or in an import
         args = _parse(argv)
@@ -601,8 +649,12 @@ def main(argv=None) -> int:
         # Ctrl-C: one line, no traceback (export leaves no partial file: sigmf._write_whole)
         print("heimdall-gen: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated as e:
+        return _terminated(e.signum)
     except ImportError:
-        # numpy turns a Ctrl-C during its own import into an ImportError
+        # numpy turns a Ctrl-C (or SIGTERM) during its own import into an ImportError
+        if _terminating is not None:
+            return _terminated(_terminating)
         if not _sigint_seen:
             raise
         print("heimdall-gen: interrupted", file=sys.stderr)

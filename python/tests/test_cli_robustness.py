@@ -65,6 +65,50 @@ def test_ctrl_c_during_export_is_one_line_exit_130_and_leaves_whole_files(tmp_pa
     assert len([n for n in os.listdir(out) if n.endswith(".sigmf" if archive else ".sigmf-collection")]) < 400
 
 
+# heimdall-gen, sent `signal` by itself just before its `at`-th rename of a
+# temporary file into place (deterministic: one of that file's moments of
+# being partial); argv: signal, at, then the command's arguments
+SIGNAL_AT_A_RENAME = """
+import os, signal, sys
+from heimdall_gen.cli import main
+sig, at = int(sys.argv[1]), int(sys.argv[2])
+real, renames = os.replace, []
+def replace(src, dst, *args, **kwargs):
+    if os.path.basename(str(src)).startswith(".") and str(src).endswith(".tmp"):
+        renames.append(src)
+        if len(renames) == at:
+            os.kill(os.getpid(), sig)
+    return real(src, dst, *args, **kwargs)
+os.replace = replace
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("command", ["export", "export --archive", "plot"])
+def test_sigterm_and_sighup_unwind_as_ctrl_c_does(tmp_path, dsn, conn, stored, sig, command):
+    # a review: killed by SIGTERM (or SIGHUP), an export left its partial
+    # temporary file (.big-s2-rx0.sigmf-data.642adc18.tmp) in the directory:
+    # only SIGINT ran its cleanup
+    import sys
+    signum = getattr(signal, sig)
+    idx = conn.execute("SELECT min(sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                       "USING (dataset_id) WHERE d.name = %s", (stored,)).fetchone()[0]
+    out = tmp_path / "out"
+    if command == "plot":
+        args, at = ["plot", stored, str(idx), "-o", str(out / "s.png")], 1
+    else:
+        # files: at the third file of the sample, so that two of its files are written already
+        args, at = command.split() + [stored, str(idx), "-o", str(out)], 1 if "--archive" in command else 3
+    r = subprocess.run([sys.executable, "-c", SIGNAL_AT_A_RENAME, str(int(signum)), str(at), "--dsn", dsn] + args,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 128 + signum, (r.returncode, r.stderr)
+    assert r.stderr.splitlines()[-1] == ("heimdall-gen: hung up" if sig == "SIGHUP" else "heimdall-gen: terminated")
+    assert "Traceback" not in r.stderr, r.stderr
+    # no temporary file, and no file of the sample it stopped in
+    assert list(out.iterdir()) == []
+
+
 def test_export_takes_sample_indices_after_its_options(tmp_path, dsn, conn, stored):
     idx = [r[0] for r in conn.execute("SELECT sample_idx FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
                                       "USING (dataset_id) WHERE d.name = %s ORDER BY 1 LIMIT 2", (stored,))]
@@ -448,3 +492,16 @@ def test_list_prints_a_role_names_control_characters_escaped(conn, dsn):
         conn.execute("SELECT heimdall_gen.drop_dataset('pyt_escape')")
         conn.execute("RESET ROLE")
         conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(ident))
+
+
+def test_a_sighup_ignored_by_whoever_started_the_command_stays_ignored(tmp_path, dsn, conn, stored):
+    # nohup heimdall-gen export ...: the hang-up neither stops nor unwinds it
+    import sys
+    idx = conn.execute("SELECT min(sample_idx) FROM heimdall_gen.samples s JOIN heimdall_gen.datasets d "
+                       "USING (dataset_id) WHERE d.name = %s", (stored,)).fetchone()[0]
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-c", SIGNAL_AT_A_RENAME, str(int(signal.SIGHUP)), "1", "--dsn", dsn,
+                        "export", stored, str(idx), "-o", str(out)], capture_output=True, text=True, timeout=120,
+                       preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert r.returncode == 0 and r.stdout == f"{out}/{stored}-s{idx}.sigmf-collection\n", r.stderr
+    assert_export_is_whole(str(out))
