@@ -10,7 +10,7 @@
     plot           one figure of a sample for a direction-finding engineer
     cli            the heimdall-gen command
 """
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 __all__ = ["Dataset", "Sample", "connect", "ConnectionFailed", "ExtensionNotInstalled", "__version__"]
 
 
