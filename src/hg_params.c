@@ -324,6 +324,8 @@ add_network_receivers(hg_config *cfg, JsonbValue *value)
  *    reception): else the IQ is not what the labels and params say.
  */
 #define MIN_AREA_SPAN_DEG 0.001
+/* 45.001 - 45 is 0.00099999999999766 in binary: the documented minimum itself is allowed */
+#define AREA_SPAN_SLACK_DEG 1e-9
 
 static void
 check_new_params(const hg_config *cfg, const char *explicit_layout)
@@ -334,8 +336,8 @@ check_new_params(const hg_config *cfg, const char *explicit_layout)
 	double		lon_span;
 
 	if (cfg->rx_layout != HG_LAYOUT_FIXED &&
-		(cfg->area_lat_max - cfg->area_lat_min < MIN_AREA_SPAN_DEG ||
-		 cfg->area_lon_max - cfg->area_lon_min < MIN_AREA_SPAN_DEG))
+		(cfg->area_lat_max - cfg->area_lat_min < MIN_AREA_SPAN_DEG - AREA_SPAN_SLACK_DEG ||
+		 cfg->area_lon_max - cfg->area_lon_min < MIN_AREA_SPAN_DEG - AREA_SPAN_SLACK_DEG))
 		bad_params(psprintf("the area (\"area_lat_min\" .. \"area_lat_max\", \"area_lon_min\" .. \"area_lon_max\") "
 							"must span at least %g degrees in latitude and in longitude, not %.10g and %.10g "
 							"(receivers and transmitter are drawn in it)", MIN_AREA_SPAN_DEG,
