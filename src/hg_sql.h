@@ -24,13 +24,16 @@
 #define HG_PINNED_SEARCH_PATH "pg_catalog, heimdall_gen, pg_temp"
 
 /*
- * Locks a queued job's row ($1: job_id) if no one else holds it, without
- * waiting: one row if locked.  The launcher's look and the worker's claim
+ * Locks a queued job's row ($1: job_id), and its dataset's row as the
+ * samples' foreign key would (key share), if no one else holds them,
+ * without waiting: one row if locked.  The launcher's look and the worker's claim
  * use the same statement, so that the lock one skips is the one the other
  * would have waited for.
  */
 #define HG_LOCK_QUEUED_JOB_SQL \
-	"SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued' FOR NO KEY UPDATE SKIP LOCKED"
+	"SELECT 1 FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d ON d.dataset_id = j.dataset_id " \
+	" WHERE j.job_id = $1 AND j.status = 'queued' " \
+	"   FOR NO KEY UPDATE OF j SKIP LOCKED FOR KEY SHARE OF d SKIP LOCKED"
 
 /*
  * Any job's row, the same way ($1: job_id), and whether it exists: told

@@ -117,6 +117,8 @@ static SPIPlanPtr read_status_plan = NULL;
 static SPIPlanPtr flush_plan = NULL;
 static SPIPlanPtr lock_row_plan = NULL;
 static SPIPlanPtr row_exists_plan = NULL;
+static SPIPlanPtr lock_dataset_plan = NULL;
+static SPIPlanPtr dataset_exists_plan = NULL;
 static char *event_channel = NULL;	/* the owner's, looked up once */
 static SPIPlanPtr finish_plans[STOP_FOREIGN + 1];	/* by StopReason; STOP_NONE unused */
 
@@ -313,10 +315,9 @@ typedef enum RowLock
 } RowLock;
 
 static RowLock
-wait_for_job_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, const JobState *job, HgSlot *slot,
-				 bool stop_on_flags)
+wait_for_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, int64 row_id, HgSlot *slot, bool stop_on_flags)
 {
-	Datum		args[1] = {Int64GetDatum(job->job_id)};
+	Datum		args[1] = {Int64GetDatum(row_id)};
 	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ROW_LOCK_WAIT_MS);
 
 	for (;;)
@@ -325,13 +326,13 @@ wait_for_job_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, const JobState *jo
 
 		/* up to 200 tries in one transaction: each result is freed, not left to the transaction's end */
 		if (SPI_execute_plan(lock_plan, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock job " INT64_FORMAT, job->job_id);
+			elog(ERROR, "could not lock row " INT64_FORMAT, row_id);
 		got = SPI_processed == 1;
 		SPI_freetuptable(SPI_tuptable);
 		if (got)
 			return ROW_LOCKED;
 		if (SPI_execute_plan(still_plan, args, NULL, false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read job " INT64_FORMAT, job->job_id);
+			elog(ERROR, "could not read row " INT64_FORMAT, row_id);
 		got = SPI_processed == 1;
 		SPI_freetuptable(SPI_tuptable);
 		if (!got)
@@ -344,6 +345,14 @@ wait_for_job_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, const JobState *jo
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/* wait_for_row for the job's own row ($1: job_id). */
+static RowLock
+wait_for_job_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, const JobState *job, HgSlot *slot,
+				 bool stop_on_flags)
+{
+	return wait_for_row(lock_plan, still_plan, job->job_id, slot, stop_on_flags);
 }
 
 /*
@@ -368,7 +377,8 @@ lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 			return true;
 		case ROW_HELD:
 			ereport(LOG,
-					(errmsg("heimdall_gen job " INT64_FORMAT " stays queued: another transaction holds its row locked",
+					(errmsg("heimdall_gen job " INT64_FORMAT " stays queued: another transaction holds its row "
+							"or its dataset's row locked",
 							job->job_id)));
 			hg_wake_launcher_now(MyDatabaseId);
 			return false;
@@ -553,6 +563,11 @@ prepare_plans(HgStorage *storage, const JobState *job, const hg_config *cfg)
 									   2, status_types);
 	lock_row_plan = hg_prepare_kept(HG_LOCK_JOB_ROW_SQL, 1, status_types);
 	row_exists_plan = hg_prepare_kept(HG_JOB_ROW_EXISTS_SQL, 1, status_types);
+	/* the lock samples' foreign key takes, which hg_storage.c takes itself (its lock_dataset) */
+	lock_dataset_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.datasets d WHERE d.dataset_id = $1 "
+										"FOR KEY SHARE SKIP LOCKED", 1, status_types);
+	dataset_exists_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.datasets d WHERE d.dataset_id = $1",
+										  1, status_types);
 	flush_plan = hg_prepare_kept("UPDATE heimdall_gen.jobs j SET samples_done = $3, attempts = $4, next_attempt = $5, "
 								 "rejected_too_few_detected = $6, rejected_low_mean_snr = $7, rejected_gdop = $8 "
 								 "WHERE j.job_id = $1 RETURNING " STATUS_COLUMNS, 8, flush_types);
@@ -643,6 +658,36 @@ lock_job_row(const JobState *job, HgSlot *slot, bool stop_on_flags)
 							"has held its row locked for %d ms", job->job_id, ROW_LOCK_WAIT_MS),
 					 errdetail("The job resumes at its last committed batch once that lock is released.")));
 			return STOP_ROW_HELD;
+		default:
+			return STOP_NONE;
+	}
+}
+
+/*
+ * Locks the dataset's row before a batch's first sample is written, as
+ * lock_job_row does the job's: the samples' foreign key needs a key-share
+ * lock on it, which a transaction holding it FOR UPDATE (its owner's
+ * start_job, drop_dataset or materialize, kept open by a client that does
+ * not read its error) would make the worker wait for on its slot, with no
+ * end.  STOP_ROW_HELD after ROW_LOCK_WAIT_MS: the job stays 'running' and
+ * the launcher resumes it once the lock is gone (it skips a queued job
+ * whose dataset row is locked).  STOP_FOREIGN if the dataset is gone.
+ */
+static StopReason
+lock_dataset_row(const JobState *job, HgSlot *slot)
+{
+	switch (wait_for_row(lock_dataset_plan, dataset_exists_plan, job->dataset_id, slot, true))
+	{
+		case ROW_FLAGGED:
+			return flagged_stop(slot);
+		case ROW_HELD:
+			ereport(LOG,
+					(errmsg("heimdall_gen job " INT64_FORMAT " leaves its worker slot: another transaction "
+							"has held its dataset's row locked for %d ms", job->job_id, ROW_LOCK_WAIT_MS),
+					 errdetail("The job resumes at its last committed batch once that lock is released.")));
+			return STOP_ROW_HELD;
+		case ROW_NOT_THERE:
+			return STOP_FOREIGN;
 		default:
 			return STOP_NONE;
 	}
@@ -1029,6 +1074,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	Datum		status_args[2] = {Int64GetDatum(job->job_id), ObjectIdGetDatum(job->owner)};
 	int64		attempt_limit = (int64) ATTEMPT_LIMIT_FACTOR * job->num_samples;
 	bool		in_transaction = false;
+	bool		dataset_locked = false;	/* in this transaction (lock_dataset_row) */
 	bool		finished;
 	int			batch_samples = 0;
 	int			since_status_check = 0;
@@ -1073,6 +1119,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		{
 			hg_begin_transaction("heimdall_gen: generating");
 			in_transaction = true;
+			dataset_locked = false;
 			batch_samples = 0;
 			batch_started = GetCurrentTimestamp();
 		}
@@ -1093,6 +1140,13 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		if (outcome == HG_KEPT)
 		{
 			/* wait on the latch, not in the kernel, while the disk is behind */
+			if (!job->materialize && !dataset_locked)
+			{
+				stop = lock_dataset_row(job, slot);
+				if (stop != STOP_NONE)
+					break;
+				dataset_locked = true;
+			}
 			written = hg_pace_wait(slot_stop_requested, slot);
 			if (written && job->materialize)
 				written = hg_storage_fill_iq(&storage, job->dataset_id, sample, stop_requested_between_rows, slot);

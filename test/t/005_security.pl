@@ -368,6 +368,32 @@ ok($node->poll_query_until('postgres', "SELECT j.restarts = 1 FROM heimdall_gen.
 ok(wait_samples($node, $held[1], live_samples($node, $held[1]) + 1), '... and generates again');
 $node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($held[1], wait => true)");
 
+# -- the same for a running job's dataset row: each batch takes the key-share
+# lock the samples' foreign key needs on it, and a transaction holding it
+# FOR UPDATE (its owner's start_job, drop_dataset or materialize, kept open
+# by a client that does not read the error they end with) kept the worker
+# waiting on its slot with no end.  It now leaves its slot after 2 s; the
+# launcher queues the job again and starts it once the lock is gone.  (Held here by the
+# superuser, as that stalled client would hold it.)
+my $ds_held = $node->safe_psql('postgres', "SET ROLE pinner1; SELECT heimdall_gen.start_job('ds_held', 100000, 3, '$small')");
+ok(wait_samples($node, $ds_held, 1), "pinner1's job $ds_held writes");
+my $ds_held_log = -s $node->logfile;
+my $ds_locker = $node->background_psql('postgres');
+$ds_locker->query_safe("BEGIN; SELECT 1 FROM heimdall_gen.datasets d JOIN heimdall_gen.jobs j USING (dataset_id) "
+	  . "WHERE j.job_id = $ds_held FOR UPDATE OF d");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM heimdall_gen.worker_slots() WHERE job_id = $ds_held"),
+	'the worker leaves its slot while its dataset row is held');
+like(slurp_file($node->logfile, $ds_held_log), qr/job $ds_held leaves its worker slot: another transaction has held its dataset's row locked/,
+	'the log says why');
+my $beside_ds = $node->safe_psql('postgres', "SET ROLE bystander; SELECT heimdall_gen.start_job('beside_ds_held', 3, 15, '$small')");
+is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($beside_ds, '60 s')"), 'completed',
+	"another role's job gets a slot and completes meanwhile");
+is(job_row($node, $ds_held, 'status'), 'queued', 'the launcher queued the job again, and leaves it while its dataset row is held');
+$ds_locker->query_safe('COMMIT');
+$ds_locker->quit;
+ok(wait_samples($node, $ds_held, live_samples($node, $ds_held) + 1), 'once the lock is gone the job generates again');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($ds_held, wait => true)");
+
 # -- the same lock, and the worker ended by an error (its owner may
 # pg_cancel_backend() it; a full disk does it too): recording the end of
 # the job waited for the row's lock on the slot, with no end (a code
