@@ -634,9 +634,12 @@ counter_args(const JobState *job, Datum *args)
 	args[7] = Int64GetDatum(job->rejected[HG_REJECT_GDOP]);
 }
 
+static StopReason lock_row_of_job(SPIPlanPtr lock_plan, SPIPlanPtr exists_plan, int64 row_id, const char *which,
+								  StopReason if_gone, const JobState *job, HgSlot *slot, bool stop_on_flags);
+
 /*
  * Locks a running job's row before the worker writes it (a batch's
- * counters, the final status), through wait_for_job_row: one role could
+ * counters, the final status), through wait_for_row: one role could
  * otherwise take every slot by starting a few jobs and locking their rows.
  * STOP_NONE once the row is locked (or gone: the UPDATE that follows then
  * says so), the flagged stop if a cancel or pause came while it waited and
@@ -648,19 +651,9 @@ counter_args(const JobState *job, Datum *args)
 static StopReason
 lock_job_row(const JobState *job, HgSlot *slot, bool stop_on_flags)
 {
-	switch (wait_for_job_row(lock_row_plan, row_exists_plan, job, slot, stop_on_flags))
-	{
-		case ROW_FLAGGED:
-			return flagged_stop(slot);
-		case ROW_HELD:
-			ereport(LOG,
-					(errmsg("heimdall_gen job " INT64_FORMAT " leaves its worker slot: another transaction "
-							"has held its row locked for %d ms", job->job_id, ROW_LOCK_WAIT_MS),
-					 errdetail("The job resumes at its last committed batch once that lock is released.")));
-			return STOP_ROW_HELD;
-		default:
-			return STOP_NONE;
-	}
+	/* (gone: the UPDATE that follows says so) */
+	return lock_row_of_job(lock_row_plan, row_exists_plan, job->job_id, "its row", STOP_NONE, job, slot,
+						   stop_on_flags);
 }
 
 /*
@@ -676,18 +669,27 @@ lock_job_row(const JobState *job, HgSlot *slot, bool stop_on_flags)
 static StopReason
 lock_dataset_row(const JobState *job, HgSlot *slot)
 {
-	switch (wait_for_row(lock_dataset_plan, dataset_exists_plan, job->dataset_id, slot, true))
+	return lock_row_of_job(lock_dataset_plan, dataset_exists_plan, job->dataset_id, "its dataset's row",
+						   STOP_FOREIGN, job, slot, true);
+}
+
+/* The two above: wait_for_row's outcome as the stop it means, the worker's leaving logged. */
+static StopReason
+lock_row_of_job(SPIPlanPtr lock_plan, SPIPlanPtr exists_plan, int64 row_id, const char *which,
+				StopReason if_gone, const JobState *job, HgSlot *slot, bool stop_on_flags)
+{
+	switch (wait_for_row(lock_plan, exists_plan, row_id, slot, stop_on_flags))
 	{
 		case ROW_FLAGGED:
 			return flagged_stop(slot);
 		case ROW_HELD:
 			ereport(LOG,
 					(errmsg("heimdall_gen job " INT64_FORMAT " leaves its worker slot: another transaction "
-							"has held its dataset's row locked for %d ms", job->job_id, ROW_LOCK_WAIT_MS),
+							"has held %s locked for %d ms", job->job_id, which, ROW_LOCK_WAIT_MS),
 					 errdetail("The job resumes at its last committed batch once that lock is released.")));
 			return STOP_ROW_HELD;
 		case ROW_NOT_THERE:
-			return STOP_FOREIGN;
+			return if_gone;
 		default:
 			return STOP_NONE;
 	}
