@@ -575,8 +575,10 @@ like($err, qr/the schema of extension heimdall_gen is named "hg_moved", not heim
 like($err, qr/ALTER SCHEMA hg_moved RENAME TO heimdall_gen/, 'its hint gives the way back') or diag($err);
 is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'planter'"), 'f',
 	'the planted views were never read as a superuser');
-$node->safe_psql('db2', "DROP SCHEMA heimdall_gen CASCADE; UPDATE pg_catalog.pg_namespace SET nspname = 'heimdall_gen' WHERE nspname = 'hg_moved'");
-is($node->safe_psql('db2', 'SELECT heimdall_gen.model_version() > 0'), 't', 'named heimdall_gen again, it runs');
+# the way back the hint gives is allowed (a rename to heimdall_gen), once
+# the planted schema is gone
+$node->safe_psql('db2', 'DROP SCHEMA heimdall_gen CASCADE; ALTER SCHEMA hg_moved RENAME TO heimdall_gen');
+is($node->safe_psql('db2', 'SELECT heimdall_gen.model_version() > 0'), 't', "named heimdall_gen again by the hint's ALTER SCHEMA, it runs");
 
 # -- a worker crash: the server restarts, serves, and stops on a fast shutdown
 my $jx = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('crash', 100000, 5, '$small')");
