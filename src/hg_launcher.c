@@ -230,14 +230,17 @@ record_pending_cancels(void)
  * A job left 'running' with no worker in a slot lost its worker: crash,
  * restart, fast shutdown, pg_terminate_backend.  Queue it again to resume
  * at its committed next attempt, unless it died max_restarts times at the
- * same sample: then it fails, instead of looping.
+ * same sample: then it fails, instead of looping.  True if a job was
+ * passed over for a lock on its row: nothing wakes the launcher when that
+ * lock goes.
  */
-static void
+static bool
 requeue_orphaned_jobs(void)
 {
 	uint64		i,
 				n;
 	int64	   *ids;
+	bool		passed_over = false;
 
 	if (SPI_execute("SELECT j.job_id FROM heimdall_gen.jobs j WHERE j.status = 'running' ORDER BY j.job_id",
 					true, 0) != SPI_OK_SELECT)
@@ -281,7 +284,10 @@ requeue_orphaned_jobs(void)
 								  2, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "could not requeue job " INT64_FORMAT, ids[i]);
 		if (SPI_processed != 1)
+		{
+			passed_over = true; /* locked (or no longer running: then one look more finds nothing) */
 			continue;
+		}
 		status = TextDatumGetCString(hg_spi_get_notnull(0, 1, "jobs.status"));
 		if (strcmp(status, "queued") == 0)
 			round_requeued++;
@@ -294,6 +300,7 @@ requeue_orphaned_jobs(void)
 								   "\"restarts\": %d}", ids[i], status,
 								   DatumGetInt32(hg_spi_get_notnull(0, 2, "jobs.restarts"))));
 	}
+	return passed_over;
 }
 
 /*
@@ -609,6 +616,8 @@ start_queued_jobs(void)
 		}
 		warned_no_worker = false;
 		round_started++;
+		/* a new run: a cancel noted for an earlier one (record_pending_cancels) is no longer its */
+		hg_pending_cancel_forget(MyDatabaseId, queued[i].job_id);
 		hg_backoff_started(queued[i].job_id, queued[i].row_version);
 	}
 	pfree(queued);
@@ -721,16 +730,24 @@ one_round(void)
 {
 	bool		look_again_soon = false;
 
-	hg_begin_transaction("heimdall_gen launcher: scheduling jobs");
 	cancels_recorded = false;
 	round_requeued = round_started = 0;
+	/*
+	 * Two transactions: a job queued again must be committed so before its
+	 * worker starts, or its claim finds the row locked by this round and
+	 * leaves, an early end the backoff counts (a second review).
+	 */
+	hg_begin_transaction("heimdall_gen launcher: tidying jobs");
 	if (extension_ready())
 	{
 		forget_dropped_owners();
 		look_again_soon = record_pending_cancels();
-		requeue_orphaned_jobs();
-		look_again_soon |= start_queued_jobs();
+		look_again_soon |= requeue_orphaned_jobs();
 	}
+	hg_commit_transaction();
+	hg_begin_transaction("heimdall_gen launcher: scheduling jobs");
+	if (extension_ready())
+		look_again_soon |= start_queued_jobs();
 	hg_commit_transaction();
 	if (cancels_recorded)
 		hg_announce_job_ended();	/* committed now: a wait_job sees it */

@@ -73,10 +73,11 @@ typedef struct HgLauncher
  * job's row past the worker's wait, so it left its slot with the job still
  * 'running' (hg_worker.c, STOP_ROW_HELD).  The caller's own UPDATE may never
  * come (its statement timed out): the launcher writes 'cancelled' instead
- * of queueing the job again once the row is free.  A few per slot at most;
- * with no room left, or after a server restart, the job resumes as before.
+ * of queueing the job again once the row is free.  Shared by every
+ * database; with no room left, or after a server restart, the job resumes
+ * as before.
  */
-#define HG_MAX_PENDING_CANCELS 64
+#define HG_MAX_PENDING_CANCELS 256
 typedef struct HgPendingCancel
 {
 	Oid			database_oid;
