@@ -35,6 +35,7 @@ import json  # noqa: E402
 import re  # noqa: E402
 import select  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from contextlib import closing  # noqa: E402
 from typing import Optional  # noqa: E402
@@ -83,15 +84,37 @@ def _terminate(signum, frame):
     raise Terminated(signum)
 
 
-def _unwind_on_termination() -> None:
+def _unwind_on_termination() -> dict:
     """SIGTERM and SIGHUP raise Terminated from now on: where they exist (no
     SIGHUP on Windows), and only if they would have killed us, so that one
     ignored by whoever started us (nohup) stays ignored.  Called by main(),
-    not at import: a program importing this module keeps its own handling."""
+    not at import: a program importing this module keeps its own handling.
+    Only in the main thread, the only one where Python lets a handler be set
+    (main() called from another thread failed with ValueError, a review):
+    elsewhere main() runs without them, as it did before.  Returns the
+    handlers replaced, for _restore_termination()."""
+    replaced = {}
+    if threading.current_thread() is not threading.main_thread():
+        return replaced
     for name in ("SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
-            signal.signal(signum, _terminate)
+            replaced[signum] = signal.signal(signum, _terminate)
+    return replaced
+
+
+def _restore_termination(replaced: dict) -> None:
+    """Puts back what _unwind_on_termination() replaced, and forgets a
+    signal seen: a program that called main() as a function kept our
+    handlers after it returned, so that a later SIGTERM raised Terminated
+    in that program, and once one had, the next was ignored (a review).
+    Nothing replaced (another thread, nohup): nothing of ours to forget."""
+    global _terminating
+    if not replaced:
+        return
+    for signum, handler in replaced.items():
+        signal.signal(signum, handler)
+    _terminating = None
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_CANCELLED, EXIT_TIMEOUT, EXIT_NOOP = range(7)
 # what a shell reports for a process killed by these signals (128 + signal number)
@@ -637,7 +660,14 @@ def _terminated(signum: int) -> int:
 
 
 def main(argv=None) -> int:
-    _unwind_on_termination()
+    replaced = _unwind_on_termination()
+    try:
+        return _main(argv)
+    finally:
+        _restore_termination(replaced)
+
+
+def _main(argv) -> int:
     try:
         # parsing too: a Ctrl-C in the first instants lands in argparse or in an import
         args = _parse(argv)

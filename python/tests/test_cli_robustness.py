@@ -505,3 +505,47 @@ def test_a_sighup_ignored_by_whoever_started_the_command_stays_ignored(tmp_path,
                        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
     assert r.returncode == 0 and r.stdout == f"{out}/{stored}-s{idx}.sigmf-collection\n", r.stderr
     assert_export_is_whole(str(out))
+
+
+def test_main_runs_in_a_thread_other_than_the_main_one(dsn, conn, capsys):
+    # a review: main() from a worker thread failed with ValueError ('signal
+    # only works in main thread'), setting its SIGTERM handler; it runs there
+    # without one, as it did before
+    import threading
+    from heimdall_gen.cli import main
+    result = []
+    t = threading.Thread(target=lambda: result.append(main(["--dsn", dsn, "list"])))
+    t.start()
+    t.join(120)
+    assert result == [0], capsys.readouterr().err
+
+
+MAIN_THEN_SIGTERM = r"""
+import os, signal, sys
+from heimdall_gen import cli
+real = cli._parse
+def parse(argv):
+    if os.environ.get("TERM_IN_MAIN"):
+        os.kill(os.getpid(), signal.SIGTERM)        # unwinds main(): exit code 143
+    return real(argv)
+cli._parse = parse
+code = cli.main(sys.argv[1:])
+print(code, signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, signal.getsignal(signal.SIGHUP) is signal.SIG_DFL,
+      flush=True)
+os.kill(os.getpid(), signal.SIGTERM)
+print("still alive", flush=True)
+"""
+
+
+@pytest.mark.parametrize("term_in_main", [False, True])
+def test_main_puts_back_the_sigterm_handling_it_found(dsn, conn, term_in_main):
+    # a review: a program that called main() kept its handlers after it
+    # returned: a later SIGTERM raised Terminated in that program, and after
+    # one SIGTERM seen by main(), the next was ignored.  The default is back,
+    # and kills the process.
+    import sys
+    env = dict(os.environ, TERM_IN_MAIN="1" if term_in_main else "")
+    r = subprocess.run([sys.executable, "-c", MAIN_THEN_SIGTERM, "--dsn", dsn, "list"], capture_output=True,
+                       text=True, timeout=120, env=env)
+    assert r.returncode == -signal.SIGTERM, (r.returncode, r.stdout, r.stderr)
+    assert r.stdout.splitlines()[-1] == f"{143 if term_in_main else 0} True True", r.stdout
