@@ -90,9 +90,17 @@ class Dataset:
     another role's dataset that a member of heimdall_gen_admin sees.  A
     pass, ds[i] and ds.refresh() raise that LookupError too once the dataset
     has been dropped (its name now another's or none), rather than read as empty.
+    A Dataset is bound to the dataset_id found when it was made: every read
+    is by that id, so a dataset renamed since (a superuser's UPDATE: no
+    function renames one) is still read, its Samples named as it was opened.
     """
 
-    def __init__(self, conn_or_dsn, name: str, split: Optional[str] = None):
+    def __init__(self, conn_or_dsn, name: str, split: Optional[str] = None, _dataset_id: Optional[int] = None):
+        # _dataset_id: the dataset read is this one, found by its id (the torch
+        # adapters' passes, workers and refreshes: each makes a Dataset of its
+        # own, and found by name, a dataset dropped and made again under that
+        # name was read as the same, a review); or the constructor's
+        # LookupError if it is gone
         if not isinstance(name, str):
             raise TypeError(f"the dataset name must be a str, not {type(name).__name__}")
         if split is not None and split not in SPLITS:
@@ -111,10 +119,10 @@ class Dataset:
             "SELECT dataset_id, seed, params, model_version, owner::text, "
             "       owner::oid = heimdall_gen.current_role_id()::oid "
             "       OR NOT pg_catalog.row_security_active('heimdall_gen.samples') "
-            "FROM heimdall_gen.datasets WHERE name = %s",
-            (name,)).fetchone()
+            "FROM heimdall_gen.datasets WHERE " + ("name = %s" if _dataset_id is None else "dataset_id = %s"),
+            (name if _dataset_id is None else int(_dataset_id),)).fetchone()
         if row is None:
-            raise LookupError(f'dataset "{name}" does not exist')
+            raise LookupError(f'dataset "{name}" does not exist') if _dataset_id is None else _gone(self.conn, name)
         self.dataset_id, self.seed, self.params, self.model_version, owner, readable = row
         if not readable:
             # an admin sees every dataset's row, but row-level security shows
@@ -144,16 +152,15 @@ class Dataset:
 
     def _check_still_there(self, conn: psycopg.Connection) -> None:
         """Raises the constructor's LookupError if the dataset read is gone:
-        dropped by another session since, or its name now another dataset's.
-        Every read is by dataset_id, and a dropped dataset's reads as empty:
-        a pass yielded nothing while len() still said 5 (a review), and went
-        on doing so after a new dataset of that name was made."""
-        row = conn.execute("SELECT dataset_id FROM heimdall_gen.datasets WHERE name = %s", (self.name,)).fetchone()
-        if row is None:
-            raise LookupError(f'dataset "{self.name}" does not exist (dropped since this Dataset was made)')
-        if row[0] != self.dataset_id:
-            raise LookupError(f'dataset "{self.name}" does not exist: it was dropped since this Dataset was made, '
-                              "and the one made since under that name is another (make a new Dataset to read it)")
+        dropped by another session since, whether or not its name is now
+        another dataset's.  Every read is by dataset_id, and a dropped
+        dataset's reads as empty: a pass yielded nothing while len() still
+        said 5 (a review), and went on doing so after a new dataset of that
+        name was made.  Checked by that id too, not by name: a superuser's
+        rename made a pass say 'dropped' while ds[i] still read (a review)."""
+        if conn.execute("SELECT FROM heimdall_gen.datasets WHERE dataset_id = %s",
+                        (self.dataset_id,)).fetchone() is None:
+            raise _gone(conn, self.name)
 
     def __len__(self) -> int:
         return len(self.sample_indices)
@@ -260,6 +267,15 @@ class Dataset:
                 batch = []
         if batch:
             yield batch
+
+
+def _gone(conn: psycopg.Connection, name: str) -> LookupError:
+    """The LookupError for a dataset read as "name" whose dataset_id is gone:
+    saying whether that name is now another dataset's."""
+    if conn.execute("SELECT FROM heimdall_gen.datasets WHERE name = %s", (name,)).fetchone() is None:
+        return LookupError(f'dataset "{name}" does not exist (dropped since this Dataset was made)')
+    return LookupError(f'dataset "{name}" does not exist: it was dropped since this Dataset was made, '
+                       "and the one made since under that name is another (make a new Dataset to read it)")
 
 
 def _binary_rows(copy) -> Iterator[tuple]:

@@ -335,3 +335,24 @@ def test_a_pass_over_a_dataset_dropped_meanwhile_says_it_is_gone(dsn, conn):
                     read()
         assert len(list(hg.Dataset(dsn, "pyt_dropped"))) == 3
     conn.execute("SELECT heimdall_gen.drop_dataset('pyt_dropped')")
+
+
+def test_a_renamed_dataset_is_still_read_by_its_id(dsn, conn):
+    # a review: after a superuser's rename, a pass said the dataset was
+    # 'dropped since' while ds[0] still read.  A Dataset follows the
+    # dataset_id it was made for, as its reads do.
+    from conftest import run_job
+    run_job(conn, "pyt_renamed", 4, 6)
+    try:
+        ds = hg.Dataset(dsn, "pyt_renamed")
+        before = [s.sample_idx for s in ds]
+        conn.execute("UPDATE heimdall_gen.datasets SET name = 'pyt_renamed_2' WHERE name = 'pyt_renamed'")
+        assert [s.sample_idx for s in ds] == before and ds[0].sample_idx == before[0]
+        ds.refresh()
+        assert len(ds) == 4 and [len(b) for b in ds.batches(3)] == [3, 1]
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_renamed_2')")
+        with pytest.raises(LookupError, match='dataset "pyt_renamed" does not exist .dropped since'):
+            list(ds)
+    finally:
+        conn.execute("SELECT heimdall_gen.drop_dataset(name) FROM heimdall_gen.datasets "
+                     "WHERE name IN ('pyt_renamed', 'pyt_renamed_2')")
