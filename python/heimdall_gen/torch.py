@@ -28,6 +28,11 @@ receiver's rx_name and antenna are in the Sample (Dataset) only.
 refresh() on either adapter lists the samples again (a job added some), so
 that len() follows a growing dataset; DataLoader workers made after it see
 the new list (with persistent_workers=True, make a new DataLoader).
+
+Either adapter is bound, as a Dataset is, to the dataset_id found when it
+was made: its passes, items, workers and refresh() read that dataset (by
+id, renamed or not), and raise Dataset's LookupError once it is dropped,
+whether or not another dataset was made since under its name.
 """
 from __future__ import annotations
 
@@ -64,6 +69,15 @@ def to_item(s: Sample) -> dict:
     return item
 
 
+def _dataset(adapter) -> Dataset:
+    """A Dataset (its own connection) of the adapter's dataset: found by name
+    the first time, by the dataset_id then found ever after.  Found by name
+    each time, a dataset dropped and made again under that name by another
+    session was read as if the same: len() of the old one, items of the new,
+    with no error (a review)."""
+    return Dataset(adapter.dsn, adapter.name, adapter.split, _dataset_id=adapter._dataset_id)
+
+
 class TorchIterableDataset(IterableDataset):
     """Streams a split; safe with DataLoader(num_workers=K): each worker opens its own connection.
 
@@ -97,13 +111,15 @@ class TorchIterableDataset(IterableDataset):
         self.batch_size = None if batch_size is None else int(batch_size)
         self.drop_last = drop_last
         self.collate_fn = collate_fn if collate_fn is not None else collate
+        self._dataset_id = None         # found by name once, then read by that id: see refresh()
         self.refresh()
 
     def refresh(self) -> None:
         """Lists the samples again (a job added some): len() and later passes follow."""
-        listing = Dataset(self.dsn, self.name, self.split)
+        listing = _dataset(self)
         try:
             indices = listing.sample_indices
+            self._dataset_id = listing.dataset_id
         finally:
             listing.conn.close()
         if self.batch_size is None:
@@ -128,7 +144,7 @@ class TorchIterableDataset(IterableDataset):
     def __iter__(self):
         if self._last < 0:
             return
-        ds = Dataset(self.dsn, self.name, self.split)
+        ds = _dataset(self)
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
         where = f"AND r.sample_idx <= {self._last}"
@@ -188,6 +204,7 @@ class TorchDataset(_MapDataset):
     def __init__(self, dsn: str, name: str, split=None):
         self.dsn, self.name, self.split = dsn, name, split
         self._ds = None
+        self._dataset_id = None         # found by name once, then read by that id: see refresh()
         self.refresh()
         _map_datasets.add(self)
 
@@ -211,9 +228,10 @@ class TorchDataset(_MapDataset):
             self._ds.refresh()
             self._len = len(self._ds)
             return
-        counted = Dataset(self.dsn, self.name, self.split)
+        counted = _dataset(self)
         try:
             self._len = len(counted)
+            self._dataset_id = counted.dataset_id
         finally:
             counted.conn.close()
 
@@ -222,7 +240,7 @@ class TorchDataset(_MapDataset):
 
     def __getitem__(self, i):
         if self._ds is None:
-            self._ds = Dataset(self.dsn, self.name, self.split)
+            self._ds = _dataset(self)
         return to_item(self._ds[i])
 
     def __getstate__(self):

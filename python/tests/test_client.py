@@ -337,19 +337,59 @@ def test_a_pass_over_a_dataset_dropped_meanwhile_says_it_is_gone(dsn, conn):
     conn.execute("SELECT heimdall_gen.drop_dataset('pyt_dropped')")
 
 
+def test_torch_adapters_read_the_dataset_they_were_made_for(dsn, conn):
+    # a review: the adapters found the dataset by name at every pass, worker
+    # and refresh, so that once another session dropped it and made another
+    # of that name, they read that one (len() 10, items of another seed and
+    # shape) with no error.  They raise Dataset's LookupError instead.
+    torch = pytest.importorskip("torch")
+    from heimdall_gen.torch import TorchDataset, TorchIterableDataset, collate
+    from conftest import run_job
+    run_job(conn, "pyt_remade", 5, 8)
+    try:
+        items = TorchIterableDataset(dsn, "pyt_remade")
+        batched = TorchIterableDataset(dsn, "pyt_remade", batch_size=2)
+        mapped, mapped_read = TorchDataset(dsn, "pyt_remade"), TorchDataset(dsn, "pyt_remade")
+        mapped_read[0]                          # its connection open
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_remade')")
+        run_job(conn, "pyt_remade", 3, 9)
+        gone = 'dataset "pyt_remade" does not exist.*another'
+        for read in (lambda: list(items), lambda: list(batched), lambda: mapped[0], lambda: mapped_read[0],
+                     items.refresh, batched.refresh, mapped.refresh, mapped_read.refresh):
+            with pytest.raises(LookupError, match=gone):
+                read()
+        with pytest.raises(LookupError, match=gone):
+            list(torch.utils.data.DataLoader(items, batch_size=2, num_workers=2, collate_fn=collate))
+        assert len(TorchIterableDataset(dsn, "pyt_remade")) == 3      # a new adapter reads the new one
+    finally:
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_remade')")
+
+
 def test_a_renamed_dataset_is_still_read_by_its_id(dsn, conn):
     # a review: after a superuser's rename, a pass said the dataset was
-    # 'dropped since' while ds[0] still read.  A Dataset follows the
-    # dataset_id it was made for, as its reads do.
+    # 'dropped since' while ds[0] still read.  A Dataset (and a torch
+    # adapter) follows the dataset_id it was made for, as its reads do.
     from conftest import run_job
     run_job(conn, "pyt_renamed", 4, 6)
     try:
         ds = hg.Dataset(dsn, "pyt_renamed")
         before = [s.sample_idx for s in ds]
+        adapters = []
+        try:
+            from heimdall_gen.torch import TorchDataset, TorchIterableDataset
+            adapters = [TorchIterableDataset(dsn, "pyt_renamed"), TorchDataset(dsn, "pyt_renamed")]
+        except ImportError:
+            pass
         conn.execute("UPDATE heimdall_gen.datasets SET name = 'pyt_renamed_2' WHERE name = 'pyt_renamed'")
         assert [s.sample_idx for s in ds] == before and ds[0].sample_idx == before[0]
         ds.refresh()
         assert len(ds) == 4 and [len(b) for b in ds.batches(3)] == [3, 1]
+        for adapter in adapters:
+            adapter.refresh()
+            assert len(adapter) == 4
+        if adapters:
+            assert [it["sample_idx"] for it in adapters[0]] == before
+            assert [adapters[1][i]["sample_idx"] for i in range(4)] == before
         conn.execute("SELECT heimdall_gen.drop_dataset('pyt_renamed_2')")
         with pytest.raises(LookupError, match='dataset "pyt_renamed" does not exist .dropped since'):
             list(ds)
