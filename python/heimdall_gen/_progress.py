@@ -3,8 +3,9 @@
 A KeyboardInterrupt raised inside tqdm() leaves an object without the
 attributes its __del__ reads: at exit Python then prints "Exception ignored
 in tqdm.__del__" and a traceback under the command's one-line message.  So a
-bar is made with SIGINT deferred, and a Ctrl-C meanwhile is raised as soon as
-the bar is whole.  And without tqdm's monitor thread, which closing the last
+bar is made with SIGINT deferred (and SIGTERM, SIGHUP where they unwind as
+Ctrl-C does), and such a signal meanwhile is raised as soon as the bar is
+whole.  And without tqdm's monitor thread, which closing the last
 bar joins: a Ctrl-C in that join is printed from where no one can catch it.
 """
 from __future__ import annotations
@@ -17,21 +18,26 @@ from tqdm import tqdm
 
 
 @contextmanager
-def _sigint_deferred():
+def _signals_deferred(caught: list):
     # Python runs signal handlers in the main thread only, and only there may
-    # it change them: elsewhere there is nothing to defer
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+    # it change them: elsewhere there is nothing to defer.  SIGINT, and
+    # SIGTERM and SIGHUP where heimdall-gen's main() made them raise
+    # Terminated as Ctrl-C raises KeyboardInterrupt: a SIGTERM in tqdm()
+    # left the same half-made bar and traceback at exit (a review); those
+    # killing the process or ignored are left so
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    deferred = {}
     try:
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and callable(signal.getsignal(signum)):
+                deferred[signum] = signal.signal(signum, lambda signum, frame: caught.append(signum))
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        # to whatever handled it before (KeyboardInterrupt, by default)
-        signal.raise_signal(signal.SIGINT)
+        for signum, previous in deferred.items():
+            signal.signal(signum, previous)
 
 
 class _Bar(tqdm):
@@ -41,6 +47,14 @@ class _Bar(tqdm):
 
 
 def progress_bar(**kwargs):
-    """tqdm(**kwargs), made whole even if Ctrl-C is pressed meanwhile."""
-    with _sigint_deferred():
-        return _Bar(**kwargs)
+    """tqdm(**kwargs), made whole even if Ctrl-C (or SIGTERM, SIGHUP) comes meanwhile."""
+    caught: list = []
+    with _signals_deferred(caught):
+        bar = _Bar(**kwargs)
+    if caught:
+        # the bar, never handed to the caller, ends its line here, before the
+        # message the signal leads to; then the signal goes to whatever
+        # handled it before (KeyboardInterrupt, Terminated)
+        bar.close()
+        signal.raise_signal(caught[0])
+    return bar

@@ -249,24 +249,32 @@ def cmd_watch(args) -> int:
     bars, status = {}, {}
     try:
         return _watch(args, bars, status)
-    except KeyboardInterrupt:
-        for bar in bars.values():
-            bar.close()         # ends the bars' lines before the message
-        # Ctrl-C stops the watching, not the jobs: say which go on and how to
-        # stop them (of those read: an interrupt before that names none)
-        going_on = [j for j, st in status.items() if st not in FINAL]
-        if not going_on:
-            print("heimdall-gen: interrupted", file=sys.stderr)
-        elif len(going_on) == 1:
-            j = going_on[0]
-            print(f"heimdall-gen: interrupted; job {j} keeps running "
-                  f"(heimdall-gen watch {j} to watch it again, heimdall-gen cancel {j} to cancel it)", file=sys.stderr)
-        else:
-            ids = " ".join(map(str, going_on))
-            print(f"heimdall-gen: interrupted; jobs {ids} keep running "
-                  f"(heimdall-gen watch {ids} to watch them again, heimdall-gen cancel JOB to cancel one)",
-                  file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except (KeyboardInterrupt, Terminated) as e:
+        # SIGTERM and SIGHUP as Ctrl-C: their message went onto the bar's line,
+        # with no word of the job going on (a review)
+        what, code = ("interrupted", EXIT_INTERRUPTED) if isinstance(e, KeyboardInterrupt) else \
+            (_signal_said(e.signum), 128 + e.signum)
+        try:
+            for bar in bars.values():
+                bar.close()         # ends the bars' lines before the message
+            # Ctrl-C stops the watching, not the jobs: say which go on and how to
+            # stop them (of those read: an interrupt before that names none)
+            going_on = [j for j, st in status.items() if st not in FINAL]
+            if not going_on:
+                print(f"heimdall-gen: {what}", file=sys.stderr)
+            elif len(going_on) == 1:
+                j = going_on[0]
+                print(f"heimdall-gen: {what}; job {j} keeps running "
+                      f"(heimdall-gen watch {j} to watch it again, heimdall-gen cancel {j} to cancel it)",
+                      file=sys.stderr)
+            else:
+                ids = " ".join(map(str, going_on))
+                print(f"heimdall-gen: {what}; jobs {ids} keep running "
+                      f"(heimdall-gen watch {ids} to watch them again, heimdall-gen cancel JOB to cancel one)",
+                      file=sys.stderr)
+        except (OSError, ValueError):
+            pass        # a terminal hung up (SIGHUP) takes no more output: the exit code says it
+        return code
 
 
 def _watch(args, bars, status) -> int:
@@ -648,12 +656,15 @@ def _parse(argv):
     return args
 
 
+def _signal_said(signum: int) -> str:
+    return "hung up" if signum == getattr(signal, "SIGHUP", None) else "terminated"
+
+
 def _terminated(signum: int) -> int:
     """SIGTERM or SIGHUP, unwound: one line, and the exit code of a process
     killed by it (what a shell reports), 128 + its number."""
     try:
-        print(f"heimdall-gen: {'hung up' if signum == getattr(signal, 'SIGHUP', None) else 'terminated'}",
-              file=sys.stderr)
+        print(f"heimdall-gen: {_signal_said(signum)}", file=sys.stderr)
     except (OSError, ValueError):
         pass        # a terminal hung up (SIGHUP) takes no more output: the exit code says it
     return 128 + signum

@@ -170,12 +170,12 @@ def test_interrupted_archive_leaves_no_truncated_archive(tmp_path, conn, stored,
     assert list(out.iterdir()) == []
 
 
-def ctrl_c_once_watching(cmd):
-    """Runs cmd (it watches a job), sends SIGINT once its progress bar shows;
+def ctrl_c_once_watching(cmd, sig=signal.SIGINT):
+    """Runs cmd (it watches a job), sends SIGINT (or sig) once its progress bar shows;
     returns (rc, stdout, stderr)."""
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     os.read(p.stderr.fileno(), 1)       # the progress bar's first byte: watching has begun
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     out, err = p.communicate(timeout=30)
     return p.returncode, out.decode(), err.decode()
 
@@ -215,6 +215,23 @@ def test_ctrl_c_during_watch_says_the_job_keeps_running(dsn, conn):
             assert last == (f"heimdall-gen: interrupted; job {job} keeps running (heimdall-gen watch {job} "
                             f"to watch it again, heimdall-gen cancel {job} to cancel it)"), err
             assert job_status(conn, job) in ("queued", "running")
+    finally:
+        conn.execute("SELECT heimdall_gen.cancel_job(%s, true)", (job,))
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_sigterm_during_watch_ends_the_bar_line_and_says_the_job_keeps_running(dsn, conn, sig):
+    # a review: 'heimdall-gen: terminated' was written onto the bar's line,
+    # and said nothing of the job, which goes on as after Ctrl-C
+    signum = getattr(signal, sig)
+    job = conn.execute("SELECT heimdall_gen.start_job('pyt_cli_term', 100000, 1, %s::jsonb)", (SMALL,)).fetchone()[0]
+    try:
+        rc, out, err = ctrl_c_once_watching(cli_command(dsn, "watch", str(job)), signum)
+        assert rc == 128 + signum and "Traceback" not in err, err
+        said = "hung up" if sig == "SIGHUP" else "terminated"
+        assert err.endswith(f"\nheimdall-gen: {said}; job {job} keeps running (heimdall-gen watch {job} "
+                            f"to watch it again, heimdall-gen cancel {job} to cancel it)\n"), err
+        assert job_status(conn, job) in ("queued", "running")
     finally:
         conn.execute("SELECT heimdall_gen.cancel_job(%s, true)", (job,))
 
