@@ -14,8 +14,10 @@ An export that stops half-way (Ctrl-C, a full disk, a lost connection)
 leaves no file that looks complete but is not: each file is written under a
 hidden temporary name in its directory and renamed into place once whole,
 and a collection is written only after every recording it names; and a
-sample's files appear all or none: those of the sample it stopped in are
-removed (never files that were there before).
+sample's files appear all or none: every file of a sample is written under
+its temporary name before the first is renamed into place, so that an
+export that stops in a sample leaves that sample's files as they were
+before (none, or an earlier export's), and no temporary file.
 """
 from __future__ import annotations
 
@@ -101,11 +103,28 @@ def _write_whole(path: str, write: Callable[[BinaryIO], None]) -> None:
     complete content or what was there before, never a truncated file: the
     content goes to a temporary file in the same directory, renamed over path
     once complete; removed instead on any error or interrupt (KeyboardInterrupt)."""
+    temporary = _write_temporary(path, write)
+    try:
+        _rename_into_place(temporary, path)
+    except BaseException:
+        _remove_temporaries([temporary])
+        raise
+
+
+def _refuse_link(path: str) -> None:
     if os.path.islink(path):
         # the rename would replace the link itself, never write through it; but
         # a link planted under an exported name, in a shared output directory,
         # is someone's doing: refused, as export always has
         raise OSError(errno.ELOOP, "refusing to replace a symbolic link", path)
+
+
+def _write_temporary(path: str, write: Callable[[BinaryIO], None]) -> str:
+    """Writes what goes to path, with write(f), into a new temporary file
+    beside it; returns the temporary's name, for _rename_into_place().  On
+    any error or interrupt the temporary is removed, and an error is said
+    of path."""
+    _refuse_link(path)
     directory, name = os.path.split(path)
     temporary = None
     try:
@@ -135,19 +154,29 @@ def _write_whole(path: str, write: Callable[[BinaryIO], None]) -> None:
                 raise           # named already, or no system error (a library's own OSError) to rename
             # a full disk, an I/O error: said of the file being written (a user's review)
             raise OSError(e.errno, e.strerror, path) from None
-        try:
-            os.replace(temporary, path)
-        except OSError as e:
-            # (path became a directory meanwhile ...): said of path alone, not
-            # of the temporary name, which is ours, not the caller's (a review)
-            raise OSError(e.errno, e.strerror, path) from None
+        return temporary
     except BaseException:
         if temporary is not None:
-            try:
-                os.unlink(temporary)
-            except FileNotFoundError:   # never made, or already renamed
-                pass
+            _remove_temporaries([temporary])
         raise
+
+
+def _rename_into_place(temporary: str, path: str) -> None:
+    _refuse_link(path)
+    try:
+        os.replace(temporary, path)
+    except OSError as e:
+        # (path became a directory meanwhile ...): said of path alone, not
+        # of the temporary name, which is ours, not the caller's (a review)
+        raise OSError(e.errno, e.strerror, path) from None
+
+
+def _remove_temporaries(temporaries: Iterable[str]) -> None:
+    for temporary in temporaries:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:   # never made, or already renamed
+            pass
 
 
 def _write_archive(path: str, files: Dict[str, bytes]) -> None:
@@ -179,20 +208,34 @@ def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archi
     collection, recordings = next(iter(files)), list(files)[1:]
     order = [n for n in recordings if n.endswith(".sigmf-data")] + \
             [n for n in recordings if not n.endswith(".sigmf-data")] + [collection]
-    # A sample's files appear all or none: one that cannot be written (a full
-    # disk, a directory under its name) or an interrupt removes those this
-    # call made before it (a review: the first .sigmf-data files stayed,
-    # with no metadata beside them).  Not those that were there before,
-    # which are someone's: replaced, but never removed.
+    # A sample's files appear all or none.  Each is written to a temporary
+    # name first, and renamed into place only once every one of them is
+    # written: a failure meanwhile (a full disk, an interrupt) leaves the
+    # files there before, an earlier export's, as they were, and removes every
+    # temporary.  Replaced one by one as they were written, a re-export that
+    # failed at rx4 left rx0-3 new and the rest old, a collection whose
+    # hashes no longer matched (a review).  What a rename would fail on (a
+    # directory or a link under an exported name) is refused before the
+    # first one; and should a rename fail all the same, the files this call
+    # made are removed (never those that were there before, which are
+    # someone's: replaced, but never removed).
+    paths = [os.path.join(outdir, name) for name in order]
+    for path in paths:
+        _refuse_link(path)
+        if os.path.isdir(path):
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    temporaries: List[str] = []
     made: List[str] = []
     try:
-        for name in order:
-            path = os.path.join(outdir, name)
+        for name, path in zip(order, paths):
+            temporaries.append(_write_temporary(path, lambda f, data=files[name]: f.write(data)))
+        for temporary, path in zip(temporaries, paths):
             existed = os.path.lexists(path)
-            _write_whole(path, lambda f, data=files[name]: f.write(data))
+            _rename_into_place(temporary, path)
             if not existed:
                 made.append(path)
     except BaseException:
+        _remove_temporaries(temporaries)
         for path in made:
             try:
                 os.unlink(path)

@@ -147,9 +147,45 @@ def test_a_sample_that_fails_half_way_leaves_none_of_its_files_but_those_there_b
     r = cli(dsn, "export", stored, str(idx), "-o", str(out))
     assert r.returncode == 1 and r.stdout == "" and r.stderr == (
         f"heimdall-gen: {out}/{stored}-s{idx}-rx2.sigmf-data: Is a directory\n"), r.stderr
-    # rx1's data, made by this export, is gone; rx0's, there before, stays
+    # nothing of this export's is left, and rx0's, there before, stays as it was
     assert sorted(p.name for p in out.iterdir()) == [before.name, f"{stored}-s{idx}-rx2.sigmf-data"]
-    assert before.read_bytes() != b"older"
+    assert before.read_bytes() == b"older"
+
+
+def test_a_re_export_that_fails_leaves_the_earlier_export_as_it_was(tmp_path, conn, monkeypatch):
+    # a review: re-exporting over an earlier export replaced its files one by
+    # one, so that a full disk at rx4 left rx0-3 new, the rest and the
+    # collection old: read_export then found a hash that differs
+    import errno
+    out = tmp_path / "out"
+    four = '{"duration_ms": 10, "rx_count_min": 4, "rx_count_max": 4}'       # the same files, other bytes
+    run_job(conn, "pyt_reexport", 1, 1, four)
+    try:
+        hs.export_sample(conn, "pyt_reexport", 0, str(out))
+        earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_reexport')")
+        run_job(conn, "pyt_reexport", 1, 2, four)       # another seed: every data file differs
+        fdopen, opened = os.fdopen, []
+
+        def disk_full_at_the_fourth_file(fd, *args, **kwargs):
+            opened.append(fd)
+            if len(opened) == 4:
+                os.close(fd)
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return fdopen(fd, *args, **kwargs)
+        monkeypatch.setattr(os, "fdopen", disk_full_at_the_fourth_file)
+        with pytest.raises(OSError, match="No space left on device"):
+            hs.export_sample(conn, "pyt_reexport", 0, str(out))
+        monkeypatch.setattr(os, "fdopen", fdopen)
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier     # no temporary either
+        assert_export_is_whole(str(out))
+        hs.export_sample(conn, "pyt_reexport", 0, str(out))
+        again = {p.name: p.read_bytes() for p in out.iterdir()}
+        assert again.keys() == earlier.keys() and all(again[n] != earlier[n] for n in earlier
+                                                       if n.endswith(".sigmf-data"))
+        assert_export_is_whole(str(out))
+    finally:
+        conn.execute("SELECT heimdall_gen.drop_dataset(name) FROM heimdall_gen.datasets WHERE name = 'pyt_reexport'")
 
 
 def test_interrupted_archive_leaves_no_truncated_archive(tmp_path, conn, stored, monkeypatch):
