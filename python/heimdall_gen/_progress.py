@@ -52,9 +52,13 @@ def progress_bar(**kwargs):
     with _signals_deferred(caught):
         bar = _Bar(**kwargs)
     if caught:
-        # the bar, never handed to the caller, ends its line here, before the
-        # message the signal leads to; then the signal goes to whatever
-        # handled it before (KeyboardInterrupt, Terminated)
-        bar.close()
-        signal.raise_signal(caught[0])
+        # to whatever handled it before (KeyboardInterrupt, Terminated); if
+        # that raises, the bar, never handed to the caller, ends its line
+        # here, before the message the signal leads to (a program's own
+        # handler that does not raise keeps the bar going)
+        try:
+            signal.raise_signal(caught[0])
+        except BaseException:
+            bar.close()
+            raise
     return bar

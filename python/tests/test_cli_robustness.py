@@ -602,3 +602,30 @@ def test_main_puts_back_the_sigterm_handling_it_found(dsn, conn, term_in_main):
                        text=True, timeout=120, env=env)
     assert r.returncode == -signal.SIGTERM, (r.returncode, r.stdout, r.stderr)
     assert r.stdout.splitlines()[-1] == f"{143 if term_in_main else 0} True True", r.stdout
+
+
+SIGTERM_IN_A_BAR = r"""
+import os, signal, sys
+from heimdall_gen import _progress, cli
+real = _progress._Bar.__init__
+def init(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)        # while tqdm() makes the bar
+    real(self, *args, **kwargs)
+_progress._Bar.__init__ = init
+replaced = cli._unwind_on_termination()
+try:
+    _progress.progress_bar(total=3, file=sys.stderr)
+except cli.Terminated:
+    print("Terminated", flush=True)
+"""
+
+
+def test_a_sigterm_while_a_bar_is_made_leaves_no_half_made_bar():
+    # SIGTERM in tqdm() left a bar without the attributes its __del__ reads:
+    # 'Exception ignored in tqdm.__del__' and a traceback at exit (seen as
+    # the watch test above failed once in three); deferred as SIGINT is
+    import sys
+    r = subprocess.run([sys.executable, "-c", SIGTERM_IN_A_BAR], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "Terminated\n", (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
+    assert r.stderr.endswith("\n"), r.stderr        # the bar's line ended
