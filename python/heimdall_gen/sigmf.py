@@ -17,7 +17,8 @@ and a collection is written only after every recording it names; and a
 sample's files appear all or none: every file of a sample is written under
 its temporary name before the first is renamed into place, so that an
 export that stops in a sample leaves that sample's files as they were
-before (none, or an earlier export's), and no temporary file.
+before (none, or an earlier export's), and no temporary file; a Ctrl-C,
+SIGTERM or SIGHUP among the renames waits for the last of them.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import tarfile
 from typing import BinaryIO, Callable, Dict, Iterable, List, Optional
 
@@ -224,16 +226,22 @@ def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archi
         _refuse_link(path)
         if os.path.isdir(path):
             raise OSError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    from ._progress import _signals_deferred
     temporaries: List[str] = []
     made: List[str] = []
+    caught: list = []
     try:
         for name, path in zip(order, paths):
             temporaries.append(_write_temporary(path, lambda f, data=files[name]: f.write(data)))
-        for temporary, path in zip(temporaries, paths):
-            existed = os.path.lexists(path)
-            _rename_into_place(temporary, path)
-            if not existed:
-                made.append(path)
+        # Ctrl-C, SIGTERM or SIGHUP (where they raise) wait for the renames
+        # to end: one in the middle would leave an earlier export's files
+        # half replaced, which nothing can put back
+        with _signals_deferred(caught):
+            for temporary, path in zip(temporaries, paths):
+                existed = os.path.lexists(path)
+                _rename_into_place(temporary, path)
+                if not existed:
+                    made.append(path)
     except BaseException:
         _remove_temporaries(temporaries)
         for path in made:
@@ -241,7 +249,11 @@ def export_sample(conn_or_dsn, dataset: str, sample_idx: int, outdir: str, archi
                 os.unlink(path)
             except OSError:
                 pass            # gone already, or not ours to remove any more: the error said is the first
+        if caught:
+            signal.raise_signal(caught[0])      # (a rename failed meanwhile: the signal is not lost)
         raise
+    if caught:
+        signal.raise_signal(caught[0])          # the sample whole: nothing of it to remove
     return [os.path.join(outdir, name) for name in files]
 
 

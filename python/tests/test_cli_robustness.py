@@ -105,8 +105,16 @@ def test_sigterm_and_sighup_unwind_as_ctrl_c_does(tmp_path, dsn, conn, stored, s
     assert r.returncode == 128 + signum, (r.returncode, r.stderr)
     assert r.stderr.splitlines()[-1] == ("heimdall-gen: hung up" if sig == "SIGHUP" else "heimdall-gen: terminated")
     assert "Traceback" not in r.stderr, r.stderr
-    # no temporary file, and no file of the sample it stopped in
-    assert list(out.iterdir()) == []
+    if command == "export":
+        # a signal among a sample's renames waits for the last of them: the
+        # sample whole (one in the middle would leave an earlier export's
+        # files half replaced), and no temporary file
+        assert_export_is_whole(str(out))
+        assert [p.name for p in out.iterdir() if p.name.endswith(".sigmf-collection")] == [
+            f"{stored}-s{idx}.sigmf-collection"]
+    else:
+        # no temporary file, and no partial archive or PNG
+        assert list(out.iterdir()) == []
 
 
 def test_export_takes_sample_indices_after_its_options(tmp_path, dsn, conn, stored):
@@ -629,3 +637,27 @@ def test_a_sigterm_while_a_bar_is_made_leaves_no_half_made_bar():
     assert r.returncode == 0 and r.stdout == "Terminated\n", (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr, r.stderr
     assert r.stderr.endswith("\n"), r.stderr        # the bar's line ended
+
+
+def test_a_sigterm_among_the_renames_of_a_re_export_leaves_no_mix(tmp_path, dsn, conn):
+    # once the renames of a sample's files begin, a signal waits for the last:
+    # in their middle it left an earlier export's files half replaced
+    import sys
+    out = tmp_path / "out"
+    four = '{"duration_ms": 10, "rx_count_min": 4, "rx_count_max": 4}'
+    run_job(conn, "pyt_reexport_term", 1, 1, four)
+    try:
+        hs.export_sample(conn, "pyt_reexport_term", 0, str(out))
+        earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_reexport_term')")
+        run_job(conn, "pyt_reexport_term", 1, 2, four)
+        r = subprocess.run([sys.executable, "-c", SIGNAL_AT_A_RENAME, str(int(signal.SIGTERM)), "3", "--dsn", dsn,
+                            "export", "pyt_reexport_term", "-q", "-o", str(out)], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 143 and r.stderr == "heimdall-gen: terminated\n", r.stderr
+        assert_export_is_whole(str(out))
+        now = {p.name: p.read_bytes() for p in out.iterdir()}
+        assert now.keys() == earlier.keys() and all(now[n] != earlier[n] for n in now if n.endswith(".sigmf-data"))
+    finally:
+        conn.execute("SELECT heimdall_gen.drop_dataset(name) FROM heimdall_gen.datasets "
+                     "WHERE name = 'pyt_reexport_term'")
