@@ -122,7 +122,10 @@ class Dataset:
             "FROM heimdall_gen.datasets WHERE " + ("name = %s" if _dataset_id is None else "dataset_id = %s"),
             (name if _dataset_id is None else int(_dataset_id),)).fetchone()
         if row is None:
-            raise LookupError(f'dataset "{name}" does not exist') if _dataset_id is None else _gone(self.conn, name)
+            error = LookupError(f'dataset "{name}" does not exist') if _dataset_id is None else _gone(self.conn, name)
+            if self._dsn is not None:
+                self.conn.close()       # ours: not left open behind the error (a torch adapter's every pass)
+            raise error
         self.dataset_id, self.seed, self.params, self.model_version, owner, readable = row
         if not readable:
             # an admin sees every dataset's row, but row-level security shows

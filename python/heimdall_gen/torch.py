@@ -142,9 +142,10 @@ class TorchIterableDataset(IterableDataset):
         return self._len
 
     def __iter__(self):
+        ds = _dataset(self)         # (an empty list too: a dataset gone is said so, not read as empty)
         if self._last < 0:
+            ds.conn.close()
             return
-        ds = _dataset(self)
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
         where = f"AND r.sample_idx <= {self._last}"
