@@ -63,10 +63,10 @@ signal.signal(signal.SIGINT, _interrupt if _sigint_handler is signal.default_int
 class Terminated(BaseException):
     """SIGTERM or SIGHUP, raised where the command is: a BaseException, as
     KeyboardInterrupt is, so that it unwinds through what cleans up (the
-    temporary file of sigmf._write_whole, a sample's files written so far)
-    and is caught only by main().  Their default action killed the process
-    on the spot, leaving a partial temporary file in an export's directory
-    (a review)."""
+    temporary files of sigmf._write_temporary, a sample's files written so
+    far) and is caught only by main() (and cmd_watch, to say which jobs go
+    on).  Their default action killed the process on the spot, leaving a
+    partial temporary file in an export's directory (a review)."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
