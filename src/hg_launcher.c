@@ -189,8 +189,16 @@ record_pending_cancels(void)
 		LWLockAcquire(hg_shared->lock, LW_SHARED);
 		slot = hg_slot_of_job(MyDatabaseId, ids[i]);
 		LWLockRelease(hg_shared->lock);
+		/*
+		 * A worker in its slot: the one that made the note, not gone yet
+		 * (it notes before it leaves), since a new run's start forgets the
+		 * note (start_queued_jobs).  Looked at again next round.
+		 */
 		if (slot >= 0)
-			continue;			/* a worker runs it: not the job the note was made for */
+		{
+			some_wait = true;
+			continue;
+		}
 		/* read_only = false: each statement sees what committed before it, not the round's snapshot */
 		if (SPI_execute_with_args("WITH c AS (SELECT job_id FROM heimdall_gen.jobs WHERE job_id = $1 AND status = 'running' "
 								  "             FOR NO KEY UPDATE SKIP LOCKED) "
@@ -546,7 +554,7 @@ start_queued_jobs(void)
 					" WHERE j.status = 'queued' "
 					" ORDER BY coalesce(running.n, 0) + row_number() OVER (PARTITION BY j.owner::pg_catalog.oid ORDER BY j.job_id), "
 					"          j.job_id "
-					" LIMIT 1000", false, 0) != SPI_OK_SELECT)	/* a fresh snapshot: see the jobs requeued this round */
+					" LIMIT 1000", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read queued jobs");
 	n = SPI_processed;
 	queued = palloc(sizeof(QueuedJob) * (n + 1));
