@@ -9,7 +9,6 @@
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -57,7 +56,6 @@ void
 hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 {
 	Oid			fill_types[4] = {INT8OID, INT8OID, INT4OID, BYTEAOID};
-	Oid			lock_types[1] = {INT8OID};
 	const char *why_samples;
 	const char *why_receptions;
 
@@ -70,9 +68,9 @@ hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 	 * samples points at the sample this worker inserted just before, in the
 	 * same transaction, where nobody else can see it, let alone delete it;
 	 * samples -> datasets is what the trigger would do, a FOR KEY SHARE lock
-	 * on the dataset's row, taken once per transaction (lock_dataset), which
-	 * fails the job if the dataset is gone and keeps it from going until the
-	 * batch commits.
+	 * on the dataset's row, which the caller holds (hg_worker.c,
+	 * lock_dataset_row): it stops the job if the dataset is gone and keeps
+	 * it from going until the batch commits.
 	 */
 	/* "&", not "&&": both are prepared, the executor's way needs their column counts too */
 	st->direct = hg_bulk_prepare(&st->samples, "heimdall_gen", "samples", SAMPLE_COLS,
@@ -83,8 +81,6 @@ hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 		ereport(LOG,
 				(errmsg("inserting heimdall_gen rows through the executor: %s",
 						why_samples ? why_samples : why_receptions)));
-	st->lock_dataset = hg_prepare_kept("SELECT 1 FROM heimdall_gen.datasets d WHERE d.dataset_id = $1 "
-									   "FOR KEY SHARE", 1, lock_types);
 	if (!st->direct)
 	{
 		st->insert_sample = prepare_insert("samples", SAMPLE_COLS, sample_names, sample_types);
@@ -109,24 +105,6 @@ hg_reception_iq_bytea(const hg_reception *r, int n_iq)
 	SET_VARSIZE(b, VARHDRSZ + len);
 	memcpy(VARDATA(b), r->iq, len);
 	return b;
-}
-
-/* Take the lock a foreign key check of samples -> datasets would take, once per transaction. */
-static void
-lock_dataset(HgStorage *st, int64 dataset_id)
-{
-	Datum		arg = Int64GetDatum(dataset_id);
-
-	if (st->locked_in == MyProc->lxid)
-		return;
-	if (SPI_execute_plan(st->lock_dataset, &arg, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not lock dataset " INT64_FORMAT, dataset_id);
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("dataset " INT64_FORMAT " no longer exists", dataset_id)));
-	SPI_freetuptable(SPI_tuptable);
-	st->locked_in = MyProc->lxid;
 }
 
 static void
@@ -169,7 +147,6 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 
 	if (st->direct)
 	{
-		lock_dataset(st, dataset_id);
 		old = MemoryContextSwitchTo(st->rows_context);
 		hg_bulk_open(&st->samples);
 		hg_bulk_open(&st->receptions);

@@ -21,8 +21,6 @@ typedef struct HgStorage
 	bool		direct;			/* rows go in through hg_bulk, not the executor */
 	HgBulkTable samples;
 	HgBulkTable receptions;
-	SPIPlanPtr	lock_dataset;	/* the foreign key check of samples, once per transaction */
-	LocalTransactionId locked_in;	/* the transaction that holds that lock */
 	SPIPlanPtr	insert_sample;	/* the executor's way, if a direct insert would skip something */
 	SPIPlanPtr	insert_reception;
 	SPIPlanPtr	fill_iq;
@@ -43,7 +41,9 @@ extern bytea *hg_reception_iq_bytea(const hg_reception *r, int n_iq);
 
 /*
  * Insert one kept sample and its receptions; inside a transaction, SPI
- * connected.  Between rows it asks stop_requested(arg): if that says yes it
+ * connected, that holds a key-share lock on the dataset's row (what the
+ * samples' foreign key check would take: the worker takes it, bounded,
+ * before a batch's first sample).  Between rows it asks stop_requested(arg): if that says yes it
  * returns false with the sample half written, for a caller that is about to
  * abort the transaction anyway.
  */

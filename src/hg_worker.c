@@ -291,7 +291,8 @@ fail_claimed_job(JobState *job, const char *error)
 }
 
 /*
- * Locks the job's row without ever waiting on another session's lock: its
+ * Locks a row (the job's, or its dataset's: row_id) without ever waiting
+ * on another session's lock.  The job's: its
  * owner may hold it (SELECT ... FOR UPDATE is allowed by the grant that
  * lets a user cancel by hand), and a worker that waited would hold its
  * slot, with no end and at no cost to that role, while other roles' jobs
@@ -300,9 +301,10 @@ fail_claimed_job(JobState *job, const char *error)
  * a cancel or pause flag ends the wait if stop_on_flags.  lock_plan locks
  * the row with SKIP LOCKED; still_plan tells a row skipped because another
  * session holds it from one that no longer matches (then there is nothing
- * to wait for).  Both take the job id, and are run not read-only, so that
+ * to wait for).  Both take row_id, and are run not read-only, so that
  * each takes a new snapshot and sees what was committed meanwhile.  Used
- * by the claim and before every write of a running job's row.
+ * by the claim, before every write of a running job's row, and before a
+ * batch's first sample for the dataset's row.
  */
 #define ROW_LOCK_WAIT_MS 2000
 
@@ -347,16 +349,8 @@ wait_for_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, int64 row_id, HgSlot *
 	}
 }
 
-/* wait_for_row for the job's own row ($1: job_id). */
-static RowLock
-wait_for_job_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, const JobState *job, HgSlot *slot,
-				 bool stop_on_flags)
-{
-	return wait_for_row(lock_plan, still_plan, job->job_id, slot, stop_on_flags);
-}
-
 /*
- * Locks the job's row for the claim (wait_for_job_row): the launcher skips
+ * Locks the job's row for the claim (wait_for_row): the launcher skips
  * a queued job whose row is locked; this covers a lock taken after the
  * launcher looked.  False if the job is no longer queued, was flagged, or
  * its row stayed locked: the job then stays as it is, and the worker
@@ -371,7 +365,7 @@ lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 	SPIPlanPtr	queued_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.jobs j WHERE j.job_id = $1 AND j.status = 'queued'",
 											  1, types);
 
-	switch (wait_for_job_row(lock_plan, queued_plan, job, slot, true))
+	switch (wait_for_row(lock_plan, queued_plan, job->job_id, slot, true))
 	{
 		case ROW_LOCKED:
 			return true;
@@ -563,7 +557,7 @@ prepare_plans(HgStorage *storage, const JobState *job, const hg_config *cfg)
 									   2, status_types);
 	lock_row_plan = hg_prepare_kept(HG_LOCK_JOB_ROW_SQL, 1, status_types);
 	row_exists_plan = hg_prepare_kept(HG_JOB_ROW_EXISTS_SQL, 1, status_types);
-	/* the lock samples' foreign key takes, which hg_storage.c takes itself (its lock_dataset) */
+	/* the lock samples' foreign key takes, held for hg_storage_write (lock_dataset_row) */
 	lock_dataset_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.datasets d WHERE d.dataset_id = $1 "
 										"FOR KEY SHARE SKIP LOCKED", 1, status_types);
 	dataset_exists_plan = hg_prepare_kept("SELECT 1 FROM heimdall_gen.datasets d WHERE d.dataset_id = $1",
@@ -1372,7 +1366,7 @@ record_end(JobState *job, const char *status, const char *message, bool disk_ful
 	if (lock_plan == NULL || exists_plan == NULL)
 		elog(ERROR, "could not prepare the lock of job " INT64_FORMAT ": %s", job->job_id,
 			 SPI_result_code_string(SPI_result));
-	if (wait_for_job_row(lock_plan, exists_plan, job, NULL, false) == ROW_HELD)
+	if (wait_for_row(lock_plan, exists_plan, job->job_id, NULL, false) == ROW_HELD)
 	{
 		ereport(LOG,
 				(errmsg("heimdall_gen job " INT64_FORMAT " stays running: another transaction has held its row "
