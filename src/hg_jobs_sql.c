@@ -661,8 +661,7 @@ mark_cancelled(int64 job_id, Oid owner)
 						"UPDATE heimdall_gen.jobs j SET status = 'cancelled', "
 						"       finished_at = coalesce(j.finished_at, pg_catalog.now()), "
 						"       message = CASE WHEN prev.status = 'cancelled' THEN j.message "
-						"                 ELSE pg_catalog.format('cancelled at %s of %s samples', "
-						"                                        j.samples_done, j.num_samples) END "
+						"                 ELSE " HG_CANCELLED_MESSAGE_SQL " END "
 						"  FROM prev "
 						" WHERE j.job_id = $1 AND prev.status IN ('queued', 'running', 'paused', 'cancelled') "
 						"RETURNING prev.status",

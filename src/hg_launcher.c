@@ -204,8 +204,7 @@ record_pending_cancels(void)
 								  "             FOR NO KEY UPDATE SKIP LOCKED) "
 								  "UPDATE heimdall_gen.jobs j SET status = 'cancelled', "
 								  "       finished_at = coalesce(j.finished_at, pg_catalog.now()), "
-								  "       message = pg_catalog.format('cancelled at %s of %s samples', "
-								  "                                   j.samples_done, j.num_samples) "
+								  "       message = " HG_CANCELLED_MESSAGE_SQL " "
 								  "  FROM c WHERE j.job_id = c.job_id AND j.status = 'running' "
 								  "RETURNING j.owner",
 								  1, types, args, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)

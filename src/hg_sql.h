@@ -24,6 +24,14 @@
 #define HG_PINNED_SEARCH_PATH "pg_catalog, heimdall_gen, pg_temp"
 
 /*
+ * The message of a job cancelled without its worker's word, as cancel_job
+ * and the launcher (a cancel its worker left to it) write it; the job's
+ * row is j.  (The worker writes the same words from its own counters.)
+ */
+#define HG_CANCELLED_MESSAGE_SQL \
+	"pg_catalog.format('cancelled at %s of %s samples', j.samples_done, j.num_samples)"
+
+/*
  * Locks a queued job's row ($1: job_id), and its dataset's row as the
  * samples' foreign key would (key share), if no one else holds them,
  * without waiting: one row if locked.  The launcher's look and the worker's claim
