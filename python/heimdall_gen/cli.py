@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 
 def _interrupted_while_starting(signum, frame):
@@ -28,14 +29,17 @@ def _interrupted_while_starting(signum, frame):
     os._exit(128 + signal.SIGINT)
 
 
-_sigint_handler = signal.signal(signal.SIGINT, _interrupted_while_starting)
+# Python lets only the main thread set a handler: a program importing this
+# module first from another thread got ValueError (a review); there the
+# import sets none and the program keeps its own.
+_in_main_thread = threading.current_thread() is threading.main_thread()
+_sigint_handler = signal.signal(signal.SIGINT, _interrupted_while_starting) if _in_main_thread else None
 
 import argparse  # noqa: E402 (after the handler above)
 import json  # noqa: E402
 import re  # noqa: E402
 import select  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from contextlib import closing  # noqa: E402
 from typing import Optional  # noqa: E402
@@ -57,7 +61,8 @@ def _interrupt(signum, frame):
 
 
 # (a SIGINT ignored by whoever started us stays ignored)
-signal.signal(signal.SIGINT, _interrupt if _sigint_handler is signal.default_int_handler else _sigint_handler)
+if _in_main_thread:
+    signal.signal(signal.SIGINT, _interrupt if _sigint_handler is signal.default_int_handler else _sigint_handler)
 
 
 class Terminated(BaseException):

@@ -581,6 +581,31 @@ def test_main_runs_in_a_thread_other_than_the_main_one(dsn, conn, capsys):
     assert result == [0], capsys.readouterr().err
 
 
+IMPORTED_FIRST_IN_A_THREAD = r"""
+import signal, sys, threading
+mine = lambda signum, frame: None
+signal.signal(signal.SIGINT, mine)
+result = []
+def run():
+    from heimdall_gen.cli import main       # the first import of the module, here
+    result.append(main(sys.argv[1:]))
+t = threading.Thread(target=run)
+t.start()
+t.join(120)
+print(result, signal.getsignal(signal.SIGINT) is mine, flush=True)
+"""
+
+
+def test_the_module_imported_first_in_another_thread(dsn, conn):
+    # a review: importing heimdall_gen.cli first from a thread other than the
+    # main one failed with ValueError (its SIGINT handler, set at import);
+    # it now sets none there, and the program's own handler stays
+    import sys
+    r = subprocess.run([sys.executable, "-c", IMPORTED_FIRST_IN_A_THREAD, "--dsn", dsn, "list"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "[0] True", (r.stdout, r.stderr)
+
+
 MAIN_THEN_SIGTERM = r"""
 import os, signal, sys
 from heimdall_gen import cli
