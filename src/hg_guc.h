@@ -17,6 +17,7 @@ extern int	hg_model_threads;
 extern int	hg_model_memory_kb;	/* a worker's model workspaces, at most (kB) */
 extern bool hg_durable_cancel;	/* cancel_job(wait => true) flushes the WAL before returning */
 extern double hg_event_queue_limit;	/* fraction of the NOTIFY queue above which no event is sent */
+extern char *hg_meminfo_file;	/* developer option: where the dirty page figures are read (hg_pace.c) */
 
 /* Whether a database of this name is in heimdall_gen.database. */
 extern bool hg_database_listed(const char *name);

@@ -37,6 +37,7 @@ int			hg_model_threads = 2;
 int			hg_model_memory_kb = 256 * 1024;
 bool		hg_durable_cancel = false;
 double		hg_event_queue_limit = 0.5;
+char	   *hg_meminfo_file = NULL;
 
 void		_PG_init(void);
 
@@ -285,6 +286,12 @@ _PG_init(void)
 							 "batches, the launcher and the job functions go on.",
 							 &hg_event_queue_limit, 0.5, 0.0, 1.0,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("heimdall_gen.meminfo_file",
+							   "Developer option: the file a worker reads the machine's dirty page figures from.",
+							   "/proc/meminfo.  The tests point it at a file of their own to plant a disk that "
+							   "never catches up; a file that cannot be read turns the pacing off.",
+							   &hg_meminfo_file, "/proc/meminfo",
+							   PGC_SIGHUP, GUC_NOT_IN_SAMPLE | GUC_NO_SHOW_ALL, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("heimdall_gen");
 
 	prev_shmem_request_hook = shmem_request_hook;

@@ -6,8 +6,10 @@
  *    it, every write() that dirties a page may be put to sleep for up to
  *    200 ms (balance_dirty_pages), where no cancel reaches the worker.  The
  *    worker instead waits on its latch while the figures are near that
- *    point: the same throughput (the kernel would have held it there
- *    anyway), but the wait is one a cancel ends at once.
+ *    point, a wait a cancel ends at once, but 100 ms at most at a time: the
+ *    figures are the machine's, and another writer may hold them there for
+ *    as long as it writes (then the worker writes 20 ms between two waits,
+ *    throttled by the kernel as that writer is).
  */
 #ifndef HG_PACE_H
 #define HG_PACE_H
@@ -17,8 +19,8 @@
 /*
  * Before writing a sample: returns true at once while the kernel is far from
  * throttling writers; otherwise waits on the process latch, in steps of a
- * few milliseconds, until it is, and returns false as soon as
- * stop_requested(arg) says so.
+ * few milliseconds, until it is or 100 ms have passed, and returns false as
+ * soon as stop_requested(arg) says so.
  */
 extern bool hg_pace_wait(bool (*stop_requested) (void *arg), void *arg);
 

@@ -72,6 +72,7 @@
 PGDLLEXPORT void hg_worker_main(Datum main_arg);
 
 #define STATUS_CHECK_EVERY 10	/* attempts between reads of the status row */
+#define STATUS_CHECK_AFTER_MS 5000	/* or sooner, if 10 attempts take longer (a slow disk) */
 #define ATTEMPT_LIMIT_FACTOR 20 /* give up after 20 x num_samples attempts */
 
 typedef enum StopReason
@@ -1074,6 +1075,7 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	bool		finished;
 	int			batch_samples = 0;
 	int			since_status_check = 0;
+	TimestampTz last_status_check = GetCurrentTimestamp();
 	TimestampTz batch_started = 0;
 	TimestampTz last_progress_notify = 0;
 	TimestampTz last_wal_release = 0;
@@ -1162,9 +1164,11 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 		publish_progress(slot, job);
 
 		/* the fallback: anything that set the status row (a hand UPDATE) */
-		if (++since_status_check >= STATUS_CHECK_EVERY)
+		if (++since_status_check >= STATUS_CHECK_EVERY ||
+			TimestampDifferenceExceeds(last_status_check, GetCurrentTimestamp(), STATUS_CHECK_AFTER_MS))
 		{
 			since_status_check = 0;
+			last_status_check = GetCurrentTimestamp();
 			stop = status_stop_reason(read_status_plan, status_args);
 			if (stop != STOP_NONE)
 				break;
