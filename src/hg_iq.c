@@ -279,20 +279,31 @@ hg_free_iq(PG_FUNCTION_ARGS)
 	 * compared before its UPDATE frees it.  Then no job may be under way.
 	 */
 	id_arg[0] = Int64GetDatum(dataset_id);
-	if (hg_spi_as_owner("SELECT EXISTS (SELECT 1 FROM heimdall_gen.jobs j WHERE j.dataset_id = d.dataset_id "
-						"               AND j.status IN ('queued', 'running', 'paused')) "
-						"  FROM heimdall_gen.datasets d WHERE d.dataset_id = $1 FOR UPDATE OF d",
+	if (hg_spi_as_owner("SELECT b.job_id, b.status FROM heimdall_gen.datasets d "
+						"  LEFT JOIN LATERAL (SELECT j.job_id, j.status FROM heimdall_gen.jobs j "
+						"                      WHERE j.dataset_id = d.dataset_id "
+						"                        AND j.status IN ('queued', 'running', 'paused') "
+						"                      ORDER BY j.job_id LIMIT 1) b ON true "
+						" WHERE d.dataset_id = $1 FOR UPDATE OF d",
 						1, id_type, id_arg, NULL, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not lock dataset \"%s\"", name);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("dataset \"%s\" does not exist", name)));
-	if (DatumGetBool(hg_spi_get_notnull(0, 1, "busy")))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("dataset \"%s\" is being written by a job", name),
-				 errhint("Wait for the job to end, or cancel it.")));
+	{
+		bool		none;
+		Datum		busy_job = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &none);
+
+		/* the words start_job and materialize use, with the job's status: a paused job writes nothing now */
+		if (!none)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("dataset \"%s\" is being written by job " INT64_FORMAT, name, DatumGetInt64(busy_job)),
+					 errdetail("Job " INT64_FORMAT " is %s.", DatumGetInt64(busy_job),
+							   TextDatumGetCString(hg_spi_get_notnull(0, 2, "jobs.status"))),
+					 errhint("Wait for that job to end, or cancel it.")));
+	}
 
 	/* one reception at a time through a cursor: a dataset's IQ may not fit in memory */
 	plan = SPI_prepare("SELECT r.sample_idx, r.rx_idx, r.iq FROM heimdall_gen.receptions r "

@@ -152,6 +152,18 @@ like($err, qr/stored IQ of sample \d+, rx_idx 1 of dataset "stored_fm" differs f
 is($node->safe_psql('postgres', q{SELECT count(*) FROM heimdall_gen.receptions r JOIN heimdall_gen.datasets d
 	USING (dataset_id) WHERE d.name = 'stored_fm' AND r.iq IS NULL}), '0', 'nothing was freed');
 
+# a job of the dataset that has not ended, here a paused one: free_iq
+# refuses, naming the job and its status (it said "a job", and "being
+# written" of a job that writes nothing while paused: a review)
+my $paused_job = $node->safe_psql('postgres', q{SELECT heimdall_gen.start_job(name, 100000, seed, params)
+	FROM heimdall_gen.datasets WHERE name = 'stored_fm'});
+$node->safe_psql('postgres', "SELECT heimdall_gen.pause_job($paused_job)");
+($rc, $out, $err) = $node->psql('postgres', "SELECT heimdall_gen.free_iq('stored_fm')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/55006: dataset "stored_fm" is being written by job $paused_job\nDETAIL:  Job $paused_job is (paused|queued)\./,
+	'free_iq refuses while a job of the dataset is paused, naming the job and its status');
+$node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($paused_job)");
+
 # another model version: no regeneration, stored IQ still reads
 $node->safe_psql('postgres', "UPDATE heimdall_gen.datasets SET model_version = model_version + 1 WHERE name IN ('virtual_am', 'stored_am')");
 ($rc, $out, $err) = $node->psql('postgres', q{SELECT heimdall_gen.iq(dataset_id, sample_idx, 0) FROM heimdall_gen.samples
