@@ -26,6 +26,13 @@ FIG_SIZE_IN = (16.0, 12.0)
 DPI = 100
 FIG_SIZE_PX = (int(FIG_SIZE_IN[0] * DPI), int(FIG_SIZE_IN[1] * DPI))
 
+# Text from the database (receiver names, which are any 1-31 bytes a user
+# gave; dataset names, which a dump restore or 0.1.0 may fill with anything;
+# labels) is drawn as written: never parsed as mathtext, where '$\foo{$'
+# failed the whole plot and '$x^{2}$' was drawn as a formula, nor handed to
+# LaTeX by a matplotlibrc with text.usetex.  Passed to every text call.
+LITERAL = {"parse_math": False, "usetex": False}
+
 
 def _rrc(beta: float, sps: float, span: int) -> np.ndarray:
     t = np.arange(-span * sps, span * sps + 1) / sps
@@ -74,7 +81,8 @@ def plot_sample(sample, params: dict, path: str = None):
     fig = plt.figure(figsize=FIG_SIZE_IN, dpi=DPI)
     fig.suptitle(f"{sample.dataset} sample {sample.sample_idx}: {lab['modulation'].upper()} ({lab['content']}) at "
                  f"{lab['frequency_hz'] / 1e6:.4f} MHz, {lab['tx_power_dbm']:.0f} dBm, {n_rx} receivers "
-                 f"({lab['n_detected']} detected), GDOP {lab['gdop']:.2f}, split {lab.get('split')}", fontsize=13)
+                 f"({lab['n_detected']} detected), GDOP {lab['gdop']:.2f}, split {lab.get('split')}",
+                 fontsize=13, **LITERAL)
     cols = 4
     rows_spec = math.ceil(n_rx / cols)
     gs = fig.add_gridspec(2 + rows_spec, cols, height_ratios=[1.5, 1.5] + [1] * rows_spec,
@@ -95,9 +103,9 @@ def plot_sample(sample, params: dict, path: str = None):
         ax.scatter(r["rx_lon"], r["rx_lat"], s=70, marker="^", zorder=3,
                    facecolor="tab:green" if det else "white", edgecolor="tab:green" if det else "grey")
         mid = ((r["rx_lon"] + lab["tx_lon"]) / 2, (r["rx_lat"] + lab["tx_lat"]) / 2)
-        ax.annotate(f"{r['distance_m'] / 1e3:.0f} km", mid, fontsize=7, color="dimgrey")
+        ax.annotate(f"{r['distance_m'] / 1e3:.0f} km", mid, fontsize=7, color="dimgrey", **LITERAL)
         ax.annotate(f"{r['rx_idx']} {r['rx_name']}\n{r['snr_db']:.0f} dB", (r["rx_lon"], r["rx_lat"]), fontsize=8,
-                    xytext=(5, 4), textcoords="offset points")
+                    xytext=(5, 4), textcoords="offset points", **LITERAL)
     ax.scatter(lab["tx_lon"], lab["tx_lat"], s=220, marker="*", color="tab:red", zorder=4, label="transmitter")
     ax.scatter([], [], marker="^", facecolor="tab:green", edgecolor="tab:green", label="receiver, detected")
     ax.scatter([], [], marker="^", facecolor="white", edgecolor="grey", label="receiver, not detected")
@@ -124,7 +132,7 @@ def plot_sample(sample, params: dict, path: str = None):
         c /= max(c.max(), 1e-30)
         ax.plot(lags / fs * 1e6, c + k, color=cmap(k % 10), lw=1)
         ax.plot([tdoa[k] / fs * 1e6] * 2, [k, k + 1.05], color=cmap(k % 10), ls="--", lw=1.5)
-        ax.text(lags[-1] / fs * 1e6, k + 0.5, f" rx{k}", fontsize=7, va="center")
+        ax.text(lags[-1] / fs * 1e6, k + 0.5, f" rx{k}", fontsize=7, va="center", **LITERAL)
     ax.set_xlabel("lag [us] (dashed: labelled delay_i - delay_ref)")
     ax.set_yticks([])
 
@@ -135,7 +143,7 @@ def plot_sample(sample, params: dict, path: str = None):
         order = 2 if mod == "bpsk" else 4
         s = constellation(clean[ref], fs, float(params["symbol_rate_hz"]), float(params["rrc_rolloff"]), order)
         ax.scatter(s.real, s.imag, s=4, alpha=0.6)
-        ax.set_title(f"constellation rx{ref}, after matched filter ({mod.upper()})")
+        ax.set_title(f"constellation rx{ref}, after matched filter ({mod.upper()})", **LITERAL)
         ax.set_aspect("equal")
         ax.set_xlim(-2, 2)
         ax.set_ylim(-2, 2)
@@ -144,7 +152,7 @@ def plot_sample(sample, params: dict, path: str = None):
     else:
         f_inst = np.angle(clean[ref][1:] * np.conj(clean[ref][:-1])) * fs / (2 * np.pi)
         ax.plot(t[1:] * 1e3, f_inst / 1e3, lw=0.5)
-        ax.set_title(f"instantaneous frequency rx{ref} ({mod.upper()}: no constellation)")
+        ax.set_title(f"instantaneous frequency rx{ref} ({mod.upper()}: no constellation)", **LITERAL)
         ax.set_xlabel("time [ms]")
         ax.set_ylabel("kHz")
 
@@ -171,7 +179,7 @@ def plot_sample(sample, params: dict, path: str = None):
                     scale="dB", mode="psd", sides="twosided")
         r = rx[k]
         ax.set_title(f"spectrogram rx{k} {r['rx_name']}: {r['rx_power_dbm']:.1f} dBm, SNR {r['snr_db']:.1f} dB"
-                     + ("" if r["signal_present"] else " (not detected)"), fontsize=8)
+                     + ("" if r["signal_present"] else " (not detected)"), fontsize=8, **LITERAL)
         ax.set_xlabel("time [ms]", fontsize=7)
         ax.set_ylabel("kHz", fontsize=7)
         ax.tick_params(labelsize=6)

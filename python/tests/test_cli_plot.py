@@ -203,3 +203,34 @@ def test_list_datasets_shows_owners_and_no_counts_it_cannot_read(dsn, conn):
     with pytest.raises(PermissionError, match="belongs to role \"pyt_lister\""):
         Dataset(dsn.replace("user=postgres", "user=pyt_admin"), "pyt_listers")
     assert len(Dataset(dsn.replace("user=postgres", "user=pyt_lister"), "pyt_listers")) == n
+
+
+def test_plot_draws_receiver_names_literally(tmp_path, dsn, conn):
+    # receiver names are user input (1-31 bytes, any characters): drawn as
+    # matplotlib mathtext, '$\foo{$' failed the plot ("Unknown symbol:
+    # \foo", exit 1, no PNG) and '$x^{2}$' was drawn as a formula
+    import json
+
+    import matplotlib.text
+    from heimdall_gen import Dataset
+    from heimdall_gen.plot import plot_sample
+    names = ["$\\foo{$", "$x^{2}$", "50% & #_ ~{}\\", "plain_Q"]
+    fixed = [{"name": n, "lat": lat, "lon": lon}
+             for n, (lat, lon) in zip(names, [(44.2, 7.3), (45.8, 7.5), (45.0, 9.8), (44.5, 8.9)])]
+    params = json.loads(SMALL)
+    params["fixed_receivers"] = fixed
+    run_job(conn, "pyt_mathtext", 2, 4, json.dumps(params))
+    ds = Dataset(dsn, "pyt_mathtext")
+    s = ds[0]
+    assert sorted(r["rx_name"] for r in s.receptions) == sorted(names)
+    png = tmp_path / "m.png"
+    r = cli(dsn, "plot", "pyt_mathtext", str(s.sample_idx), "-o", str(png))
+    assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # every name is in the figure as given, and no text holding one is parsed as mathtext or TeX
+    fig = plot_sample(s, ds.params)
+    for n in names:
+        holding = [t for t in fig.findobj(matplotlib.text.Text) if n in t.get_text()]
+        assert len(holding) == 2, (n, [t.get_text() for t in holding])     # the map's label, the spectrogram's title
+        assert all(not t.get_parse_math() and not t.get_usetex() for t in holding), n
+    fig.savefig(tmp_path / "direct.png", dpi=100)
