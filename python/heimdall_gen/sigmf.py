@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import signal
+import stat
 import tarfile
 from typing import BinaryIO, Callable, Dict, Iterable, List, Optional
 
@@ -299,29 +300,181 @@ def export_dataset(conn_or_dsn, dataset: str, outdir: str, split: Optional[str] 
     return paths
 
 
+# What read_export reads, which may come from anyone: bounded before it is
+# read.  An export's collection and metadata are a few kB; its largest
+# .sigmf-data is 262,144 cf32_le samples (2 MiB), and 3 to 15 receivers
+# make as many streams.
+MAX_COLLECTION_BYTES = 16 << 20
+MAX_META_BYTES = 16 << 20
+MAX_DATA_BYTES = 64 << 20
+MAX_STREAMS = 64
+
+
+def _check_size(name: str, size: int, limit: int, expected: Optional[int]) -> None:
+    if expected is not None and size != expected:
+        raise ValueError(f"{name}: {size} bytes, where its metadata says {expected}: refusing to read it")
+    if size > limit:
+        raise ValueError(f"{name}: {size} bytes, more than the {limit} read_export reads: refusing to read it")
+
+
+def _open_regular(path: str):
+    """path opened for reading if it is a regular file, else a ValueError.
+    Checked before it is opened, and opened without blocking: a FIFO (or a
+    device) under the name, or swapped in meanwhile, is never waited on."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{path}: not a regular file: refusing to read it")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+                 | getattr(os, "O_NOCTTY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path}: not a regular file: refusing to read it")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_regular(path: str, limit: int, expected: Optional[int] = None) -> bytes:
+    with _open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        _check_size(path, size, limit, expected)
+        data = f.read(size + 1)
+    if len(data) != size:
+        raise ValueError(f"{path}: changed while it was read")
+    return data
+
+
+def _json(data: bytes, name: str):
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"{name}: not JSON: {e}") from None
+
+
+def _streams(data: bytes, name: str) -> List[str]:
+    """The stream names of a collection file's bytes, each checked (_stream_name)."""
+    doc = _json(data, name)
+    coll = doc.get("collection") if isinstance(doc, dict) else None
+    streams = coll.get("core:streams") if isinstance(coll, dict) else None
+    if not isinstance(streams, list) or not all(isinstance(s, dict) for s in streams):
+        raise ValueError(f"{name}: no collection with a list of core:streams")
+    if len(streams) > MAX_STREAMS:
+        raise ValueError(f"{name}: {len(streams)} streams, more than the {MAX_STREAMS} read_export reads")
+    names = [_stream_name(s.get("name"), name) for s in streams]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{name}: a stream named twice")
+    return names
+
+
+def _expected_data_size(meta) -> Optional[int]:
+    """The bytes of a recording's .sigmf-data, if its metadata says them as
+    export writes it (cf32_le, an annotation from sample 0 of every sample)."""
+    g = meta.get("global") if isinstance(meta, dict) else None
+    if not isinstance(g, dict) or g.get("core:datatype") != "cf32_le":
+        return None
+    for a in meta.get("annotations") or []:
+        if isinstance(a, dict) and a.get("core:sample_start") == 0 and type(a.get("core:sample_count")) is int \
+                and a["core:sample_count"] >= 0:
+            return 8 * a["core:sample_count"]
+    return None
+
+
+def _read_archive(path: str) -> Dict[str, bytes]:
+    """The collection and the files its streams name, of a .sigmf archive:
+    no other member is read, nor any member that is not a regular file."""
+    with _open_regular(path) as f, tarfile.open(fileobj=f, mode="r:*") as tar:
+        headers: Dict[str, tarfile.TarInfo] = {}
+        collection: Optional[str] = None
+        collection_data = b""
+        wanted: Optional[set] = None
+        streams: List[str] = []
+
+        def check_member(name: str, m: tarfile.TarInfo, expected: Optional[int] = None) -> None:
+            if not m.isfile():
+                raise ValueError(f"{path}: member {m.name!r} is not a regular file: refusing to read it")
+            limit = MAX_META_BYTES if name.endswith(".sigmf-meta") else MAX_DATA_BYTES
+            _check_size(f"{path}: member {m.name!r}", m.size, limit, expected)
+
+        # headers are read one by one, up to the last member wanted: what
+        # follows is never looked at, and a member the collection does not
+        # name is refused before its content is read (or skipped)
+        while wanted is None or not wanted <= headers.keys():
+            m = tar.next()
+            if m is None:
+                break
+            name = os.path.basename(m.name)
+            if name in headers:
+                raise ValueError(f"{path}: two members named {name!r}")
+            headers[name] = m
+            if name.endswith(".sigmf-collection"):
+                if collection is not None:
+                    raise ValueError(f"{path}: 2 collection files")
+                if not m.isfile():
+                    raise ValueError(f"{path}: member {m.name!r} is not a regular file: refusing to read it")
+                _check_size(f"{path}: member {m.name!r}", m.size, MAX_COLLECTION_BYTES, None)
+                collection = name
+                collection_data = tar.extractfile(m).read(m.size + 1)
+                streams = _streams(collection_data, f"{path}: {name}")
+                wanted = {collection} | {n + ext for n in streams for ext in (".sigmf-meta", ".sigmf-data")}
+                for other, om in headers.items():
+                    if other not in wanted:
+                        raise ValueError(f"{path}: member {om.name!r} is not one its collection names")
+            elif wanted is not None and name not in wanted:
+                raise ValueError(f"{path}: member {m.name!r} is not one its collection names")
+            elif not (name.endswith(".sigmf-meta") or name.endswith(".sigmf-data")) \
+                    or len(headers) > 2 * MAX_STREAMS + 1:
+                raise ValueError(f"{path}: member {m.name!r} is not one a collection could name")
+            else:
+                check_member(name, m)
+        if collection is None:
+            raise ValueError(f"{path}: 0 collection files")
+        files = {collection: collection_data}
+        for n in streams:
+            meta = None
+            for ext in (".sigmf-meta", ".sigmf-data"):
+                m = headers.get(n + ext)
+                if m is None:
+                    raise ValueError(f"{path}: no member {n + ext!r}, which its collection names")
+                check_member(n + ext, m, _expected_data_size(meta) if ext == ".sigmf-data" else None)
+                data = tar.extractfile(m).read(m.size + 1)
+                if len(data) != m.size:
+                    raise ValueError(f"{path}: member {m.name!r} is shorter than its header says")
+                files[n + ext] = data
+                if ext == ".sigmf-meta":
+                    meta = _json(data, f"{path}: {n}.sigmf-meta")
+        return files
+
+
 def read_export(path: str) -> dict:
     """Reads a sample's export back: a .sigmf-collection file (its recordings
     beside it) or a .sigmf archive.  Returns {"collection": dict, "files":
     {name: bytes}, "recordings": [{"name", "meta": dict, "iq": complex64 array}]}
-    and checks every hash the metadata carries (raises ValueError if one differs)."""
-    files: Dict[str, bytes] = {}
+    and checks every hash the metadata carries (raises ValueError if one differs).
+
+    What it reads may come from anyone, and is bounded before it is read:
+    the collection first, then only the files (or archive members) its
+    streams name, each refused (ValueError naming it) unless it is a regular
+    file (a FIFO or a device is never opened to be waited on, nor an archive
+    member that is a link or a directory).  A collection file or a
+    .sigmf-meta of more than 16 MiB is refused, as is a collection of more
+    than 64 streams; a .sigmf-data whose size is not the one its metadata
+    says (cf32_le: 8 bytes a sample, the core:sample_count of an annotation
+    from sample 0) is refused, and one whose metadata says no size, or more
+    than 64 MiB (an export's largest is 2 MiB), when over 64 MiB.  An
+    archive member the collection does not name is refused, never read; what
+    follows the last member named is not looked at."""
     if path.endswith(".sigmf"):
-        with tarfile.open(path, "r") as tar:
-            for m in tar.getmembers():
-                if m.isfile():
-                    files[os.path.basename(m.name)] = tar.extractfile(m).read()
-    else:
+        files = _read_archive(path)
+    elif path.endswith(".sigmf-collection"):
         d = os.path.dirname(path) or "."
-        if not path.endswith(".sigmf-collection"):
-            raise ValueError(f"{path}: read_export reads a .sigmf-collection file or a .sigmf archive")
-        with open(path, "rb") as f:
-            files[os.path.basename(path)] = f.read()
-        coll = json.loads(files[os.path.basename(path)])["collection"]
-        for s in coll["core:streams"]:
-            name = _stream_name(s["name"], path)
-            for ext in (".sigmf-meta", ".sigmf-data"):
-                with open(os.path.join(d, name + ext), "rb") as f:
-                    files[name + ext] = f.read()
+        files = {os.path.basename(path): _read_regular(path, MAX_COLLECTION_BYTES)}
+        for name in _streams(files[os.path.basename(path)], path):
+            meta_path = os.path.join(d, name + ".sigmf-meta")
+            meta = files[name + ".sigmf-meta"] = _read_regular(meta_path, MAX_META_BYTES)
+            files[name + ".sigmf-data"] = _read_regular(os.path.join(d, name + ".sigmf-data"), MAX_DATA_BYTES,
+                                                        _expected_data_size(_json(meta, meta_path)))
+    else:
+        raise ValueError(f"{path}: read_export reads a .sigmf-collection file or a .sigmf archive")
     cname = [n for n in files if n.endswith(".sigmf-collection")]
     if len(cname) != 1:
         raise ValueError(f"{path}: {len(cname)} collection files")
@@ -331,10 +484,13 @@ def read_export(path: str) -> dict:
         _stream_name(s["name"], path)
         meta_bytes = files[s["name"] + ".sigmf-meta"]
         data = files[s["name"] + ".sigmf-data"]
-        if hashlib.sha512(meta_bytes).hexdigest() != s["hash"]:
+        if hashlib.sha512(meta_bytes).hexdigest() != s.get("hash"):
             raise ValueError(f"{s['name']}.sigmf-meta: SHA-512 differs from the collection's")
         meta = json.loads(meta_bytes)
-        if hashlib.sha512(data).hexdigest() != meta["global"]["core:sha512"]:
+        if not isinstance(meta, dict) or not isinstance(meta.get("global"), dict) or \
+                hashlib.sha512(data).hexdigest() != meta["global"].get("core:sha512"):
             raise ValueError(f"{s['name']}.sigmf-data: SHA-512 differs from core:sha512")
+        if len(data) % 8:
+            raise ValueError(f"{s['name']}.sigmf-data: {len(data)} bytes, not a whole number of cf32_le samples")
         recs.append({"name": s["name"], "meta": meta, "iq": np.frombuffer(data, dtype="<c8")})
     return {"collection": coll, "files": files, "recordings": recs}

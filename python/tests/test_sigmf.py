@@ -2,6 +2,7 @@
 of the spatial (1.1.0), signal (1.0.0) and heimdall_gen extensions, checked
 here field by field; the export read back bit for bit."""
 import hashlib
+import io
 import json
 import os
 import re
@@ -347,3 +348,141 @@ def test_an_error_without_errno_keeps_its_message(tmp_path):
     with pytest.raises(OSError, match="cannot write mode RGBA as JPEG"):
         hs._write_whole(str(tmp_path / "x.png"), fails)
     assert os.listdir(tmp_path) == []
+
+
+def synthetic_export(n=64, sample_count=True):
+    """{name: bytes} of a one-recording export made here, as export writes one."""
+    data = bytes(range(256)) * (n * 8 // 256) + bytes(n * 8 % 256)
+    meta = {"global": {"core:datatype": "cf32_le", "core:sha512": hashlib.sha512(data).hexdigest()},
+            "annotations": [{"core:sample_start": 0, "core:sample_count": n}] if sample_count else []}
+    meta = json.dumps(meta).encode()
+    stream = {"name": "t-s0-rx0", "hash": hashlib.sha512(meta).hexdigest()}
+    coll = json.dumps({"collection": {"core:streams": [stream]}})
+    return {"t-s0.sigmf-collection": coll.encode(), "t-s0-rx0.sigmf-meta": meta, "t-s0-rx0.sigmf-data": data}
+
+
+class Zeros:
+    """A file object of size zero bytes, never held in memory."""
+    def __init__(self, size):
+        self.left = size
+
+    def read(self, n=-1):
+        n = self.left if n < 0 else min(n, self.left)
+        self.left -= n
+        return bytes(n)
+
+
+def write_archive(path, members, mode="w:gz"):
+    """members: [(name, bytes or a size of zeros)], in that order, gzip-compressed."""
+    import tarfile
+    with tarfile.open(path, mode, compresslevel=1) if mode == "w:gz" else tarfile.open(path, mode) as tar:
+        for name, content in members:
+            info = tarfile.TarInfo(name)
+            info.size = content if isinstance(content, int) else len(content)
+            tar.addfile(info, Zeros(content) if isinstance(content, int) else io.BytesIO(content))
+
+
+def test_read_export_reads_no_archive_member_its_collection_does_not_name(tmp_path):
+    # an archive from anyone: every member was read into memory before any
+    # check (613 kB of gzip became 655 MB), those no stream names too
+    files = synthetic_export()
+    (c, coll), (m, meta), (d, data) = files.items()
+    for mode in ("w", "w:gz"):
+        ok = tmp_path / f"ok-{mode[-2:]}.sigmf"
+        write_archive(ok, list(files.items()), mode)
+        assert hs.read_export(str(ok))["files"] == files
+    huge = 256 << 20                    # zeros: a 250 kB member of the gzip stream
+    between = tmp_path / "between.sigmf"
+    write_archive(between, [(c, coll), ("zz.bin", huge), (m, meta), (d, data)])
+    assert between.stat().st_size < 2 << 20
+    with pytest.raises(ValueError, match="member 'zz.bin' is not one its collection names"):
+        hs.read_export(str(between))
+    # before the collection: refused as soon as seen
+    first = tmp_path / "first.sigmf"
+    write_archive(first, [("zz.bin", huge), (c, coll), (m, meta), (d, data)])
+    with pytest.raises(ValueError, match="member 'zz.bin' is not one a collection could name"):
+        hs.read_export(str(first))
+    # after the last member named: never looked at, and not in what is returned
+    after = tmp_path / "after.sigmf"
+    write_archive(after, [(c, coll), (m, meta), (d, data), ("zz.bin", huge)])
+    assert hs.read_export(str(after))["files"] == files
+    # a named member that is not a regular file
+    import tarfile
+    link = tmp_path / "link.sigmf"
+    with tarfile.open(link, "w") as tar:
+        for name, content in ((c, coll), (m, meta)):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+        info = tarfile.TarInfo(d)
+        info.type, info.linkname = tarfile.SYMTYPE, "/dev/zero"
+        tar.addfile(info)
+    with pytest.raises(ValueError, match="is not a regular file"):
+        hs.read_export(str(link))
+
+
+def test_read_export_refuses_a_data_file_of_another_size_than_its_metadata_says(tmp_path):
+    files = synthetic_export()
+    (c, coll), (m, meta), (d, data) = files.items()
+    big = tmp_path / "big.sigmf"
+    write_archive(big, [(c, coll), (m, meta), (d, 128 << 20)])
+    with pytest.raises(ValueError, match=f"member '{d}': 134217728 bytes, more than the {64 << 20} read_export reads"):
+        hs.read_export(str(big))
+    # under that bound but not what the metadata says, one sample more or less too
+    for n in (1 << 20, len(data) - 8, len(data) + 8):
+        odd = tmp_path / f"odd{n}.sigmf"
+        write_archive(odd, [(c, coll), (m, meta), (d, data[:n] + bytes(max(0, n - len(data))))])
+        with pytest.raises(ValueError, match=f"{n} bytes, where its metadata says 512"):
+            hs.read_export(str(odd))
+    # metadata without a size: bounded all the same
+    files = synthetic_export(sample_count=False)
+    (c, coll), (m, meta), (d, data) = files.items()
+    unsized = tmp_path / "unsized.sigmf"
+    write_archive(unsized, [(c, coll), (m, meta), (d, 128 << 20)])
+    with pytest.raises(ValueError, match=f"more than the {64 << 20} read_export reads"):
+        hs.read_export(str(unsized))
+    # and the same of files in a directory (a sparse file: nothing written)
+    files = synthetic_export()
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    assert hs.read_export(str(tmp_path / c))["files"] == files
+    with open(tmp_path / d, "r+b") as f:
+        f.truncate(128 << 20)
+    with pytest.raises(ValueError, match=r"t-s0-rx0.sigmf-data: 134217728 bytes, where its metadata says 512"):
+        hs.read_export(str(tmp_path / c))
+    (tmp_path / d).write_bytes(files[d])
+    with open(tmp_path / c, "r+b") as f:
+        f.truncate(32 << 20)
+    with pytest.raises(ValueError, match=f"more than the {16 << 20} read_export reads"):
+        hs.read_export(str(tmp_path / c))
+
+
+def test_read_export_opens_no_fifo(tmp_path):
+    # a FIFO under a stream's name: read_export waited on it forever.  Read
+    # in a child process, so that a regression fails here instead of hanging
+    import subprocess
+    import sys
+    files = synthetic_export()
+    (c, coll), (m, meta), (d, data) = files.items()
+    for fifo in (d, m, c):
+        directory = tmp_path / fifo
+        directory.mkdir()
+        for name, content in files.items():
+            if name == fifo:
+                os.mkfifo(directory / name)
+            else:
+                (directory / name).write_bytes(content)
+        os.mkfifo(directory / "fifo.sigmf")
+        for path in (directory / c, directory / "fifo.sigmf"):
+            if path.name == "fifo.sigmf" and fifo != c:
+                continue
+            code = ("import sys\nfrom heimdall_gen import sigmf\ntry:\n    sigmf.read_export(sys.argv[1])\n"
+                    "except ValueError as e:\n    print(e)\n")
+            try:
+                r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                                   timeout=30)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"read_export({path}) waits on the FIFO {fifo}")
+            assert r.returncode == 0, r.stderr
+            bad = directory / (fifo if path.name != "fifo.sigmf" else "fifo.sigmf")
+            assert r.stdout.strip() == f"{bad}: not a regular file: refusing to read it", r.stdout
