@@ -372,7 +372,8 @@ def _expected_data_size(meta) -> Optional[int]:
     g = meta.get("global") if isinstance(meta, dict) else None
     if not isinstance(g, dict) or g.get("core:datatype") != "cf32_le":
         return None
-    for a in meta.get("annotations") or []:
+    annotations = meta.get("annotations")
+    for a in annotations if isinstance(annotations, list) else []:
         if isinstance(a, dict) and a.get("core:sample_start") == 0 and type(a.get("core:sample_count")) is int \
                 and a["core:sample_count"] >= 0:
             return 8 * a["core:sample_count"]

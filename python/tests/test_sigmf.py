@@ -421,6 +421,26 @@ def test_read_export_reads_no_archive_member_its_collection_does_not_name(tmp_pa
         hs.read_export(str(link))
 
 
+@pytest.mark.parametrize("annotations", [5, "x", {"core:sample_start": 0}, [5], None])
+def test_read_export_refuses_metadata_of_another_shape_with_value_error(tmp_path, annotations):
+    # a review: "annotations": 5 raised TypeError from the size check, where
+    # read_export promises ValueError for what it refuses
+    files = synthetic_export()
+    (c, coll), (m, meta), (d, data) = files.items()
+    doc = json.loads(meta)
+    doc["annotations"] = annotations
+    meta = json.dumps(doc).encode()
+    coll = json.dumps({"collection": {"core:streams": [{"name": "t-s0-rx0",
+                                                          "hash": hashlib.sha512(meta).hexdigest()}]}}).encode()
+    for name, content in ((c, coll), (m, meta), (d, data)):
+        (tmp_path / name).write_bytes(content)
+    # no size said: read within the bound, hashes checked, and the samples all there
+    assert len(hs.read_export(str(tmp_path / c))["recordings"][0]["iq"]) == len(data) // 8
+    (tmp_path / d).write_bytes(data + bytes(8))
+    with pytest.raises(ValueError):
+        hs.read_export(str(tmp_path / c))
+
+
 def test_read_export_refuses_a_data_file_of_another_size_than_its_metadata_says(tmp_path):
     files = synthetic_export()
     (c, coll), (m, meta), (d, data) = files.items()
