@@ -8,7 +8,11 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "miscadmin.h"
 #include "storage/latch.h"
@@ -73,12 +77,51 @@ read_limits(void)
 	limits_read = true;
 }
 
+/*
+ * The meminfo file's first MEMINFO_MAX_BYTES (/proc/meminfo is ~1.5 kB) into
+ * buf, NUL-terminated; false unless it is a regular file (procfs files are).
+ * Not through stdio: the file is a setting, and a FIFO there blocked the
+ * worker in open(), /dev/zero kept it in an endless read, both out of reach
+ * of a cancel and of a fast shutdown (a review).
+ */
+#define MEMINFO_MAX_BYTES 16384
+
+static bool
+read_meminfo(char *buf)
+{
+	int			fd = open(hg_meminfo_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	size_t		len = 0;
+	bool		ok;
+
+	if (fd < 0)
+		return false;
+	ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	while (ok && len < MEMINFO_MAX_BYTES - 1)
+	{
+		ssize_t		n = read(fd, buf + len, MEMINFO_MAX_BYTES - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+		{
+			ok = n == 0;
+			break;
+		}
+		len += (size_t) n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return ok;
+}
+
 /* Dirty + Writeback, and the point where the kernel starts throttling, in bytes. */
 static bool
 read_figures(double *dirty, double *freerun)
 {
-	FILE	   *f = fopen(hg_meminfo_file, "r");
-	char		line[128];
+	char		buf[MEMINFO_MAX_BYTES];
+	char	   *line;
+	char	   *next;
 	double		free_kb = 0,
 				file_kb = 0,
 				dirty_kb = 0,
@@ -88,10 +131,12 @@ read_figures(double *dirty, double *freerun)
 				thresh,
 				bg;
 
-	if (f == NULL)
+	if (!read_meminfo(buf))
 		return false;
-	while (fgets(line, sizeof(line), f))
+	for (line = buf; *line != '\0'; line = next)
 	{
+		next = strchr(line, '\n');
+		next = next != NULL ? next + 1 : line + strlen(line);
 		if (sscanf(line, "MemFree: %lf", &v) == 1)
 			free_kb = v;
 		else if (sscanf(line, "Active(file): %lf", &v) == 1 || sscanf(line, "Inactive(file): %lf", &v) == 1)
@@ -101,7 +146,6 @@ read_figures(double *dirty, double *freerun)
 		else if (sscanf(line, "Writeback: %lf", &v) == 1)
 			writeback_kb = v;
 	}
-	fclose(f);
 	/* the kernel's global_dirtyable_memory(), near enough: free plus file pages */
 	dirtyable = (free_kb + file_kb) * 1024.0;
 	thresh = dirty_bytes > 0 ? dirty_bytes : dirty_ratio / 100.0 * dirtyable;

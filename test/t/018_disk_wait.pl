@@ -51,6 +51,20 @@ ok(($waited // 0) >= 100, "the plant took effect: the worker waited " . ($waited
 is(dataset_checksum($node, 'paced'), dataset_checksum($node, 'unpaced'),
 	'the paced dataset is byte for byte the unpaced one');
 
+# A file that is not one (a FIFO, a device) turns the pacing off: read
+# through stdio, a FIFO blocked the worker in open() and /dev/zero kept it
+# reading without end, where neither a cancel nor a fast shutdown reached it.
+my $fifo = $node->basedir . '/meminfo_fifo';
+system('mkfifo', $fifo) == 0 or die "mkfifo $fifo";
+for my $file ($fifo, '/dev/zero')
+{
+	$node->safe_psql('postgres', "ALTER SYSTEM SET heimdall_gen.meminfo_file = '$file'");
+	$node->reload;
+	my $job = hg_start_job($node, 'odd_meminfo' . ($file eq $fifo ? 1 : 2), 3, 9, $params);
+	is($node->safe_psql('postgres', "SELECT heimdall_gen.wait_job($job, '60 s')"), 'completed',
+		"with heimdall_gen.meminfo_file a " . ($file eq $fifo ? 'FIFO' : 'device') . ", a job completes");
+}
+
 # The fallback, bounded in time: a hand UPDATE raises no flag, and with
 # attempts 3 s apart, ten of them would take 30 s; the row is read at the
 # next attempt once 5 s have passed since the last read.
