@@ -162,6 +162,7 @@ hg_pace_wait(bool (*stop_requested) (void *arg), void *arg)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz started = 0;
+	int			next_check_ms = CHECK_EVERY_MS;
 
 	if (!limits_read)
 		read_limits();
@@ -178,10 +179,8 @@ hg_pace_wait(bool (*stop_requested) (void *arg), void *arg)
 			started = now;
 		else if (TimestampDifferenceExceeds(started, GetCurrentTimestamp(), MAX_WAIT_MS))
 		{
-			now = GetCurrentTimestamp();
-			waited_ms += (double) (now - started) / 1000.0;
-			next_check = TimestampTzPlusMilliseconds(now, WRITE_WINDOW_MS);
-			return true;
+			next_check_ms = WRITE_WINDOW_MS;	/* still behind: write a while, as any writer does */
+			break;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, WAIT_STEP_MS,
 						 PG_WAIT_EXTENSION);
@@ -196,7 +195,7 @@ hg_pace_wait(bool (*stop_requested) (void *arg), void *arg)
 	now = GetCurrentTimestamp();
 	if (started != 0)
 		waited_ms += (double) (now - started) / 1000.0;
-	next_check = TimestampTzPlusMilliseconds(now, CHECK_EVERY_MS);
+	next_check = TimestampTzPlusMilliseconds(now, next_check_ms);
 	return true;
 }
 
