@@ -226,6 +226,28 @@ hg_iq(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The refusal of free_iq while a job of the dataset has not ended, from the
+ * row of its lock query (job_id, status: NULL when there is none), in the
+ * words start_job and materialize use, with the job's status (a paused job
+ * writes nothing now).
+ */
+static void
+refuse_if_being_written(const char *name)
+{
+	bool		none;
+	Datum		busy_job = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &none);
+
+	if (none)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_IN_USE),
+			 errmsg("dataset \"%s\" is being written by job " INT64_FORMAT, name, DatumGetInt64(busy_job)),
+			 errdetail("Job " INT64_FORMAT " is %s.", DatumGetInt64(busy_job),
+					   TextDatumGetCString(hg_spi_get_notnull(0, 2, "jobs.status"))),
+			 errhint("Wait for that job to end, or cancel it.")));
+}
+
+/*
  * SQL: heimdall_gen.free_iq(dataset) -> bigint.  Every stored reception is
  * regenerated and compared byte for byte first; the first mismatch refuses
  * the whole call (naming it) and nothing is freed.
@@ -291,19 +313,7 @@ hg_free_iq(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("dataset \"%s\" does not exist", name)));
-	{
-		bool		none;
-		Datum		busy_job = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &none);
-
-		/* the words start_job and materialize use, with the job's status: a paused job writes nothing now */
-		if (!none)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("dataset \"%s\" is being written by job " INT64_FORMAT, name, DatumGetInt64(busy_job)),
-					 errdetail("Job " INT64_FORMAT " is %s.", DatumGetInt64(busy_job),
-							   TextDatumGetCString(hg_spi_get_notnull(0, 2, "jobs.status"))),
-					 errhint("Wait for that job to end, or cancel it.")));
-	}
+	refuse_if_being_written(name);
 
 	/* one reception at a time through a cursor: a dataset's IQ may not fit in memory */
 	plan = SPI_prepare("SELECT r.sample_idx, r.rx_idx, r.iq FROM heimdall_gen.receptions r "
