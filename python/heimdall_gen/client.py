@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numbers
 import operator
+import os
 import struct
+import weakref
 from dataclasses import dataclass, field
 from typing import Iterator, List, Optional, Sequence
 
@@ -67,6 +69,35 @@ class Sample:
         return self.iq.shape[0]
 
 
+# A connection is one process's.  A Dataset used after a fork (DataLoader
+# workers, multiprocessing) shared its socket with the parent, the two
+# sessions' messages interleaved: errors, or silently another process's
+# sample (a review: items of an epoch swapped and repeated).  So in a
+# forked child every Dataset that opened its own connection forgets it at
+# once, while the child is the only thread: the socket is pointed at
+# /dev/null first, so that finalising the inherited connection there never
+# says goodbye to the parent's session, and the Dataset opens a connection
+# of its own on first use.  Nothing is done in the parent, whose other
+# threads may be using their connections as it forks (closing one under
+# them crashed the process).  A connection the caller gave is the
+# caller's: a Dataset made with one refuses to read in another process.
+# One hook for all, registered once: os.register_at_fork cannot take one back.
+_own_connections = weakref.WeakSet()
+
+
+def _forget_inherited_connections():
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for dataset in list(_own_connections):
+            dataset._forget_inherited_connection(devnull)
+    finally:
+        os.close(devnull)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
 class Dataset:
     """The samples of dataset ``name`` (of ``split`` if given), in sample_idx order.
 
@@ -106,7 +137,10 @@ class Dataset:
         if split is not None and split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS} or None, not {split!r}")
         self._dsn = conn_or_dsn if not isinstance(conn_or_dsn, psycopg.Connection) else None
-        self.conn = connect(conn_or_dsn)
+        self._pid = os.getpid()
+        self._conn = connect(conn_or_dsn)
+        if self._dsn is not None:
+            _own_connections.add(self)
         try:
             require_extension(self.conn)
         except BaseException:
@@ -143,6 +177,33 @@ class Dataset:
         if split is not None and not self._has_split:
             raise RuntimeError("this server's heimdall_gen has no samples.split (0.2.0 with splits needed)")
         self.refresh()
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        """The connection ds[i] and refresh() read through: this process's
+        (after a fork, a new one from the DSN; see _own_connections).  One
+        the Dataset opened itself and lost (the server restarted) is opened
+        again: a training loop that caught the error and began the epoch
+        again failed on every item, for ever (a review)."""
+        if self._pid != os.getpid():
+            if self._dsn is None:
+                raise RuntimeError(f'dataset "{self.name}": this Dataset was made with a connection of another '
+                                   "process; give it a DSN to read it in forked workers")
+            self._pid, self._conn = os.getpid(), None
+        if self._conn is None or (self._dsn is not None and self._conn.closed):
+            self._conn = connect(self._dsn)
+        return self._conn
+
+    def _forget_inherited_connection(self, devnull: int) -> None:
+        inherited, self._conn = self._conn, None
+        if inherited is None:
+            return
+        try:
+            fd = inherited.pgconn.socket
+        except Exception:       # closed or broken: no socket left to protect
+            return
+        if fd >= 0:
+            os.dup2(devnull, fd)
 
     # -- positions ---------------------------------------------------------
     def refresh(self) -> None:
@@ -236,7 +297,7 @@ class Dataset:
                 return
             yield from self._stream(conn, where)
         finally:
-            if conn is not self.conn:
+            if conn is not self._conn:
                 conn.close()
 
     def _stream(self, conn: psycopg.Connection, where: str) -> Iterator[Sample]:

@@ -37,8 +37,6 @@ whether or not another dataset was made since under its name.
 from __future__ import annotations
 
 import numbers
-import os
-import weakref
 
 import numpy as np
 import torch
@@ -175,30 +173,6 @@ class TorchIterableDataset(IterableDataset):
             ds.conn.close()
 
 
-# A connection is one process's: DataLoader workers are forked, and a worker
-# that inherited a TorchDataset's open connection (opened by an item read in
-# the parent before) shared its socket with the parent, which corrupts the
-# protocol for both.  So a forked child forgets every TorchDataset's
-# inherited connection at once, while it is the only thread there, and
-# opens its own on first use.  Nothing is done in the parent, whose other
-# threads may be using their connections as it forks (closing one under
-# them crashed the process).  One hook for all, registered once:
-# os.register_at_fork cannot take one back.
-_map_datasets = weakref.WeakSet()
-
-
-def _forget_inherited_connections():
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        for dataset in list(_map_datasets):
-            dataset._forget_inherited_connection(devnull)
-    finally:
-        os.close(devnull)
-
-
-os.register_at_fork(after_in_child=_forget_inherited_connections)
-
-
 class TorchDataset(_MapDataset):
     """Map-style: item i is the i-th sample of the split (one query each)."""
 
@@ -207,21 +181,6 @@ class TorchDataset(_MapDataset):
         self._ds = None
         self._dataset_id = None         # found by name once, then read by that id: see refresh()
         self.refresh()
-        _map_datasets.add(self)
-
-    def _forget_inherited_connection(self, devnull: int):
-        inherited, self._ds = self._ds, None
-        if inherited is None:
-            return
-        # The socket is the parent's session: this copy of it now points at
-        # /dev/null, so that closing or finalising the inherited connection
-        # here (libpq says goodbye to the server) never reaches the parent's.
-        try:
-            fd = inherited.conn.pgconn.socket
-        except Exception:       # closed or broken: no socket left to protect
-            return
-        if fd >= 0:
-            os.dup2(devnull, fd)
 
     def refresh(self) -> None:
         """Lists the samples again (a job added some): len() and items follow."""

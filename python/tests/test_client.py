@@ -3,6 +3,7 @@ import os
 import time
 
 import numpy as np
+import psycopg
 import pytest
 
 import heimdall_gen as hg
@@ -115,6 +116,60 @@ def test_torch_dataloader_two_workers(dsn, stored):
         child_backend = f.read()
     assert child_backend and int(child_backend) != parent_backend
     assert int(md[0]["sample_idx"]) == first and md._ds.conn.info.backend_pid == parent_backend
+
+
+def _in_a_forked_child(fn) -> str:
+    """fn() run in a forked child; what it returned (a str), or its error's repr."""
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            try:
+                out = fn()
+            except BaseException as e:
+                out = repr(e)
+            os.write(w, out.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(child, 0)
+    with os.fdopen(r) as f:
+        return f.read()
+
+
+def test_a_dataset_read_in_a_forked_child_reads_through_a_session_of_its_own(dsn, conn, stored):
+    # a review: a plain Dataset wrapped in a user's torch Dataset, read in
+    # forked DataLoader workers, shared the parent's connection: protocol
+    # errors, and items silently swapped between workers
+    ds = hg.Dataset(dsn, stored)
+    assert len(ds) >= 3
+    first = ds[0].sample_idx
+    parent_backend = ds.conn.info.backend_pid
+    got = _in_a_forked_child(lambda: " ".join(
+        str(x) for x in (ds[1].sample_idx, ds[2].sample_idx, ds.conn.info.backend_pid)))
+    one, two, child_backend = (int(x) for x in got.split())
+    assert (one, two) == (ds.sample_indices[1], ds.sample_indices[2]) and child_backend != parent_backend
+    # and the parent's session survived the child's exit
+    assert ds[0].sample_idx == first and ds.conn.info.backend_pid == parent_backend
+    # a Dataset made with the caller's connection is not ours to reopen: refused
+    with psycopg.connect(dsn, autocommit=True) as given:
+        on_given = hg.Dataset(given, stored)
+        assert "RuntimeError" in _in_a_forked_child(lambda: str(on_given[0].sample_idx))
+        assert on_given[0].sample_idx == first
+
+
+def test_a_dataset_whose_session_was_lost_opens_a_new_one(dsn, conn, stored):
+    # a review: after a server restart every later item failed, for ever,
+    # with "the connection is closed": a training loop that caught the error
+    # and began the epoch again could not go on
+    ds = hg.Dataset(dsn, stored)
+    first = ds[0].sample_idx
+    conn.execute("SELECT pg_terminate_backend(%s)", (ds.conn.info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError):
+        for _ in range(50):         # (the termination reaches the session within a moment)
+            ds[0]
+            time.sleep(0.1)
+    assert ds[0].sample_idx == first
 
 
 def test_a_pass_yields_what_len_says_while_a_job_still_writes(dsn, conn):
