@@ -73,15 +73,18 @@ class Sample:
 # workers, multiprocessing) shared its socket with the parent, the two
 # sessions' messages interleaved: errors, or silently another process's
 # sample (a review: items of an epoch swapped and repeated).  So in a
-# forked child every Dataset that opened its own connection forgets it at
-# once, while the child is the only thread: the socket is pointed at
-# /dev/null first, so that finalising the inherited connection there never
-# says goodbye to the parent's session, and the Dataset opens a connection
-# of its own on first use.  Nothing is done in the parent, whose other
-# threads may be using their connections as it forks (closing one under
-# them crashed the process).  A connection the caller gave is the
-# caller's: a Dataset made with one refuses to read in another process.
-# One hook for all, registered once: os.register_at_fork cannot take one back.
+# forked child every Dataset lets go at once, while the child is the only
+# thread, of the connections it opened: the one its reads go through and
+# those of passes under way (a pass the child dropped cancelled the
+# parent's COPY and read its rows, a review).  Each socket is pointed at
+# /dev/null, then the connection finished, so that nothing the child does
+# with it (closing it, a COPY's cleanup, which would send a cancel) reaches
+# the parent's session; the Dataset opens a connection of its own on first
+# use.  Nothing is done in the parent, whose other threads may be using
+# their connections as it forks (closing one under them crashed the
+# process).  A connection the caller gave is the caller's: a Dataset made
+# with one refuses to read in another process.  One hook for all,
+# registered once: os.register_at_fork cannot take one back.
 _own_connections = weakref.WeakSet()
 
 
@@ -89,9 +92,20 @@ def _forget_inherited_connections():
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
         for dataset in list(_own_connections):
-            dataset._forget_inherited_connection(devnull)
+            dataset._forget_inherited_connections(devnull)
     finally:
         os.close(devnull)
+
+
+def _disown(conn: psycopg.Connection, devnull: int) -> None:
+    """An inherited connection, made harmless: its socket at /dev/null, then finished."""
+    try:
+        fd = conn.pgconn.socket
+    except Exception:       # closed or broken: no socket left to protect
+        return
+    if fd >= 0:
+        os.dup2(devnull, fd)
+        conn.pgconn.finish()
 
 
 if hasattr(os, "register_at_fork"):
@@ -139,13 +153,14 @@ class Dataset:
         self._dsn = conn_or_dsn if not isinstance(conn_or_dsn, psycopg.Connection) else None
         self._pid = os.getpid()
         self._conn = connect(conn_or_dsn)
+        self._passes: set = set()     # connections of passes under way (stream(), from a DSN)
         if self._dsn is not None:
             _own_connections.add(self)
         try:
             require_extension(self.conn)
         except BaseException:
             if self._dsn is not None:
-                self.conn.close()       # ours: not left open behind the error
+                self._conn.close()      # ours: not left open behind the error
             raise
         self.name = name
         self.split = split
@@ -158,7 +173,7 @@ class Dataset:
         if row is None:
             error = LookupError(f'dataset "{name}" does not exist') if _dataset_id is None else _gone(self.conn, name)
             if self._dsn is not None:
-                self.conn.close()       # ours: not left open behind the error (a torch adapter's every pass)
+                self._conn.close()      # ours: not left open behind the error (a torch adapter's every pass)
             raise error
         self.dataset_id, self.seed, self.params, self.model_version, owner, readable = row
         if not readable:
@@ -184,26 +199,28 @@ class Dataset:
         (after a fork, a new one from the DSN; see _own_connections).  One
         the Dataset opened itself and lost (the server restarted) is opened
         again: a training loop that caught the error and began the epoch
-        again failed on every item, for ever (a review)."""
+        again failed on every item, for ever (a review).  One closed on
+        purpose (close()) stays closed."""
         if self._pid != os.getpid():
             if self._dsn is None:
                 raise RuntimeError(f'dataset "{self.name}": this Dataset was made with a connection of another '
                                    "process; give it a DSN to read it in forked workers")
             self._pid, self._conn = os.getpid(), None
-        if self._conn is None or (self._dsn is not None and self._conn.closed):
+        if self._conn is None or (self._dsn is not None and self._conn.broken):
             self._conn = connect(self._dsn)
         return self._conn
 
-    def _forget_inherited_connection(self, devnull: int) -> None:
+    def close(self) -> None:
+        """Closes the connection the Dataset opened (a DSN's; one given by
+        the caller stays open); a pass under way keeps its own to its end."""
+        if self._dsn is not None and self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+
+    def _forget_inherited_connections(self, devnull: int) -> None:
         inherited, self._conn = self._conn, None
-        if inherited is None:
-            return
-        try:
-            fd = inherited.pgconn.socket
-        except Exception:       # closed or broken: no socket left to protect
-            return
-        if fd >= 0:
-            os.dup2(devnull, fd)
+        for conn in [c for c in (inherited,) if c is not None] + list(self._passes):
+            _disown(conn, devnull)
+        self._passes.clear()
 
     # -- positions ---------------------------------------------------------
     def refresh(self) -> None:
@@ -290,14 +307,22 @@ class Dataset:
     def stream(self, where: str = "") -> Iterator[Sample]:
         """Every listed sample (of the split), in sample_idx order, through one binary COPY."""
         conn = self.conn if self._dsn is None else connect(self._dsn)
+        pid = os.getpid()
+        if conn is not self._conn:
+            self._passes.add(conn)
         try:
             # checked at each pass: a dataset dropped since read as no sample at all
             self._check_still_there(conn)
             if len(self.sample_indices) == 0:
                 return
-            yield from self._stream(conn, where)
+            for sample in self._stream(conn, where):
+                yield sample
+                if os.getpid() != pid:
+                    raise RuntimeError(f'dataset "{self.name}": a pass begun in another process goes on only '
+                                       "there (this is a fork of it); begin a new pass here")
         finally:
-            if conn is not self._conn:
+            if conn is not self._conn and os.getpid() == pid:
+                self._passes.discard(conn)
                 conn.close()
 
     def _stream(self, conn: psycopg.Connection, where: str) -> Iterator[Sample]:

@@ -119,7 +119,7 @@ class TorchIterableDataset(IterableDataset):
             indices = listing.sample_indices
             self._dataset_id = listing.dataset_id
         finally:
-            listing.conn.close()
+            listing.close()
         if self.batch_size is None:
             self._len = len(indices)
             # a job commits a dataset's samples in sample_idx order: the last
@@ -142,7 +142,7 @@ class TorchIterableDataset(IterableDataset):
     def __iter__(self):
         ds = _dataset(self)         # (an empty list too: a dataset gone is said so, not read as empty)
         if self._last < 0:
-            ds.conn.close()
+            ds.close()
             return
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
@@ -170,7 +170,7 @@ class TorchIterableDataset(IterableDataset):
             if batch:
                 yield self.collate_fn(batch)
         finally:
-            ds.conn.close()
+            ds.close()
 
 
 class TorchDataset(_MapDataset):
@@ -193,7 +193,7 @@ class TorchDataset(_MapDataset):
             self._len = len(counted)
             self._dataset_id = counted.dataset_id
         finally:
-            counted.conn.close()
+            counted.close()
 
     def __len__(self):
         return self._len

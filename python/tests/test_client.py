@@ -158,6 +158,46 @@ def test_a_dataset_read_in_a_forked_child_reads_through_a_session_of_its_own(dsn
         assert on_given[0].sample_idx == first
 
 
+def test_a_fork_during_a_pass_leaves_the_parents_pass_whole(dsn, stored):
+    # a review: a child forked during a pass that dropped it (break, exit)
+    # sent a cancel for the parent's COPY and read its rows off the shared
+    # socket; the parent's pass then hung for ever.  A child that went on
+    # with the pass failed both.  Now the child's copy of the pass is
+    # refused, and dropping it touches nothing of the parent's.
+    ds = hg.Dataset(dsn, stored)
+    want = [int(i) for i in ds.sample_indices]
+    got, said = [], []
+    gen = iter(ds)
+    for i, s in enumerate(gen):
+        got.append(s.sample_idx)
+        if i == 1:
+            said.append(_in_a_forked_child(lambda: repr(next(gen))))
+        if i == 3:
+            said.append(_in_a_forked_child(lambda: (gen.close(), "dropped")[1]))
+        time.sleep(0.01)
+    assert got == want
+    assert "RuntimeError" in said[0] and "begun in another process" in said[0], said[0]
+    assert said[1] == "dropped"
+    assert ds[0].sample_idx == want[0]
+
+
+def test_a_dataset_closed_stays_closed(dsn, conn, stored):
+    # a review: ds.conn.close() was undone at once (the connection found
+    # closed was opened again); close() is the way, and it holds
+    ds = hg.Dataset(dsn, stored)
+    backend = ds.conn.info.backend_pid
+    ds.close()
+    assert ds.conn.closed
+    with pytest.raises(psycopg.OperationalError):
+        ds[0]
+    for _ in range(50):         # its backend goes (as soon as the server reads the goodbye)
+        if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone()[0] == 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"backend {backend} of a closed Dataset still there after 5 s")
+
+
 def test_a_dataset_whose_session_was_lost_opens_a_new_one(dsn, conn, stored):
     # a review: after a server restart every later item failed, for ever,
     # with "the connection is closed": a training loop that caught the error
