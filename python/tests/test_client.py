@@ -102,19 +102,8 @@ def test_torch_dataloader_two_workers(dsn, stored):
     # the same without DataLoader, deterministic: a forked child reads through
     # a session of its own, and the parent's session survives the child's exit
     parent_backend = md._ds.conn.info.backend_pid
-    r, w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        try:
-            md[1]
-            os.write(w, str(md._ds.conn.info.backend_pid).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    os.waitpid(child, 0)
-    with os.fdopen(r) as f:
-        child_backend = f.read()
-    assert child_backend and int(child_backend) != parent_backend
+    child_backend = _in_a_forked_child(lambda: (md[1], str(md._ds.conn.info.backend_pid))[1])
+    assert child_backend.isdigit() and int(child_backend) != parent_backend, child_backend
     assert int(md[0]["sample_idx"]) == first and md._ds.conn.info.backend_pid == parent_backend
 
 
