@@ -107,6 +107,17 @@ hg_reception_iq_bytea(const hg_reception *r, int n_iq)
 	return b;
 }
 
+/*
+ * The TOAST pages a reception's IQ will fill, added before its row between
+ * stop checks rather than inside its insert (hg_extend.h).
+ */
+static bool
+make_room_for_iq(HgStorage *st, const hg_sample *s, bool (*stop_requested) (void *arg), void *arg)
+{
+	return hg_extend_ahead(&st->extend, st->receptions.relid, VARHDRSZ + (Size) s->n_iq * 2 * sizeof(float),
+						   stop_requested, arg);
+}
+
 static void
 insert_row(HgStorage *st, HgBulkTable *t, SPIPlanPtr plan, Datum *v, const bool *isnull)
 {
@@ -182,7 +193,8 @@ hg_storage_write(HgStorage *st, int64 dataset_id, const hg_sample *s,
 		MemoryContextSwitchTo(st->rows_context);
 
 		/* a row is ~80 kB through shared buffers: one may wait on I/O, so ask between rows */
-		if (stop_requested && stop_requested(arg))
+		if ((stop_requested && stop_requested(arg)) ||
+			(st->store_iq && !make_room_for_iq(st, s, stop_requested, arg)))
 		{
 			end_sample(st, old);
 			return false;
@@ -222,7 +234,7 @@ hg_storage_fill_iq(HgStorage *st, int64 dataset_id, const hg_sample *s,
 		Datum		v[4];
 
 		MemoryContextSwitchTo(st->rows_context);
-		if (stop_requested && stop_requested(arg))
+		if ((stop_requested && stop_requested(arg)) || !make_room_for_iq(st, s, stop_requested, arg))
 		{
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(st->rows_context);

@@ -14,6 +14,7 @@
 #include "executor/spi.h"
 
 #include "hg_bulk.h"
+#include "hg_extend.h"
 #include "hg_model.h"
 
 typedef struct HgStorage
@@ -28,6 +29,7 @@ typedef struct HgStorage
 	uint64		seed;			/* for each sample's split */
 	double		split_ratios[3];
 	bool		store_iq;		/* false in a virtual dataset: iq stays NULL */
+	HgExtend	extend;			/* the receptions' TOAST pages made ready between rows */
 } HgStorage;
 
 /*
