@@ -53,7 +53,10 @@ asked_to_stop(bool (*stop_requested) (void *arg), void *arg)
 /*
  * One empty page at the end of the relation.  The extension lock is
  * waited for only after a last stop check: another process holds it for
- * as long as its own page takes, in the kernel.
+ * as long as its own page takes, in the kernel.  The page is in the free
+ * space map, its upper levels included, before that lock is released: an
+ * insert that waited for the lock looks there first, and would otherwise
+ * add pages of its own.
  */
 static bool
 add_page(Relation toast, BlockNumber *added, bool (*stop_requested) (void *arg), void *arg)
@@ -67,15 +70,19 @@ add_page(Relation toast, BlockNumber *added, bool (*stop_requested) (void *arg),
 		LockRelationForExtension(toast, ExclusiveLock);
 	}
 	buffer = ReadBufferExtended(toast, MAIN_FORKNUM, P_NEW, RBM_ZERO_AND_LOCK, NULL);
-	UnlockRelationForExtension(toast, ExclusiveLock);
 	*added = BufferGetBlockNumber(buffer);
+	if (!PageIsNew(BufferGetPage(buffer)))
+		elog(ERROR, "page %u of relation \"%s\" should be empty but is not",
+			 *added, RelationGetRelationName(toast));
 	/*
-	 * Left uninitialised, as PostgreSQL leaves the pages it adds ahead: the
-	 * insert that takes it initialises it, and a crash before then leaves
-	 * an all-zero page, which every reader and VACUUM accept as empty.
+	 * Left all zeros, as it is on disk already, the way PostgreSQL leaves
+	 * the pages it adds ahead: the insert that takes it initialises it, and
+	 * every reader and VACUUM take an all-zero page for an empty one.
 	 */
 	UnlockReleaseBuffer(buffer);
 	RecordPageWithFreeSpace(toast, *added, BLCKSZ - SizeOfPageHeaderData);
+	FreeSpaceMapVacuumRange(toast, *added, *added + 1);
+	UnlockRelationForExtension(toast, ExclusiveLock);
 	return true;
 }
 
@@ -86,8 +93,6 @@ hg_extend_ahead(HgExtend *x, Oid table_relid, Size value_bytes, bool (*stop_requ
 	Relation	toast;
 	Oid			toast_relid;
 	int			wanted;
-	BlockNumber first = InvalidBlockNumber;
-	BlockNumber last = 0;
 	bool		stopped = false;
 
 	if (value_bytes <= TOAST_TUPLE_THRESHOLD)
@@ -97,12 +102,14 @@ hg_extend_ahead(HgExtend *x, Oid table_relid, Size value_bytes, bool (*stop_requ
 	table_close(table, NoLock);
 	if (!OidIsValid(toast_relid))
 		return true;
-	if (toast_relid != x->toast_relid)
+	toast = table_open(toast_relid, RowExclusiveLock);
+	if (toast_relid != x->toast_relid || toast->rd_node.relNode != x->toast_filenode)
 	{
+		/* block numbers of other files: a match with a free page there would be chance */
 		x->toast_relid = toast_relid;
+		x->toast_filenode = toast->rd_node.relNode;
 		x->n_ready = 0;
 	}
-	toast = table_open(toast_relid, RowExclusiveLock);
 	forget_used_pages(x, toast);
 	wanted = pages_for_value(value_bytes);
 	while (x->n_ready < wanted)
@@ -115,12 +122,7 @@ hg_extend_ahead(HgExtend *x, Oid table_relid, Size value_bytes, bool (*stop_requ
 			break;
 		}
 		x->ready[x->n_ready++] = added;
-		first = Min(first, added);
-		last = Max(last, added);
 	}
-	/* the map's upper levels, which searches start from, learn of the new pages */
-	if (first != InvalidBlockNumber)
-		FreeSpaceMapVacuumRange(toast, first, last + 1);
 	table_close(toast, NoLock);
 	return !stopped;
 }
