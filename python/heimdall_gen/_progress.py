@@ -36,14 +36,31 @@ def _signals_deferred(caught: list):
                 deferred[signum] = signal.signal(signum, lambda signum, frame: caught.append(signum))
         yield
     finally:
-        for signum, previous in deferred.items():
-            signal.signal(signum, previous)
+        # blocked while they are put back: a Ctrl-C after the first was put
+        # back raised in the middle and left the others deferred for good
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, deferred) if deferred else None
+        try:
+            for signum, previous in deferred.items():
+                signal.signal(signum, previous)
+        finally:
+            if blocked is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 class _Bar(tqdm):
     # the monitor only corrects the refresh rate of bars that stall: not needed
     # here, and a subclass's setting leaves the caller's own tqdm bars as they were
     monitor_interval = 0
+
+
+def close_all_bars() -> None:
+    """Ends the line of every bar of this module still open, before a
+    message: also one a signal kept from its caller (made, but interrupted
+    before the caller held it), which was otherwise closed, and drawn
+    again, when collected, after the message (seen once in CI)."""
+    for bar in list(_Bar._instances):
+        if isinstance(bar, _Bar):
+            bar.close()
 
 
 def progress_bar(**kwargs):

@@ -260,8 +260,11 @@ def cmd_watch(args) -> int:
         what, code = ("interrupted", EXIT_INTERRUPTED) if isinstance(e, KeyboardInterrupt) else \
             (_signal_said(e.signum), 128 + e.signum)
         try:
-            for bar in bars.values():
-                bar.close()         # ends the bars' lines before the message
+            # ends the bars' lines before the message; none exist unless _watch
+            # got as far as importing their module (tqdm is imported lazily)
+            progress = sys.modules.get(f"{__package__}._progress")
+            if progress is not None:
+                progress.close_all_bars()
             # Ctrl-C stops the watching, not the jobs: say which go on and how to
             # stop them (of those read: an interrupt before that names none)
             going_on = [j for j, st in status.items() if st not in FINAL]

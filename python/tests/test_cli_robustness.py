@@ -664,6 +664,37 @@ def test_a_sigterm_while_a_bar_is_made_leaves_no_half_made_bar():
     assert r.stderr.endswith("\n"), r.stderr        # the bar's line ended
 
 
+INTERRUPTED_AS_A_BAR_IS_HANDED_OVER = r"""
+import sys
+from heimdall_gen import _progress, cli
+real = _progress.progress_bar
+def handed_over(**kwargs):
+    bar = real(**kwargs)            # made, drawn, and not yet the caller's (the traceback
+    raise KeyboardInterrupt         # keeps it): a Ctrl-C just as progress_bar() returns
+_progress.progress_bar = handed_over
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_as_a_bar_is_handed_over_still_ends_with_the_message(dsn, conn):
+    # CI once saw the bar drawn again after the message: a Ctrl-C between the
+    # bar's making and the caller holding it left a bar no one closed until
+    # it was collected, after the message was printed
+    import sys
+    job = conn.execute("SELECT heimdall_gen.start_job('pyt_cli_handed_over', 100000, 1, %s::jsonb)",
+                       (SMALL,)).fetchone()[0]
+    try:
+        r = subprocess.run([sys.executable, "-c", INTERRUPTED_AS_A_BAR_IS_HANDED_OVER, "--dsn", dsn, "watch",
+                            str(job)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 130 and "Traceback" not in r.stderr, r.stderr
+        last = r.stderr.replace("\r", "\n").strip().splitlines()[-1]
+        assert last == (f"heimdall-gen: interrupted; job {job} keeps running (heimdall-gen watch {job} "
+                        f"to watch it again, heimdall-gen cancel {job} to cancel it)"), r.stderr
+    finally:
+        conn.execute("SELECT heimdall_gen.cancel_job(%s, true)", (job,))
+        conn.execute("SELECT heimdall_gen.drop_dataset('pyt_cli_handed_over')")
+
+
 def test_a_sigterm_among_the_renames_of_a_re_export_leaves_no_mix(tmp_path, dsn, conn):
     # once the renames of a sample's files begin, a signal waits for the last:
     # in their middle it left an earlier export's files half replaced
