@@ -42,6 +42,7 @@ typedef struct HgSlot
 	bool		has_handle;		/* handle below is the registered worker's */
 	HgWorkerHandle handle;
 	uint64		claim_number;	/* which claim of a slot this is: HgShared.claims_made when claimed (from 1) */
+	TransactionId queued_row_version;	/* xmin of the job's queued row its worker was started for */
 
 	/* requests from SQL functions: read every iteration by the worker */
 	pg_atomic_uint32 cancel_requested;

@@ -160,15 +160,18 @@ static const char *const finish_sql[STOP_FOREIGN + 1] = {
 /* Set once the job's status row says how it ended: nothing is left for the launcher to mend. */
 static bool job_status_final = false;
 
+/* The claim found the job's row held locked: the job stays queued, for the launcher to pass over. */
+static bool claim_left_job_queued = false;
+
 static StopReason flagged_stop(HgSlot *slot);
 
 /*
  * Free the slot on any exit and tell those waiting on the job.  Wake the
  * launcher only when it has something to do: a queued job waits for this
- * slot, or the job may have been left 'running' (an error, a FATAL) and is
- * to be queued again.  Not after a plain cancel: the launcher's round (a
- * query, planned) would take a CPU from this process's exit and from the
- * cancel_job waiting for it.
+ * slot, the job may have been left 'running' (an error, a FATAL) and is
+ * to be queued again, or it stays queued behind a lock.  Not after a plain
+ * cancel: the launcher's round (queries, 1.9 ms of CPU) would take a CPU
+ * from this process's exit and from the cancel_job waiting for it.
  */
 static void
 release_slot(int code, Datum arg)
@@ -199,6 +202,10 @@ release_slot(int code, Datum arg)
 	hg_announce_job_ended();
 	for (i = 0; i < n_to_wake; i++)
 		SetLatch(to_wake[i]);
+	if (n_to_wake > 0)
+		elog(DEBUG1, "heimdall_gen worker wakes %d launcher(s) as it leaves its slot (%s)", n_to_wake,
+			 code != 0 ? "it exits on an error" :
+			 !job_status_final ? "its job did not end" : "a queued job waits for a slot");
 }
 
 /*
@@ -355,8 +362,10 @@ wait_for_row(SPIPlanPtr lock_plan, SPIPlanPtr still_plan, int64 row_id, HgSlot *
  * a queued job whose row is locked; this covers a lock taken after the
  * launcher looked.  False if the job is no longer queued, was flagged, or
  * its row stayed locked: the job then stays as it is, and the worker
- * leaves its slot (waking the launcher, which passes the job over while it
- * is locked).
+ * leaves its slot, then wakes the launcher (release_slot), which passes
+ * the job over while it is locked.  Not before: the launcher would find
+ * the slot still taken by the worker it started for this row, and wait for
+ * nothing (claim_slot).
  */
 static bool
 lock_job_row_for_claim(const JobState *job, HgSlot *slot)
@@ -375,7 +384,7 @@ lock_job_row_for_claim(const JobState *job, HgSlot *slot)
 					(errmsg("heimdall_gen job " INT64_FORMAT " stays queued: another transaction holds its row "
 							"or its dataset's row locked",
 							job->job_id)));
-			hg_wake_launcher_now(MyDatabaseId);
+			claim_left_job_queued = true;
 			return false;
 		default:
 			return false;
@@ -1581,8 +1590,9 @@ hg_worker_main(Datum main_arg)
 	{
 		if (!claim_job(&job, cfg))
 		{
-			job_status_final = true;
-			proc_exit(0);		/* cancelled, paused, failed or held locked before it started */
+			/* cancelled, paused or failed before it started, or still queued behind a lock */
+			job_status_final = !claim_left_job_queued;
+			proc_exit(0);
 		}
 		slot->samples_at_start = job.samples_done;
 		slot->run_started_at = GetCurrentTimestamp();
