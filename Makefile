@@ -75,6 +75,11 @@ $(BUILD)/unit/test_walfd: test/unit/test_walfd.c test/unit/hg_test.h src/hg_walf
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) -Isrc $< src/hg_walfd.c -o $@
 
+# And the worker's dropping of page-table entries before its loop (src/hg_mappings.c).
+$(BUILD)/unit/test_mappings: test/unit/test_mappings.c test/unit/hg_test.h src/hg_mappings.c src/hg_mappings.h
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(UNIT_CFLAGS) -Isrc $< src/hg_mappings.c -o $@
+
 $(BUILD)/unit/%: test/unit/%.c test/unit/hg_test.h $(MODEL_TOBJS)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) $< $(MODEL_TOBJS) -o $@ -lm
