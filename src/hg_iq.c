@@ -354,7 +354,7 @@ hg_free_iq(PG_FUNCTION_ARGS)
 		stored = DatumGetByteaPP(hg_spi_get_notnull(0, 3, "receptions.iq"));
 		s = hg_regenerate(dataset_id, seed, params, version, sample_idx);
 		if (rx_idx < 0 || rx_idx >= s->n_receivers ||
-			VARSIZE_ANY_EXHDR(stored) != (Size) s->n_iq * 2 * sizeof(float) ||
+			VARSIZE_ANY_EXHDR(stored) != hg_reception_iq_bytes(s->n_iq) ||
 			memcmp(VARDATA_ANY(stored), s->rx[rx_idx].iq, VARSIZE_ANY_EXHDR(stored)) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),

@@ -96,9 +96,8 @@ hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg)
 											 ALLOCSET_DEFAULT_SIZES);
 }
 
-/* The bytes of a reception's IQ: n_iq complex samples, two float32 each (cf32_le). */
-static Size
-iq_bytes(int n_iq)
+Size
+hg_reception_iq_bytes(int n_iq)
 {
 	return (Size) n_iq * 2 * sizeof(float);
 }
@@ -106,7 +105,7 @@ iq_bytes(int n_iq)
 bytea *
 hg_reception_iq_bytea(const hg_reception *r, int n_iq)
 {
-	Size		len = iq_bytes(n_iq);
+	Size		len = hg_reception_iq_bytes(n_iq);
 	bytea	   *b = palloc(VARHDRSZ + len);
 
 	SET_VARSIZE(b, VARHDRSZ + len);
@@ -121,7 +120,8 @@ hg_reception_iq_bytea(const hg_reception *r, int n_iq)
 static bool
 make_room_for_iq(HgStorage *st, const hg_sample *s, bool (*stop_requested) (void *arg), void *arg)
 {
-	return hg_extend_ahead(&st->extend, st->receptions.relid, VARHDRSZ + iq_bytes(s->n_iq), stop_requested, arg);
+	return hg_extend_ahead(&st->extend, st->receptions.relid, VARHDRSZ + hg_reception_iq_bytes(s->n_iq),
+						   stop_requested, arg);
 }
 
 static void

@@ -38,6 +38,9 @@ typedef struct HgStorage
  */
 extern void hg_storage_prepare(HgStorage *st, uint64 seed, const hg_config *cfg);
 
+/* The bytes of a reception's IQ: n_iq complex samples, two float32 each (cf32_le). */
+extern Size hg_reception_iq_bytes(int n_iq);
+
 /* A bytea holding a reception's IQ exactly as the model wrote it (cf32_le), palloc'd. */
 extern bytea *hg_reception_iq_bytea(const hg_reception *r, int n_iq);
 
