@@ -294,13 +294,8 @@ ok($other->poll_query_until('hgdb',
 # the round's summary is logged after its second commit, which commit_delay
 # holds back: the worker it started may be writing before then (CI read
 # the log too early once)
-my $same_round = qr/heimdall_gen launcher round: 1 job queued again, 1 worker started/;
-for (1 .. 300)
-{
-	last if slurp_file($other->logfile, $round_log) =~ $same_round;
-	Time::HiRes::usleep(100_000);
-}
-like(slurp_file($other->logfile, $round_log), $same_round, 'by the round that queued it again, not the next one');
+ok($other->wait_for_log(qr/heimdall_gen launcher round: 1 job queued again, 1 worker started/, $round_log),
+	'by the round that queued it again, not the next one');
 unlike(slurp_file($other->logfile, $round_log), qr/ended before it took the job/,
 	'whose worker starts once the requeue has committed, and takes the job');
 
