@@ -70,10 +70,46 @@ hg_forget_startup_mappings(void)
 	return forgotten;
 }
 
+unsigned long
+hg_mapping_page_kb(const void *addr)
+{
+	FILE	   *smaps = fopen("/proc/self/smaps", "r");
+	char		line[512];
+	int			inside = 0;
+	unsigned long page_kb = 0;
+
+	if (smaps == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), smaps) != NULL)
+	{
+		unsigned long from,
+					to;
+		char		perms[5];
+
+		/* a mapping's first line; the others are "Name: value" */
+		if (sscanf(line, "%lx-%lx %4s", &from, &to, perms) == 3)
+		{
+			if (inside)
+				break;			/* it had no KernelPageSize line */
+			inside = (unsigned long) addr >= from && (unsigned long) addr < to;
+		}
+		else if (inside && sscanf(line, "KernelPageSize: %lu kB", &page_kb) == 1)
+			break;
+	}
+	fclose(smaps);
+	return page_kb;
+}
+
 #else
 
 size_t
 hg_forget_startup_mappings(void)
+{
+	return 0;
+}
+
+unsigned long
+hg_mapping_page_kb(const void *addr)
 {
 	return 0;
 }

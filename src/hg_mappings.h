@@ -1,7 +1,8 @@
 /*
  * hg_mappings.h
  *    Forget the page-table entries of read-only file mappings touched while
- *    the worker started, so that its process ends fast (see hg_mappings.c).
+ *    the worker started, so that its process ends fast, and tell the page
+ *    size of a mapping (see hg_mappings.c).
  */
 #ifndef HG_MAPPINGS_H
 #define HG_MAPPINGS_H
@@ -16,5 +17,12 @@
  * access maps a page again from the page cache.
  */
 extern size_t hg_forget_startup_mappings(void);
+
+/*
+ * The size of the pages the kernel maps addr's mapping with, in kB (4, or
+ * 2048 for huge pages), from /proc/self/smaps; 0 if addr is in no
+ * mapping or that cannot be read.
+ */
+extern unsigned long hg_mapping_page_kb(const void *addr);
 
 #endif							/* HG_MAPPINGS_H */

@@ -4,6 +4,7 @@
  *    of a private read-only file mapping are dropped, and its bytes read
  *    back the same; a read-only mapping holding a private copy of a page
  *    (as ld.so's relocated pages are) and a writable mapping keep theirs.
+ *    hg_mapping_page_kb: the page size of the mapping holding an address.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -114,9 +115,34 @@ test_read_only_file_pages_are_forgotten_and_private_copies_kept(void)
 	free(content);
 }
 
+/* The page size of a shared anonymous mapping (PostgreSQL's shared memory without huge pages), and of no mapping. */
+static void
+test_page_size_of_a_mapping(void)
+{
+	size_t		page = (size_t) sysconf(_SC_PAGESIZE);
+	unsigned char *shared = mmap(NULL, 3 * page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	HG_CHECK(shared != MAP_FAILED, "a shared mapping of three pages");
+	if (shared == MAP_FAILED)
+		return;
+	shared[0] = 1;
+	HG_CHECK(hg_mapping_page_kb(shared) == page / 1024, "its first page: %lu kB", hg_mapping_page_kb(shared));
+	HG_CHECK(hg_mapping_page_kb(shared + 3 * page - 1) == page / 1024, "its last byte: %lu kB",
+			 hg_mapping_page_kb(shared + 3 * page - 1));
+	/* the middle page unmapped: a hole between two mappings */
+	munmap(shared + page, page);
+	HG_CHECK(hg_mapping_page_kb(shared + page + 100) == 0, "an address in no mapping: %lu",
+			 hg_mapping_page_kb(shared + page + 100));
+	HG_CHECK(hg_mapping_page_kb(shared + 2 * page) == page / 1024, "the mapping after the hole: %lu kB",
+			 hg_mapping_page_kb(shared + 2 * page));
+	munmap(shared, page);
+	munmap(shared + 2 * page, page);
+}
+
 int
 main(void)
 {
 	HG_RUN(test_read_only_file_pages_are_forgotten_and_private_copies_kept);
+	HG_RUN(test_page_size_of_a_mapping);
 	return HG_TEST_SUMMARY();
 }
