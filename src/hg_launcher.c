@@ -30,6 +30,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -38,6 +39,7 @@
 #include "hg_backoff.h"
 #include "hg_events.h"
 #include "hg_guc.h"
+#include "hg_mappings.h"
 #include "hg_shmem.h"
 #include "hg_sql.h"
 
@@ -851,6 +853,41 @@ launcher_told_to_end(SIGNAL_ARGS)
 	die(postgres_signal_arg);
 }
 
+/*
+ * Once per server start: say so when the shared memory is in 4 kB pages.
+ * A worker that has written for a while holds a page-table entry for each
+ * 4 kB of shared_buffers it went through (the clock sweep hands it buffers
+ * all round the pool), and its process ends, which cancel_job(wait =>
+ * true) waits for, only once the kernel has cleared them all.  The admin
+ * who wants cancels in milliseconds needs to know, and nothing else tells.
+ */
+static void
+log_shared_memory_page_size(void)
+{
+	bool		tell;
+	unsigned long page_kb;
+
+	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
+	tell = !hg_shared->page_size_told;
+	hg_shared->page_size_told = true;
+	LWLockRelease(hg_shared->lock);
+	if (!tell)
+		return;
+	page_kb = hg_mapping_page_kb(BufferBlocks);
+	if (page_kb != 4)
+		return;					/* huge pages, or not known */
+	ereport(LOG,
+			(errmsg("heimdall_gen: the server's shared memory is in 4 kB pages: a cancel waits longer the more "
+					"of shared_buffers (%d MB) the worker has written through",
+					(int) (((Size) NBuffers * BLCKSZ) >> 20)),
+			 errdetail("cancel_job(wait => true) returns once the worker's process is gone, and the kernel "
+					   "ends it by clearing an entry per 4 kB page it touched: measured after 10 s of writing, "
+					   "a cancel took 18 ms at the median with 128 MB of shared_buffers and 33 ms with 1 GB, "
+					   "against 5-6 ms on huge pages."),
+			 errhint("Give the server huge pages: vm.nr_hugepages of at least "
+					 "\"postgres -D <data directory> -C shared_memory_size_in_huge_pages\", then huge_pages = on.")));
+}
+
 void
 hg_launcher_main(Datum main_arg)
 {
@@ -870,6 +907,7 @@ hg_launcher_main(Datum main_arg)
 	commit_without_standbys();
 	hg_all_statements_are_own();
 	pgstat_report_appname("heimdall_gen launcher");
+	log_shared_memory_page_size();
 
 	LWLockAcquire(hg_shared->lock, LW_EXCLUSIVE);
 	me->connect_attempts = 0;

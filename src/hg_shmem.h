@@ -94,6 +94,7 @@ typedef struct HgShared
 	pg_atomic_uint64 step_aside_until_ns;
 	pg_atomic_uint64 step_aside_last_begun_ns;
 	uint64		claims_made;	/* slots claimed since the server started, under lock */
+	bool		page_size_told; /* a launcher logged the shared memory's page size, under lock */
 	HgPendingCancel pending_cancels[HG_MAX_PENDING_CANCELS];	/* under lock */
 	int			n_slots;
 	HgSlot		slots[FLEXIBLE_ARRAY_MEMBER];

@@ -54,6 +54,17 @@ is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher' AND datname = 'postgres'}),
 	'1', 'the first database kept its launcher all along');
 
+# the shared memory's page size: without huge pages a cancel waits longer the
+# more of shared_buffers a worker went through, and the log says so once per
+# server start, however many launchers start; on huge pages it says nothing
+my $told = sub { scalar(() = $log->() =~ /LOG:  heimdall_gen: the server's shared memory is in 4 kB pages/g) };
+my $postmaster = (split /\n/, slurp_file($node->data_dir . '/postmaster.pid'))[0];
+my $huge_pages = slurp_file("/proc/$postmaster/maps") =~ /anon_hugepage/;
+is($told->(), $huge_pages ? 0 : 1,
+	'the page size is told once with two launchers running (' . ($huge_pages ? 'huge pages' : '4 kB pages') . ')');
+like($log->(), qr/shared_buffers \(\d+ MB\).*\n.*DETAIL: .*\n.*HINT:  Give the server huge pages/, 'with the size, the cost and the remedy')
+  unless $huge_pages;
+
 # a job in a served database, with no background worker left for it: it
 # stays queued, and its row says why
 my $waiting = $node->safe_psql('postgres', "SELECT heimdall_gen.start_job('no_worker', 3, 1, '$HeimdallTest::SMALL')");
@@ -78,6 +89,10 @@ like(slurp_file($node->data_dir . '/postgresql.auto.conf'), qr/heimdall_gen.data
 $node->restart;
 is($node->safe_psql('postgres', 'SHOW heimdall_gen.database'), 'postgres, hg_late, hg_unserved, "Other DB"',
 	'and the server starts with it');
+ok($node->poll_query_until('postgres',
+		q{SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'heimdall_gen launcher'}),
+	'its launchers are up');
+is($told->(), $huge_pages ? 0 : 2, 'the page size is told again after the restart, once');
 
 $node->stop;
 
