@@ -75,7 +75,7 @@ $(BUILD)/unit/test_walfd: test/unit/test_walfd.c test/unit/hg_test.h src/hg_walf
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) -Isrc $< src/hg_walfd.c -o $@
 
-# And the worker's dropping of page-table entries before its loop (src/hg_mappings.c).
+# And the page size of a mapping, which the launcher logs for the shared memory (src/hg_mappings.c).
 $(BUILD)/unit/test_mappings: test/unit/test_mappings.c test/unit/hg_test.h src/hg_mappings.c src/hg_mappings.h
 	@mkdir -p $(dir $@)
 	$(HOSTCC) $(UNIT_CFLAGS) -Isrc $< src/hg_mappings.c -o $@

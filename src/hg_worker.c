@@ -60,7 +60,6 @@
 #include "hg_events.h"
 #include "hg_guc.h"
 #include "hg_heap.h"
-#include "hg_mappings.h"
 #include "hg_model.h"
 #include "hg_pace.h"
 #include "hg_walfd.h"
@@ -1097,8 +1096,6 @@ generate(JobState *job, const hg_config *cfg, HgSlot *slot)
 	hg_commit_transaction();
 	/* stopped meanwhile: start_model sees the flag and starts nothing */
 	(void) wait_until_claim_written(job, slot);
-	/* the code only starting ran is not for the exit to unmap (a cancel waits for it) */
-	(void) hg_forget_startup_mappings();
 	start_model(job, cfg, slot, &prefetch, &ws);
 
 	for (;;)
