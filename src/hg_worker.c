@@ -62,6 +62,7 @@
 #include "hg_heap.h"
 #include "hg_model.h"
 #include "hg_pace.h"
+#include "hg_walroom.h"
 #include "hg_walfd.h"
 #include "hg_params.h"
 #include "hg_prefetch.h"
@@ -827,9 +828,10 @@ step_aside_ns(const void *arg)
 }
 
 /*
- * The stop check between two rows of a sample: the worker steps aside
- * there first, on its latch (a cancel or pause of its own ends that at
- * once; the end of the others' stop is seen within a millisecond).
+ * The stop check between two rows of a sample (and two pages added ahead):
+ * the worker steps aside there first, on its latch (a cancel or pause of
+ * its own ends that at once; the end of the others' stop is seen within a
+ * millisecond).
  */
 static bool
 stop_requested_between_rows(void *arg)
@@ -840,6 +842,9 @@ stop_requested_between_rows(void *arg)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	/* and waits for room in the WAL buffers while the WAL writer holds them up */
+	if (!hg_wal_room_wait(slot_stop_requested, arg))
+		return true;
 	return slot_stop_requested(arg);
 }
 
