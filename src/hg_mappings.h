@@ -5,8 +5,6 @@
 #ifndef HG_MAPPINGS_H
 #define HG_MAPPINGS_H
 
-#include <stddef.h>
-
 /*
  * The size of the pages the kernel maps addr's mapping with, in kB (4, or
  * 2048 for huge pages), from /proc/self/smaps; 0 if addr is in no

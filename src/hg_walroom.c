@@ -41,10 +41,20 @@ wal_write_lock_busy(void)
 	return false;
 }
 
+/* More WAL inserted and not yet written than the limit (a write position ahead, were it ever, is none). */
+static bool
+buffers_filling(void)
+{
+	XLogRecPtr	inserted = GetXLogInsertRecPtr();
+	XLogRecPtr	written = GetXLogWriteRecPtr();
+
+	return inserted > written && inserted - written > unwritten_limit();
+}
+
 bool
 hg_wal_room_wait(bool (*stop_requested) (void *arg), void *arg)
 {
-	while (GetXLogInsertRecPtr() - GetXLogWriteRecPtr() > unwritten_limit() && wal_write_lock_busy())
+	while (buffers_filling() && wal_write_lock_busy())
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
