@@ -8,11 +8,23 @@
  *    a cancel waited all that time for the worker, inside the row, on an
  *    LWLock no flag or latch reaches (traced: a cancel of 220 ms, 213 of
  *    them on LWLock/WALWrite inside one reception's insert; README's VM).
- *    So between rows the worker waits on its latch instead, from the point
- *    where half the buffers are taken, and only while another process
- *    holds that lock: the same wait, where a cancel reaches it.  When no one
- *    holds it, nothing waits (the buffers fill, and the insert writes WAL
- *    itself, into the page cache, as PostgreSQL does).
+ *
+ *    So the worker keeps at least half of the buffers free of unwritten
+ *    WAL: between rows, past that point, it waits on its latch (where a
+ *    cancel reaches it) for the WAL to be written, by the WAL writer or
+ *    whoever holds the lock.  Waiting only while someone held the lock was
+ *    not enough: at up to 270 MB/s the worker fills a small wal_buffers
+ *    between two rounds of the WAL writer, writing it itself while the
+ *    lock is free, and the WAL writer's next round then found the buffers
+ *    full and held the lock through its fsync while the worker's next row
+ *    waited for it (held at a breakpoint: 1 MB buffers, 1040 kB unwritten,
+ *    the worker on LWLock/WALWrite in a TOAST insert).  Now, when the lock
+ *    is free past half, the worker wakes the WAL writer, which writes what
+ *    is complete (its fsync comes every wal_writer_flush_after or
+ *    wal_writer_delay), and waits for it.  Should nothing be written for
+ *    STALL_MS while no one holds the lock (a WAL writer stopped, say by a
+ *    debugger), the worker goes on and its inserts write the WAL
+ *    themselves, in the page cache's time, as PostgreSQL's do.
  */
 #include "postgres.h"
 
@@ -20,11 +32,19 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
+#include "storage/proc.h"
 #include "utils/wait_event.h"
 
 #include "hg_walroom.h"
 
-/* WAL inserted but not yet written, past which the worker looks at the write lock */
+/*
+ * How long the WAL writer, woken, may leave the buffers unwritten, the lock
+ * free, before the worker writes them itself.  It starts within a
+ * millisecond or two; this is for one that does not run at all.
+ */
+#define STALL_MS 5000
+
+/* WAL inserted but not yet written, past which the worker waits for it to be written */
 static uint64
 unwritten_limit(void)
 {
@@ -51,11 +71,34 @@ buffers_filling(void)
 	return inserted > written && inserted - written > unwritten_limit();
 }
 
+/* Wake the WAL writer to write what is complete; false if there is none to wake. */
+static bool
+nudge_wal_writer(void)
+{
+	Latch	   *latch = ProcGlobal->walwriterLatch;
+
+	if (latch == NULL)
+		return false;
+	SetLatch(latch);
+	return true;
+}
+
 bool
 hg_wal_room_wait(bool (*stop_requested) (void *arg), void *arg)
 {
-	while (buffers_filling() && wal_write_lock_busy())
+	XLogRecPtr	written = GetXLogWriteRecPtr();
+	int			stalled_ms = 0;
+
+	while (buffers_filling())
 	{
+		if (wal_write_lock_busy() || GetXLogWriteRecPtr() != written)
+		{
+			/* someone is writing it */
+			written = GetXLogWriteRecPtr();
+			stalled_ms = 0;
+		}
+		else if (stalled_ms++ >= STALL_MS || !nudge_wal_writer())
+			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();

@@ -1,7 +1,7 @@
 /*
  * hg_walroom.h
- *    Wait on the latch, not on the WAL write lock, when the WAL buffers are
- *    filling while another process writes WAL out (see hg_walroom.c).
+ *    Wait on the latch, not on the WAL write lock, while the WAL buffers are
+ *    more than half full of WAL not yet written (see hg_walroom.c).
  */
 #ifndef HG_WALROOM_H
 #define HG_WALROOM_H
@@ -10,11 +10,11 @@
 
 /*
  * Between two rows: while more than half of wal_buffers holds WAL not yet
- * written and another process holds the WAL write lock, wait on the latch
- * in 1 ms steps, asking stop_requested(arg) after each.  False when that
- * said stop; true at once in every other case (it never waits while no one
- * else is writing WAL: then a full buffer is written by this process, as
- * PostgreSQL does, in the page cache's time).
+ * written, wait on the latch in 1 ms steps for it to be written (waking
+ * the WAL writer while no one holds the WAL write lock), asking
+ * stop_requested(arg) after each step.  False when that said stop; true
+ * once there is room, or when no WAL has been written for 5 s while no one
+ * held the lock (then the next insert writes WAL itself, as PostgreSQL's do).
  */
 extern bool hg_wal_room_wait(bool (*stop_requested) (void *arg), void *arg);
 
