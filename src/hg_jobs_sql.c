@@ -42,6 +42,7 @@
 
 #include "hg_events.h"
 #include "hg_guc.h"
+#include "hg_latch.h"
 #include "hg_model.h"
 #include "hg_shmem.h"
 #include "hg_sql.h"
@@ -600,13 +601,12 @@ wait_for_reap(HgWorkerHandle *handle)
 		if (GetBackgroundWorkerPid((BackgroundWorkerHandle *) handle, &pid) == BGWH_STOPPED)
 			break;
 		if (i < 250)
-			pg_usleep(200L);
-		else
 		{
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
+			pg_usleep(200L);
+			CHECK_FOR_INTERRUPTS();
 		}
-		CHECK_FOR_INTERRUPTS();
+		else
+			hg_latch_nap(1);
 	}
 }
 

@@ -15,11 +15,10 @@
 #include <unistd.h>
 
 #include "miscadmin.h"
-#include "storage/latch.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 #include "hg_guc.h"
+#include "hg_latch.h"
 #include "hg_pace.h"
 
 #define CHECK_EVERY_MS 10		/* while below the limit */
@@ -182,10 +181,7 @@ hg_pace_wait(bool (*stop_requested) (void *arg), void *arg)
 			next_check_ms = WRITE_WINDOW_MS;	/* still behind: write a while, as any writer does */
 			break;
 		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, WAIT_STEP_MS,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		hg_latch_nap(WAIT_STEP_MS);
 		if (stop_requested(arg))
 		{
 			waited_ms += (double) (GetCurrentTimestamp() - started) / 1000.0;

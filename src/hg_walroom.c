@@ -29,12 +29,11 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
-#include "miscadmin.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
-#include "utils/wait_event.h"
 
+#include "hg_latch.h"
 #include "hg_walroom.h"
 
 /*
@@ -99,9 +98,7 @@ hg_wal_room_wait(bool (*stop_requested) (void *arg), void *arg)
 		}
 		else if (stalled_ms++ >= STALL_MS || !nudge_wal_writer())
 			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		hg_latch_nap(1);
 		if (stop_requested(arg))
 			return false;
 	}

@@ -60,6 +60,7 @@
 #include "hg_events.h"
 #include "hg_guc.h"
 #include "hg_heap.h"
+#include "hg_latch.h"
 #include "hg_model.h"
 #include "hg_pace.h"
 #include "hg_walroom.h"
@@ -837,12 +838,8 @@ static bool
 stop_requested_between_rows(void *arg)
 {
 	while (step_aside_ns(arg) > 0)
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	/* and waits for room in the WAL buffers while the WAL writer holds them up */
+		hg_latch_nap(1);
+	/* and waits on it for room in the WAL buffers (hg_walroom.c) */
 	if (!hg_wal_room_wait(slot_stop_requested, arg))
 		return true;
 	return slot_stop_requested(arg);
@@ -998,9 +995,7 @@ wait_until_claim_written(const JobState *job, HgSlot *slot)
 			break;
 		}
 		SetLatch(ProcGlobal->walwriterLatch);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		hg_latch_nap(1);
 		if (flagged_stop(slot) != STOP_NONE)
 			return false;
 	}
