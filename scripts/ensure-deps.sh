@@ -3,7 +3,8 @@
 # needs to build and test (and, with --demo, to run the Python client
 # example). Does nothing for packages already there; needs root to install.
 set -eu
-pkgs="build-essential git postgresql-15 postgresql-server-dev-15 libipc-run-perl"
+# gdb: test/t/020_wal_room.pl holds its own cluster's WAL writer at a breakpoint
+pkgs="build-essential git gdb postgresql-15 postgresql-server-dev-15 libipc-run-perl"
 # the Python client and its tests (python/): psycopg 3, numpy, matplotlib, tqdm,
 # pytest, pip to install it, and torch for its DataLoader adapter
 pkgs="$pkgs python3-psycopg python3-numpy python3-matplotlib python3-tqdm python3-pytest python3-pip python3-setuptools python3-wheel python3-torch"
