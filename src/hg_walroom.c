@@ -70,10 +70,10 @@ buffers_filling(void)
 	return inserted > written && inserted - written > unwritten_limit();
 }
 
-/* Wake the WAL writer to write what is complete; false if there is none to wake. */
-static bool
-nudge_wal_writer(void)
+bool
+hg_wake_wal_writer(void)
 {
+	/* read once: the WAL writer clears it when it exits */
 	Latch	   *latch = ProcGlobal->walwriterLatch;
 
 	if (latch == NULL)
@@ -96,7 +96,7 @@ hg_wal_room_wait(bool (*stop_requested) (void *arg), void *arg)
 			written = GetXLogWriteRecPtr();
 			stalled_ms = 0;
 		}
-		else if (stalled_ms++ >= STALL_MS || !nudge_wal_writer())
+		else if (stalled_ms++ >= STALL_MS || !hg_wake_wal_writer())
 			break;
 		hg_latch_nap(1);
 		if (stop_requested(arg))

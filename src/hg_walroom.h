@@ -18,4 +18,7 @@
  */
 extern bool hg_wal_room_wait(bool (*stop_requested) (void *arg), void *arg);
 
+/* Wake the WAL writer to write what is complete; false if there is none (it is not running). */
+extern bool hg_wake_wal_writer(void);
+
 #endif							/* HG_WALROOM_H */

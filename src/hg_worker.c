@@ -987,14 +987,13 @@ wait_until_claim_written(const JobState *job, HgSlot *slot)
 
 	while (GetXLogWriteRecPtr() < job->claim_end)
 	{
-		if (ProcGlobal->walwriterLatch == NULL || GetCurrentTimestamp() >= give_up)
+		if (GetCurrentTimestamp() >= give_up || !hg_wake_wal_writer())
 		{
 			/* no WAL writer, or one that does not get to it: write it here */
 			ereport(DEBUG1, (errmsg("heimdall_gen job " INT64_FORMAT " flushes its claim itself", job->job_id)));
 			XLogFlush(job->claim_end);
 			break;
 		}
-		SetLatch(ProcGlobal->walwriterLatch);
 		hg_latch_nap(1);
 		if (flagged_stop(slot) != STOP_NONE)
 			return false;
