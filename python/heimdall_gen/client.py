@@ -306,7 +306,14 @@ class Dataset:
     # -- streaming -----------------------------------------------------------
     def stream(self, where: str = "") -> Iterator[Sample]:
         """Every listed sample (of the split), in sample_idx order, through one binary COPY."""
-        conn = self.conn if self._dsn is None else connect(self._dsn)
+        # from a DSN, on a connection of its own: ds[i] may be read during the pass
+        return self._pass(where, on_own_connection=self._dsn is None)
+
+    def _pass(self, where: str, on_own_connection: bool) -> Iterator[Sample]:
+        """stream(), on the Dataset's connection or on a new one (closed at its end).
+        The torch adapters' passes take the Dataset's: it is theirs alone, and a
+        second connection per pass and DataLoader worker was one too many."""
+        conn = self.conn if on_own_connection else connect(self._dsn)
         pid = os.getpid()
         if conn is not self._conn:
             self._passes.add(conn)

@@ -147,11 +147,13 @@ class TorchIterableDataset(IterableDataset):
         info = get_worker_info()
         workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
         where = f"AND r.sample_idx <= {self._last}"
+        passing = None      # the pass, on ds's own connection: ended before that is closed
         try:
             if self.batch_size is None:
                 if workers > 1:
                     where += f" AND r.sample_idx % {int(workers)} = {int(worker)}"
-                for s in ds.stream(where):
+                passing = ds._pass(where, on_own_connection=True)
+                for s in passing:
                     yield to_item(s)
                 return
             if workers > 1:
@@ -160,7 +162,8 @@ class TorchIterableDataset(IterableDataset):
                 where += (f" AND (pg_catalog.width_bucket(r.sample_idx, '{starts}'::bigint[]) - 1)"
                           f" % {int(workers)} = {int(worker)}")
             batch, batch_number = [], None
-            for s in ds.stream(where):
+            passing = ds._pass(where, on_own_connection=True)
+            for s in passing:
                 number = int(np.searchsorted(self._batch_starts, s.sample_idx, side="right")) - 1
                 if batch and number != batch_number:
                     yield self.collate_fn(batch)
@@ -170,6 +173,8 @@ class TorchIterableDataset(IterableDataset):
             if batch:
                 yield self.collate_fn(batch)
         finally:
+            if passing is not None:
+                passing.close()
             ds.close()
 
 

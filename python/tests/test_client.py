@@ -295,6 +295,38 @@ def test_torch_batches_of_the_adapter_are_what_len_counts_with_two_workers(dsn, 
         TorchIterableDataset(dsn, stored, drop_last=True)
 
 
+def test_torch_pass_reads_through_one_connection(dsn, conn, stored, monkeypatch):
+    """A pass of TorchIterableDataset opened two connections (its Dataset's,
+    idle, and a second for the COPY): one per pass and DataLoader worker is
+    enough, and it is closed when the pass ends, or is abandoned."""
+    torch = pytest.importorskip("torch")
+    from heimdall_gen.torch import TorchIterableDataset
+    monkeypatch.setenv("PGAPPNAME", "hg_pass_probe")     # the adapter's sessions, told apart by libpq
+
+    def sessions():
+        return conn.execute("SELECT count(*) FROM pg_catalog.pg_stat_activity "
+                            "WHERE application_name = 'hg_pass_probe'").fetchone()[0]
+
+    def until_none():
+        deadline = time.monotonic() + 10
+        while sessions() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return sessions()
+
+    for batch_size in (None, 3):
+        adapter = TorchIterableDataset(dsn, stored, batch_size=batch_size)
+        assert until_none() == 0, "the adapter keeps no connection between passes"
+        passing = iter(adapter)
+        first = next(passing)
+        assert sessions() == 1, batch_size
+        passing.close()                     # abandoned after one item
+        assert until_none() == 0, batch_size
+        every = list(adapter)               # and a whole pass still yields every sample
+        assert len(every) == len(adapter)
+        assert torch.equal(torch.as_tensor(every[0]["sample_idx"]), torch.as_tensor(first["sample_idx"]))
+        assert until_none() == 0, batch_size
+
+
 def test_torch_items_carry_every_numeric_label(dsn, stored):
     """An outside review: tx_power_dbm, mean_snr_db, antenna_gain_dbi,
     n_detected and content were missing from the torch items."""
