@@ -118,10 +118,13 @@ $node->safe_psql('postgres', "SET synchronous_commit = local; SELECT heimdall_ge
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($holder_pid)");
 $holder->quit;
 
+# a job that cannot end before its cancel: one of $N samples once did (2 s,
+# 50 ms a sample, on a machine loaded enough that the cancel came after it)
 my $durable = $node->safe_psql('postgres', "SET synchronous_commit = local; "
-	  . "SELECT heimdall_gen.start_job('durable_standby', $N, 515151, '$HeimdallTest::SMALL')");
+	  . "SELECT heimdall_gen.start_job('durable_standby', 100000, 515151, '$HeimdallTest::SMALL')");
 ok(wait_samples($node, $durable, 3), 'a job writes');
 my $durable_pid = worker_pid($node, $durable);
+like($durable_pid, qr/^\d+$/, "its worker's pid, read while it runs");
 my $canceller = $node->background_psql('postgres', on_error_stop => 0);
 my $canceller_pid = $canceller->query_safe('SELECT pg_backend_pid()');
 $canceller->query_until(qr/sent/,
