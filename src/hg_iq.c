@@ -278,6 +278,7 @@ hg_free_iq(PG_FUNCTION_ARGS)
 	/* it deletes rows: refused as a whole, not by its SELECT ... FOR UPDATE inside (a replication review) */
 	PreventCommandIfReadOnly("free_iq()");
 	hg_require_possible_dataset_name(dataset);
+	hg_refuse_others_dataset("free_iq", dataset);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* the caller's own dataset (row-level security lets admins see others', not free them) */

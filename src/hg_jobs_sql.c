@@ -1356,6 +1356,7 @@ hg_materialize(PG_FUNCTION_ARGS)
 	require_served_database();
 	require_login();
 	require_connect_privilege();
+	hg_refuse_others_dataset("materialize", PG_GETARG_TEXT_PP(0));
 	lock_queue_of(GetUserId());
 	job = call_internal("SELECT heimdall_gen._materialize($1, $2)", 2, types, args, NULL,
 						&isnull, sizeof(int64), FLOAT8PASSBYVAL);

@@ -482,6 +482,43 @@ hg_require_possible_dataset_name(text *name)
 			 errdetail("A dataset's name is 1 to %d characters; this one has %d.", DATASET_NAME_MAX_CHARS, n)));
 }
 
+void
+hg_refuse_others_dataset(const char *function, text *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {PointerGetDatum(name)};
+	bool		own_isnull;
+	bool		own;
+	char	   *others;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* as the caller: row-level security decides which rows it sees (an aggregate: one row, always) */
+	if (SPI_execute_with_args("SELECT pg_catalog.bool_or(d.owner::pg_catalog.oid OPERATOR(pg_catalog.=) "
+							  "                         heimdall_gen.current_role_id()::pg_catalog.oid), "
+							  "       pg_catalog.string_agg(CASE WHEN d.owner::pg_catalog.oid OPERATOR(pg_catalog.=) 0 "
+							  "                                  THEN 'no role (its role was dropped)' "
+							  "                                  ELSE pg_catalog.format('role %s', d.owner) END, "
+							  "                             ', ' ORDER BY d.owner::pg_catalog.oid) "
+							  "  FROM heimdall_gen.datasets d WHERE d.name OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the owners of dataset \"%s\"", hg_shown(text_to_cstring(name)));
+	own = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &own_isnull));
+	/* NULL: no row seen at all, the caller's function says "does not exist" */
+	if (!own_isnull && !own)
+	{
+		others = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("dataset \"%s\" is not yours: it belongs to %s", hg_shown(text_to_cstring(name)),
+						others ? others : "another role"),
+				 errdetail("%s() acts on the calling role's own datasets; row-level security lets you read "
+						   "other roles' datasets, not change them.", function),
+				 errhint("Call it as the dataset's owner (SET ROLE).")));
+	}
+	SPI_finish();
+}
+
 bool
 hg_lock_within_ms(const LOCKTAG *tag, LOCKMODE mode, int ms)
 {

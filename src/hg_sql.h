@@ -151,6 +151,14 @@ extern const char *hg_shown(const char *s);
 extern void hg_require_possible_dataset_name(text *name);
 
 /*
+ * materialize() and free_iq() act on the caller's own dataset of that name
+ * only.  A caller who has none but sees another role's (an admin: row-level
+ * security shows them every dataset) is told whose it is (42501), not that
+ * it does not exist.  Returns when the caller has one, or sees none.
+ */
+extern void hg_refuse_others_dataset(const char *function, text *name);
+
+/*
  * Takes a heavyweight lock only if it comes free within ms milliseconds
  * (tried every 0.1 ms; ms 0: once), for the transactions that must not wait
  * behind another session for long; false if it did not.

@@ -187,6 +187,28 @@ my $first = $node->safe_psql('postgres', "SELECT min(sample_idx) FROM heimdall_g
 ($rc, $out, $err) = $node->psql('postgres', "SET ROLE other; SELECT heimdall_gen.iq($vid, $first, 0)");
 like($err, qr/dataset $vid does not exist/, 'another role\'s dataset does not exist for it');
 
+# an admin (the superuser here: row-level security shows it every dataset)
+# calling free_iq() or materialize() on another role's dataset was told it
+# did not exist, though it could read it: now whose it is, and nothing done
+my $others_job = $node->safe_psql('postgres', q{SET ROLE other; SELECT heimdall_gen.start_job('others_virtual', 2, 5, '{"duration_ms": 10, "iq_storage": "virtual"}')});
+is($node->safe_psql('postgres', "SET ROLE other; SELECT heimdall_gen.wait_job($others_job, '60 s')"), 'completed',
+	"another role's virtual dataset");
+for my $fn ('free_iq', 'materialize')
+{
+	($rc, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\nSELECT heimdall_gen.$fn('others_virtual')");
+	like($err, qr/42501: dataset "others_virtual" is not yours: it belongs to role other\n/,
+		"$fn() by an admin on another role's dataset names its owner");
+}
+is($node->safe_psql('postgres', q{SELECT count(*) FROM heimdall_gen.jobs j JOIN heimdall_gen.datasets d USING (dataset_id)
+	WHERE d.name = 'others_virtual'}), '1', 'and queues no job');
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE other; SELECT heimdall_gen.materialize('others_virtual')");
+like($out, qr/^\d+$/, "its owner's own materialize() still queues a job") or diag($err);
+is($node->safe_psql('postgres', "SET ROLE other; SELECT heimdall_gen.wait_job($out, '60 s')"), 'completed',
+	'which fills its IQ');
+$node->safe_psql('postgres', 'CREATE ROLE third LOGIN');
+($rc, $out, $err) = $node->psql('postgres', "SET ROLE third; SELECT heimdall_gen.free_iq('others_virtual')");
+like($err, qr/dataset "others_virtual" does not exist/, 'a role that cannot read it is still told it does not exist');
+
 # the regeneration cache of a session is keyed on the dataset's params, not
 # its id alone: DROP and CREATE EXTENSION start the ids again, and a new
 # dataset with an old id and seed must not be served the old one's IQ
