@@ -23,8 +23,8 @@
  *    is complete (its fsync comes every wal_writer_flush_after or
  *    wal_writer_delay), and waits for it.  Should nothing be written for
  *    STALL_MS while no one holds the lock (a WAL writer stopped, say by a
- *    debugger), the worker goes on and its inserts write the WAL
- *    themselves, in the page cache's time, as PostgreSQL's do.
+ *    debugger), the worker goes on, and for WRITE_ITSELF_MS its inserts
+ *    write the WAL themselves, in the page cache's time, as PostgreSQL's do.
  */
 #include "postgres.h"
 
@@ -32,6 +32,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "utils/timestamp.h"
 
 #include "hg_latch.h"
 #include "hg_walroom.h"
@@ -39,9 +40,15 @@
 /*
  * How long the WAL writer, woken, may leave the buffers unwritten, the lock
  * free, before the worker writes them itself.  It starts within a
- * millisecond or two; this is for one that does not run at all.
+ * millisecond or two; this is for one that does not run at all.  After
+ * such a stall the worker waits for it no more for WRITE_ITSELF_MS (not 5 s
+ * again at its next row).
  */
 #define STALL_MS 5000
+#define WRITE_ITSELF_MS 60000
+
+/* until when this process writes WAL itself, the WAL writer having stalled */
+static TimestampTz write_itself_until = 0;
 
 /* WAL inserted but not yet written, past which the worker waits for it to be written */
 static uint64
@@ -90,14 +97,24 @@ hg_wal_room_wait(bool (*stop_requested) (void *arg), void *arg)
 
 	while (buffers_filling())
 	{
+		if (write_itself_until != 0 && GetCurrentTimestamp() < write_itself_until)
+			break;
 		if (wal_write_lock_busy() || GetXLogWriteRecPtr() != written)
 		{
 			/* someone is writing it */
 			written = GetXLogWriteRecPtr();
 			stalled_ms = 0;
 		}
-		else if (stalled_ms++ >= STALL_MS || !hg_wake_wal_writer())
+		else if (!hg_wake_wal_writer())
 			break;
+		else if (stalled_ms++ >= STALL_MS)
+		{
+			ereport(LOG,
+					(errmsg("heimdall_gen: the WAL writer wrote nothing for %d ms while the WAL buffers filled; "
+							"this worker writes its WAL itself for the next %d s", STALL_MS, WRITE_ITSELF_MS / 1000)));
+			write_itself_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WRITE_ITSELF_MS);
+			break;
+		}
 		hg_latch_nap(1);
 		if (stop_requested(arg))
 			return false;

@@ -14,7 +14,8 @@
  * the WAL writer while no one holds the WAL write lock), asking
  * stop_requested(arg) after each step.  False when that said stop; true
  * once there is room, or when no WAL has been written for 5 s while no one
- * held the lock (then the next insert writes WAL itself, as PostgreSQL's do).
+ * held the lock (then, for a minute, the inserts write WAL themselves, as
+ * PostgreSQL's do, without waiting here).
  */
 extern bool hg_wal_room_wait(bool (*stop_requested) (void *arg), void *arg);
 

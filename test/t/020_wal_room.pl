@@ -11,6 +11,8 @@
 # hold: the worker was inside an insert, on that lock, and so was cancel_job's
 # own UPDATE (the worker had filled the buffers while the WAL writer slept,
 # and a full 1 MB of WAL was unwritten when the hold began).
+# Then the WAL writer stopped outright (gdb attached, no breakpoint, the lock
+# free): the worker waits for it 5 s, then writes its WAL itself and logs it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -118,6 +120,53 @@ is($node->safe_psql('postgres', "SELECT status FROM heimdall_gen.jobs WHERE job_
 my $next = hg_start_job($node, 'wal_room_after', 20, 2);
 ok($node->poll_query_until('postgres', "SELECT status = 'completed' FROM heimdall_gen.jobs WHERE job_id = $next"),
 	'and the server goes on: a new job completes');
+
+# A WAL writer that does not run at all (stopped by gdb, between two rounds,
+# the lock free): the worker waits for it STALL_MS (5 s), then writes its
+# WAL itself, as before this wait existed, and says so in the log.
+my $STOP_S = 12;
+my $stopped_job = hg_start_job($node, 'wal_writer_stopped', 100000, 3, '{"rx_count_min": 7, "rx_count_max": 7}');
+ok(wait_samples($node, $stopped_job, 3), 'a job writes samples');
+my $log_offset = -s $node->logfile;
+my $gdb_stop_out = $node->basedir . '/gdb_stop.out';
+my $gdb_stop = IPC::Run::start(
+	[
+		'gdb', '-p', $walwriter, '-batch', '-nx',
+		'-ex', 'handle SIGUSR1 SIGUSR2 SIGURG SIGALRM SIGPIPE SIGHUP nostop noprint pass',
+		'-ex', 'echo stopped\n',
+		'-ex', "shell sleep $STOP_S",
+		'-ex', 'detach'
+	],
+	'<', \undef, '>', $gdb_stop_out, '2>&1');
+my $stopped_at;
+for (1 .. 600)
+{
+	if (-e $gdb_stop_out && slurp_file($gdb_stop_out) =~ /^stopped$/m)
+	{
+		$stopped_at = time;
+		last;
+	}
+	usleep(50_000);
+}
+ok(defined $stopped_at, 'the WAL writer is stopped (gdb attached), holding no lock')
+  or diag(-e $gdb_stop_out ? slurp_file($gdb_stop_out) : 'no gdb output');
+usleep(1_000_000);		# (a sample under way when it stopped is written first)
+my $before = live_samples($node, $stopped_job);
+usleep(2_000_000);
+is(live_samples($node, $stopped_job), $before, 'the worker first waits for the WAL writer');
+my $went_on = 0;
+while (time - $stopped_at < $STOP_S - 2)
+{
+	$went_on = 1, last if live_samples($node, $stopped_job) > $before + 2;
+	usleep(200_000);
+}
+ok($went_on, sprintf('then writes on while the WAL writer is still stopped (%.1f s after it stopped)', time - $stopped_at));
+like(substr(slurp_file($node->logfile), $log_offset),
+	qr/the WAL writer wrote nothing for 5000 ms while the WAL buffers filled; this worker writes its WAL itself/,
+	'and says so in the log');
+is($node->safe_psql('postgres', "SELECT heimdall_gen.cancel_job($stopped_job, wait => true)"), 't', 'the job is cancelled');
+$gdb_stop->finish;
+like(slurp_file($gdb_stop_out), qr/\[Inferior 1 \(process \d+\) detached\]/, 'gdb let the WAL writer go');
 
 $node->stop;
 done_testing();
