@@ -37,6 +37,28 @@ my $node = hg_node('wal_room', wal_buffers => '1MB', 'heimdall_gen.max_workers' 
 my $walwriter = $node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walwriter'");
 like($walwriter, qr/^\d+$/, "the WAL writer's pid, read from the server");
 
+# Runs gdb on the WAL writer with these commands (signals passed on, not
+# stopped at) and waits until its output matches $ready: returns gdb, the
+# file its output goes to, and the time it matched (undef after 30 s).
+sub gdb_on_wal_writer
+{
+	my ($file, $ready, @commands) = @_;
+	my $out = $node->basedir . "/$file";
+	my $harness = IPC::Run::start(
+		[
+			'gdb', '-p', $walwriter, '-batch', '-nx',
+			'-ex', 'handle SIGUSR1 SIGUSR2 SIGURG SIGALRM SIGPIPE SIGHUP nostop noprint pass',
+			map { ('-ex', $_) } @commands
+		],
+		'<', \undef, '>', $out, '2>&1');
+	for (1 .. 600)
+	{
+		return ($harness, $out, time) if -e $out && slurp_file($out) =~ $ready;
+		usleep(50_000);
+	}
+	return ($harness, $out, undef);
+}
+
 my $job = hg_start_job($node, 'wal_room', 100000, 1, '{"rx_count_min": 7, "rx_count_max": 7}');
 ok(wait_samples($node, $job, 3), 'the job writes samples');
 my $worker = worker_pid($node, $job);
@@ -44,28 +66,8 @@ like($worker, qr/^\d+$/, "its worker's pid");
 
 # gdb (a process of this test) holds the WAL writer of this test's cluster
 # at its next write of WAL, then removes the breakpoint and lets it go
-my $gdb_out = $node->basedir . '/gdb.out';
-my $gdb = IPC::Run::start(
-	[
-		'gdb', '-p', $walwriter, '-batch', '-nx',
-		'-ex', 'handle SIGUSR1 SIGUSR2 SIGURG SIGALRM SIGPIPE SIGHUP nostop noprint pass',
-		'-ex', 'break pwrite64',
-		'-ex', 'continue',
-		'-ex', "shell sleep $HOLD_S",
-		'-ex', 'delete',
-		'-ex', 'detach'
-	],
-	'<', \undef, '>', $gdb_out, '2>&1');
-my $held_at;
-for (1 .. 600)
-{
-	if (-e $gdb_out && slurp_file($gdb_out) =~ /Breakpoint 1, /)
-	{
-		$held_at = time;
-		last;
-	}
-	usleep(50_000);
-}
+my ($gdb, $gdb_out, $held_at) = gdb_on_wal_writer('gdb.out', qr/Breakpoint 1, /,
+	'break pwrite64', 'continue', "shell sleep $HOLD_S", 'delete', 'detach');
 ok(defined $held_at, 'the WAL writer is held in its write of WAL, holding the WAL write lock')
   or diag(-e $gdb_out ? slurp_file($gdb_out) : 'no gdb output');
 
@@ -128,26 +130,8 @@ my $STOP_S = 12;
 my $stopped_job = hg_start_job($node, 'wal_writer_stopped', 100000, 3, '{"rx_count_min": 7, "rx_count_max": 7}');
 ok(wait_samples($node, $stopped_job, 3), 'a job writes samples');
 my $log_offset = -s $node->logfile;
-my $gdb_stop_out = $node->basedir . '/gdb_stop.out';
-my $gdb_stop = IPC::Run::start(
-	[
-		'gdb', '-p', $walwriter, '-batch', '-nx',
-		'-ex', 'handle SIGUSR1 SIGUSR2 SIGURG SIGALRM SIGPIPE SIGHUP nostop noprint pass',
-		'-ex', 'echo stopped\n',
-		'-ex', "shell sleep $STOP_S",
-		'-ex', 'detach'
-	],
-	'<', \undef, '>', $gdb_stop_out, '2>&1');
-my $stopped_at;
-for (1 .. 600)
-{
-	if (-e $gdb_stop_out && slurp_file($gdb_stop_out) =~ /^stopped$/m)
-	{
-		$stopped_at = time;
-		last;
-	}
-	usleep(50_000);
-}
+my ($gdb_stop, $gdb_stop_out, $stopped_at) = gdb_on_wal_writer('gdb_stop.out', qr/^stopped$/m,
+	'echo stopped\n', "shell sleep $STOP_S", 'detach');
 ok(defined $stopped_at, 'the WAL writer is stopped (gdb attached), holding no lock')
   or diag(-e $gdb_stop_out ? slurp_file($gdb_stop_out) : 'no gdb output');
 usleep(1_000_000);		# (a sample under way when it stopped is written first)
